@@ -1,0 +1,1 @@
+//! Async RTMP client (publish and play).

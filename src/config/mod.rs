@@ -1,0 +1,1 @@
+//! Configuration: one typed TOML tree, defaults, validation.

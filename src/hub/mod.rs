@@ -1,0 +1,1 @@
+//! The hub: one live stream = one Source.

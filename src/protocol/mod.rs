@@ -1,0 +1,10 @@
+//! Sans-IO codecs: bytes in, events and bytes out.
+//!
+//! Nothing in this module (or below it) may use tokio, `std::net`, `std::fs`, or read the
+//! clock: time and randomness are arguments. `tests/layering.rs` checks this.
+
+pub mod aac;
+pub mod amf0;
+pub mod avc;
+pub mod flv;
+pub mod rtmp;

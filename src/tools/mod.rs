@@ -1,0 +1,1 @@
+//! CLI tools built into the same binary.

@@ -1,1 +1,2 @@
 //! Everything that does I/O on tokio.
+pub mod log;

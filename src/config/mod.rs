@@ -1,1 +1,861 @@
 //! Configuration: one typed TOML tree, defaults, validation.
+//!
+//! The tree follows SRS 3+'s key names, units and grouping (CONTRACTS.md §2);
+//! `conf/full.toml` documents every key. Every struct is
+//! `#[serde(deny_unknown_fields, default)]`: a missing key takes the default written on its
+//! field, an unknown key is an error carrying its `file:line:col`.
+//!
+//! Loading is two steps: serde deserializes the text (syntax, types, enum names and unknown keys
+//! are reported by toml with their span), then [`Config::parse`] checks value ranges and
+//! cross-field rules; those errors find the offending key's position by scanning the text
+//! (see `locate.rs`). Every struct derives `PartialEq` so reload can diff per-feature
+//! sub-structs and restart only what changed.
+
+mod locate;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The vhost every unmatched vhost name falls back to (CONTRACTS.md §3 rule 4).
+pub const DEFAULT_VHOST: &str = "__defaultVhost__";
+
+/// Valid RTMP chunk sizes, as SRS checks them (`srs_config_chunk_size`).
+pub const CHUNK_SIZE_RANGE: std::ops::RangeInclusive<u32> = 128..=65536;
+
+/// A config that cannot be used: where (1-based; line 0 for I/O errors) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration. Reloadability of each key is documented in `conf/full.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// RTMP listen entries, `"[ip:]port"`; see [`Config::listen_addrs`].
+    pub listen: Vec<String>,
+    pub max_connections: u32,
+    /// Default outgoing RTMP chunk size, 128..=65536.
+    pub chunk_size: u32,
+    pub pid: String,
+    pub daemon: bool,
+    /// Runtime threads: 0 = one per core, 1 = current-thread runtime.
+    pub workers: u32,
+    pub log: LogConfig,
+    pub http_api: HttpApiConfig,
+    pub http_server: HttpServerConfig,
+    /// Always contains [`DEFAULT_VHOST`] after [`Config::parse`].
+    pub vhost: BTreeMap<String, VhostConfig>,
+    pub ingest: Vec<IngestConfig>,
+    pub heartbeat: HeartbeatConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut vhost = BTreeMap::new();
+        vhost.insert(DEFAULT_VHOST.to_string(), VhostConfig::default());
+        Config {
+            listen: vec!["1935".to_string()],
+            max_connections: 1000,
+            chunk_size: 60000,
+            pid: "./objs/srsd.pid".to_string(),
+            daemon: false,
+            workers: 0,
+            log: LogConfig::default(),
+            http_api: HttpApiConfig::default(),
+            http_server: HttpServerConfig::default(),
+            vhost,
+            ingest: Vec::new(),
+            heartbeat: HeartbeatConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTank {
+    #[default]
+    Console,
+    File,
+}
+
+/// SRS's level names, most verbose first. SRS's `trace` is the normal level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Verbose,
+    Info,
+    #[default]
+    Trace,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub tank: LogTank,
+    pub level: LogLevel,
+    /// Used when `tank = "file"`.
+    pub file: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            tank: LogTank::Console,
+            level: LogLevel::Trace,
+            file: "./objs/srsd.log".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpApiConfig {
+    pub enabled: bool,
+    /// `"[ip:]port"`.
+    pub listen: String,
+    pub raw_api: RawApiConfig,
+}
+
+impl Default for HttpApiConfig {
+    fn default() -> Self {
+        HttpApiConfig {
+            enabled: true,
+            listen: "127.0.0.1:1985".to_string(),
+            raw_api: RawApiConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApiConfig {
+    pub enabled: bool,
+    pub allow_reload: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpServerConfig {
+    pub enabled: bool,
+    /// `"[ip:]port"`.
+    pub listen: String,
+    /// Root of the static files (HLS output lives here by default).
+    pub dir: String,
+}
+
+impl Default for HttpServerConfig {
+    fn default() -> Self {
+        HttpServerConfig {
+            enabled: true,
+            listen: "8080".to_string(),
+            dir: "./objs/html".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VhostConfig {
+    pub enabled: bool,
+    /// Overrides the global `chunk_size` for this vhost's connections.
+    pub chunk_size: Option<u32>,
+    pub play: PlayConfig,
+    pub publish: PublishConfig,
+    pub cluster: ClusterConfig,
+    pub forward: ForwardConfig,
+    pub refer: ReferConfig,
+    pub security: SecurityConfig,
+    pub http_hooks: HttpHooksConfig,
+    pub hls: HlsConfig,
+    pub http_remux: HttpRemuxConfig,
+    pub dvr: DvrConfig,
+    pub transcode: Vec<TranscodeConfig>,
+}
+
+impl Default for VhostConfig {
+    fn default() -> Self {
+        VhostConfig {
+            enabled: true,
+            chunk_size: None,
+            play: PlayConfig::default(),
+            publish: PublishConfig::default(),
+            cluster: ClusterConfig::default(),
+            forward: ForwardConfig::default(),
+            refer: ReferConfig::default(),
+            security: SecurityConfig::default(),
+            http_hooks: HttpHooksConfig::default(),
+            hls: HlsConfig::default(),
+            http_remux: HttpRemuxConfig::default(),
+            dvr: DvrConfig::default(),
+            transcode: Vec::new(),
+        }
+    }
+}
+
+/// How timestamps are corrected before they reach players and recorders (SRS `time_jitter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeJitter {
+    /// Make timestamps monotonic, start at 0, replace big jumps by a small delta.
+    #[default]
+    Full,
+    /// Only shift so the stream starts at 0.
+    Zero,
+    /// Pass timestamps through untouched.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlayConfig {
+    pub gop_cache: bool,
+    pub gop_cache_max_frames: u32,
+    /// Seconds of media a player's queue may hold before whole GOPs are dropped.
+    pub queue_length: f64,
+    pub time_jitter: TimeJitter,
+    pub mix_correct: bool,
+    pub atc: bool,
+    pub atc_auto: bool,
+    /// Merged-write latency, ms.
+    pub mw_latency: u32,
+}
+
+impl Default for PlayConfig {
+    fn default() -> Self {
+        PlayConfig {
+            gop_cache: true,
+            gop_cache_max_frames: 2500,
+            queue_length: 10.0,
+            time_jitter: TimeJitter::Full,
+            mix_correct: false,
+            atc: false,
+            atc_auto: false,
+            mw_latency: 350,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// ms to wait for the first media packet after `publish`.
+    pub firstpkt_timeout: u32,
+    /// ms to wait for each following packet.
+    pub normal_timeout: u32,
+    pub parse_sps: bool,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            firstpkt_timeout: 20000,
+            normal_timeout: 5000,
+            parse_sps: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterMode {
+    /// Origin: streams are published here.
+    #[default]
+    Local,
+    /// Edge: streams are pulled from / pushed to `origin`.
+    Remote,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    pub mode: ClusterMode,
+    /// `"host:port"` of the origins, tried in order; required when `mode = "remote"`.
+    pub origin: Vec<String>,
+    pub token_traverse: bool,
+    /// The vhost to ask the origin for, when it differs from this one.
+    pub vhost: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardConfig {
+    pub enabled: bool,
+    /// `"host:port"` destinations every published stream is pushed to.
+    pub destination: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferConfig {
+    pub enabled: bool,
+    pub all: Vec<String>,
+    pub play: Vec<String>,
+    pub publish: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    pub enabled: bool,
+    /// Rules `"publish|play all|IP|CIDR"`.
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpHooksConfig {
+    pub enabled: bool,
+    pub on_connect: Vec<String>,
+    pub on_close: Vec<String>,
+    pub on_publish: Vec<String>,
+    pub on_unpublish: Vec<String>,
+    pub on_play: Vec<String>,
+    pub on_stop: Vec<String>,
+    pub on_dvr: Vec<String>,
+    pub on_hls: Vec<String>,
+    /// ms per callback request.
+    pub timeout: u32,
+}
+
+impl Default for HttpHooksConfig {
+    fn default() -> Self {
+        HttpHooksConfig {
+            enabled: false,
+            on_connect: Vec::new(),
+            on_close: Vec::new(),
+            on_publish: Vec::new(),
+            on_unpublish: Vec::new(),
+            on_play: Vec::new(),
+            on_stop: Vec::new(),
+            on_dvr: Vec::new(),
+            on_hls: Vec::new(),
+            timeout: 30000,
+        }
+    }
+}
+
+/// What HLS does when writing a segment fails (SRS `hls_on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HlsOnError {
+    /// Stop HLS for this stream, keep the stream.
+    Ignore,
+    /// Disconnect the publisher.
+    Disconnect,
+    /// Log and keep trying with the next segment.
+    #[default]
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HlsConfig {
+    pub enabled: bool,
+    /// Target segment duration, s.
+    pub fragment: f64,
+    /// A segment is cut without a keyframe once longer than `fragment * td_ratio`.
+    pub td_ratio: f64,
+    /// Pure-audio segments are cut at `fragment * aof_ratio`.
+    pub aof_ratio: f64,
+    /// Playlist duration, s.
+    pub window: f64,
+    pub on_error: HlsOnError,
+    pub path: String,
+    pub m3u8_file: String,
+    pub ts_file: String,
+    pub entry_prefix: String,
+    pub acodec: String,
+    pub vcodec: String,
+    /// Delete segments that left the window.
+    pub cleanup: bool,
+    /// s after unpublish to delete the stream's files; 0 = never.
+    pub dispose: u32,
+    pub wait_keyframe: bool,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig {
+            enabled: false,
+            fragment: 2.0,
+            td_ratio: 1.5,
+            aof_ratio: 2.1,
+            window: 12.0,
+            on_error: HlsOnError::Continue,
+            path: "./objs/html".to_string(),
+            m3u8_file: "[app]/[stream].m3u8".to_string(),
+            ts_file: "[app]/[stream]-[seq].ts".to_string(),
+            entry_prefix: String::new(),
+            acodec: "aac".to_string(),
+            vcodec: "h264".to_string(),
+            cleanup: true,
+            dispose: 0,
+            wait_keyframe: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpRemuxConfig {
+    pub enabled: bool,
+    /// Path template; the extension (.flv .ts .aac .mp3) picks the format.
+    pub mount: String,
+}
+
+impl Default for HttpRemuxConfig {
+    fn default() -> Self {
+        HttpRemuxConfig {
+            enabled: false,
+            mount: "[vhost]/[app]/[stream].flv".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DvrPlan {
+    /// One file per publish session.
+    #[default]
+    Session,
+    /// A new file every `duration` seconds.
+    Segment,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DvrConfig {
+    pub enabled: bool,
+    pub plan: DvrPlan,
+    pub path: String,
+    /// Segment length, s (plan = "segment").
+    pub duration: u32,
+    pub wait_keyframe: bool,
+    pub time_jitter: TimeJitter,
+}
+
+impl Default for DvrConfig {
+    fn default() -> Self {
+        DvrConfig {
+            enabled: false,
+            plan: DvrPlan::Session,
+            path: "./objs/dvr/[app]/[stream].[timestamp].flv".to_string(),
+            duration: 30,
+            wait_keyframe: true,
+            time_jitter: TimeJitter::Full,
+        }
+    }
+}
+
+/// `[[vhost.NAME.transcode]]`: run ffmpeg on matching streams.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TranscodeConfig {
+    pub enabled: bool,
+    /// `""` = every stream of the vhost, `"app"` or `"app/stream"`.
+    pub scope: String,
+    /// The ffmpeg binary.
+    pub ffmpeg: String,
+    pub engine: Vec<EngineConfig>,
+}
+
+impl Default for TranscodeConfig {
+    fn default() -> Self {
+        TranscodeConfig {
+            enabled: false,
+            scope: String::new(),
+            ffmpeg: "ffmpeg".to_string(),
+            engine: Vec::new(),
+        }
+    }
+}
+
+/// One ffmpeg output of a transcode or ingest. Empty strings and zeros mean "not given to
+/// ffmpeg". `vparams`, `vfilter` and `aparams` are extra ffmpeg arguments, in order (order
+/// matters to ffmpeg, e.g. `["-i", "logo.png", "-filter_complex", "overlay=10:10"]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub name: String,
+    pub enabled: bool,
+    /// `"libx264"`, `"copy"`, or `"vn"` (no video).
+    pub vcodec: String,
+    /// kbps.
+    pub vbitrate: u32,
+    pub vfps: f64,
+    pub vwidth: u32,
+    pub vheight: u32,
+    pub vthreads: u32,
+    pub vprofile: String,
+    pub vpreset: String,
+    pub vparams: Vec<String>,
+    pub vfilter: Vec<String>,
+    /// `"aac"`, `"libfdk_aac"`, `"copy"`, or `"an"` (no audio).
+    pub acodec: String,
+    /// kbps.
+    pub abitrate: u32,
+    pub asample_rate: u32,
+    pub achannels: u32,
+    pub aparams: Vec<String>,
+    /// Output URL template.
+    pub output: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            name: String::new(),
+            enabled: false,
+            vcodec: "copy".to_string(),
+            vbitrate: 0,
+            vfps: 0.0,
+            vwidth: 0,
+            vheight: 0,
+            vthreads: 0,
+            vprofile: String::new(),
+            vpreset: String::new(),
+            vparams: Vec::new(),
+            vfilter: Vec::new(),
+            acodec: "copy".to_string(),
+            abitrate: 0,
+            asample_rate: 0,
+            achannels: 0,
+            aparams: Vec::new(),
+            output: "rtmp://127.0.0.1:[port]/[app]/[stream]_[engine]?vhost=[vhost]".to_string(),
+        }
+    }
+}
+
+/// `[[ingest]]`: pull a file, stream or device into a local stream with ffmpeg.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub id: String,
+    pub vhost: String,
+    pub enabled: bool,
+    pub input: IngestInput,
+    pub ffmpeg: String,
+    pub engine: Vec<EngineConfig>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            id: String::new(),
+            vhost: DEFAULT_VHOST.to_string(),
+            enabled: false,
+            input: IngestInput::default(),
+            ffmpeg: "ffmpeg".to_string(),
+            engine: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestInputType {
+    /// A file, read at native speed and looped.
+    #[default]
+    File,
+    /// A URL ffmpeg can read.
+    Stream,
+    /// A capture device.
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestInput {
+    #[serde(rename = "type")]
+    pub kind: IngestInputType,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatConfig {
+    pub enabled: bool,
+    /// s between reports.
+    pub interval: f64,
+    pub url: String,
+    pub device_id: String,
+    /// Include the `/api/v1/summaries` data in each report.
+    pub summaries: bool,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            enabled: false,
+            interval: 9.9,
+            url: "http://127.0.0.1:8085/api/v1/servers".to_string(),
+            device_id: String::new(),
+            summaries: false,
+        }
+    }
+}
+
+/// Parse one `"[ip:]port"` listen entry: `"1935"` -> `0.0.0.0:1935`, `"127.0.0.1:1935"`,
+/// `"[::1]:1935"`. Host names are not accepted (a listen address must not need DNS).
+pub fn parse_listen(entry: &str) -> Option<SocketAddr> {
+    let entry = entry.trim();
+    if !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()) {
+        let port: u16 = entry.parse().ok()?;
+        return Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    entry.parse().ok()
+}
+
+impl Config {
+    /// The embedded default configuration (`conf/srsd.toml`).
+    pub const DEFAULT_TOML: &'static str = include_str!("../../conf/srsd.toml");
+
+    /// Parse and validate `text`; `file_name` only labels errors.
+    pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let (line, col) = match e.span() {
+                Some(span) => locate::line_col(text, span.start),
+                None => (1, 1),
+            };
+            ConfigError {
+                file: file_name.to_string(),
+                line,
+                col,
+                // toml puts "expected ..." on a second line; keep the error one line.
+                message: e
+                    .message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            }
+        })?;
+        config.vhost.entry(DEFAULT_VHOST.to_string()).or_default();
+        config.validate().map_err(|(path, message)| {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let (line, col) = locate::find_key(text, &path);
+            ConfigError {
+                file: file_name.to_string(),
+                line,
+                col,
+                message,
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// Read and parse the file at `path`. I/O errors are reported at line 0, col 0.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file_name.clone(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read config: {e}"),
+        })?;
+        Config::parse(&text, &file_name)
+    }
+
+    /// The embedded default, parsed. A unit test proves it parses.
+    pub fn embedded_default() -> Config {
+        Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml")
+            .expect("the embedded conf/srsd.toml is valid (tested)")
+    }
+
+    /// Resolve a vhost name (CONTRACTS.md §3 rule 4): the exact name when configured, else
+    /// [`DEFAULT_VHOST`]; `None` when the vhost found is disabled.
+    pub fn resolve_vhost(&self, name: &str) -> Option<(&str, &VhostConfig)> {
+        let (name, vhost) = self
+            .vhost
+            .get_key_value(name)
+            .or_else(|| self.vhost.get_key_value(DEFAULT_VHOST))?;
+        vhost.enabled.then_some((name.as_str(), vhost))
+    }
+
+    /// The outgoing chunk size for connections of `vhost`.
+    pub fn chunk_size_for(&self, vhost: &VhostConfig) -> u32 {
+        vhost.chunk_size.unwrap_or(self.chunk_size)
+    }
+
+    /// The RTMP listen addresses (see [`parse_listen`]).
+    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.listen
+            .iter()
+            .map(|entry| {
+                parse_listen(entry).ok_or_else(|| ConfigError {
+                    file: "<config>".to_string(),
+                    line: 0,
+                    col: 0,
+                    message: bad_listen("listen", entry),
+                })
+            })
+            .collect()
+    }
+
+    /// Range and cross-field checks serde cannot express. On error: the offending key's path
+    /// (for locating it in the text) and the message.
+    fn validate(&self) -> Result<(), (Vec<String>, String)> {
+        let fail = |path: &[&str], message: String| -> Result<(), (Vec<String>, String)> {
+            Err((path.iter().map(|s| s.to_string()).collect(), message))
+        };
+        if self.listen.is_empty() {
+            return fail(
+                &["listen"],
+                "listen: at least one address is required".into(),
+            );
+        }
+        for entry in &self.listen {
+            if parse_listen(entry).is_none() {
+                return fail(&["listen"], bad_listen("listen", entry));
+            }
+        }
+        if !CHUNK_SIZE_RANGE.contains(&self.chunk_size) {
+            return fail(
+                &["chunk_size"],
+                bad_chunk_size("chunk_size", self.chunk_size),
+            );
+        }
+        if self.log.tank == LogTank::File && self.log.file.is_empty() {
+            return fail(
+                &["log", "file"],
+                "log.file: required when tank = \"file\"".into(),
+            );
+        }
+        if parse_listen(&self.http_api.listen).is_none() {
+            return fail(
+                &["http_api", "listen"],
+                bad_listen("http_api.listen", &self.http_api.listen),
+            );
+        }
+        if parse_listen(&self.http_server.listen).is_none() {
+            return fail(
+                &["http_server", "listen"],
+                bad_listen("http_server.listen", &self.http_server.listen),
+            );
+        }
+        for (name, vhost) in &self.vhost {
+            let at = |keys: &[&str]| -> Vec<String> {
+                let mut path = vec!["vhost".to_string(), name.clone()];
+                path.extend(keys.iter().map(|k| k.to_string()));
+                path
+            };
+            let err = |keys: &[&str], what: String| -> Result<(), (Vec<String>, String)> {
+                Err((
+                    at(keys),
+                    format!("vhost \"{name}\": {}{what}", keys.join(".")),
+                ))
+            };
+            if let Some(size) = vhost.chunk_size {
+                if !CHUNK_SIZE_RANGE.contains(&size) {
+                    return Err((
+                        at(&["chunk_size"]),
+                        bad_chunk_size(&format!("vhost \"{name}\": chunk_size"), size),
+                    ));
+                }
+            }
+            let queue = vhost.play.queue_length;
+            if !(queue.is_finite() && queue >= 0.0) {
+                return err(
+                    &["play", "queue_length"],
+                    format!(": {queue} must be >= 0 (seconds)"),
+                );
+            }
+            if vhost.cluster.mode == ClusterMode::Remote && vhost.cluster.origin.is_empty() {
+                return err(
+                    &["cluster", "mode"],
+                    ": \"remote\" needs at least one cluster.origin".into(),
+                );
+            }
+            for rule in vhost.security.allow.iter().chain(&vhost.security.deny) {
+                if !valid_security_rule(rule) {
+                    let key = if vhost.security.allow.contains(rule) {
+                        "allow"
+                    } else {
+                        "deny"
+                    };
+                    return err(
+                        &["security", key],
+                        format!(": bad rule \"{rule}\", want \"publish|play all|IP|CIDR\""),
+                    );
+                }
+            }
+            let hls = &vhost.hls;
+            for (key, value) in [
+                ("fragment", hls.fragment),
+                ("td_ratio", hls.td_ratio),
+                ("aof_ratio", hls.aof_ratio),
+                ("window", hls.window),
+            ] {
+                if !(value.is_finite() && value > 0.0) {
+                    return err(&["hls", key], format!(": {value} must be > 0"));
+                }
+            }
+            if vhost.dvr.plan == DvrPlan::Segment && vhost.dvr.duration == 0 {
+                return err(
+                    &["dvr", "duration"],
+                    ": must be > 0 with plan = \"segment\"".into(),
+                );
+            }
+        }
+        if self.heartbeat.enabled
+            && !(self.heartbeat.interval.is_finite() && self.heartbeat.interval > 0.0)
+        {
+            return fail(
+                &["heartbeat", "interval"],
+                format!(
+                    "heartbeat.interval: {} must be > 0 (seconds)",
+                    self.heartbeat.interval
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn bad_listen(key: &str, entry: &str) -> String {
+    format!("{key}: bad address \"{entry}\", want \"port\", \"ip:port\" or \"[ipv6]:port\"")
+}
+
+fn bad_chunk_size(key: &str, size: u32) -> String {
+    format!(
+        "{key}: {size} out of range {}..={}",
+        CHUNK_SIZE_RANGE.start(),
+        CHUNK_SIZE_RANGE.end()
+    )
+}
+
+/// `"publish all"`, `"play 10.0.0.0/8"`, `"play 192.168.1.2"`: the action and one target.
+/// The target's address syntax is checked where the rules are compiled.
+fn valid_security_rule(rule: &str) -> bool {
+    let mut words = rule.split_whitespace();
+    matches!(
+        (words.next(), words.next(), words.next()),
+        (Some("publish" | "play"), Some(_), None)
+    )
+}

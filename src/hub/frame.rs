@@ -1,0 +1,178 @@
+//! A frame: one audio, video or data message of a live stream, shared by every consumer.
+
+use crate::protocol::amf0::{self, Amf0Value};
+use crate::protocol::rtmp::chunk;
+use crate::protocol::rtmp::session::MediaKind;
+use bytes::{Bytes, BytesMut};
+use std::sync::OnceLock;
+
+/// What a frame is, read once from its first bytes (FLV tag body layout).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameFlags {
+    /// A video keyframe (FLV frame type 1), sequence headers excluded.
+    pub keyframe: bool,
+    /// An AVC/HEVC decoder configuration or an AAC AudioSpecificConfig.
+    pub seq_header: bool,
+    /// onMetaData.
+    pub metadata: bool,
+}
+
+/// One message of a live stream. The payload is never copied per consumer, and its RTMP wire
+/// form is computed once, for the first chunk size asked for (DESIGN.md §2).
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: MediaKind,
+    /// Decode timestamp in ms on the source's repaired 64-bit timeline.
+    pub dts: i64,
+    /// The timestamp as the publisher sent it (used by `time_jitter = "off"`/`"zero"`).
+    pub raw_ts: u32,
+    pub flags: FrameFlags,
+    /// The RTMP message body (= FLV tag body).
+    pub payload: Bytes,
+    chunks: OnceLock<(u32, Bytes)>,
+}
+
+impl Frame {
+    pub fn new(kind: MediaKind, dts: i64, raw_ts: u32, payload: Bytes) -> Frame {
+        let flags = classify(kind, &payload);
+        Frame {
+            kind,
+            dts,
+            raw_ts,
+            flags,
+            payload,
+            chunks: OnceLock::new(),
+        }
+    }
+
+    pub fn is_video(&self) -> bool {
+        self.kind == MediaKind::Video
+    }
+
+    pub fn is_audio(&self) -> bool {
+        self.kind == MediaKind::Audio
+    }
+
+    /// The payload with type-3 continuation headers interleaved for `chunk_size`: everything of
+    /// the message but its first header. Computed once for the first chunk size requested;
+    /// another size is computed on the fly (vhosts rarely differ).
+    pub fn chunks(&self, chunk_size: u32) -> Bytes {
+        let (size, bytes) = self
+            .chunks
+            .get_or_init(|| (chunk_size, self.encode_chunks(chunk_size, None)));
+        if *size == chunk_size {
+            bytes.clone()
+        } else {
+            self.encode_chunks(chunk_size, None)
+        }
+    }
+
+    /// The continuation part for a player whose timestamp needs the extended form: type-3
+    /// headers then carry the timestamp, so it cannot be shared.
+    pub fn chunks_extended(&self, chunk_size: u32, timestamp: u32) -> Bytes {
+        if self.payload.len() <= chunk_size as usize {
+            return self.payload.clone();
+        }
+        self.encode_chunks(chunk_size, Some(timestamp))
+    }
+
+    fn encode_chunks(&self, chunk_size: u32, extended: Option<u32>) -> Bytes {
+        if self.payload.len() <= chunk_size as usize {
+            return self.payload.clone();
+        }
+        let csid = self.kind.csid();
+        let mut out = BytesMut::with_capacity(chunk::continuation_len(
+            csid,
+            self.payload.len(),
+            chunk_size,
+            extended.is_some(),
+        ));
+        chunk::encode_continuation(&mut out, csid, &self.payload, chunk_size, extended);
+        out.freeze()
+    }
+}
+
+/// Reads the flags from the FLV tag body: video byte 0 = frame type << 4 | codec id,
+/// byte 1 = AVC packet type (0 = sequence header); audio byte 0 = format << 4 | ...,
+/// byte 1 = AAC packet type (0 = sequence header).
+fn classify(kind: MediaKind, p: &[u8]) -> FrameFlags {
+    let mut f = FrameFlags::default();
+    match kind {
+        MediaKind::Video => {
+            let Some(&b0) = p.first() else { return f };
+            let frame_type = b0 >> 4;
+            let codec = b0 & 0x0F;
+            // Enhanced RTMP sets the top bit and carries a packet type in the low nibble.
+            if b0 & 0x80 != 0 {
+                let packet_type = b0 & 0x0F;
+                f.seq_header = packet_type == 0;
+                f.keyframe = (b0 >> 4) & 0x07 == 1 && !f.seq_header;
+                return f;
+            }
+            // AVC (7) and HEVC (12, the de-facto extension) have sequence headers.
+            let is_sh = (codec == 7 || codec == 12) && p.get(1) == Some(&0);
+            f.seq_header = is_sh;
+            f.keyframe = frame_type == 1 && !is_sh;
+        }
+        MediaKind::Audio => {
+            let Some(&b0) = p.first() else { return f };
+            f.seq_header = b0 >> 4 == 10 && p.get(1) == Some(&0);
+        }
+        MediaKind::Data => f.metadata = is_metadata(p),
+    }
+    f
+}
+
+fn is_metadata(p: &[u8]) -> bool {
+    let mut rest = p;
+    matches!(amf0::decode(&mut rest), Ok(Amf0Value::String(s)) if s == "onMetaData")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_flv_bodies() {
+        let v = |b: &'static [u8]| Frame::new(MediaKind::Video, 0, 0, Bytes::from_static(b)).flags;
+        assert_eq!(
+            v(&[0x17, 0]),
+            FrameFlags {
+                seq_header: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            v(&[0x17, 1]),
+            FrameFlags {
+                keyframe: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(v(&[0x27, 1]), FrameFlags::default());
+        assert_eq!(v(&[]), FrameFlags::default());
+        let a = |b: &'static [u8]| Frame::new(MediaKind::Audio, 0, 0, Bytes::from_static(b)).flags;
+        assert!(a(&[0xAF, 0]).seq_header);
+        assert!(!a(&[0xAF, 1]).seq_header);
+        assert!(!a(&[0x2F, 0]).seq_header, "mp3 has no sequence header");
+        let mut b = BytesMut::new();
+        amf0::encode_all(&[Amf0Value::string("onMetaData"), Amf0Value::Null], &mut b);
+        assert!(Frame::new(MediaKind::Data, 0, 0, b.freeze()).flags.metadata);
+    }
+
+    #[test]
+    fn chunks_are_encoded_once_and_shared() {
+        let f = Frame::new(MediaKind::Video, 0, 0, Bytes::from(vec![0x27; 300]));
+        let a = f.chunks(128);
+        let b = f.chunks(128);
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "second call shares the first encoding"
+        );
+        assert_eq!(a.len(), 300 + 2);
+        assert_eq!(a[128], 0xC6);
+        assert_eq!(f.chunks(100).len(), 302, "other sizes still work");
+        assert_eq!(f.chunks_extended(128, 1 << 24).len(), 300 + 2 * 5);
+    }
+}

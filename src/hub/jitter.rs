@@ -1,0 +1,166 @@
+//! Timestamps: the source's one-time repair of the publisher's timeline, and each consumer's
+//! rebase (`time_jitter`).
+//!
+//! The wire carries 32-bit millisecond timestamps that wrap after 49.7 days and need the
+//! extended form after 4.66 hours; inside, everything is 64-bit, so neither is an event.
+
+/// How a consumer's timeline starts (SRS's `time_jitter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeJitter {
+    /// Start at 0 on the repaired (monotonic, jump-free) timeline.
+    #[default]
+    Full,
+    /// Start at 0 on the publisher's own timeline, without repairs.
+    Zero,
+    /// Pass the publisher's timestamps through.
+    Off,
+}
+
+/// A forward jump larger than this, or a backward one larger than [`MAX_BACKWARD_MS`], is a
+/// discontinuity (encoder restart, broken muxer) and is collapsed to [`FILL_MS`].
+pub const MAX_FORWARD_MS: i64 = 5_000;
+pub const MAX_BACKWARD_MS: i64 = 1_000;
+pub const FILL_MS: i64 = 10;
+
+/// The source's timeline repair: unwraps 32-bit timestamps into 64 bits, collapses jumps, and
+/// keeps each kind (audio, video, data) monotonic. Audio may still lag video a little, as it
+/// does in every FLV stream.
+#[derive(Debug, Default, Clone)]
+pub struct Repair {
+    last_raw: Option<u32>,
+    last_out: i64,
+    last_by_kind: [i64; 3],
+}
+
+impl Repair {
+    /// Maps a raw timestamp of a frame of `kind` (0 audio, 1 video, 2 data) to the repaired
+    /// 64-bit timeline.
+    pub fn map(&mut self, raw: u32, kind: usize) -> i64 {
+        let out = match self.last_raw {
+            None => raw as i64,
+            Some(last) => {
+                // The signed 32-bit difference unwraps a 2^32 wrap into a small step.
+                let mut d = raw.wrapping_sub(last) as i32 as i64;
+                if d > MAX_FORWARD_MS || d < -MAX_BACKWARD_MS {
+                    d = FILL_MS;
+                }
+                (self.last_out + d).max(0)
+            }
+        };
+        self.last_raw = Some(raw);
+        self.last_out = out;
+        let k = kind.min(2);
+        let out = out.max(self.last_by_kind[k]);
+        self.last_by_kind[k] = out;
+        out
+    }
+}
+
+/// A consumer's rebase of the source timeline onto its own.
+#[derive(Debug, Clone, Default)]
+pub struct Rebase {
+    mode: TimeJitter,
+    base: Option<i64>,
+    base_raw: Option<u32>,
+    /// Where a restarted timeline resumes (`Full` keeps players monotonic across republish).
+    resume_at: i64,
+    last_out: i64,
+}
+
+impl Rebase {
+    pub fn new(mode: TimeJitter) -> Self {
+        Rebase {
+            mode,
+            base: None,
+            base_raw: None,
+            resume_at: 0,
+            last_out: 0,
+        }
+    }
+
+    /// Forgets the base (a new publisher started: the player's timeline restarts too).
+    /// With `Full`, the timeline continues from `continue_at` so players see it monotonic.
+    pub fn reset(&mut self) {
+        self.base = None;
+        self.base_raw = None;
+        self.resume_at = self.last_out + FILL_MS;
+    }
+
+    /// The timestamp to send for a frame. Headers and metadata (`anchor = false`) never set
+    /// the base: a cached sequence header is older than the GOP it precedes.
+    pub fn map(&mut self, dts: i64, raw: u32, anchor: bool) -> u32 {
+        match self.mode {
+            TimeJitter::Off => raw,
+            TimeJitter::Full => {
+                let base = match self.base {
+                    Some(b) => b,
+                    None if anchor => *self.base.insert(dts - self.resume_at),
+                    None => return self.resume_at as u32,
+                };
+                let out = (dts - base).max(0);
+                self.last_out = self.last_out.max(out);
+                out as u32
+            }
+            TimeJitter::Zero => {
+                let base = match self.base_raw {
+                    Some(b) => b,
+                    None if anchor => *self.base_raw.insert(raw),
+                    None => return 0,
+                };
+                raw.wrapping_sub(base)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_unwraps_the_32_bit_wrap() {
+        let mut r = Repair::default();
+        let start = u32::MAX - 100;
+        let mut prev = r.map(start, 1);
+        for i in 1..200u32 {
+            let out = r.map(start.wrapping_add(i * 10), 1);
+            assert_eq!(out - prev, 10, "step {i}");
+            prev = out;
+        }
+        assert!(prev > u32::MAX as i64);
+    }
+
+    #[test]
+    fn repair_collapses_jumps_and_keeps_kinds_monotonic() {
+        let mut r = Repair::default();
+        assert_eq!(r.map(1000, 1), 1000);
+        assert_eq!(r.map(1040, 1), 1040);
+        assert_eq!(r.map(1_000_000, 1), 1050, "forward jump collapsed");
+        assert_eq!(r.map(1_000_040, 1), 1090);
+        assert_eq!(r.map(1_000_020, 0), 1070, "audio may lag video a little");
+        assert_eq!(
+            r.map(5, 1),
+            1080_i64.max(1090),
+            "backward jump collapsed, video monotonic"
+        );
+    }
+
+    #[test]
+    fn rebase_modes() {
+        let mut full = Rebase::new(TimeJitter::Full);
+        assert_eq!(full.map(900, 900, false), 0, "header before the base");
+        assert_eq!(full.map(1000, 1000, true), 0);
+        assert_eq!(full.map(1040, 1040, true), 40);
+        let mut zero = Rebase::new(TimeJitter::Zero);
+        assert_eq!(zero.map(1000, u32::MAX - 5, true), 0);
+        assert_eq!(zero.map(1010, 4, true), 10, "wraps through 2^32");
+        let mut off = Rebase::new(TimeJitter::Off);
+        assert_eq!(off.map(1000, 77, true), 77);
+        full.reset();
+        assert_eq!(
+            full.map(5000, 5000, true),
+            50,
+            "a republish continues the timeline"
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! A consumer's bounded queue and the pure admission policy that bounds it.
+//!
+//! The queue is bounded by duration (`queue_length`, as SRS) and by bytes. When a frame would
+//! overflow it, everything queued but metadata and sequence headers is dropped, and later
+//! frames are skipped until the next video keyframe (or the next audio frame, for an
+//! audio-only stream), so the player resumes on a decodable picture. Drops are counted.
+
+use super::frame::Frame;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// An item a consumer receives.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Frame(Arc<Frame>),
+    /// The publisher went away (players get NetStream.Play.UnpublishNotify).
+    Unpublished,
+    /// A publisher started (players may reset their timeline).
+    Published,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Longest span of dts the queue may hold, in ms.
+    pub max_duration_ms: i64,
+    pub max_bytes: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_duration_ms: 10_000,
+            max_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// The queue state; every method is synchronous and cheap (called under a short lock).
+#[derive(Debug, Default)]
+pub struct ConsumerQueue {
+    items: VecDeque<Item>,
+    bytes: usize,
+    /// After an overflow, skip frames until a keyframe.
+    waiting_keyframe: bool,
+    /// The stream has video (so resumption waits for a video keyframe).
+    has_video: bool,
+    /// Frames dropped so far (never reset).
+    pub dropped: u64,
+    /// Times the queue overflowed.
+    pub overflows: u64,
+}
+
+/// What [`admit`] decided for one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Accept,
+    /// Skipped: we are waiting for a keyframe after an overflow.
+    Skip,
+    /// The queue was flushed (keeping headers) before accepting or skipping this frame.
+    Overflow,
+}
+
+/// The admission policy, a pure function of the queue's span and size and the frame.
+pub fn admit(
+    waiting_keyframe: bool,
+    has_video: bool,
+    span_ms: i64,
+    bytes: usize,
+    frame: &Frame,
+    limits: QueueLimits,
+) -> Admission {
+    let f = frame.flags;
+    if f.metadata || f.seq_header {
+        return Admission::Accept;
+    }
+    if span_ms > limits.max_duration_ms || bytes + frame.payload.len() > limits.max_bytes {
+        return Admission::Overflow;
+    }
+    if waiting_keyframe {
+        let resumes = if has_video {
+            frame.is_video() && f.keyframe
+        } else {
+            frame.is_audio()
+        };
+        if !resumes {
+            return Admission::Skip;
+        }
+    }
+    Admission::Accept
+}
+
+impl ConsumerQueue {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn span_ms(&self, next: &Frame) -> i64 {
+        let first = self.items.iter().find_map(|i| match i {
+            Item::Frame(f) if !f.flags.seq_header && !f.flags.metadata => Some(f.dts),
+            _ => None,
+        });
+        first.map(|d| next.dts - d).unwrap_or(0)
+    }
+
+    /// Pushes a control item (never dropped).
+    pub fn push_control(&mut self, item: Item) {
+        self.items.push_back(item);
+    }
+
+    /// Pushes a frame through the admission policy. Returns the number of frames dropped.
+    pub fn push(&mut self, frame: Arc<Frame>, limits: QueueLimits) -> u64 {
+        if frame.is_video() {
+            self.has_video = true;
+        }
+        let mut dropped = 0;
+        let mut decision = admit(
+            self.waiting_keyframe,
+            self.has_video,
+            self.span_ms(&frame),
+            self.bytes,
+            &frame,
+            limits,
+        );
+        if decision == Admission::Overflow {
+            dropped += self.flush_to_headers();
+            self.overflows += 1;
+            self.waiting_keyframe = true;
+            decision = admit(true, self.has_video, 0, self.bytes, &frame, limits);
+        }
+        match decision {
+            Admission::Accept => {
+                if self.waiting_keyframe && !frame.flags.seq_header && !frame.flags.metadata {
+                    self.waiting_keyframe = false;
+                }
+                self.bytes += frame.payload.len();
+                self.items.push_back(Item::Frame(frame));
+            }
+            _ => dropped += 1,
+        }
+        self.dropped += dropped;
+        dropped
+    }
+
+    /// Drops everything but headers, metadata and control items; returns frames dropped.
+    fn flush_to_headers(&mut self) -> u64 {
+        let before = self.items.len();
+        self.items.retain(|i| match i {
+            Item::Frame(f) => f.flags.seq_header || f.flags.metadata,
+            _ => true,
+        });
+        self.bytes = self.items.iter().map(item_bytes).sum();
+        (before - self.items.len()) as u64
+    }
+
+    /// Moves queued items into `out`, up to about `max_bytes` (at least one item).
+    pub fn drain_into(&mut self, out: &mut Vec<Item>, max_bytes: usize) {
+        let mut taken = 0;
+        while let Some(item) = self.items.front() {
+            let b = item_bytes(item);
+            if taken > 0 && taken + b > max_bytes {
+                break;
+            }
+            taken += b;
+            self.bytes -= b;
+            if let Some(i) = self.items.pop_front() {
+                out.push(i);
+            }
+        }
+    }
+}
+
+fn item_bytes(i: &Item) -> usize {
+    match i {
+        Item::Frame(f) => f.payload.len(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::rtmp::session::MediaKind;
+    use bytes::Bytes;
+
+    fn video(dts: i64, key: bool) -> Arc<Frame> {
+        let b0 = if key { 0x17 } else { 0x27 };
+        Arc::new(Frame::new(
+            MediaKind::Video,
+            dts,
+            dts as u32,
+            Bytes::from(vec![b0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ))
+    }
+    fn seq_header() -> Arc<Frame> {
+        Arc::new(Frame::new(
+            MediaKind::Video,
+            0,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+        ))
+    }
+    fn audio(dts: i64) -> Arc<Frame> {
+        Arc::new(Frame::new(
+            MediaKind::Audio,
+            dts,
+            dts as u32,
+            Bytes::from_static(&[0xAF, 1, 0, 0]),
+        ))
+    }
+
+    const L: QueueLimits = QueueLimits {
+        max_duration_ms: 1000,
+        max_bytes: 1 << 20,
+    };
+
+    #[test]
+    fn admission_table() {
+        let key = video(0, true);
+        let inter = video(0, false);
+        let sh = seq_header();
+        let a = audio(0);
+        // (waiting, has_video, span, bytes, frame, expected)
+        let cases: Vec<(bool, bool, i64, usize, &Frame, Admission)> = vec![
+            (false, true, 0, 0, &inter, Admission::Accept),
+            (false, true, 1001, 0, &inter, Admission::Overflow),
+            (false, true, 0, 1 << 20, &inter, Admission::Overflow),
+            (true, true, 0, 0, &inter, Admission::Skip),
+            (true, true, 0, 0, &a, Admission::Skip),
+            (true, true, 0, 0, &key, Admission::Accept),
+            (true, false, 0, 0, &a, Admission::Accept),
+            (false, true, 5000, 1 << 30, &sh, Admission::Accept),
+        ];
+        for (w, hv, span, bytes, f, want) in cases {
+            assert_eq!(
+                admit(w, hv, span, bytes, f, L),
+                want,
+                "{w} {hv} {span} {bytes} {:?}",
+                f.flags
+            );
+        }
+    }
+
+    #[test]
+    fn overflow_drops_to_next_keyframe_and_keeps_headers() {
+        let mut q = ConsumerQueue::default();
+        q.push(seq_header(), L);
+        q.push(video(0, true), L);
+        for i in 1..=30 {
+            q.push(video(i * 40, false), L);
+        }
+        // 30 * 40 = 1200 ms > 1000: overflowed once.
+        assert_eq!(q.overflows, 1);
+        assert!(q.dropped > 0);
+        // Inter frames are skipped until the keyframe.
+        assert_eq!(q.push(video(1300, false), L), 1);
+        assert_eq!(q.push(video(1340, true), L), 0);
+        let mut out = Vec::new();
+        q.drain_into(&mut out, usize::MAX);
+        let first_two: Vec<(bool, bool)> = out
+            .iter()
+            .take(2)
+            .map(|i| match i {
+                Item::Frame(f) => (f.flags.seq_header, f.flags.keyframe),
+                _ => (false, false),
+            })
+            .collect();
+        assert_eq!(first_two[0], (true, false), "header kept first");
+        assert!(out
+            .iter()
+            .skip(1)
+            .take(1)
+            .all(|i| matches!(i, Item::Frame(f) if f.flags.keyframe || !f.flags.seq_header)));
+        assert_eq!(q.bytes(), 0);
+    }
+
+    #[test]
+    fn bytes_are_bounded() {
+        let limits = QueueLimits {
+            max_duration_ms: i64::MAX,
+            max_bytes: 1000,
+        };
+        let mut q = ConsumerQueue::default();
+        for i in 0..10_000 {
+            q.push(video(i, i % 50 == 0), limits);
+            assert!(q.bytes() <= 1000);
+        }
+        assert!(q.dropped > 9000);
+    }
+
+    #[test]
+    fn drain_respects_byte_cap_but_takes_at_least_one() {
+        let mut q = ConsumerQueue::default();
+        for i in 0..10 {
+            q.push(video(i, true), L);
+        }
+        let mut out = Vec::new();
+        q.drain_into(&mut out, 25);
+        assert_eq!(out.len(), 2);
+        out.clear();
+        q.drain_into(&mut out, 1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(q.len(), 7);
+    }
+}

@@ -1,0 +1,389 @@
+//! A live stream: its publisher lock, caches and consumers.
+//!
+//! Contract:
+//! - [`Source::publish`] takes the one publisher slot or fails with the current holder's id.
+//!   The returned [`Publisher`] pushes frames; dropping it unpublishes.
+//! - [`Source::subscribe`] registers a consumer; atomically under the source lock it receives
+//!   metadata, sequence headers and the GOP cache, then every live frame: nothing missed,
+//!   nothing twice. Dropping the [`Consumer`] unregisters it.
+//! - Pushing never waits on a consumer: a short lock, O(consumers) non-blocking queue pushes,
+//!   never held across an `.await`.
+
+use super::frame::Frame;
+use super::jitter::{Rebase, Repair, TimeJitter};
+use super::queue::{ConsumerQueue, Item, QueueLimits};
+use super::{Hub, StreamKey};
+use crate::protocol::rtmp::session::MediaKind;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use tokio::sync::Notify;
+
+/// How a source caches (per vhost, from `[vhost.X.play]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceOptions {
+    pub gop_cache: bool,
+    /// A GOP longer than this is not cached (SRS's `gop_cache_max_frames`).
+    pub gop_cache_max_frames: usize,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            gop_cache: true,
+            gop_cache_max_frames: 2500,
+        }
+    }
+}
+
+/// Audio frames kept for late joiners of an audio-only stream (SRS keeps 115).
+const PURE_AUDIO_GOP: usize = 115;
+
+/// Counters read by logs and the API. 32-bit MIPS has no 64-bit atomics, so byte counters
+/// are kept under the source lock instead.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SourceStats {
+    pub frames: u64,
+    pub bytes_in: u64,
+    pub video_frames: u64,
+    pub audio_frames: u64,
+}
+
+pub struct Source {
+    pub key: StreamKey,
+    hub: Weak<Hub>,
+    inner: Mutex<Inner>,
+    consumers_count: AtomicUsize,
+    publishing: AtomicBool,
+    /// Context id of the publisher (0 = none), for the API.
+    publisher_cid: AtomicU32,
+}
+
+struct Inner {
+    opts: SourceOptions,
+    publisher: Option<u64>,
+    metadata: Option<Arc<Frame>>,
+    video_sh: Option<Arc<Frame>>,
+    audio_sh: Option<Arc<Frame>>,
+    gop: VecDeque<Arc<Frame>>,
+    /// A GOP that grew past the cap stops being cached until the next keyframe.
+    gop_overflowed: bool,
+    has_video: bool,
+    repair: Repair,
+    consumers: Vec<Arc<ConsumerShared>>,
+    next_consumer: u64,
+    stats: SourceStats,
+}
+
+pub struct ConsumerShared {
+    id: u64,
+    queue: Mutex<ConsumerQueue>,
+    notify: Notify,
+    limits: QueueLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyError {
+    pub publisher: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock must not take every stream down with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Source {
+    pub(super) fn new(key: StreamKey, hub: Weak<Hub>, opts: SourceOptions) -> Source {
+        Source {
+            key,
+            hub,
+            inner: Mutex::new(Inner {
+                opts,
+                publisher: None,
+                metadata: None,
+                video_sh: None,
+                audio_sh: None,
+                gop: VecDeque::new(),
+                gop_overflowed: false,
+                has_video: false,
+                repair: Repair::default(),
+                consumers: Vec::new(),
+                next_consumer: 1,
+                stats: SourceStats::default(),
+            }),
+            consumers_count: AtomicUsize::new(0),
+            publishing: AtomicBool::new(false),
+            publisher_cid: AtomicU32::new(0),
+        }
+    }
+
+    pub fn is_publishing(&self) -> bool {
+        self.publishing.load(Ordering::Acquire)
+    }
+
+    pub fn publisher_cid(&self) -> u32 {
+        self.publisher_cid.load(Ordering::Relaxed)
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.consumers_count.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> SourceStats {
+        lock(&self.inner).stats
+    }
+
+    /// The cached sequence headers (video, audio), for codec info in the API.
+    pub fn sequence_headers(&self) -> (Option<Bytes>, Option<Bytes>) {
+        let i = lock(&self.inner);
+        (
+            i.video_sh.as_ref().map(|f| f.payload.clone()),
+            i.audio_sh.as_ref().map(|f| f.payload.clone()),
+        )
+    }
+
+    /// Applies new per-vhost options (reload).
+    pub fn set_options(&self, opts: SourceOptions) {
+        let mut i = lock(&self.inner);
+        if !opts.gop_cache {
+            i.gop.clear();
+        }
+        i.opts = opts;
+    }
+
+    /// Takes the publisher slot. `id` identifies the publisher (its connection's context id).
+    pub fn publish(self: &Arc<Self>, id: u32) -> Result<Publisher, BusyError> {
+        let mut i = lock(&self.inner);
+        if let Some(p) = i.publisher {
+            return Err(BusyError { publisher: p });
+        }
+        i.publisher = Some(id as u64);
+        i.repair = Repair::default();
+        i.metadata = None;
+        i.video_sh = None;
+        i.audio_sh = None;
+        i.gop.clear();
+        i.has_video = false;
+        for c in &i.consumers {
+            lock(&c.queue).push_control(Item::Published);
+            c.notify.notify_one();
+        }
+        self.publishing.store(true, Ordering::Release);
+        self.publisher_cid.store(id, Ordering::Relaxed);
+        Ok(Publisher {
+            source: self.clone(),
+        })
+    }
+
+    fn unpublish(&self) {
+        {
+            let mut i = lock(&self.inner);
+            i.publisher = None;
+            // The caches belong to this publish session; a new publisher may change codecs.
+            i.metadata = None;
+            i.video_sh = None;
+            i.audio_sh = None;
+            i.gop.clear();
+            for c in &i.consumers {
+                lock(&c.queue).push_control(Item::Unpublished);
+                c.notify.notify_one();
+            }
+            self.publishing.store(false, Ordering::Release);
+            self.publisher_cid.store(0, Ordering::Relaxed);
+        }
+        self.release_if_idle();
+    }
+
+    fn release_if_idle(&self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.release(&self.key);
+        }
+    }
+
+    /// True when neither a publisher nor a consumer holds the source.
+    pub(super) fn is_idle(&self) -> bool {
+        let i = lock(&self.inner);
+        i.publisher.is_none() && i.consumers.is_empty()
+    }
+
+    /// Registers a consumer and primes its queue with what a late joiner needs.
+    pub fn subscribe(self: &Arc<Self>, limits: QueueLimits, jitter: TimeJitter) -> Consumer {
+        let mut i = lock(&self.inner);
+        let id = i.next_consumer;
+        i.next_consumer += 1;
+        let mut q = ConsumerQueue::default();
+        let headers = [&i.metadata, &i.video_sh, &i.audio_sh];
+        for f in headers.into_iter().flatten() {
+            q.push(f.clone(), limits);
+        }
+        for f in &i.gop {
+            q.push(f.clone(), limits);
+        }
+        let shared = Arc::new(ConsumerShared {
+            id,
+            queue: Mutex::new(q),
+            notify: Notify::new(),
+            limits,
+        });
+        i.consumers.push(shared.clone());
+        self.consumers_count
+            .store(i.consumers.len(), Ordering::Relaxed);
+        drop(i);
+        Consumer {
+            shared,
+            source: self.clone(),
+            rebase: Rebase::new(jitter),
+        }
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        {
+            let mut i = lock(&self.inner);
+            i.consumers.retain(|c| c.id != id);
+            self.consumers_count
+                .store(i.consumers.len(), Ordering::Relaxed);
+        }
+        self.release_if_idle();
+    }
+
+    fn push(&self, kind: MediaKind, raw_ts: u32, payload: Bytes) {
+        let mut i = lock(&self.inner);
+        let k = match kind {
+            MediaKind::Audio => 0,
+            MediaKind::Video => 1,
+            MediaKind::Data => 2,
+        };
+        let dts = i.repair.map(raw_ts, k);
+        let frame = Arc::new(Frame::new(kind, dts, raw_ts, payload));
+        i.stats.frames += 1;
+        i.stats.bytes_in += frame.payload.len() as u64;
+        let f = frame.flags;
+        match kind {
+            MediaKind::Video => i.stats.video_frames += 1,
+            MediaKind::Audio => i.stats.audio_frames += 1,
+            MediaKind::Data => {}
+        }
+        if f.metadata {
+            i.metadata = Some(frame.clone());
+        } else if f.seq_header && kind == MediaKind::Video {
+            i.video_sh = Some(frame.clone());
+        } else if f.seq_header && kind == MediaKind::Audio {
+            i.audio_sh = Some(frame.clone());
+        } else if i.opts.gop_cache && kind != MediaKind::Data {
+            Self::cache_gop(&mut i, &frame);
+        }
+        for c in &i.consumers {
+            let dropped = lock(&c.queue).push(frame.clone(), c.limits);
+            if dropped == 0 {
+                c.notify.notify_one();
+            }
+        }
+    }
+
+    fn cache_gop(i: &mut Inner, frame: &Arc<Frame>) {
+        if frame.is_video() {
+            i.has_video = true;
+            if frame.flags.keyframe {
+                i.gop.clear();
+                i.gop_overflowed = false;
+            }
+        }
+        if i.gop_overflowed {
+            return;
+        }
+        if !i.has_video {
+            // Audio-only: keep the last few frames so a player starts with sound at once.
+            i.gop.push_back(frame.clone());
+            while i.gop.len() > PURE_AUDIO_GOP {
+                i.gop.pop_front();
+            }
+            return;
+        }
+        // A GOP must start on a keyframe; until one came, there is nothing to cache.
+        if i.gop.is_empty() && !frame.flags.keyframe {
+            return;
+        }
+        i.gop.push_back(frame.clone());
+        if i.gop.len() > i.opts.gop_cache_max_frames {
+            i.gop.clear();
+            i.gop_overflowed = true;
+        }
+    }
+}
+
+/// The publisher's handle. Dropping it unpublishes the stream, whatever way the publisher left.
+pub struct Publisher {
+    source: Arc<Source>,
+}
+
+impl Publisher {
+    pub fn source(&self) -> &Arc<Source> {
+        &self.source
+    }
+
+    /// Pushes one frame with the publisher's 32-bit timestamp.
+    pub fn push(&self, kind: MediaKind, timestamp: u32, payload: Bytes) {
+        self.source.push(kind, timestamp, payload);
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.source.unpublish();
+    }
+}
+
+/// A consumer's handle: drains its queue; rebases timestamps for its player.
+pub struct Consumer {
+    shared: Arc<ConsumerShared>,
+    source: Arc<Source>,
+    rebase: Rebase,
+}
+
+impl Consumer {
+    pub fn source(&self) -> &Arc<Source> {
+        &self.source
+    }
+
+    /// Waits until at least one item is queued, then moves up to ~`max_bytes` into `out`.
+    pub async fn recv(&self, out: &mut Vec<Item>, max_bytes: usize) {
+        loop {
+            // Register interest before checking, so a push in between is not missed.
+            let notified = self.shared.notify.notified();
+            if self.try_recv(out, max_bytes) > 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Moves what is queued (up to ~`max_bytes`) into `out` without waiting; returns the count.
+    pub fn try_recv(&self, out: &mut Vec<Item>, max_bytes: usize) -> usize {
+        let before = out.len();
+        lock(&self.shared.queue).drain_into(out, max_bytes);
+        out.len() - before
+    }
+
+    /// Frames dropped for this consumer so far.
+    pub fn dropped(&self) -> u64 {
+        lock(&self.shared.queue).dropped
+    }
+
+    /// The timestamp this consumer sends for `frame`.
+    pub fn timestamp(&mut self, frame: &Frame) -> u32 {
+        let anchor = !frame.flags.seq_header && !frame.flags.metadata;
+        self.rebase.map(frame.dts, frame.raw_ts, anchor)
+    }
+
+    /// Restarts the timeline (on a new publish).
+    pub fn reset_timeline(&mut self) {
+        self.rebase.reset();
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.source.unsubscribe(self.shared.id);
+    }
+}

@@ -1,3 +1,142 @@
-fn main() {
-    println!("srsd {}", srsd::VERSION);
+//! srsd: wires args -> config -> logging -> runtime -> app::run.
+
+use srsd::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  srsd                       run with the embedded default config
+  srsd -c FILE               run with FILE
+  srsd -t [-c FILE]          test the config and exit
+  srsd -v | --version        print the version
+  srsd -s reload|reopen|stop|quit [-c FILE]   signal the running server (pid file)
+  srsd <tool> ...            built-in tools: publish, play, bench";
+
+struct Args {
+    config: Option<PathBuf>,
+    test: bool,
+    signal: Option<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        config: None,
+        test: false,
+        signal: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-c" => a.config = Some(it.next().ok_or("-c needs a file")?.into()),
+            "-t" => a.test = true,
+            "-s" => a.signal = Some(it.next().ok_or("-s needs reload|reopen|stop|quit")?.clone()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(a)
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(first) = argv.first() {
+        match first.as_str() {
+            "-v" | "--version" | "-V" => {
+                println!("{}", srsd::VERSION);
+                return ExitCode::SUCCESS;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            tool if !tool.starts_with('-') => {
+                return match srsd::tools::run(tool, &argv[1..]) {
+                    Some(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                    None => {
+                        eprintln!("srsd: unknown command {tool:?}\n{USAGE}");
+                        ExitCode::from(2)
+                    }
+                };
+            }
+            _ => {}
+        }
+    }
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("srsd: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("srsd: config error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.test {
+        println!(
+            "srsd: the config {} is ok",
+            args.config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(embedded)".into())
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(sig) = args.signal {
+        return srsd::app::signal_running(&config, &sig);
+    }
+
+    let log = match srsd::app::log::init(&config.log) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("srsd: cannot open log: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!(
+        "srsd {} starting, config {}",
+        srsd::VERSION,
+        match &args.config {
+            Some(p) => p.display().to_string(),
+            None => "(embedded default)".into(),
+        }
+    );
+    let mut rt = if config.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if config.workers > 1 {
+            b.worker_threads(config.workers as usize);
+        }
+        b
+    };
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("srsd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pid = srsd::app::write_pid_file(&config.pid);
+    let result = rt.block_on(srsd::app::run(config, args.config, log));
+    if let Some(p) = pid {
+        let _ = std::fs::remove_file(p);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("srsd: {e}");
+            eprintln!("srsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

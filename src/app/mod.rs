@@ -1,2 +1,277 @@
-//! Everything that does I/O on tokio.
+//! Everything that does I/O on tokio: listeners, connections, signals.
+//!
+//! [`Server::bind`] binds every listener of a config (so tests can bind 127.0.0.1:0 and read
+//! the ports back); [`Server::run`] serves until the shutdown future resolves.
+
 pub mod log;
+pub mod rtmp;
+pub mod url;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What every task shares.
+pub struct Context {
+    config: RwLock<Arc<Config>>,
+    pub hub: Arc<Hub>,
+    pub started: Instant,
+    /// Connections open now.
+    pub connections: AtomicUsize,
+    /// Connections refused because `max_connections` was reached.
+    pub refused: AtomicUsize,
+    /// Flips to true once: every task selects on it.
+    pub shutdown: watch::Receiver<bool>,
+    pub server_name: String,
+}
+
+impl Context {
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_config(&self, c: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+    }
+}
+
+pub struct Server {
+    ctx: Arc<Context>,
+    listeners: Vec<TcpListener>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds every RTMP listen address of `config`.
+    pub async fn bind(config: Config) -> io::Result<Server> {
+        let addrs = config
+            .listen_addrs()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let mut listeners = Vec::new();
+        for a in addrs {
+            let l = TcpListener::bind(a)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("RTMP listen on {a}: {e}")))?;
+            listeners.push(l);
+        }
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let ctx = Arc::new(Context {
+            config: RwLock::new(Arc::new(config)),
+            hub: Hub::new(),
+            started: Instant::now(),
+            connections: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            shutdown,
+            server_name: format!("srsd/{}", crate::VERSION),
+        });
+        Ok(Server {
+            ctx,
+            listeners,
+            shutdown_tx,
+        })
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// The RTMP addresses actually bound (port 0 resolved).
+    pub fn rtmp_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until `stop` resolves, then tells every task to finish.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let mut tasks = Vec::new();
+        for l in self.listeners {
+            ::log::info!(
+                "RTMP listen at tcp://{}",
+                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            );
+            tasks.push(tokio::spawn(accept_loop(self.ctx.clone(), l)));
+        }
+        stop.await;
+        ::log::info!("shutting down");
+        let _ = self.shutdown_tx.send(true);
+        for t in tasks {
+            t.abort();
+        }
+        // Give connections a moment to say goodbye (unpublish, close files).
+        let deadline = Instant::now() + std::time::Duration::from_secs(3);
+        while self.ctx.connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn accept_loop(ctx: Arc<Context>, listener: TcpListener) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                ::log::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let max = ctx.config().max_connections as usize;
+        let open = ctx.connections.fetch_add(1, Ordering::AcqRel);
+        if open >= max {
+            ctx.connections.fetch_sub(1, Ordering::AcqRel);
+            let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            ::log::warn!("refuse {peer}: max_connections {max} reached ({n} refused so far)");
+            drop(socket);
+            continue;
+        }
+        let cid = log::next_cid();
+        let ctx2 = ctx.clone();
+        tokio::spawn(log::with_cid(cid, async move {
+            rtmp::serve(ctx2.clone(), socket, peer, cid as u32).await;
+            ctx2.connections.fetch_sub(1, Ordering::AcqRel);
+        }));
+    }
+}
+
+/// The process: config already loaded and logging set up. Runs until SIGTERM/SIGINT/SIGQUIT.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    log: log::LogHandle,
+) -> io::Result<()> {
+    let server = Server::bind(config).await?;
+    let ctx = server.context().clone();
+    let stop = signals(ctx, config_path, log)?;
+    server.run(stop).await;
+    Ok(())
+}
+
+/// Installs signal handlers: SIGHUP reload, SIGUSR1 reopen log, SIGTERM/SIGINT fast quit,
+/// SIGQUIT graceful quit. Returns the future that resolves on quit.
+fn signals(
+    ctx: Arc<Context>,
+    config_path: Option<PathBuf>,
+    log: log::LogHandle,
+) -> io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    Ok(async move {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => reload(&ctx, config_path.as_deref(), &log),
+                _ = usr1.recv() => match log.reopen() {
+                    Ok(()) => ::log::info!("log file reopened"),
+                    Err(e) => ::log::error!("reopen log file: {e}"),
+                },
+                _ = term.recv() => { ::log::info!("SIGTERM: fast quit"); break }
+                _ = int.recv() => { ::log::info!("SIGINT: fast quit"); break }
+                _ = quit.recv() => { ::log::info!("SIGQUIT: graceful quit"); break }
+            }
+        }
+    })
+}
+
+/// Reload: parse and validate the file again; on error keep running on the old config.
+fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
+    let Some(path) = path else {
+        ::log::warn!("reload: running on the embedded config, nothing to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(c) => {
+            if let Err(e) = log.apply(&c.log) {
+                ::log::error!("reload: log: {e}");
+            }
+            let old = ctx.config();
+            if old.listen != c.listen {
+                ::log::warn!("reload: listen changed; restart to apply it");
+            }
+            ctx.set_config(c);
+            ::log::info!("reload: applied {}", path.display());
+        }
+        Err(e) => ::log::error!("reload failed, keeping the running config: {e}"),
+    }
+}
+
+/// Writes the pid file (creating its directory). Returns the path to remove at exit.
+/// A failure is logged, not fatal: the server runs without `srsd -s` support then.
+pub fn write_pid_file(path: &str) -> Option<PathBuf> {
+    if path.is_empty() {
+        return None;
+    }
+    let p = PathBuf::from(path);
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&p, format!("{}\n", std::process::id())) {
+        Ok(()) => Some(p),
+        Err(e) => {
+            ::log::warn!("cannot write pid file {path}: {e}");
+            None
+        }
+    }
+}
+
+/// `srsd -s reload|reopen|stop|quit`: signals the server whose pid file the config names.
+pub fn signal_running(config: &Config, what: &str) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let sig = match what {
+        "reload" => "HUP",
+        "reopen" => "USR1",
+        "stop" => "TERM",
+        "quit" => "QUIT",
+        other => {
+            eprintln!("srsd: unknown signal {other:?}: use reload|reopen|stop|quit");
+            return ExitCode::from(2);
+        }
+    };
+    let pid = match std::fs::read_to_string(&config.pid) {
+        Ok(s) => match s.trim().parse::<u32>() {
+            Ok(p) if p > 1 => p,
+            _ => {
+                eprintln!("srsd: pid file {} holds no pid", config.pid);
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "srsd: cannot read pid file {}: {e} (is srsd running?)",
+                config.pid
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    // kill(1) exists on every target system (busybox included), which spares a libc binding.
+    match std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+    {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("srsd: no process {pid} (stale pid file {}?)", config.pid);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("srsd: cannot run kill: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

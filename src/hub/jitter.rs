@@ -41,7 +41,7 @@ impl Repair {
             Some(last) => {
                 // The signed 32-bit difference unwraps a 2^32 wrap into a small step.
                 let mut d = raw.wrapping_sub(last) as i32 as i64;
-                if d > MAX_FORWARD_MS || d < -MAX_BACKWARD_MS {
+                if !(-MAX_BACKWARD_MS..=MAX_FORWARD_MS).contains(&d) {
                     d = FILL_MS;
                 }
                 (self.last_out + d).max(0)

@@ -339,6 +339,12 @@ impl ServerSession {
         self.t.out_chunk_size
     }
 
+    /// Sets the chunk size announced when the connect is accepted (the vhost's, known only
+    /// once connect named it).
+    pub fn set_chunk_size(&mut self, chunk_size: u32) {
+        self.desired_chunk_size = chunk_size.clamp(128, chunk::MAX_CHUNK_SIZE);
+    }
+
     /// Bytes consumed from the peer so far.
     pub fn bytes_received(&self) -> u64 {
         self.t.received

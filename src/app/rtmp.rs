@@ -1,0 +1,629 @@
+//! One RTMP connection: handshake, then one `select!` loop over socket reads, the consumer
+//! queue (when playing), timers and shutdown. The protocol decides nothing here; this task
+//! answers the session's requests (vhost, busy stream) and moves media between the socket and
+//! the hub.
+
+use super::url::{self, StreamRequest};
+use super::Context;
+use crate::config::{Config, VhostConfig};
+use crate::hub::{Consumer, Item, Publisher, QueueLimits, SourceOptions, StreamKey, TimeJitter};
+use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
+use crate::protocol::rtmp::command::{status, ConnectRequest};
+use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
+use crate::protocol::rtmp::session::{ServerEvent, ServerSession};
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, timeout, Instant};
+
+/// A peer must finish the handshake and connect within this long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection neither publishing nor playing is closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A write that makes no progress for this long means the player is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes drained from a consumer queue per vectored write.
+const WRITE_BATCH_BYTES: usize = 512 * 1024;
+/// Slices per `writev` (Linux IOV_MAX is 1024).
+const MAX_IOV: usize = 512;
+/// Period of the per-connection summary line (SRS's "pithy print").
+const PITHY: Duration = Duration::from_secs(10);
+
+pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: u32) {
+    let _ = socket.set_nodelay(true);
+    match serve_inner(&ctx, socket, peer, cid).await {
+        Ok(()) => log::info!("client {peer} closed"),
+        Err(e) => log::warn!("client {peer} closed: {e}"),
+    }
+}
+
+fn err(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
+    io::Error::new(kind, msg.into())
+}
+
+enum Role {
+    Idle,
+    Publishing(PublishState),
+    Playing(PlayState),
+}
+
+struct PublishState {
+    publisher: Publisher,
+    key: StreamKey,
+    got_media: bool,
+    last_media: Instant,
+    first_timeout: Duration,
+    normal_timeout: Duration,
+    msgs: u64,
+}
+
+struct PlayState {
+    consumer: Consumer,
+    key: StreamKey,
+    stream_id: u32,
+    paused: bool,
+    mw_latency: Duration,
+    msgs: u64,
+    reported_drops: u64,
+}
+
+struct Conn<'a> {
+    ctx: &'a Arc<Context>,
+    config: Arc<Config>,
+    cid: u32,
+    session: ServerSession,
+    /// Set by connect: tcUrl and the vhost it resolved to.
+    tc_url: String,
+    vhost: Option<(String, VhostConfig)>,
+    role: Role,
+    close_after_flush: bool,
+    bytes_out: u64,
+    /// When the connection was accepted.
+    started: Instant,
+}
+
+async fn serve_inner(
+    ctx: &Arc<Context>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    cid: u32,
+) -> io::Result<()> {
+    let (mut reader, mut writer) = socket.into_split();
+    let mut rbuf = BytesMut::with_capacity(8192);
+
+    // Handshake.
+    let mut hs = ServerHandshake::new();
+    let mut seed = (cid as u64) ^ (ctx.started.elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15;
+    let mut random = move |buf: &mut [u8]| {
+        for b in buf {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+    };
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let n = timeout_at(deadline, reader.read_buf(&mut rbuf), "handshake").await??;
+        if n == 0 {
+            return Err(err(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed during handshake",
+            ));
+        }
+        let epoch = ctx.started.elapsed().as_millis() as u32;
+        let progress = hs
+            .handle_input(&mut rbuf, &mut random, epoch)
+            .map_err(|e| err(io::ErrorKind::InvalidData, format!("handshake: {e}")))?;
+        let (send, done) = match progress {
+            HandshakeProgress::NeedMore { send } => (send, false),
+            HandshakeProgress::Done { send } => (send, true),
+        };
+        if !send.is_empty() {
+            timeout_at(deadline, writer.write_all(&send), "handshake write").await??;
+        }
+        if done {
+            break;
+        }
+        if rbuf.len() > 8192 {
+            return Err(err(io::ErrorKind::InvalidData, "handshake too long"));
+        }
+    }
+    log::info!(
+        "RTMP client ip={peer}, {} handshake",
+        match hs.complex_schema() {
+            Some(s) => format!("complex (schema {s})"),
+            None => "simple".to_string(),
+        }
+    );
+
+    let config = ctx.config();
+    let mut conn = Conn {
+        ctx,
+        session: ServerSession::new(config.chunk_size, &ctx.server_name),
+        config,
+        cid,
+        tc_url: String::new(),
+        vhost: None,
+        role: Role::Idle,
+        close_after_flush: false,
+        bytes_out: 0,
+        started: deadline - HANDSHAKE_TIMEOUT,
+    };
+    let mut shutdown = ctx.shutdown.clone();
+    let mut items: Vec<Item> = Vec::with_capacity(256);
+    let mut idle_since = Instant::now();
+    let mut next_pithy = Instant::now() + PITHY;
+    let mut last_pithy = (Instant::now(), 0u64, 0u64);
+    // Leftover bytes after C2 are the first chunks.
+    let mut pending_input = !rbuf.is_empty();
+
+    let result: io::Result<()> = loop {
+        if pending_input {
+            pending_input = false;
+            if let Err(e) = conn.session.handle_input(&mut rbuf) {
+                break Err(err(io::ErrorKind::InvalidData, e.to_string()));
+            }
+            if let Err(e) = conn.handle_events() {
+                break Err(e);
+            }
+        }
+        if let Some(out) = conn.session.take_output() {
+            conn.bytes_out += out.len() as u64;
+            if let Err(e) = write_timeout(writer.write_all(&out)).await {
+                break Err(e);
+            }
+        }
+        if conn.close_after_flush {
+            break Ok(());
+        }
+        let deadline = conn.deadline(idle_since).min(next_pithy);
+        let playing = match &conn.role {
+            Role::Playing(p) if !p.paused => Some(&p.consumer),
+            _ => None,
+        };
+        tokio::select! {
+            r = reader.read_buf(&mut rbuf) => match r {
+                Ok(0) => break Ok(()),
+                Ok(_) => {
+                    pending_input = true;
+                    if rbuf.capacity() - rbuf.len() < 4096 {
+                        rbuf.reserve(64 * 1024);
+                    }
+                }
+                Err(e) => break Err(e),
+            },
+            _ = async { match playing { Some(c) => c.recv(&mut items, WRITE_BATCH_BYTES).await, None => std::future::pending().await } } => {
+                if let Err(e) = conn.write_items(&mut writer, &mut items).await {
+                    break Err(e);
+                }
+            }
+            _ = sleep_until(deadline) => {
+                let now = Instant::now();
+                if now >= next_pithy {
+                    conn.pithy(&mut last_pithy);
+                    next_pithy = now + PITHY;
+                }
+                if let Err(e) = conn.check_timeouts(idle_since) {
+                    break Err(e);
+                }
+            }
+            _ = shutdown.changed() => break Ok(()),
+        }
+        if !matches!(conn.role, Role::Idle) {
+            idle_since = Instant::now();
+        }
+    };
+    if let Role::Publishing(p) = &conn.role {
+        log::info!("unpublish {} (publisher left)", p.key);
+    }
+    let _ = writer.shutdown().await;
+    result
+}
+
+async fn timeout_at<F: std::future::Future>(
+    deadline: Instant,
+    f: F,
+    what: &str,
+) -> io::Result<F::Output> {
+    tokio::time::timeout_at(deadline, f)
+        .await
+        .map_err(|_| err(io::ErrorKind::TimedOut, format!("{what} timed out")))
+}
+
+async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) -> io::Result<()> {
+    timeout(WRITE_TIMEOUT, f)
+        .await
+        .map_err(|_| err(io::ErrorKind::TimedOut, "write timed out"))?
+}
+
+/// Writes every part with vectored writes, resuming after partial writes.
+pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> io::Result<()> {
+    let mut idx = 0;
+    while idx < parts.len() {
+        if parts[idx].is_empty() {
+            idx += 1;
+            continue;
+        }
+        let slices: Vec<IoSlice<'_>> = parts[idx..]
+            .iter()
+            .filter(|b| !b.is_empty())
+            .take(MAX_IOV)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let mut n = w.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && idx < parts.len() {
+            let len = parts[idx].len();
+            if n >= len {
+                n -= len;
+                idx += 1;
+            } else {
+                parts[idx].advance(n);
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Conn<'_> {
+    fn deadline(&self, idle_since: Instant) -> Instant {
+        match &self.role {
+            // A peer that has not sent a valid connect yet gets the handshake's bound.
+            Role::Idle if self.vhost.is_none() => self.started + HANDSHAKE_TIMEOUT,
+            Role::Idle => idle_since + IDLE_TIMEOUT,
+            Role::Publishing(p) => {
+                p.last_media
+                    + if p.got_media {
+                        p.normal_timeout
+                    } else {
+                        p.first_timeout
+                    }
+            }
+            Role::Playing(_) => Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
+    fn check_timeouts(&self, idle_since: Instant) -> io::Result<()> {
+        let now = Instant::now();
+        match &self.role {
+            Role::Idle if self.vhost.is_none() && now >= self.started + HANDSHAKE_TIMEOUT => {
+                Err(err(
+                    io::ErrorKind::TimedOut,
+                    "no valid connect within the handshake timeout",
+                ))
+            }
+            Role::Idle if now >= idle_since + IDLE_TIMEOUT => Err(err(
+                io::ErrorKind::TimedOut,
+                "idle: neither published nor played",
+            )),
+            Role::Publishing(p) if !p.got_media && now >= p.last_media + p.first_timeout => {
+                Err(err(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "publisher sent no media within firstpkt_timeout {} ms",
+                        p.first_timeout.as_millis()
+                    ),
+                ))
+            }
+            Role::Publishing(p) if p.got_media && now >= p.last_media + p.normal_timeout => {
+                Err(err(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "publisher sent no media within normal_timeout {} ms",
+                        p.normal_timeout.as_millis()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn pithy(&self, last: &mut (Instant, u64, u64)) {
+        let now = Instant::now();
+        let secs = now.duration_since(last.0).as_secs_f64().max(0.001);
+        let inb = self.session.bytes_received();
+        let outb = self.bytes_out;
+        let ikbps = ((inb - last.1) as f64 * 8.0 / 1000.0 / secs) as u64;
+        let okbps = ((outb.saturating_sub(last.2)) as f64 * 8.0 / 1000.0 / secs) as u64;
+        *last = (now, inb, outb);
+        match &self.role {
+            Role::Publishing(p) => log::info!(
+                "<- CPB {} time={}s msgs={} ikbps={ikbps} okbps={okbps}",
+                p.key,
+                self.ctx.started.elapsed().as_secs(),
+                p.msgs
+            ),
+            Role::Playing(p) => log::info!(
+                "-> PLA {} time={}s msgs={} drops={} okbps={okbps} ikbps={ikbps}",
+                p.key,
+                self.ctx.started.elapsed().as_secs(),
+                p.msgs,
+                p.consumer.dropped()
+            ),
+            Role::Idle => {}
+        }
+    }
+
+    fn vhost_config(&self) -> io::Result<&(String, VhostConfig)> {
+        self.vhost
+            .as_ref()
+            .ok_or_else(|| err(io::ErrorKind::InvalidData, "request before connect"))
+    }
+
+    fn handle_events(&mut self) -> io::Result<()> {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                ServerEvent::Media {
+                    kind,
+                    timestamp,
+                    payload,
+                } => {
+                    if let Role::Publishing(p) = &mut self.role {
+                        p.publisher.push(kind, timestamp, payload);
+                        p.got_media = true;
+                        p.last_media = Instant::now();
+                        p.msgs += 1;
+                    }
+                }
+                ServerEvent::Connect { id, request } => self.on_connect(id, request),
+                ServerEvent::Publish {
+                    id,
+                    stream_id: _,
+                    request,
+                } => {
+                    self.on_publish(id, &request.stream_name)?;
+                }
+                ServerEvent::Play {
+                    id,
+                    stream_id,
+                    request,
+                } => {
+                    self.on_play(id, stream_id, &request.stream_name)?;
+                }
+                ServerEvent::Pause { paused, .. } => {
+                    if let Role::Playing(p) = &mut self.role {
+                        log::info!("{} {}", if paused { "pause" } else { "unpause" }, p.key);
+                        p.paused = paused;
+                    }
+                }
+                ServerEvent::Unpublish => {
+                    if let Role::Publishing(p) = &self.role {
+                        log::info!("unpublish {}", p.key);
+                    }
+                    self.role = Role::Idle;
+                }
+                ServerEvent::PlayStop => {
+                    if let Role::Playing(p) = &self.role {
+                        log::info!("stop playing {}", p.key);
+                    }
+                    self.role = Role::Idle;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_connect(&mut self, id: u32, request: ConnectRequest) {
+        let parsed = url::parse(&request.tc_url, "");
+        let resolved = parsed.as_ref().ok().and_then(|r| {
+            self.config
+                .resolve_vhost(&r.vhost)
+                .map(|(name, v)| (name.to_string(), v.clone()))
+        });
+        match (parsed, resolved) {
+            (Ok(r), Some((name, v))) => {
+                log::info!(
+                    "connect app={}, tcUrl={}, vhost={} (resolved {name}), pageUrl={}, swfUrl={}, flashVer={}",
+                    r.app,
+                    request.tc_url,
+                    r.vhost,
+                    request.page_url,
+                    request.swf_url,
+                    request.flash_ver
+                );
+                self.session.set_chunk_size(self.config.chunk_size_for(&v));
+                self.tc_url = request.tc_url;
+                self.vhost = Some((name, v));
+                self.session.accept_connect(id);
+            }
+            (Ok(r), None) => {
+                log::warn!("reject connect: vhost {} not found or disabled", r.vhost);
+                self.session.reject_connect(id, "vhost not found");
+                self.close_after_flush = true;
+            }
+            (Err(e), _) => {
+                log::warn!("reject connect: tcUrl {:?}: {e}", request.tc_url);
+                self.session.reject_connect(id, &e.to_string());
+                self.close_after_flush = true;
+            }
+        }
+    }
+
+    fn stream_key(&self, stream_name: &str) -> io::Result<(StreamRequest, StreamKey)> {
+        let (vhost, _) = self.vhost_config()?;
+        let r = url::parse(&self.tc_url, stream_name)
+            .map_err(|e| err(io::ErrorKind::InvalidData, e.to_string()))?;
+        let key = StreamKey::new(vhost, &r.app, &r.stream);
+        Ok((r, key))
+    }
+
+    fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
+        let (r, key) = match self.stream_key(stream_name) {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("reject publish {stream_name:?}: {e}");
+                self.session
+                    .reject_publish(id, status::PUBLISH_BAD_NAME, &e.to_string());
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let (_, v) = self.vhost_config()?;
+        let v = v.clone();
+        let v = &v;
+        let source = self.ctx.hub.source(&key, source_options(v));
+        match source.publish(self.cid) {
+            Ok(publisher) => {
+                let first_timeout = Duration::from_millis(v.publish.firstpkt_timeout as u64);
+                let normal_timeout = Duration::from_millis(v.publish.normal_timeout as u64);
+                log::info!("publish {key} param={} (FMLE or flash)", r.param);
+                self.session.accept_publish(id);
+                self.role = Role::Publishing(PublishState {
+                    publisher,
+                    key,
+                    got_media: false,
+                    last_media: Instant::now(),
+                    first_timeout,
+                    normal_timeout,
+                    msgs: 0,
+                });
+            }
+            Err(busy) => {
+                log::warn!(
+                    "reject publish {key}: already published by client {}",
+                    busy.publisher
+                );
+                self.session.reject_publish(
+                    id,
+                    status::PUBLISH_BAD_NAME,
+                    "Stream already publishing",
+                );
+                // SRS closes the second publisher; encoders then retry or give up.
+                self.close_after_flush = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_play(&mut self, id: u32, stream_id: u32, stream_name: &str) -> io::Result<()> {
+        let (r, key) = match self.stream_key(stream_name) {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("reject play {stream_name:?}: {e}");
+                self.session
+                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &e.to_string());
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let (_, v) = self.vhost_config()?;
+        let v = v.clone();
+        let v = &v;
+        let source = self.ctx.hub.source(&key, source_options(v));
+        let limits = QueueLimits {
+            max_duration_ms: (v.play.queue_length * 1000.0) as i64,
+            ..QueueLimits::default()
+        };
+        let consumer = source.subscribe(limits, time_jitter(v));
+        log::info!(
+            "play {key} param={} (publishing={})",
+            r.param,
+            source.is_publishing()
+        );
+        self.session.accept_play(id);
+        self.role = Role::Playing(PlayState {
+            consumer,
+            key,
+            stream_id,
+            paused: false,
+            mw_latency: Duration::from_millis(v.play.mw_latency as u64),
+            msgs: 0,
+            reported_drops: 0,
+        });
+        Ok(())
+    }
+
+    /// Writes queued items: per frame its own first header and the shared chunked payload,
+    /// all in vectored writes. Waits `mw_latency` first to merge more frames per syscall.
+    async fn write_items(
+        &mut self,
+        writer: &mut OwnedWriteHalf,
+        items: &mut Vec<Item>,
+    ) -> io::Result<()> {
+        let Role::Playing(p) = &mut self.role else {
+            items.clear();
+            return Ok(());
+        };
+        if !p.mw_latency.is_zero() {
+            tokio::time::sleep(p.mw_latency).await;
+            p.consumer.try_recv(items, WRITE_BATCH_BYTES);
+        }
+        let chunk_size = self.session.out_chunk_size();
+        let mut headers = BytesMut::with_capacity(items.len() * 16);
+        let mut parts: Vec<Bytes> = Vec::with_capacity(items.len() * 2);
+        for item in items.drain(..) {
+            match item {
+                Item::Frame(f) => {
+                    let ts = p.consumer.timestamp(&f);
+                    encode_first_header(
+                        &mut headers,
+                        f.kind.csid(),
+                        ts,
+                        f.payload.len() as u32,
+                        f.kind.type_id(),
+                        p.stream_id,
+                    );
+                    parts.push(headers.split().freeze());
+                    parts.push(if ts >= EXTENDED_TIMESTAMP {
+                        f.chunks_extended(chunk_size, ts)
+                    } else {
+                        f.chunks(chunk_size)
+                    });
+                    p.msgs += 1;
+                }
+                Item::Unpublished => {
+                    log::info!("{} unpublished; player waits for the next publish", p.key);
+                    self.session.send_status(
+                        "status",
+                        status::PLAY_UNPUBLISH_NOTIFY,
+                        "stream is now unpublished",
+                    );
+                    parts.extend(self.session.take_output());
+                }
+                Item::Published => {
+                    p.consumer.reset_timeline();
+                    self.session.send_status(
+                        "status",
+                        status::PLAY_PUBLISH_NOTIFY,
+                        "stream is now published",
+                    );
+                    parts.extend(self.session.take_output());
+                }
+            }
+        }
+        let n: usize = parts.iter().map(Bytes::len).sum();
+        self.bytes_out += n as u64;
+        write_timeout(write_all_vectored(writer, &mut parts)).await?;
+        let drops = p.consumer.dropped();
+        if drops > p.reported_drops {
+            // Rate-limited by the batch: one line per write that saw new drops.
+            log::warn!("{} player too slow: dropped {} frames so far", p.key, drops);
+            p.reported_drops = drops;
+        }
+        Ok(())
+    }
+}
+
+pub fn source_options(v: &VhostConfig) -> SourceOptions {
+    SourceOptions {
+        gop_cache: v.play.gop_cache,
+        gop_cache_max_frames: v.play.gop_cache_max_frames as usize,
+    }
+}
+
+pub fn time_jitter(v: &VhostConfig) -> TimeJitter {
+    match v.play.time_jitter {
+        crate::config::TimeJitter::Full => TimeJitter::Full,
+        crate::config::TimeJitter::Zero => TimeJitter::Zero,
+        crate::config::TimeJitter::Off => TimeJitter::Off,
+    }
+}

@@ -1,0 +1,223 @@
+//! Shared test harness: a real server on 127.0.0.1:0, programs no one here wrote, bounded
+//! waits.
+#![allow(dead_code)]
+
+use srsd::app::Server;
+use srsd::config::Config;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// A server running on the test's runtime; stops when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub ctx: Arc<srsd::app::Context>,
+    stop: Option<oneshot::Sender<()>>,
+    pub dir: PathBuf,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{}", self.addr.port(), path)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A fresh directory under the system temp dir for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("srsd-test-{}-{}", name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// Starts a server with `extra` TOML appended to a minimal test config.
+pub async fn start_server(name: &str, extra: &str) -> TestServer {
+    let dir = temp_dir(name);
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n[log]\nlevel = \"warn\"\n{extra}",
+        dir.display()
+    );
+    let config = Config::parse(&text, "test.toml").expect("test config parses");
+    let server = Server::bind(config).await.expect("bind");
+    let addr = server.rtmp_addrs()[0];
+    let ctx = server.context().clone();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        ctx,
+        stop: Some(tx),
+        dir,
+    }
+}
+
+/// Whether a program is there. When it is missing the test is skipped loudly, or fails when
+/// SRSD_REQUIRE_INTEROP=1 (CI).
+pub fn have(program: &str) -> bool {
+    let found = Command::new(program)
+        .arg(if program == "rtmpdump" {
+            "--help"
+        } else {
+            "-version"
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+            panic!("{program} is required (SRSD_REQUIRE_INTEROP=1) but not installed");
+        }
+        eprintln!("\n*** SKIPPED: {program} is not installed; interop test not run ***\n");
+    }
+    found
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for a child to exit, at most `limit`; kills it past that. Returns its success.
+pub async fn wait_exit(p: &mut Proc, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = p.0.try_wait() {
+            return s.success();
+        }
+        if Instant::now() > deadline {
+            let _ = p.0.kill();
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Makes an H.264 + AAC FLV file with ffmpeg: `secs` seconds of 320x240 25 fps, GOP 1 s.
+pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
+    let out = dir.join("source.flv");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &secs.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(&out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg made the source FLV");
+    out
+}
+
+/// ffmpeg publishing a generated live source for `secs` seconds, in real time.
+pub fn ffmpeg_publish(url: &str, secs: u32) -> Proc {
+    Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", &secs.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "25",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn ffmpeg"),
+    )
+}
+
+/// ffprobe facts about a media file or URL.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub video_codec: String,
+    pub audio_codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub video_frames: u64,
+}
+
+pub fn ffprobe(target: &str) -> Probe {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .arg("stream=codec_type,codec_name,width,height,nb_read_frames")
+        .args(["-of", "default=noprint_wrappers=1", target])
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut p = Probe::default();
+    let mut codec = String::new();
+    let mut kind = String::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        match k {
+            "codec_name" => codec = v.to_string(),
+            "codec_type" => {
+                kind = v.to_string();
+                if v == "video" {
+                    p.video_codec = codec.clone();
+                } else if v == "audio" {
+                    p.audio_codec = codec.clone();
+                }
+            }
+            "width" if kind == "video" => p.width = v.parse().unwrap_or(p.width),
+            "height" if kind == "video" => p.height = v.parse().unwrap_or(p.height),
+            "nb_read_frames" if kind == "video" => p.video_frames = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Polls `cond` every 50 ms for at most `limit`.
+pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}

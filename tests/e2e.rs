@@ -1,0 +1,319 @@
+//! End-to-end: the real server on 127.0.0.1:0 with the project's own client.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use srsd::client::{ClientError, MediaKind, RtmpClient, RtmpUrl};
+use srsd::protocol::amf0::{self, Amf0Value};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const T: Duration = Duration::from_secs(5);
+
+fn metadata() -> Bytes {
+    let mut b = bytes::BytesMut::new();
+    amf0::encode_all(
+        &[
+            Amf0Value::string("onMetaData"),
+            Amf0Value::EcmaArray(vec![("width".into(), Amf0Value::Number(320.0))]),
+        ],
+        &mut b,
+    );
+    b.freeze()
+}
+
+fn video_sh() -> Bytes {
+    Bytes::from_static(&[
+        0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E,
+    ])
+}
+fn audio_sh() -> Bytes {
+    Bytes::from_static(&[0xAF, 0, 0x12, 0x10])
+}
+fn video(key: bool, n: u32, size: usize) -> Bytes {
+    let mut v = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+    v.extend_from_slice(&n.to_be_bytes());
+    v.resize(size.max(9), 0xAB);
+    Bytes::from(v)
+}
+fn audio(n: u32) -> Bytes {
+    let mut v = vec![0xAF, 1];
+    v.extend_from_slice(&n.to_be_bytes());
+    v.resize(64, 0xCD);
+    Bytes::from(v)
+}
+
+async fn publisher(server: &TestServer, path: &str) -> RtmpClient {
+    let url = RtmpUrl::parse(&server.url(path)).expect("url");
+    let mut c = RtmpClient::connect(&url, T).await.expect("connect");
+    c.publish(&url.stream, T).await.expect("publish");
+    c
+}
+
+async fn player(server: &TestServer, path: &str) -> RtmpClient {
+    let url = RtmpUrl::parse(&server.url(path)).expect("url");
+    let mut c = RtmpClient::connect(&url, T).await.expect("connect");
+    c.play(&url.stream, T).await.expect("play");
+    c
+}
+
+/// Sends headers then `gops` GOPs of 25 video frames (40 ms) with audio between, starting at
+/// `start`. Returns the number of video frames sent.
+async fn send_stream(p: &mut RtmpClient, start: u32, gops: u32, frame_size: usize) -> u32 {
+    p.send(MediaKind::Data, start, metadata()).await.unwrap();
+    p.send(MediaKind::Video, start, video_sh()).await.unwrap();
+    p.send(MediaKind::Audio, start, audio_sh()).await.unwrap();
+    let mut n = 0;
+    for g in 0..gops {
+        for i in 0..25 {
+            let ts = start.wrapping_add((g * 25 + i) * 40);
+            p.send(MediaKind::Video, ts, video(i == 0, n, frame_size))
+                .await
+                .unwrap();
+            p.send(MediaKind::Audio, ts.wrapping_add(20), audio(n))
+                .await
+                .unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Receives until `want` video frames arrived or `limit` passed; returns the video frames
+/// (timestamp, payload).
+async fn recv_video(c: &mut RtmpClient, want: usize, limit: Duration) -> Vec<(u32, Bytes)> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(limit, async {
+        while got.len() < want {
+            match c.recv().await {
+                Ok((MediaKind::Video, ts, p)) => got.push((ts, p)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    got
+}
+
+fn frame_no(p: &Bytes) -> Option<u32> {
+    (p.len() >= 9 && p[1] == 1).then(|| u32::from_be_bytes([p[5], p[6], p[7], p[8]]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_players_receive_every_frame() {
+    let server = start_server("fifty", "").await;
+    let mut players = Vec::new();
+    for _ in 0..50 {
+        players.push(player(&server, "live/fifty").await);
+    }
+    let mut p = publisher(&server, "live/fifty").await;
+    let sent = send_stream(&mut p, 0, 4, 2000).await;
+    let mut tasks = Vec::new();
+    for mut c in players {
+        tasks.push(tokio::spawn(async move {
+            let v = recv_video(&mut c, sent as usize + 1, Duration::from_secs(15)).await;
+            // The sequence header first, then every frame in order.
+            let numbers: Vec<u32> = v.iter().filter_map(|(_, p)| frame_no(p)).collect();
+            (v.first().map(|(_, p)| p[1] == 0), numbers)
+        }));
+    }
+    for t in tasks {
+        let (first_is_header, numbers) = t.await.unwrap();
+        assert_eq!(first_is_header, Some(true));
+        assert_eq!(numbers, (0..sent).collect::<Vec<u32>>());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_player_starts_with_headers_then_a_keyframe() {
+    let server = start_server("late", "").await;
+    let mut p = publisher(&server, "live/late").await;
+    send_stream(&mut p, 0, 2, 500).await;
+    // Part of a third GOP: the cache holds the last keyframe and what followed.
+    for i in 0..5u32 {
+        p.send(MediaKind::Video, 2000 + i * 40, video(i == 0, 100 + i, 500))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = player(&server, "live/late").await;
+    let mut kinds = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while kinds.len() < 5 {
+            if let Ok((k, ts, p)) = c.recv().await {
+                kinds.push((k, ts, p));
+            }
+        }
+    })
+    .await;
+    assert!(kinds.len() >= 4, "{} messages", kinds.len());
+    assert_eq!(kinds[0].0, MediaKind::Data, "metadata first");
+    assert_eq!(
+        (kinds[1].0, kinds[1].2[1]),
+        (MediaKind::Video, 0),
+        "video sequence header"
+    );
+    assert_eq!(
+        (kinds[2].0, kinds[2].2[1]),
+        (MediaKind::Audio, 0),
+        "audio sequence header"
+    );
+    let first_frame = &kinds[3];
+    assert_eq!(first_frame.0, MediaKind::Video);
+    assert_eq!(first_frame.2[0], 0x17, "first video frame is a keyframe");
+    assert_eq!(frame_no(&first_frame.2), Some(100), "from the last GOP");
+    assert_eq!(first_frame.1, 0, "time_jitter full starts the player at 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_publisher_gets_bad_name() {
+    let server = start_server("busy", "").await;
+    let _p = publisher(&server, "live/busy").await;
+    let url = RtmpUrl::parse(&server.url("live/busy")).unwrap();
+    let mut c = RtmpClient::connect(&url, T).await.unwrap();
+    match c.publish(&url.stream, T).await {
+        Err(ClientError::Rejected { code, .. }) => assert_eq!(code, "NetStream.Publish.BadName"),
+        other => panic!("expected BadName, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_vhost_is_rejected_when_no_default_vhost() {
+    let server = start_server(
+        "vhost",
+        "[vhost.\"__defaultVhost__\"]\nenabled = false\n[vhost.\"v.example\"]\n",
+    )
+    .await;
+    let url = RtmpUrl::parse(&server.url("live/s")).unwrap();
+    assert!(
+        RtmpClient::connect(&url, T).await.is_err(),
+        "127.0.0.1 resolves to a disabled default vhost"
+    );
+    let url = RtmpUrl::parse(&server.url("live?vhost=v.example/s")).unwrap();
+    let mut c = RtmpClient::connect(&url, T)
+        .await
+        .expect("named vhost accepted");
+    c.publish(&url.stream, T)
+        .await
+        .expect("publish on the named vhost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_player_does_not_slow_others_and_memory_stays_bounded() {
+    let server = start_server(
+        "slow",
+        "[vhost.\"__defaultVhost__\".play]\nqueue_length = 2\nmw_latency = 0\n",
+    )
+    .await;
+    // A player that plays and then never reads.
+    let slow = player(&server, "live/slow").await;
+    let mut fast = player(&server, "live/slow").await;
+    let mut p = publisher(&server, "live/slow").await;
+    let fast_task =
+        tokio::spawn(
+            async move { recv_video(&mut fast, 25 * 40 + 1, Duration::from_secs(30)).await },
+        );
+    // 40 GOPs of 50 KB frames: 50 MB, far more than the socket buffers of the slow player.
+    let started = std::time::Instant::now();
+    let sent = send_stream(&mut p, 0, 40, 50_000).await;
+    let publish_time = started.elapsed();
+    let got = fast_task.await.unwrap();
+    let numbers: Vec<u32> = got.iter().filter_map(|(_, p)| frame_no(p)).collect();
+    assert_eq!(numbers.len(), sent as usize, "fast player got every frame");
+    assert!(
+        publish_time < Duration::from_secs(20),
+        "publishing was not held back: {publish_time:?}"
+    );
+    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "slow");
+    let src = server.ctx.hub.find(&key).expect("source");
+    assert_eq!(src.consumer_count(), 2);
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_past_extended_and_through_the_2_pow_32_wrap_play_smoothly() {
+    // `off` passes the publisher's timestamps through, so the player sees the wire wrap.
+    let server = start_server(
+        "wrap",
+        "[vhost.\"__defaultVhost__\".play]\ntime_jitter = \"off\"\n",
+    )
+    .await;
+    let mut c = player(&server, "live/wrap").await;
+    let mut p = publisher(&server, "live/wrap").await;
+    let start = u32::MAX - 2000; // wraps 2 s in
+    let sent = send_stream(&mut p, start, 4, 70_000).await; // frames larger than one chunk
+    let got = recv_video(&mut c, sent as usize + 1, Duration::from_secs(15)).await;
+    let frames: Vec<(u32, u32)> = got
+        .iter()
+        .filter_map(|(ts, p)| frame_no(p).map(|n| (*ts, n)))
+        .collect();
+    assert_eq!(frames.len(), sent as usize, "every frame arrived");
+    for w in frames.windows(2) {
+        assert_eq!(
+            w[1].0.wrapping_sub(w[0].0),
+            40,
+            "40 ms steps through the wrap: {w:?}"
+        );
+        assert_eq!(w[1].1, w[0].1 + 1);
+    }
+    assert!(frames.iter().any(|(ts, _)| *ts < 1000), "crossed the wrap");
+    // And the payloads survived the extended-timestamp continuation chunks.
+    assert!(got.iter().all(|(_, p)| p.len() == 70_000 || p[1] == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_closes_only_that_connection() {
+    let server = start_server("bad", "").await;
+    let mut p = publisher(&server, "live/bad").await;
+    let mut good = player(&server, "live/bad").await;
+    send_stream(&mut p, 0, 1, 300).await;
+    assert!(!recv_video(&mut good, 5, T).await.is_empty());
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage handshake", vec![0x06; 1537]),
+        ("truncated handshake", vec![0x03; 100]),
+        ("random chunks after handshake", {
+            let mut v = vec![0x03];
+            v.extend_from_slice(&[0u8; 3072]);
+            v.extend((0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+            v
+        }),
+        ("compressed header on a new chunk stream", {
+            let mut v = vec![0x03];
+            v.extend_from_slice(&[0u8; 1536]);
+            v.extend_from_slice(&[0u8; 1536]);
+            v.extend_from_slice(&[0x44, 0, 0, 0, 0, 0, 1, 9, 1]);
+            v
+        }),
+    ];
+    for (what, bytes) in cases {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let _ = s.write_all(&bytes).await;
+        // The server answers what it can and closes: reading ends within the bound.
+        let mut buf = vec![0u8; 8192];
+        let closed = tokio::time::timeout(Duration::from_secs(12), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert_eq!(closed, Ok(true), "{what}: server closed the connection");
+    }
+    // The good player keeps playing.
+    for i in 0..10u32 {
+        p.send(MediaKind::Video, 2000 + i * 40, video(i == 0, 500 + i, 300))
+            .await
+            .unwrap();
+    }
+    let v = recv_video(&mut good, 30, Duration::from_secs(5)).await;
+    assert!(
+        v.iter().any(|(_, p)| frame_no(p) == Some(509)),
+        "the good player still receives"
+    );
+}

@@ -1,0 +1,42 @@
+//! Conventions turned into checks: the protocol layer is sans-IO.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read src dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn protocol_layer_uses_no_tokio_no_io_and_no_clock() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/protocol"),
+        &mut files,
+    );
+    assert!(files.len() >= 8, "found the protocol sources");
+    let forbidden = [
+        "tokio",
+        "std::net",
+        "std::fs",
+        "Instant::now",
+        "SystemTime::now",
+        "std::thread",
+    ];
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for word in forbidden {
+            assert!(
+                !text.contains(word),
+                "{} mentions {word}: src/protocol must stay sans-IO",
+                f.display()
+            );
+        }
+    }
+}

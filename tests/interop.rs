@@ -60,7 +60,7 @@ async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
     let dump_out = server.dir.join("rtmpdump-play.flv");
     let mut dump = Proc(
         Command::new("rtmpdump")
-            .args(["-q", "--live", "-r", &url, "--stop", "4", "-o"])
+            .args(["-q", "--live", "-r", &url, "-o"])
             .arg(&dump_out)
             .stdin(Stdio::null())
             .spawn()
@@ -70,8 +70,8 @@ async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
         wait_exit(&mut ff, Duration::from_secs(20)).await,
         "ffmpeg played and exited cleanly"
     );
-    // rtmpdump exits 0 on --stop, 2 when the stream ended early; either way the file counts.
-    let _ = wait_exit(&mut dump, Duration::from_secs(20)).await;
+    // rtmpdump's --stop is unreliable on live streams: stop it after about 4 s of playing.
+    let _ = wait_exit(&mut dump, Duration::from_secs(1)).await;
 
     for (who, file) in [("ffmpeg", ff_out), ("rtmpdump", dump_out)] {
         let p = probe(file).await;

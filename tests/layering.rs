@@ -31,12 +31,18 @@ fn protocol_layer_uses_no_tokio_no_io_and_no_clock() {
     ];
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read source");
+        // Comments may name what the code must not use.
+        let code: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect();
         for word in forbidden {
-            assert!(
-                !text.contains(word),
-                "{} mentions {word}: src/protocol must stay sans-IO",
-                f.display()
-            );
+            if let Some(line) = code.iter().find(|l| l.contains(word)) {
+                panic!(
+                    "{} uses {word}: src/protocol must stay sans-IO\n{line}",
+                    f.display()
+                );
+            }
         }
     }
 }

@@ -103,7 +103,7 @@ async fn bench(args: Args) -> i32 {
         Arc::new((0..args.players).map(|_| Player::default()).collect());
     let failures = Arc::new(AtomicU64::new(0));
     println!(
-        "[bench] {} players of {} for {:.0}s, ramp {}ms",
+        "[bench] {} players of {} for {:.1}s, ramp {}ms",
         args.players,
         args.url,
         args.duration.as_secs_f64(),
@@ -133,6 +133,8 @@ async fn bench(args: Args) -> i32 {
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let end = tokio::time::sleep_until(deadline);
+    tokio::pin!(end);
     loop {
         tokio::select! {
             now = tick.tick() => {
@@ -160,6 +162,7 @@ async fn bench(args: Args) -> i32 {
                     now_ms / 1000
                 );
             }
+            _ = &mut end => break,
             _ = &mut ctrl_c => {
                 println!("[bench] interrupted");
                 break;

@@ -115,3 +115,130 @@ async fn second_ffmpeg_publisher_is_refused_fast() {
     // The first one is still publishing.
     assert!(ctx.hub.find(&key).is_some_and(|s| s.is_publishing()));
 }
+
+/// Video packet times (s) of a file, from ffprobe.
+fn video_packet_times(path: &std::path::Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=dts_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// A publisher whose timestamps start 3 s before the 2^32 ms wrap (and are past the 24-bit
+/// extended-timestamp limit all along); ffmpeg plays with timestamps passed through
+/// (`time_jitter = "off"`, so it sees the wire wrap) and with the default `full`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_near_2_pow_32_ms_plays_in_ffmpeg_without_a_stall() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let server = start_server(
+        "interop-wrap",
+        "[vhost.\"off.test\"]\n[vhost.\"off.test\".play]\ntime_jitter = \"off\"\n",
+    )
+    .await;
+    let dir = server.dir.clone();
+    let source = tokio::task::spawn_blocking(move || make_flv(&dir, 8))
+        .await
+        .unwrap();
+    let data = bytes::Bytes::from(std::fs::read(&source).unwrap());
+
+    let mut players = Vec::new();
+    for (name, query) in [("off", "?vhost=off.test"), ("full", "")] {
+        let out = server.dir.join(format!("wrap-{name}.flv"));
+        let url = format!("rtmp://127.0.0.1:{}/live{query}/wrap", server.addr.port());
+        let p = Proc(
+            Command::new("ffmpeg")
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-i",
+                    &url,
+                    "-c",
+                    "copy",
+                    "-f",
+                    "flv",
+                ])
+                .arg(&out)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn ffmpeg player"),
+        );
+        players.push((name, p, out));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Publish the file in real time with every timestamp shifted near the wrap; the same
+    // stream goes to both vhosts.
+    let offset = u32::MAX - 3000;
+    let mut pubs = Vec::new();
+    for query in ["?vhost=off.test", ""] {
+        let url = srsd::client::RtmpUrl::parse(&format!(
+            "rtmp://127.0.0.1:{}/live{query}/wrap",
+            server.addr.port()
+        ))
+        .unwrap();
+        let mut c = srsd::client::RtmpClient::connect(&url, Duration::from_secs(5))
+            .await
+            .unwrap();
+        c.publish(&url.stream, Duration::from_secs(5))
+            .await
+            .unwrap();
+        pubs.push(c);
+    }
+    let mut dec = srsd::protocol::flv::FlvDecoder::new();
+    let mut buf = bytes::BytesMut::from(&data[..]);
+    let start = tokio::time::Instant::now();
+    while let Some(tag) = dec.decode(&mut buf).unwrap() {
+        tokio::time::sleep_until(start + Duration::from_millis(tag.timestamp as u64)).await;
+        for c in pubs.iter_mut() {
+            c.send(
+                tag.kind,
+                tag.timestamp.wrapping_add(offset),
+                tag.payload.clone(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for c in pubs {
+        c.close().await;
+    }
+    for (name, mut p, out) in players {
+        let _ = wait_exit(&mut p, Duration::from_secs(10)).await;
+        let times = tokio::task::spawn_blocking(move || video_packet_times(&out))
+            .await
+            .unwrap();
+        assert!(
+            times.len() >= 150,
+            "{name}: {} of 200 video frames",
+            times.len()
+        );
+        let max_gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0f64, f64::max);
+        let min_gap = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::MAX, f64::min);
+        assert!(max_gap < 0.5, "{name}: a {max_gap} s gap in playback");
+        assert!(
+            min_gap >= 0.0,
+            "{name}: timestamps went backwards by {min_gap} s"
+        );
+    }
+}

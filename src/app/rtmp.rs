@@ -617,6 +617,7 @@ pub fn source_options(v: &VhostConfig) -> SourceOptions {
     SourceOptions {
         gop_cache: v.play.gop_cache,
         gop_cache_max_frames: v.play.gop_cache_max_frames as usize,
+        mix_correct: v.play.mix_correct,
     }
 }
 

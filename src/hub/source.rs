@@ -26,6 +26,9 @@ pub struct SourceOptions {
     pub gop_cache: bool,
     /// A GOP longer than this is not cached (SRS's `gop_cache_max_frames`).
     pub gop_cache_max_frames: usize,
+    /// Re-order audio and video by timestamp before fan-out (SRS's `mix_correct`), for
+    /// encoders that interleave them badly.
+    pub mix_correct: bool,
 }
 
 impl Default for SourceOptions {
@@ -33,7 +36,55 @@ impl Default for SourceOptions {
         SourceOptions {
             gop_cache: true,
             gop_cache_max_frames: 2500,
+            mix_correct: false,
         }
+    }
+}
+
+/// Frames a pure-audio or pure-video stream holds in the mix queue before it flows (SRS's
+/// SRS_MIX_CORRECT_PURE_AV).
+const MIX_PURE_AV: usize = 10;
+
+/// SRS's mix queue: holds audio and video until both kinds are present (or one kind alone
+/// has piled up), then releases the frame with the lowest timestamp.
+#[derive(Default)]
+struct MixQueue {
+    frames: VecDeque<Arc<Frame>>,
+    audios: usize,
+    videos: usize,
+}
+
+impl MixQueue {
+    fn push(&mut self, f: Arc<Frame>) {
+        if f.is_video() {
+            self.videos += 1;
+        } else {
+            self.audios += 1;
+        }
+        // Stable insertion by dts: equal timestamps keep their arrival order.
+        let at = self
+            .frames
+            .iter()
+            .rposition(|x| x.dts <= f.dts)
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        self.frames.insert(at, f);
+    }
+
+    fn pop(&mut self) -> Option<Arc<Frame>> {
+        let ok = (self.videos >= MIX_PURE_AV && self.audios == 0)
+            || (self.audios >= MIX_PURE_AV && self.videos == 0)
+            || (self.videos >= 1 && self.audios >= 1);
+        if !ok {
+            return None;
+        }
+        let f = self.frames.pop_front()?;
+        if f.is_video() {
+            self.videos -= 1;
+        } else {
+            self.audios -= 1;
+        }
+        Some(f)
     }
 }
 
@@ -71,6 +122,7 @@ struct Inner {
     gop_overflowed: bool,
     has_video: bool,
     repair: Repair,
+    mix: MixQueue,
     consumers: Vec<Arc<ConsumerShared>>,
     next_consumer: u64,
     stats: SourceStats,
@@ -108,6 +160,7 @@ impl Source {
                 gop_overflowed: false,
                 has_video: false,
                 repair: Repair::default(),
+                mix: MixQueue::default(),
                 consumers: Vec::new(),
                 next_consumer: 1,
                 stats: SourceStats::default(),
@@ -160,6 +213,7 @@ impl Source {
         }
         i.publisher = Some(id as u64);
         i.repair = Repair::default();
+        i.mix = MixQueue::default();
         i.metadata = None;
         i.video_sh = None;
         i.audio_sh = None;
@@ -258,12 +312,27 @@ impl Source {
         let frame = Arc::new(Frame::new(kind, dts, raw_ts, payload));
         i.stats.frames += 1;
         i.stats.bytes_in += frame.payload.len() as u64;
-        let f = frame.flags;
         match kind {
             MediaKind::Video => i.stats.video_frames += 1,
             MediaKind::Audio => i.stats.audio_frames += 1,
             MediaKind::Data => {}
         }
+        // Sequence headers and metadata never wait in the mix queue: they describe what
+        // follows and carry no timing that matters.
+        if i.opts.mix_correct && kind != MediaKind::Data && !frame.flags.seq_header {
+            i.mix.push(frame);
+            while let Some(f) = i.mix.pop() {
+                Self::distribute(&mut i, f);
+            }
+        } else {
+            Self::distribute(&mut i, frame);
+        }
+    }
+
+    /// Caches a frame as needed and pushes it to every consumer.
+    fn distribute(i: &mut Inner, frame: Arc<Frame>) {
+        let f = frame.flags;
+        let kind = frame.kind;
         if f.metadata {
             i.metadata = Some(frame.clone());
         } else if f.seq_header && kind == MediaKind::Video {
@@ -271,7 +340,7 @@ impl Source {
         } else if f.seq_header && kind == MediaKind::Audio {
             i.audio_sh = Some(frame.clone());
         } else if i.opts.gop_cache && kind != MediaKind::Data {
-            Self::cache_gop(&mut i, &frame);
+            Self::cache_gop(i, &frame);
         }
         for c in &i.consumers {
             let dropped = lock(&c.queue).push(frame.clone(), c.limits);

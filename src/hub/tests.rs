@@ -160,6 +160,7 @@ fn gop_cache_off_and_overflow() {
         SourceOptions {
             gop_cache: false,
             gop_cache_max_frames: 10,
+            mix_correct: false,
         },
     );
     let p = src.publish(1).unwrap();
@@ -171,9 +172,58 @@ fn gop_cache_off_and_overflow() {
     src.set_options(SourceOptions {
         gop_cache: true,
         gop_cache_max_frames: 10,
+        mix_correct: false,
     });
     publish_gop(&p, 1000, 20);
     src.subscribe(QueueLimits::default(), TimeJitter::Full)
         .try_recv(&mut out, usize::MAX);
     assert!(out.is_empty(), "a GOP past the cap is not cached");
+}
+
+#[test]
+fn mix_correct_orders_audio_and_video_by_timestamp() {
+    let hub = Hub::new();
+    let src = hub.source(
+        &key(),
+        SourceOptions {
+            mix_correct: true,
+            ..SourceOptions::default()
+        },
+    );
+    let c = src.subscribe(QueueLimits::default(), TimeJitter::Off);
+    let p = src.publish(1).unwrap();
+    p.push(MediaKind::Video, 0, Bytes::from_static(&[0x17, 0, 1]));
+    // Video runs ahead of audio, as badly interleaving encoders send it.
+    for (kind, ts) in [
+        (MediaKind::Video, 0u32),
+        (MediaKind::Video, 40),
+        (MediaKind::Video, 80),
+        (MediaKind::Audio, 10),
+        (MediaKind::Audio, 50),
+        (MediaKind::Audio, 90),
+        (MediaKind::Video, 120),
+    ] {
+        let payload: &'static [u8] = if kind == MediaKind::Video {
+            &[0x27, 1, 0]
+        } else {
+            &[0xAF, 1, 0]
+        };
+        p.push(kind, ts, Bytes::from_static(payload));
+    }
+    let mut out = Vec::new();
+    c.try_recv(&mut out, usize::MAX);
+    let ts: Vec<u32> = out
+        .iter()
+        .filter_map(|i| match i {
+            Item::Frame(f) if !f.flags.seq_header => Some(f.raw_ts),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = ts.clone();
+    sorted.sort();
+    assert_eq!(ts, sorted, "released in timestamp order");
+    assert!(
+        ts.len() >= 6,
+        "frames flow once both kinds are present: {ts:?}"
+    );
 }

@@ -341,3 +341,25 @@ async fn bad_input_closes_only_that_connection() {
         "good player is current: got {last_got}, sent {last_sent}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_max_connections_are_closed_and_counted() {
+    let server = start_server("maxconn", "max_connections = 2\n").await;
+    let url = RtmpUrl::parse(&server.url("live/m")).unwrap();
+    let _a = RtmpClient::connect(&url, T).await.unwrap();
+    let _b = RtmpClient::connect(&url, T).await.unwrap();
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let r = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "third connection closed at once: {r:?}"
+    );
+    assert_eq!(
+        server
+            .ctx
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

@@ -45,7 +45,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub async fn start_server(name: &str, extra: &str) -> TestServer {
     let dir = temp_dir(name);
     let text = format!(
-        "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n[log]\nlevel = \"warn\"\n{extra}",
+        "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n{extra}\n[log]\nlevel = \"warn\"\n",
         dir.display()
     );
     let config = Config::parse(&text, "test.toml").expect("test config parses");

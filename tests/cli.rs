@@ -1,0 +1,58 @@
+//! The command line as users run it (CONTRACTS.md §1).
+
+mod common;
+
+use std::process::Command;
+
+fn srsd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_srsd"))
+}
+
+#[test]
+fn version_and_config_test() {
+    let out = srsd().arg("-v").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), srsd::VERSION);
+
+    let out = srsd().arg("-t").output().unwrap();
+    assert!(out.status.success(), "the embedded default config is ok");
+
+    let dir = common::temp_dir("cli");
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "listen = [\"127.0.0.1:19999\"]\n").unwrap();
+    assert!(srsd()
+        .args(["-t", "-c"])
+        .arg(&good)
+        .status()
+        .unwrap()
+        .success());
+
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/full.toml");
+    assert!(
+        srsd().args(["-t", "-c", full]).status().unwrap().success(),
+        "conf/full.toml is valid"
+    );
+}
+
+#[test]
+fn bad_config_names_file_line_and_column() {
+    let dir = common::temp_dir("cli-bad");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "listen = [\"1935\"]\n\n[vhost.\"__defaultVhost__\".play]\ngop_cach = true\n",
+    )
+    .unwrap();
+    let out = srsd().args(["-t", "-c"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:4:1"), "{err}");
+    assert!(err.contains("gop_cach"), "{err}");
+}
+
+#[test]
+fn unknown_arguments_and_tools_exit_2() {
+    assert_eq!(srsd().arg("-x").status().unwrap().code(), Some(2));
+    assert_eq!(srsd().arg("nosuchtool").status().unwrap().code(), Some(2));
+    assert_eq!(srsd().args(["bench"]).status().unwrap().code(), Some(2));
+}

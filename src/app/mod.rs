@@ -5,6 +5,7 @@
 
 pub mod log;
 pub mod rtmp;
+pub mod stats;
 pub mod url;
 
 use crate::config::Config;
@@ -30,6 +31,8 @@ pub struct Context {
     /// Flips to true once: every task selects on it.
     pub shutdown: watch::Receiver<bool>,
     pub server_name: String,
+    /// Clients for logs, the API and /metrics.
+    pub stats: Arc<stats::Stats>,
 }
 
 impl Context {
@@ -73,6 +76,7 @@ impl Server {
             refused: AtomicUsize::new(0),
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
+            stats: Arc::new(stats::Stats::default()),
         });
         Ok(Server {
             ctx,
@@ -103,6 +107,15 @@ impl Server {
             );
             tasks.push(tokio::spawn(accept_loop(self.ctx.clone(), l)));
         }
+        let stats = self.ctx.stats.clone();
+        tasks.push(tokio::spawn(async move {
+            // kbps over 30 s: a sample every 5 s.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                stats.sample(Instant::now());
+            }
+        }));
         stop.await;
         ::log::info!("shutting down");
         let _ = self.shutdown_tx.send(true);

@@ -3,6 +3,7 @@
 //! answers the session's requests (vhost, busy stream) and moves media between the socket and
 //! the hub.
 
+use super::stats::{ClientStat, ClientType};
 use super::url::{self, StreamRequest};
 use super::Context;
 use crate::config::{Config, VhostConfig};
@@ -36,7 +37,8 @@ const PITHY: Duration = Duration::from_secs(10);
 
 pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: u32) {
     let _ = socket.set_nodelay(true);
-    match serve_inner(&ctx, socket, peer, cid).await {
+    let guard = ctx.stats.register(cid, peer.ip().to_string());
+    match serve_inner(&ctx, socket, peer, cid, &guard.stat).await {
         Ok(()) => log::info!("client {peer} closed"),
         Err(e) => log::warn!("client {peer} closed: {e}"),
     }
@@ -85,6 +87,9 @@ struct Conn<'a> {
     bytes_out: u64,
     /// When the connection was accepted.
     started: Instant,
+    stat: Arc<ClientStat>,
+    /// The client used FMLE's FCPublish (for the API's client type).
+    connect: ConnectRequest,
 }
 
 async fn serve_inner(
@@ -92,6 +97,7 @@ async fn serve_inner(
     socket: TcpStream,
     peer: SocketAddr,
     cid: u32,
+    stat: &Arc<ClientStat>,
 ) -> io::Result<()> {
     let (mut reader, mut writer) = socket.into_split();
     let mut rbuf = BytesMut::with_capacity(8192);
@@ -154,6 +160,8 @@ async fn serve_inner(
         close_after_flush: false,
         bytes_out: 0,
         started: deadline - HANDSHAKE_TIMEOUT,
+        stat: stat.clone(),
+        connect: ConnectRequest::default(),
     };
     let mut shutdown = ctx.shutdown.clone();
     let mut items: Vec<Item> = Vec::with_capacity(256);
@@ -214,7 +222,9 @@ async fn serve_inner(
                 }
             }
             _ = shutdown.changed() => break Ok(()),
+            _ = stat.kick.notified() => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
         }
+        stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
         if !matches!(conn.role, Role::Idle) {
             idle_since = Instant::now();
         }
@@ -431,7 +441,15 @@ impl Conn<'_> {
                     request.flash_ver
                 );
                 self.session.set_chunk_size(self.config.chunk_size_for(&v));
-                self.tc_url = request.tc_url;
+                self.stat.update(|i| {
+                    i.vhost = name.clone();
+                    i.app = r.app.clone();
+                    i.tc_url = request.tc_url.clone();
+                    i.page_url = request.page_url.clone();
+                    i.swf_url = request.swf_url.clone();
+                });
+                self.tc_url = request.tc_url.clone();
+                self.connect = request;
                 self.vhost = Some((name, v));
                 self.session.accept_connect(id);
             }
@@ -475,7 +493,23 @@ impl Conn<'_> {
             Ok(publisher) => {
                 let first_timeout = Duration::from_millis(v.publish.firstpkt_timeout as u64);
                 let normal_timeout = Duration::from_millis(v.publish.normal_timeout as u64);
-                log::info!("publish {key} param={} (FMLE or flash)", r.param);
+                let fmle =
+                    self.connect.flash_ver.starts_with("FMLE") || self.connect.flash_ver.is_empty();
+                log::info!(
+                    "publish {key} param={} ({})",
+                    r.param,
+                    if fmle { "FMLE" } else { "flash" }
+                );
+                self.stat.update(|i| {
+                    i.stream = r.stream.clone();
+                    i.param = r.param.clone();
+                    i.kind = Some(if fmle {
+                        ClientType::FmlePublish
+                    } else {
+                        ClientType::FlashPublish
+                    });
+                    i.key = Some(key.clone());
+                });
                 self.session.accept_publish(id);
                 self.role = Role::Publishing(PublishState {
                     publisher,

@@ -57,6 +57,8 @@ impl fmt::Display for StreamKey {
 #[derive(Default)]
 pub struct Hub {
     sources: Mutex<HashMap<StreamKey, Arc<Source>>>,
+    /// Stream ids for the API; 32-bit so the counter is atomic on 32-bit MIPS too.
+    next_id: std::sync::atomic::AtomicU32,
 }
 
 impl Hub {
@@ -68,7 +70,13 @@ impl Hub {
     pub fn source(self: &Arc<Self>, key: &StreamKey, opts: SourceOptions) -> Arc<Source> {
         let mut s = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         s.entry(key.clone())
-            .or_insert_with(|| Arc::new(Source::new(key.clone(), Arc::downgrade(self), opts)))
+            .or_insert_with(|| {
+                let id = self
+                    .next_id
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                Arc::new(Source::new(id, key.clone(), Arc::downgrade(self), opts))
+            })
             .clone()
     }
 

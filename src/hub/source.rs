@@ -102,6 +102,8 @@ pub struct SourceStats {
 }
 
 pub struct Source {
+    /// A number unique in this process, for the API's stream id.
+    pub id: u32,
     pub key: StreamKey,
     hub: Weak<Hub>,
     inner: Mutex<Inner>,
@@ -146,8 +148,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Source {
-    pub(super) fn new(key: StreamKey, hub: Weak<Hub>, opts: SourceOptions) -> Source {
+    pub(super) fn new(id: u32, key: StreamKey, hub: Weak<Hub>, opts: SourceOptions) -> Source {
         Source {
+            id,
             key,
             hub,
             inner: Mutex::new(Inner {

@@ -7,4 +7,6 @@ pub mod aac;
 pub mod amf0;
 pub mod avc;
 pub mod flv;
+pub mod m3u8;
 pub mod rtmp;
+pub mod ts;

@@ -1,0 +1,252 @@
+//! Live counters for logs, the HTTP API and /metrics: one entry per client connection.
+//!
+//! 32-bit MIPS has no 64-bit atomics, so 64-bit byte counters live under a small mutex that
+//! only their own connection task and the (rare) API readers take.
+
+use crate::hub::StreamKey;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What kind of client this is, as the SRS API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Unknown,
+    RtmpPlay,
+    FlvPlay,
+    HlsPlay,
+    FmlePublish,
+    FlashPublish,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Unknown => "unknown",
+            ClientType::RtmpPlay => "rtmp-play",
+            ClientType::FlvPlay => "flv-play",
+            ClientType::HlsPlay => "hls-play",
+            ClientType::FmlePublish => "fmle-publish",
+            ClientType::FlashPublish => "flash-publish",
+        }
+    }
+
+    pub fn is_publish(self) -> bool {
+        matches!(self, ClientType::FmlePublish | ClientType::FlashPublish)
+    }
+}
+
+/// The request facts of a client, filled in as it connects, publishes or plays.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+    pub tc_url: String,
+    pub page_url: String,
+    pub swf_url: String,
+    pub param: String,
+    pub kind: Option<ClientType>,
+    pub key: Option<StreamKey>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    recv: u64,
+    send: u64,
+}
+
+/// Samples for the 30-second kbps figures, taken by [`Stats::sample`] every few seconds.
+#[derive(Debug, Default)]
+struct Kbps {
+    samples: VecDeque<(Instant, u64, u64)>,
+    recv_30s: u64,
+    send_30s: u64,
+}
+
+pub const KBPS_WINDOW: Duration = Duration::from_secs(30);
+
+impl Kbps {
+    fn sample(&mut self, now: Instant, c: Counters) {
+        self.samples.push_back((now, c.recv, c.send));
+        while self.samples.len() > 2 && now.duration_since(self.samples[1].0) >= KBPS_WINDOW {
+            self.samples.pop_front();
+        }
+        if let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) {
+            let secs = last.0.duration_since(first.0).as_secs_f64();
+            if secs > 0.5 {
+                self.recv_30s =
+                    (last.1.saturating_sub(first.1) as f64 * 8.0 / 1000.0 / secs) as u64;
+                self.send_30s =
+                    (last.2.saturating_sub(first.2) as f64 * 8.0 / 1000.0 / secs) as u64;
+            }
+        }
+    }
+}
+
+/// One client connection (RTMP or HTTP viewer).
+pub struct ClientStat {
+    /// The connection's context id: the same in logs, the API and hooks.
+    pub id: u32,
+    pub ip: String,
+    pub started: Instant,
+    info: Mutex<ClientInfo>,
+    counters: Mutex<Counters>,
+    kbps: Mutex<Kbps>,
+    /// Signalled by `DELETE /api/v1/clients/{id}`.
+    pub kick: Notify,
+}
+
+impl ClientStat {
+    pub fn info(&self) -> ClientInfo {
+        lock(&self.info).clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut ClientInfo)) {
+        f(&mut lock(&self.info));
+    }
+
+    /// Sets the absolute byte counts (the connection owns the running totals).
+    pub fn set_bytes(&self, recv: u64, send: u64) {
+        *lock(&self.counters) = Counters { recv, send };
+    }
+
+    pub fn add_bytes(&self, recv: u64, send: u64) {
+        let mut c = lock(&self.counters);
+        c.recv += recv;
+        c.send += send;
+    }
+
+    /// (received, sent) bytes.
+    pub fn bytes(&self) -> (u64, u64) {
+        let c = *lock(&self.counters);
+        (c.recv, c.send)
+    }
+
+    /// (recv, send) kbps over the last 30 s.
+    pub fn kbps(&self) -> (u64, u64) {
+        let k = lock(&self.kbps);
+        (k.recv_30s, k.send_30s)
+    }
+
+    pub fn alive(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The registry of clients. A [`ClientGuard`] removes its entry when the connection ends.
+#[derive(Default)]
+pub struct Stats {
+    clients: Mutex<HashMap<u32, Arc<ClientStat>>>,
+    /// Bytes of connections that already closed, so server totals never go backwards.
+    closed: Mutex<Counters>,
+}
+
+impl Stats {
+    /// Registers a client; the guard unregisters it on drop.
+    pub fn register(self: &Arc<Self>, id: u32, ip: String) -> ClientGuard {
+        let stat = Arc::new(ClientStat {
+            id,
+            ip,
+            started: Instant::now(),
+            info: Mutex::new(ClientInfo::default()),
+            counters: Mutex::new(Counters::default()),
+            kbps: Mutex::new(Kbps::default()),
+            kick: Notify::new(),
+        });
+        lock(&self.clients).insert(id, stat.clone());
+        ClientGuard {
+            stats: self.clone(),
+            stat,
+        }
+    }
+
+    pub fn client(&self, id: u32) -> Option<Arc<ClientStat>> {
+        lock(&self.clients).get(&id).cloned()
+    }
+
+    /// All clients, sorted by id.
+    pub fn clients(&self) -> Vec<Arc<ClientStat>> {
+        let mut v: Vec<_> = lock(&self.clients).values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// Total (received, sent) bytes of every connection, open or closed.
+    pub fn totals(&self) -> (u64, u64) {
+        let closed = *lock(&self.closed);
+        lock(&self.clients)
+            .values()
+            .fold((closed.recv, closed.send), |(r, s), c| {
+                let (cr, cs) = c.bytes();
+                (r + cr, s + cs)
+            })
+    }
+
+    /// Takes a kbps sample of every client (called every few seconds).
+    pub fn sample(&self, now: Instant) {
+        for c in self.clients() {
+            let counters = *lock(&c.counters);
+            lock(&c.kbps).sample(now, counters);
+        }
+    }
+}
+
+pub struct ClientGuard {
+    stats: Arc<Stats>,
+    pub stat: Arc<ClientStat>,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let (r, s) = self.stat.bytes();
+        {
+            let mut closed = lock(&self.stats.closed);
+            closed.recv += r;
+            closed.send += s;
+        }
+        lock(&self.stats.clients).remove(&self.stat.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_and_totals() {
+        let s = Arc::new(Stats::default());
+        let a = s.register(1, "127.0.0.1".into());
+        let b = s.register(2, "127.0.0.1".into());
+        a.stat.set_bytes(100, 10);
+        b.stat.add_bytes(5, 5);
+        assert_eq!(s.totals(), (105, 15));
+        assert_eq!(s.clients().len(), 2);
+        drop(a);
+        assert!(s.client(1).is_none());
+        assert_eq!(s.totals(), (105, 15), "closed connections still count");
+    }
+
+    #[test]
+    fn kbps_over_the_window() {
+        let mut k = Kbps::default();
+        let t0 = Instant::now();
+        for i in 0..10u64 {
+            // 125_000 bytes per second = 1000 kbps.
+            k.sample(
+                t0 + Duration::from_secs(i * 5),
+                Counters {
+                    recv: i * 5 * 125_000,
+                    send: 0,
+                },
+            );
+        }
+        assert_eq!(k.recv_30s, 1000);
+        assert!(k.samples.len() <= 8);
+    }
+}

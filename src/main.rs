@@ -95,12 +95,17 @@ fn main() -> ExitCode {
         return srsd::app::signal_running(&config, &sig);
     }
 
-    let log = match srsd::app::log::init(&config.log) {
-        Ok(h) => h,
+    // Pid file lock, then `daemon = true` forks (before any thread exists).
+    let startup = match srsd::app::daemon::Startup::begin(&config) {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("srsd: cannot open log: {e}");
+            eprintln!("srsd: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let log = match srsd::app::log::init(&config.log) {
+        Ok(h) => h,
+        Err(e) => return startup.fail(&format!("cannot open log: {e}")),
     };
     log::info!(
         "srsd {} starting, config {}",
@@ -121,16 +126,11 @@ fn main() -> ExitCode {
     };
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("srsd: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return startup.fail(&format!("cannot start the runtime: {e}")),
     };
-    let pid = srsd::app::write_pid_file(&config.pid);
+    let pid_file = startup.ready();
     let result = rt.block_on(srsd::app::run(config, args.config, log));
-    if let Some(p) = pid {
-        let _ = std::fs::remove_file(p);
-    }
+    drop(pid_file);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -92,7 +92,7 @@ pub fn level_filter(level: LogLevel) -> LevelFilter {
 /// Howard Hinnant's `civil_from_days` (http://howardhinnant.github.io/date_algorithms.html):
 /// count in 400-year eras of 146097 days, with years starting on March 1st so the leap day
 /// is the last day of the year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // day of era, [0, 146096]
@@ -124,7 +124,7 @@ impl fmt::Display for Timestamp {
     }
 }
 
-fn now_unix_ms() -> u64 {
+pub(crate) fn now_unix_ms() -> u64 {
     // A clock before 1970 prints the epoch rather than failing to log.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -3,9 +3,13 @@
 //! [`Server::bind`] binds every listener of a config (so tests can bind 127.0.0.1:0 and read
 //! the ports back); [`Server::run`] serves until the shutdown future resolves.
 
+pub mod daemon;
+pub mod hls;
+pub mod http;
 pub mod log;
 pub mod rtmp;
 pub mod stats;
+pub mod template;
 pub mod url;
 
 use crate::config::Config;
@@ -33,6 +37,8 @@ pub struct Context {
     pub server_name: String,
     /// Clients for logs, the API and /metrics.
     pub stats: Arc<stats::Stats>,
+    /// Asks the signal loop to reload the config file, as SIGHUP does (`/api/v1/raw?rpc=reload`).
+    pub reload: tokio::sync::Notify,
 }
 
 impl Context {
@@ -51,11 +57,12 @@ impl Context {
 pub struct Server {
     ctx: Arc<Context>,
     listeners: Vec<TcpListener>,
+    http: Vec<http::HttpListener>,
     shutdown_tx: watch::Sender<bool>,
 }
 
 impl Server {
-    /// Binds every RTMP listen address of `config`.
+    /// Binds every RTMP listen address of `config`, and the HTTP server and API listeners.
     pub async fn bind(config: Config) -> io::Result<Server> {
         let addrs = config
             .listen_addrs()
@@ -67,6 +74,7 @@ impl Server {
                 .map_err(|e| io::Error::new(e.kind(), format!("RTMP listen on {a}: {e}")))?;
             listeners.push(l);
         }
+        let http = http::bind(&config).await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let ctx = Arc::new(Context {
             config: RwLock::new(Arc::new(config)),
@@ -77,10 +85,12 @@ impl Server {
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
             stats: Arc::new(stats::Stats::default()),
+            reload: tokio::sync::Notify::new(),
         });
         Ok(Server {
             ctx,
             listeners,
+            http,
             shutdown_tx,
         })
     }
@@ -97,6 +107,22 @@ impl Server {
             .collect()
     }
 
+    /// The HTTP server address (static files, HTTP-FLV), when enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+            .iter()
+            .find(|l| l.roles.files)
+            .and_then(http::HttpListener::local_addr)
+    }
+
+    /// The HTTP API address, when enabled.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.http
+            .iter()
+            .find(|l| l.roles.api)
+            .and_then(http::HttpListener::local_addr)
+    }
+
     /// Serves until `stop` resolves, then tells every task to finish.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut tasks = Vec::new();
@@ -106,6 +132,18 @@ impl Server {
                 l.local_addr().map(|a| a.to_string()).unwrap_or_default()
             );
             tasks.push(tokio::spawn(accept_loop(self.ctx.clone(), l)));
+        }
+        for l in self.http {
+            ::log::info!(
+                "HTTP {} listen at http://{}",
+                match (l.roles.files, l.roles.api) {
+                    (true, true) => "server and API",
+                    (true, false) => "server",
+                    _ => "API",
+                },
+                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            );
+            tasks.push(tokio::spawn(http::accept_loop(self.ctx.clone(), l)));
         }
         let stats = self.ctx.stats.clone();
         tasks.push(tokio::spawn(async move {
@@ -189,6 +227,7 @@ fn signals(
         loop {
             tokio::select! {
                 _ = hup.recv() => reload(&ctx, config_path.as_deref(), &log),
+                _ = ctx.reload.notified() => reload(&ctx, config_path.as_deref(), &log),
                 _ = usr1.recv() => match log.reopen() {
                     Ok(()) => ::log::info!("log file reopened"),
                     Err(e) => ::log::error!("reopen log file: {e}"),
@@ -223,67 +262,24 @@ fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
     }
 }
 
-/// Writes the pid file (creating its directory). Returns the path to remove at exit.
-/// A failure is logged, not fatal: the server runs without `srsd -s` support then.
-pub fn write_pid_file(path: &str) -> Option<PathBuf> {
-    if path.is_empty() {
-        return None;
-    }
-    let p = PathBuf::from(path);
-    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    match std::fs::write(&p, format!("{}\n", std::process::id())) {
-        Ok(()) => Some(p),
-        Err(e) => {
-            ::log::warn!("cannot write pid file {path}: {e}");
-            None
-        }
-    }
-}
-
 /// `srsd -s reload|reopen|stop|quit`: signals the server whose pid file the config names.
 pub fn signal_running(config: &Config, what: &str) -> std::process::ExitCode {
+    use nix::sys::signal::Signal;
     use std::process::ExitCode;
     let sig = match what {
-        "reload" => "HUP",
-        "reopen" => "USR1",
-        "stop" => "TERM",
-        "quit" => "QUIT",
+        "reload" => Signal::SIGHUP,
+        "reopen" => Signal::SIGUSR1,
+        "stop" => Signal::SIGTERM,
+        "quit" => Signal::SIGQUIT,
         other => {
             eprintln!("srsd: unknown signal {other:?}: use reload|reopen|stop|quit");
             return ExitCode::from(2);
         }
     };
-    let pid = match std::fs::read_to_string(&config.pid) {
-        Ok(s) => match s.trim().parse::<u32>() {
-            Ok(p) if p > 1 => p,
-            _ => {
-                eprintln!("srsd: pid file {} holds no pid", config.pid);
-                return ExitCode::FAILURE;
-            }
-        },
+    match daemon::signal_pid_file(&config.pid, sig) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "srsd: cannot read pid file {}: {e} (is srsd running?)",
-                config.pid
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    // kill(1) exists on every target system (busybox included), which spares a libc binding.
-    match std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-    {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!("srsd: no process {pid} (stale pid file {}?)", config.pid);
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("srsd: cannot run kill: {e}");
+            eprintln!("srsd: {e}");
             ExitCode::FAILURE
         }
     }

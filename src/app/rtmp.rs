@@ -511,6 +511,7 @@ impl Conn<'_> {
                     i.key = Some(key.clone());
                 });
                 self.session.accept_publish(id);
+                super::hls::spawn(self.ctx, &v.hls, &source, self.cid);
                 self.role = Role::Publishing(PublishState {
                     publisher,
                     key,

@@ -145,6 +145,8 @@ pub struct Stats {
     clients: Mutex<HashMap<u32, Arc<ClientStat>>>,
     /// Bytes of connections that already closed, so server totals never go backwards.
     closed: Mutex<Counters>,
+    /// Frames dropped for slow consumers, as their tasks report them (for /metrics).
+    drops: Mutex<u64>,
 }
 
 impl Stats {
@@ -186,6 +188,16 @@ impl Stats {
                 let (cr, cs) = c.bytes();
                 (r + cr, s + cs)
             })
+    }
+
+    /// Counts `n` more frames dropped for a slow consumer.
+    pub fn add_drops(&self, n: u64) {
+        *lock(&self.drops) += n;
+    }
+
+    /// Frames dropped for slow consumers so far.
+    pub fn drops(&self) -> u64 {
+        *lock(&self.drops)
     }
 
     /// Takes a kbps sample of every client (called every few seconds).

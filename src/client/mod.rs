@@ -25,7 +25,7 @@ use crate::protocol::rtmp::session::{ClientSession, SessionError};
 use bytes::{Bytes, BytesMut};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -224,12 +224,12 @@ struct XorShift(u64);
 
 impl XorShift {
     fn seeded() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u64;
         let seed = nanos ^ n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         XorShift(if seed == 0 {
             0x2545_F491_4F6C_DD1D

@@ -6,7 +6,7 @@
 
 use super::{bad_args, option_value, runtime, STEP_TIMEOUT};
 use crate::client::{RtmpClient, RtmpUrl};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -91,9 +91,9 @@ struct Player {
     connected: AtomicBool,
     /// Connected and playing at some point.
     played: AtomicBool,
-    bytes: AtomicU64,
-    frames: AtomicU64,
-    last_rx_ms: AtomicU64,
+    bytes: AtomicUsize,
+    frames: AtomicUsize,
+    last_rx_ms: AtomicUsize,
 }
 
 async fn bench(args: Args) -> i32 {
@@ -101,7 +101,7 @@ async fn bench(args: Args) -> i32 {
     let deadline = start + args.duration;
     let players: Arc<Vec<Player>> =
         Arc::new((0..args.players).map(|_| Player::default()).collect());
-    let failures = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
     println!(
         "[bench] {} players of {} for {:.1}s, ramp {}ms",
         args.players,
@@ -144,10 +144,10 @@ async fn bench(args: Args) -> i32 {
                 let now_ms = now.duration_since(start).as_millis() as u64;
                 let (mut connected, mut stalled, mut bytes) = (0usize, 0usize, 0u64);
                 for p in players.iter() {
-                    bytes += p.bytes.load(Ordering::Relaxed);
+                    bytes += p.bytes.load(Ordering::Relaxed) as u64;
                     if p.connected.load(Ordering::Relaxed) {
                         connected += 1;
-                        let last = p.last_rx_ms.load(Ordering::Relaxed);
+                        let last = p.last_rx_ms.load(Ordering::Relaxed) as u64;
                         if now_ms.saturating_sub(last) >= STALL.as_millis() as u64 {
                             stalled += 1;
                         }
@@ -179,11 +179,11 @@ async fn bench(args: Args) -> i32 {
     let elapsed = start.elapsed().as_secs_f64().max(0.001);
     let total: u64 = players
         .iter()
-        .map(|p| p.bytes.load(Ordering::Relaxed))
+        .map(|p| p.bytes.load(Ordering::Relaxed) as u64)
         .sum();
     let frames: u64 = players
         .iter()
-        .map(|p| p.frames.load(Ordering::Relaxed))
+        .map(|p| p.frames.load(Ordering::Relaxed) as u64)
         .sum();
     let played = players
         .iter()
@@ -219,14 +219,15 @@ async fn player(url: &RtmpUrl, me: &Player, start: Instant) -> bool {
         return false;
     }
     me.last_rx_ms
-        .store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        .store(start.elapsed().as_millis() as usize, Ordering::Relaxed);
     me.connected.store(true, Ordering::Relaxed);
     me.played.store(true, Ordering::Relaxed);
     while client.recv().await.is_ok() {
         me.frames.fetch_add(1, Ordering::Relaxed);
-        me.bytes.store(client.bytes_received(), Ordering::Relaxed);
+        me.bytes
+            .store(client.bytes_received() as usize, Ordering::Relaxed);
         me.last_rx_ms
-            .store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+            .store(start.elapsed().as_millis() as usize, Ordering::Relaxed);
     }
     true
 }

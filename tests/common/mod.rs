@@ -14,6 +14,10 @@ use tokio::sync::oneshot;
 /// A server running on the test's runtime; stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The HTTP server (static files under `dir`, HTTP-FLV), on 127.0.0.1:0.
+    pub http: Option<SocketAddr>,
+    /// The HTTP API, on its own 127.0.0.1:0.
+    pub api: Option<SocketAddr>,
     pub ctx: Arc<srsd::app::Context>,
     stop: Option<oneshot::Sender<()>>,
     pub dir: PathBuf,
@@ -41,16 +45,29 @@ pub fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-/// Starts a server with `extra` TOML appended to a minimal test config.
+/// Starts a server with `extra` TOML appended to a minimal test config. The HTTP server
+/// (serving `dir`) and the API bind 127.0.0.1:0 unless `extra` has its own `[http_server]` /
+/// `[http_api]` table.
 pub async fn start_server(name: &str, extra: &str) -> TestServer {
     let dir = temp_dir(name);
+    let mut http = String::new();
+    if !extra.contains("[http_server]") {
+        http += &format!(
+            "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\n",
+            dir.display()
+        );
+    }
+    if !extra.contains("[http_api]") {
+        http += "[http_api]\nlisten = \"127.0.0.1:0\"\n";
+    }
     let text = format!(
-        "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n{extra}\n[log]\nlevel = \"warn\"\n",
+        "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n{extra}\n{http}[log]\nlevel = \"warn\"\n",
         dir.display()
     );
     let config = Config::parse(&text, "test.toml").expect("test config parses");
     let server = Server::bind(config).await.expect("bind");
     let addr = server.rtmp_addrs()[0];
+    let (http, api) = (server.http_addr(), server.api_addr());
     let ctx = server.context().clone();
     let (tx, rx) = oneshot::channel();
     tokio::spawn(server.run(async move {
@@ -58,6 +75,8 @@ pub async fn start_server(name: &str, extra: &str) -> TestServer {
     }));
     TestServer {
         addr,
+        http,
+        api,
         ctx,
         stop: Some(tx),
         dir,
@@ -177,8 +196,16 @@ pub struct Probe {
 }
 
 pub fn ffprobe(target: &str) -> Probe {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries"])
+    // coreutils' timeout bounds the probe: a live playlist would make ffprobe wait forever.
+    let out = Command::new("timeout")
+        .args([
+            "60",
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+        ])
         .arg("stream=codec_type,codec_name,width,height,nb_read_frames")
         .args(["-of", "default=noprint_wrappers=1", target])
         .output()

@@ -1,0 +1,808 @@
+//! The HTTP API, SRS v7 shapes (CONTRACTS.md §5): every answer is a JSON object with `code`
+//! (0 = ok), `server`, `service` and `pid` (strings). Errors a handler finds (unknown id, raw
+//! API disabled) are HTTP 200 with a non-zero `code`, as SRS answers; only an unknown path is
+//! an HTTP 404. `?callback=NAME` wraps the answer as JSONP; `?method=DELETE` stands for DELETE
+//! for JSONP clients, as SRS documents.
+
+use super::body::Body;
+use super::json::{obj, Value};
+use super::{cors, procfs, query_param, Conn};
+use crate::app::stats::ClientStat;
+use crate::app::Context;
+use crate::hub::{Source, StreamKey};
+use crate::protocol::{aac, avc};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// SRS error codes the API answers with.
+pub mod code {
+    pub const OK: i64 = 0;
+    /// ERROR_SYSTEM_CONFIG_RAW_DISABLED: the raw API (or its reload) is not enabled.
+    pub const RAW_DISABLED: i64 = 1061;
+    /// ERROR_SYSTEM_CONFIG_RAW_NOT_ALLOWED: an rpc this server does not offer.
+    pub const RAW_NOT_ALLOWED: i64 = 1062;
+    /// ERROR_SYSTEM_CONFIG_RAW_PARAMS: no or unknown `rpc`.
+    pub const RAW_PARAMS: i64 = 1063;
+    /// ERROR_RTMP_VHOST_NOT_FOUND.
+    pub const VHOST_NOT_FOUND: i64 = 2014;
+    /// ERROR_RTMP_STREAM_NOT_FOUND.
+    pub const STREAM_NOT_FOUND: i64 = 2048;
+    /// ERROR_RTMP_CLIENT_NOT_FOUND.
+    pub const CLIENT_NOT_FOUND: i64 = 2049;
+    /// ERROR_HTTP_PATTERN_EMPTY-like: a path the API does not serve.
+    pub const NOT_FOUND: i64 = 404;
+}
+
+/// (server id, service id): random per process, stable while it runs. `server` changing
+/// tells a console the server restarted.
+fn ids() -> &'static (String, String) {
+    static IDS: OnceLock<(String, String)> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let mut seed = procfs::now_ms()
+            ^ ((std::process::id() as u64) << 32)
+            ^ (std::time::Instant::now().elapsed().as_nanos() as u64)
+            ^ 0x9E37_79B9_7F4A_7C15;
+        let mut word = |n: usize| -> String {
+            const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    ALPHABET[(seed % 36) as usize] as char
+                })
+                .collect()
+        };
+        (format!("vid-{}", word(7)), word(8))
+    })
+}
+
+/// The envelope every answer carries.
+fn envelope(code: i64) -> Value {
+    let (server, service) = ids();
+    obj([
+        ("code", code.into()),
+        ("server", server.as_str().into()),
+        ("service", service.as_str().into()),
+        ("pid", std::process::id().to_string().into()),
+    ])
+}
+
+fn with(code: i64, key: &'static str, v: Value) -> Value {
+    let mut e = envelope(code);
+    e.push(key, v);
+    e
+}
+
+/// The id the API gives a vhost: derived from its name, so it is stable across reloads.
+pub fn vhost_id(name: &str) -> String {
+    let mut h: u32 = 0x811C_9DC5;
+    for b in name.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("vid-{h:08x}")
+}
+
+/// A JSON answer (JSONP when `callback` names a function).
+fn answer(status: StatusCode, v: &Value, callback: Option<&str>) -> Response<Body> {
+    let json = v.to_json();
+    let (body, ctype) = match callback {
+        Some(cb) => (format!("{cb}({json})"), "application/javascript"),
+        None => (json, "application/json"),
+    };
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    cors(h);
+    r
+}
+
+pub fn not_found() -> Response<Body> {
+    answer(StatusCode::NOT_FOUND, &envelope(code::NOT_FOUND), None)
+}
+
+/// A JSONP callback name we are willing to echo: a JavaScript identifier path, bounded.
+fn valid_callback(cb: &str) -> bool {
+    !cb.is_empty()
+        && cb.len() <= 64
+        && cb
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'.')
+}
+
+pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Response<Body> {
+    let query = req.uri().query();
+    let callback = query_param(query, "callback").filter(|c| valid_callback(c));
+    let callback = callback.as_deref();
+    let path = req.uri().path();
+    if path == "/metrics" {
+        return super::metrics::handle(&conn.ctx);
+    }
+    let method = match query_param(query, "method") {
+        Some(m) if m.eq_ignore_ascii_case("DELETE") => Method::DELETE,
+        _ => req.method().clone(),
+    };
+    let ctx = &conn.ctx;
+    let rest = path.trim_end_matches('/');
+    let v = if rest == "/api" {
+        Some(with(
+            code::OK,
+            "urls",
+            obj([("v1", "the api version 1.0".into())]),
+        ))
+    } else if rest == "/api/v1" {
+        Some(with(code::OK, "urls", urls()))
+    } else if let Some(sub) = rest.strip_prefix("/api/v1/") {
+        let (name, id) = match sub.split_once('/') {
+            Some((n, id)) => (n, Some(id)),
+            None => (sub, None),
+        };
+        if method == Method::DELETE && !(name == "clients" && id.is_some()) {
+            return answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &envelope(code::NOT_FOUND),
+                callback,
+            );
+        }
+        match (name, id) {
+            ("versions", None) => Some(with(code::OK, "data", versions())),
+            ("summaries", None) => Some(with(code::OK, "data", summaries(ctx))),
+            ("rusages", None) => Some(with(code::OK, "data", rusages())),
+            ("self_proc_stats", None) => Some(with(code::OK, "data", self_proc_stats())),
+            ("system_proc_stats", None) => Some(with(code::OK, "data", system_proc_stats())),
+            ("meminfos", None) => Some(with(code::OK, "data", meminfos())),
+            ("authors", None) => Some(with(
+                code::OK,
+                "data",
+                obj([
+                    ("license", "MIT".into()),
+                    ("contributors", "the srsd authors".into()),
+                ]),
+            )),
+            ("features", None) => Some(with(code::OK, "data", features())),
+            ("vhosts", id) => Some(vhosts(ctx, id)),
+            ("streams", id) => Some(streams(ctx, id, query)),
+            ("clients", id) => Some(clients(ctx, id, query, method == Method::DELETE)),
+            ("raw", None) => Some(raw(ctx, query)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match v {
+        Some(v) => answer(StatusCode::OK, &v, callback),
+        None => answer(StatusCode::NOT_FOUND, &envelope(code::NOT_FOUND), callback),
+    }
+}
+
+fn urls() -> Value {
+    obj([
+        ("versions", "the version of SRS".into()),
+        (
+            "summaries",
+            "the summary(pid, argv, pwd, cpu, mem) of SRS".into(),
+        ),
+        ("rusages", "the rusage of SRS".into()),
+        ("self_proc_stats", "the self process stats".into()),
+        ("system_proc_stats", "the system process stats".into()),
+        ("meminfos", "the meminfo of system".into()),
+        (
+            "authors",
+            "the license, copyright, authors and contributors".into(),
+        ),
+        ("features", "the supported features of SRS".into()),
+        ("vhosts", "manage all vhosts or specified vhost".into()),
+        ("streams", "manage all streams or specified stream".into()),
+        (
+            "clients",
+            "manage all clients or specified client, default query top 10 clients".into(),
+        ),
+        (
+            "raw",
+            "raw api for srs, support CUID srs for instance the config".into(),
+        ),
+    ])
+}
+
+fn versions() -> Value {
+    let mut parts = crate::VERSION
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    obj([
+        ("major", parts.next().unwrap_or(0).into()),
+        ("minor", parts.next().unwrap_or(0).into()),
+        ("revision", parts.next().unwrap_or(0).into()),
+        ("version", crate::VERSION.into()),
+    ])
+}
+
+fn summaries(ctx: &Context) -> Value {
+    let s = procfs::SelfStat::read();
+    let mem = procfs::kv_file("/proc/meminfo");
+    let m = |k: &str| mem.get(k).copied().unwrap_or(0);
+    let rss = procfs::rss_kbyte();
+    let pct = |a: u64, b: u64| {
+        if b > 0 {
+            a as f64 / b as f64 * 100.0
+        } else {
+            0.0
+        }
+    };
+    let (own_cpu, sys_cpu) = procfs::cpu_percent();
+    let load = procfs::loadavg();
+    let (uptime, idle) = procfs::uptime();
+    let ((rx, tx), (rxi, txi)) = procfs::net_bytes();
+    let (tcp, est, tw, udp) = procfs::connections();
+    let (srs_recv, srs_send) = ctx.stats.totals();
+    let now = procfs::now_ms();
+    let argv = std::env::args().collect::<Vec<_>>().join(" ");
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let ram_used = m("MemTotal").saturating_sub(m("MemAvailable").max(m("MemFree")));
+    let swap_used = m("SwapTotal").saturating_sub(m("SwapFree"));
+    obj([
+        ("ok", true.into()),
+        ("now_ms", now.into()),
+        (
+            "self",
+            obj([
+                ("version", crate::VERSION.into()),
+                ("pid", std::process::id().into()),
+                ("ppid", s.ppid().into()),
+                ("argv", argv.into()),
+                ("cwd", cwd.into()),
+                ("mem_kbyte", rss.into()),
+                ("mem_percent", pct(rss, m("MemTotal")).into()),
+                ("cpu_percent", own_cpu.into()),
+                ("srs_uptime", ctx.started.elapsed().as_secs().into()),
+            ]),
+        ),
+        (
+            "system",
+            obj([
+                ("cpu_percent", sys_cpu.into()),
+                ("disk_read_KBps", 0u64.into()),
+                ("disk_write_KBps", 0u64.into()),
+                ("disk_busy_percent", 0.0.into()),
+                ("mem_ram_kbyte", m("MemTotal").into()),
+                ("mem_ram_percent", pct(ram_used, m("MemTotal")).into()),
+                ("mem_swap_kbyte", m("SwapTotal").into()),
+                ("mem_swap_percent", pct(swap_used, m("SwapTotal")).into()),
+                ("cpus", procfs::cpus_online().into()),
+                ("cpus_online", procfs::cpus_online().into()),
+                ("uptime", uptime.into()),
+                // SRS's spelling, kept for consoles that read it.
+                ("ilde_time", idle.into()),
+                ("load_1m", load[0].into()),
+                ("load_5m", load[1].into()),
+                ("load_15m", load[2].into()),
+                ("net_sample_time", now.into()),
+                ("net_recv_bytes", rx.into()),
+                ("net_send_bytes", tx.into()),
+                ("net_recvi_bytes", rxi.into()),
+                ("net_sendi_bytes", txi.into()),
+                ("srs_sample_time", now.into()),
+                ("srs_recv_bytes", srs_recv.into()),
+                ("srs_send_bytes", srs_send.into()),
+                ("conn_sys", tcp.into()),
+                ("conn_sys_et", est.into()),
+                ("conn_sys_tw", tw.into()),
+                ("conn_sys_udp", udp.into()),
+                (
+                    "conn_srs",
+                    ctx.connections
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .into(),
+                ),
+            ]),
+        ),
+    ])
+}
+
+fn rusages() -> Value {
+    let s = procfs::SelfStat::read();
+    let st = procfs::kv_file("/proc/self/status");
+    let g = |k: &str| st.get(k).copied().unwrap_or(0);
+    obj([
+        ("ok", true.into()),
+        ("sample_time", procfs::now_ms().into()),
+        ("ru_utime", (s.utime() as f64 / procfs::TICKS).into()),
+        ("ru_stime", (s.stime() as f64 / procfs::TICKS).into()),
+        ("ru_maxrss", g("VmHWM").into()),
+        ("ru_ixrss", 0u64.into()),
+        ("ru_idrss", 0u64.into()),
+        ("ru_isrss", 0u64.into()),
+        ("ru_minflt", s.field(10).into()),
+        ("ru_majflt", s.field(12).into()),
+        ("ru_nswap", 0u64.into()),
+        ("ru_inblock", 0u64.into()),
+        ("ru_oublock", 0u64.into()),
+        ("ru_msgsnd", 0u64.into()),
+        ("ru_msgrcv", 0u64.into()),
+        ("ru_nsignals", 0u64.into()),
+        ("ru_nvcsw", g("voluntary_ctxt_switches").into()),
+        ("ru_nivcsw", g("nonvoluntary_ctxt_switches").into()),
+    ])
+}
+
+fn self_proc_stats() -> Value {
+    let s = procfs::SelfStat::read();
+    let (own, _) = procfs::cpu_percent();
+    // proc(5) names, fields 4..=44.
+    const NAMES: [&str; 41] = [
+        "ppid",
+        "pgrp",
+        "session",
+        "tty_nr",
+        "tpgid",
+        "flags",
+        "minflt",
+        "cminflt",
+        "majflt",
+        "cmajflt",
+        "utime",
+        "stime",
+        "cutime",
+        "cstime",
+        "priority",
+        "nice",
+        "num_threads",
+        "itrealvalue",
+        "starttime",
+        "vsize",
+        "rss",
+        "rsslim",
+        "startcode",
+        "endcode",
+        "startstack",
+        "kstkesp",
+        "kstkeip",
+        "signal",
+        "blocked",
+        "sigignore",
+        "sigcatch",
+        "wchan",
+        "nswap",
+        "cnswap",
+        "exit_signal",
+        "processor",
+        "rt_priority",
+        "policy",
+        "delayacct_blkio_ticks",
+        "guest_time",
+        "cguest_time",
+    ];
+    let mut v = obj([
+        ("ok", true.into()),
+        ("sample_time", procfs::now_ms().into()),
+        ("percent", (own / 100.0).into()),
+        ("pid", std::process::id().into()),
+        ("comm", s.comm.as_str().into()),
+        ("state", s.state.as_str().into()),
+    ]);
+    for (i, name) in NAMES.iter().enumerate() {
+        v.push(name, s.field(i + 4));
+    }
+    v
+}
+
+fn system_proc_stats() -> Value {
+    let c = procfs::system_cpu();
+    let (_, sys) = procfs::cpu_percent();
+    obj([
+        ("ok", true.into()),
+        ("sample_time", procfs::now_ms().into()),
+        ("percent", (sys / 100.0).into()),
+        ("user", c[0].into()),
+        ("nice", c[1].into()),
+        ("sys", c[2].into()),
+        ("idle", c[3].into()),
+        ("iowait", c[4].into()),
+        ("irq", c[5].into()),
+        ("softirq", c[6].into()),
+        ("steal", c[7].into()),
+        ("guest", c[8].into()),
+    ])
+}
+
+fn meminfos() -> Value {
+    let mem = procfs::kv_file("/proc/meminfo");
+    let m = |k: &str| mem.get(k).copied().unwrap_or(0);
+    let total = m("MemTotal");
+    let not_in_use = m("MemFree") + m("Buffers") + m("Cached");
+    let real_in_use = total.saturating_sub(not_in_use);
+    let pct = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    obj([
+        ("ok", true.into()),
+        ("sample_time", procfs::now_ms().into()),
+        ("percent_ram", pct(real_in_use, total).into()),
+        (
+            "percent_swap",
+            pct(m("SwapTotal").saturating_sub(m("SwapFree")), m("SwapTotal")).into(),
+        ),
+        ("MemActive", m("Active").into()),
+        ("RealInUse", real_in_use.into()),
+        ("NotInUse", not_in_use.into()),
+        ("MemTotal", total.into()),
+        ("MemFree", m("MemFree").into()),
+        ("Buffers", m("Buffers").into()),
+        ("Cached", m("Cached").into()),
+        ("SwapTotal", m("SwapTotal").into()),
+        ("SwapFree", m("SwapFree").into()),
+    ])
+}
+
+/// What this build offers (SRS's feature flags, reported truthfully for srsd).
+fn features() -> Value {
+    obj([
+        ("options", "".into()),
+        ("options2", "".into()),
+        ("build", std::env::consts::ARCH.into()),
+        ("build2", std::env::consts::OS.into()),
+        (
+            "features",
+            obj([
+                ("ssl", false.into()),
+                ("hls", true.into()),
+                ("hds", false.into()),
+                ("callback", false.into()),
+                ("api", true.into()),
+                ("httpd", true.into()),
+                ("dvr", false.into()),
+                ("transcode", false.into()),
+                ("ingest", false.into()),
+                ("stat", true.into()),
+                ("caster", false.into()),
+                ("complex_handshake", true.into()),
+                ("hls_codec", true.into()),
+            ]),
+        ),
+    ])
+}
+
+/// Per-stream sums over the clients attached to it.
+#[derive(Default)]
+struct StreamSums {
+    clients: u64,
+    send: u64,
+    recv: u64,
+    kbps_recv: u64,
+    kbps_send: u64,
+    tc_url: String,
+}
+
+fn stream_sums(clients: &[Arc<ClientStat>]) -> HashMap<StreamKey, StreamSums> {
+    let mut m: HashMap<StreamKey, StreamSums> = HashMap::new();
+    for c in clients {
+        let info = c.info();
+        let Some(key) = info.key else { continue };
+        let s = m.entry(key).or_default();
+        let (r, w) = c.bytes();
+        let (kr, kw) = c.kbps();
+        s.clients += 1;
+        s.recv += r;
+        s.send += w;
+        s.kbps_recv += kr;
+        s.kbps_send += kw;
+        if s.tc_url.is_empty() || info.kind.is_some_and(|k| k.is_publish()) {
+            s.tc_url = info.tc_url;
+        }
+    }
+    m
+}
+
+fn kbps(recv: u64, send: u64) -> Value {
+    obj([("recv_30s", recv.into()), ("send_30s", send.into())])
+}
+
+fn stream_object(src: &Source, sums: Option<&StreamSums>) -> Value {
+    let empty = StreamSums::default();
+    let s = sums.unwrap_or(&empty);
+    let mut publish = obj([("active", src.is_publishing().into())]);
+    if src.is_publishing() {
+        publish.push("cid", src.publisher_cid().to_string());
+    }
+    let (video, audio) = codec_info(src);
+    obj([
+        ("id", src.id.to_string().into()),
+        ("name", src.key.stream.as_str().into()),
+        ("vhost", vhost_id(&src.key.vhost).into()),
+        ("app", src.key.app.as_str().into()),
+        ("tcUrl", s.tc_url.as_str().into()),
+        ("url", src.key.url().into()),
+        ("live_ms", procfs::now_ms().into()),
+        ("clients", s.clients.into()),
+        ("frames", src.stats().frames.into()),
+        ("send_bytes", s.send.into()),
+        ("recv_bytes", s.recv.into()),
+        ("kbps", kbps(s.kbps_recv, s.kbps_send)),
+        ("publish", publish),
+        ("video", video),
+        ("audio", audio),
+    ])
+}
+
+/// The stream's codecs from its cached sequence headers: `video`/`audio` objects, or null
+/// while unknown.
+fn codec_info(src: &Source) -> (Value, Value) {
+    let (video_sh, audio_sh) = src.sequence_headers();
+    (
+        video_sh.as_deref().map_or(Value::Null, video_info),
+        audio_sh.as_deref().map_or(Value::Null, audio_info),
+    )
+}
+
+/// `video` from an FLV video sequence-header body: frame type and codec id, AVC packet type,
+/// composition time (5 bytes), then the AVCDecoderConfigurationRecord.
+fn video_info(sh: &[u8]) -> Value {
+    let codec = sh.first().map(|b| b & 0x0F);
+    match (codec, sh.get(5..)) {
+        (Some(7), Some(record)) => match avc::parse_avc_config(record) {
+            Ok(c) => obj([
+                ("codec", "H264".into()),
+                ("profile", avc::profile_name(c.profile).into()),
+                ("level", avc::level_name(c.level).into()),
+                ("width", c.width.into()),
+                ("height", c.height.into()),
+            ]),
+            Err(_) => Value::Null,
+        },
+        // HEVC: srsd does not parse its configuration record; say only what is known.
+        (Some(12), _) => obj([
+            ("codec", "HEVC".into()),
+            ("profile", "".into()),
+            ("level", "".into()),
+            ("width", 0u32.into()),
+            ("height", 0u32.into()),
+        ]),
+        _ => Value::Null,
+    }
+}
+
+/// `audio` from an FLV audio sequence-header body: sound format byte, AAC packet type, then
+/// the AudioSpecificConfig.
+fn audio_info(sh: &[u8]) -> Value {
+    let format = sh.first().map(|b| b >> 4);
+    match (format, sh.get(2..)) {
+        (Some(10), Some(asc)) => match aac::parse_audio_specific_config(asc) {
+            Ok(c) => obj([
+                ("codec", "AAC".into()),
+                ("sample_rate", c.sample_rate.into()),
+                ("channel", (c.channels as u32).into()),
+                ("profile", aac::profile_name(c.object_type).into()),
+            ]),
+            Err(_) => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+/// `start` (default 0) and `count` (default 10, at least 1), as SRS v7.
+fn paging(query: Option<&str>) -> (usize, usize) {
+    let start = query_param(query, "start")
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as usize;
+    let count = query_param(query, "count")
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(10)
+        .max(1) as usize;
+    (start, count)
+}
+
+fn vhosts(ctx: &Context, id: Option<&str>) -> Value {
+    let config = ctx.config();
+    let clients = ctx.stats.clients();
+    let sources = ctx.hub.list();
+    let one = |name: &str, v: &crate::config::VhostConfig| -> Value {
+        let mine: Vec<&Arc<ClientStat>> =
+            clients.iter().filter(|c| c.info().vhost == name).collect();
+        let (mut r, mut w, mut kr, mut kw) = (0, 0, 0, 0);
+        for c in &mine {
+            let (a, b) = c.bytes();
+            let (ka, kb) = c.kbps();
+            r += a;
+            w += b;
+            kr += ka;
+            kw += kb;
+        }
+        let mut hls = obj([("enabled", v.hls.enabled.into())]);
+        if v.hls.enabled {
+            hls.push("fragment", v.hls.fragment);
+        }
+        obj([
+            ("id", vhost_id(name).into()),
+            ("name", name.into()),
+            ("enabled", v.enabled.into()),
+            ("clients", mine.len().into()),
+            (
+                "streams",
+                sources
+                    .iter()
+                    .filter(|s| s.key.vhost == name)
+                    .count()
+                    .into(),
+            ),
+            ("send_bytes", w.into()),
+            ("recv_bytes", r.into()),
+            ("kbps", kbps(kr, kw)),
+            ("hls", hls),
+        ])
+    };
+    match id {
+        None => with(
+            code::OK,
+            "vhosts",
+            Value::Arr(config.vhost.iter().map(|(n, v)| one(n, v)).collect()),
+        ),
+        Some(id) => match config
+            .vhost
+            .iter()
+            .find(|(n, _)| vhost_id(n) == id || n.as_str() == id)
+        {
+            Some((n, v)) => with(code::OK, "vhost", one(n, v)),
+            None => envelope(code::VHOST_NOT_FOUND),
+        },
+    }
+}
+
+fn streams(ctx: &Context, id: Option<&str>, query: Option<&str>) -> Value {
+    let sums = stream_sums(&ctx.stats.clients());
+    let sources = ctx.hub.list();
+    match id {
+        None => {
+            let (start, count) = paging(query);
+            let list: Vec<Value> = sources
+                .iter()
+                .skip(start)
+                .take(count)
+                .map(|s| stream_object(s, sums.get(&s.key)))
+                .collect();
+            let mut v = with(code::OK, "streams", Value::Arr(list));
+            v.push("total", sources.len());
+            v
+        }
+        Some(id) => match sources.iter().find(|s| s.id.to_string() == id) {
+            Some(s) => with(code::OK, "stream", stream_object(s, sums.get(&s.key))),
+            None => envelope(code::STREAM_NOT_FOUND),
+        },
+    }
+}
+
+fn client_object(ctx: &Context, c: &ClientStat) -> Value {
+    let info = c.info();
+    let (r, w) = c.bytes();
+    let (kr, kw) = c.kbps();
+    let stream_id = info
+        .key
+        .as_ref()
+        .and_then(|k| ctx.hub.find(k))
+        .map(|s| s.id.to_string())
+        .unwrap_or_default();
+    let vhost = if info.vhost.is_empty() {
+        String::new()
+    } else {
+        vhost_id(&info.vhost)
+    };
+    let url = info.key.as_ref().map(StreamKey::url).unwrap_or_default();
+    let kind = info.kind.unwrap_or(crate::app::stats::ClientType::Unknown);
+    obj([
+        ("id", c.id.to_string().into()),
+        ("vhost", vhost.into()),
+        ("stream", stream_id.into()),
+        ("ip", c.ip.as_str().into()),
+        ("pageUrl", info.page_url.into()),
+        ("swfUrl", info.swf_url.into()),
+        ("tcUrl", info.tc_url.into()),
+        ("url", url.into()),
+        ("name", info.stream.into()),
+        ("type", kind.as_str().into()),
+        ("publish", kind.is_publish().into()),
+        ("alive", c.alive().as_secs_f64().into()),
+        ("send_bytes", w.into()),
+        ("recv_bytes", r.into()),
+        ("kbps", kbps(kr, kw)),
+    ])
+}
+
+fn clients(ctx: &Context, id: Option<&str>, query: Option<&str>, delete: bool) -> Value {
+    match id {
+        None => {
+            let (start, count) = paging(query);
+            let all = ctx.stats.clients();
+            let list: Vec<Value> = all
+                .iter()
+                .skip(start)
+                .take(count)
+                .map(|c| client_object(ctx, c))
+                .collect();
+            let mut v = with(code::OK, "clients", Value::Arr(list));
+            v.push("total", all.len());
+            v
+        }
+        Some(id) => {
+            let Some(c) = id.parse::<u32>().ok().and_then(|id| ctx.stats.client(id)) else {
+                return envelope(code::CLIENT_NOT_FOUND);
+            };
+            if delete {
+                ::log::warn!("kick client {} by the HTTP API", c.id);
+                c.kick.notify_one();
+                envelope(code::OK)
+            } else {
+                with(code::OK, "client", client_object(ctx, &c))
+            }
+        }
+    }
+}
+
+/// `/api/v1/raw?rpc=reload`: reloads the config when `raw_api.enabled` and `allow_reload`.
+fn raw(ctx: &Context, query: Option<&str>) -> Value {
+    let config = ctx.config();
+    let raw = &config.http_api.raw_api;
+    if !raw.enabled {
+        return envelope(code::RAW_DISABLED);
+    }
+    match query_param(query, "rpc").as_deref() {
+        Some("reload") if raw.allow_reload => {
+            ::log::info!("reload requested by the HTTP API");
+            ctx.reload.notify_one();
+            envelope(code::OK)
+        }
+        Some("reload") => envelope(code::RAW_DISABLED),
+        Some("raw") | Some("reload-fetch") => envelope(code::RAW_NOT_ALLOWED),
+        _ => envelope(code::RAW_PARAMS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_string_ids() {
+        let j = envelope(0).to_json();
+        assert!(j.starts_with("{\"code\":0,\"server\":\"vid-"), "{j}");
+        assert!(j.contains(&format!("\"pid\":\"{}\"", std::process::id())));
+        assert_eq!(ids(), ids(), "stable for the process");
+    }
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        assert_eq!(paging(None), (0, 10));
+        assert_eq!(paging(Some("start=5&count=0")), (5, 1));
+        assert_eq!(paging(Some("start=-3&count=x")), (0, 10));
+    }
+
+    #[test]
+    fn codec_info_from_sequence_headers() {
+        let avc = [
+            0x17, 0, 0, 0, 0, // FLV video header
+            1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 0,
+        ];
+        let v = video_info(&avc).to_json();
+        assert!(v.contains("\"codec\":\"H264\""), "{v}");
+        assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
+        assert!(v.contains("\"level\":\"3\""), "{v}");
+        let a = audio_info(&[0xAF, 0, 0x12, 0x10]).to_json();
+        assert_eq!(
+            a,
+            r#"{"codec":"AAC","sample_rate":44100,"channel":2,"profile":"LC"}"#
+        );
+        assert_eq!(video_info(&[0x17]), Value::Null);
+        assert_eq!(audio_info(&[0x2F, 0]), Value::Null);
+    }
+
+    #[test]
+    fn callback_names() {
+        assert!(valid_callback("JSON_CALLBACK"));
+        assert!(valid_callback("a.b$c"));
+        assert!(!valid_callback("alert(1)//"));
+        assert!(!valid_callback(""));
+    }
+}

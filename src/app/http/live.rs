@@ -1,0 +1,433 @@
+//! HTTP-FLV live (and `.aac` ADTS, `.mp3` raw frames of the same stream: the path's
+//! extension picks the format): `http_remux.mount` of each vhost (default `[vhost]/[app]/[stream].flv`; for
+//! the default vhost the `[vhost]/` prefix is dropped, as SRS does, so the URL is
+//! `/[app]/[stream].flv`). A mount without a leading `/` after substitution names a host:
+//! `example.com/live/s.flv` matches the Host header `example.com` and the path `/live/s.flv`.
+//!
+//! A viewer is a hub consumer, exactly like an RTMP player: metadata, sequence headers and the
+//! GOP cache first, then live; a slow viewer is dropped to the next keyframe by its queue. Each
+//! drained batch becomes one HTTP chunk of shared payloads with per-viewer 11-byte tag headers
+//! (timestamps rebased for this viewer) and one vectored write.
+
+use super::body::{Body, Chunks};
+use super::{cors, Conn};
+use crate::app::rtmp::{source_options, time_jitter};
+use crate::app::stats::ClientType;
+use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
+use crate::hub::{Item, QueueLimits, StreamKey};
+use crate::protocol::{aac, flv};
+use bytes::{BufMut, BytesMut};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use std::io;
+use std::time::Duration;
+
+/// Bytes drained from the consumer queue per batch (one HTTP chunk, one writev).
+const BATCH_BYTES: usize = 512 * 1024;
+/// Batches waiting for the socket; beyond that the consumer queue (bounded, dropping) absorbs.
+const CHANNEL_DEPTH: usize = 2;
+/// A viewer that takes no batch for this long is gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The container a mount streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Flv,
+    /// AAC audio as an ADTS stream.
+    Aac,
+    /// MP3 audio: the raw MPEG audio frames.
+    Mp3,
+}
+
+impl Format {
+    fn from_ext(ext: &str) -> Option<Format> {
+        match ext {
+            "flv" => Some(Format::Flv),
+            "aac" => Some(Format::Aac),
+            "mp3" => Some(Format::Mp3),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Flv => "video/x-flv",
+            Format::Aac => "audio/aac",
+            Format::Mp3 => "audio/mpeg",
+        }
+    }
+}
+
+/// A request that names a live stream.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LiveRequest {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+    pub format: Format,
+}
+
+/// Matches `input` against a template of literals, `[app]` (one or more characters, `/`
+/// allowed: apps may have several levels) and `[stream]` (no `/`). Returns (app, stream).
+pub fn match_template(template: &str, input: &str) -> Option<(String, String)> {
+    #[derive(Clone, Copy)]
+    enum Tok<'a> {
+        Lit(&'a str),
+        App,
+        Stream,
+    }
+    let mut toks = Vec::new();
+    let mut rest = template;
+    while !rest.is_empty() {
+        let next = [("[app]", Tok::App), ("[stream]", Tok::Stream)]
+            .into_iter()
+            .filter_map(|(name, t)| rest.find(name).map(|i| (i, name.len(), t)))
+            .min_by_key(|x| x.0);
+        match next {
+            Some((0, n, t)) => {
+                toks.push(t);
+                rest = &rest[n..];
+            }
+            Some((i, _, _)) => {
+                toks.push(Tok::Lit(&rest[..i]));
+                rest = &rest[i..];
+            }
+            None => {
+                toks.push(Tok::Lit(rest));
+                rest = "";
+            }
+        }
+    }
+    fn go<'a>(toks: &[Tok<'_>], s: &'a str, app: &mut &'a str, stream: &mut &'a str) -> bool {
+        let Some((first, more)) = toks.split_first() else {
+            return s.is_empty();
+        };
+        match *first {
+            Tok::Lit(l) => s.strip_prefix(l).is_some_and(|r| go(more, r, app, stream)),
+            Tok::App | Tok::Stream => {
+                let is_app = matches!(first, Tok::App);
+                for (i, c) in s.char_indices() {
+                    if !is_app && c == '/' {
+                        break;
+                    }
+                    let end = i + c.len_utf8();
+                    if go(more, &s[end..], app, stream) {
+                        if is_app {
+                            *app = &s[..end];
+                        } else {
+                            *stream = &s[..end];
+                        }
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+    let (mut app, mut stream) = ("", "");
+    go(&toks, input, &mut app, &mut stream).then(|| (app.to_string(), stream.to_string()))
+}
+
+/// A name usable as an app or stream: no traversal, no control characters (CONTRACTS.md §3.7).
+fn safe_name(s: &str, allow_slash: bool) -> bool {
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c.is_control() || (!allow_slash && c == '/'))
+        && !s
+            .split('/')
+            .any(|seg| seg == ".." || seg == "." || seg.is_empty())
+}
+
+/// Finds the live mount `host` + `path` names, if any.
+pub fn find(config: &Config, host: &str, path: &str) -> Option<LiveRequest> {
+    if path.len() > 1024 {
+        return None;
+    }
+    // Host-bound mounts first: the default vhost's `/[app]/[stream].flv` matches any host.
+    let mut mounts: Vec<(&String, String)> = config
+        .vhost
+        .iter()
+        .filter(|(_, v)| v.enabled && v.http_remux.enabled)
+        .map(|(name, v)| {
+            let mut t = v.http_remux.mount.replace("[vhost]", name);
+            if name == DEFAULT_VHOST {
+                t = t.replace(&format!("{DEFAULT_VHOST}/"), "/");
+            }
+            (name, t)
+        })
+        .collect();
+    mounts.sort_by_key(|(_, t)| t.starts_with('/'));
+    for (name, template) in mounts {
+        let (ext_template, _ext) = match template.rsplit_once('.') {
+            Some((stem, ext)) if Format::from_ext(ext).is_some() => (stem.to_string(), ext),
+            _ => continue,
+        };
+        // The path's extension picks the format.
+        let Some((path_stem, path_ext)) = path.rsplit_once('.') else {
+            continue;
+        };
+        let Some(format) = Format::from_ext(path_ext) else {
+            continue;
+        };
+        let matched = if let Some(t) = ext_template.strip_prefix('/') {
+            path_stem
+                .strip_prefix('/')
+                .and_then(|p| match_template(t, p))
+        } else {
+            let Some((thost, t)) = ext_template.split_once('/') else {
+                continue;
+            };
+            if !thost.eq_ignore_ascii_case(host) {
+                continue;
+            }
+            path_stem
+                .strip_prefix('/')
+                .and_then(|p| match_template(t, p))
+        };
+        if let Some((app, stream)) = matched {
+            if safe_name(&app, true) && safe_name(&stream, false) {
+                return Some(LiveRequest {
+                    vhost: name.clone(),
+                    app,
+                    stream,
+                    format,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The Host header without its port.
+fn request_host(req: &Request<hyper::body::Incoming>) -> String {
+    let h = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    // "[::1]:8080", "example.com:8080", "example.com".
+    let h = match h.rfind(':') {
+        Some(i) if !h[i..].contains(']') => &h[..i],
+        _ => h,
+    };
+    h.trim_start_matches('[').trim_end_matches(']').to_string()
+}
+
+/// Serves a live mount, or `None` when the path names none (or a static file of that name
+/// exists and no such stream is live: VOD files keep working).
+pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Response<Body>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return None;
+    }
+    let config = conn.ctx.config();
+    let lr = find(&config, &request_host(req), req.uri().path())?;
+    let key = StreamKey::new(&lr.vhost, &lr.app, &lr.stream);
+    if conn.ctx.hub.find(&key).is_none() {
+        let rel = super::static_files::relative_path(req.uri().path()).ok()?;
+        if std::path::Path::new(&config.http_server.dir)
+            .join(rel)
+            .is_file()
+        {
+            return None;
+        }
+    }
+    let v = config.vhost.get(&lr.vhost)?.clone();
+    let mut resp = if req.method() == Method::HEAD {
+        Response::new(Body::empty())
+    } else {
+        Response::new(subscribe(conn, &key, &v, &lr, req.uri().query()))
+    };
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(lr.format.content_type()),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    cors(h);
+    Some(resp)
+}
+
+fn subscribe(
+    conn: &Conn,
+    key: &StreamKey,
+    v: &VhostConfig,
+    lr: &LiveRequest,
+    query: Option<&str>,
+) -> Body {
+    let ctx = conn.ctx.clone();
+    let source = ctx.hub.source(key, source_options(v));
+    let limits = QueueLimits {
+        max_duration_ms: (v.play.queue_length * 1000.0) as i64,
+        ..QueueLimits::default()
+    };
+    let mut consumer = source.subscribe(limits, time_jitter(v));
+    let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
+    let param = query.map(|q| format!("?{q}")).unwrap_or_default();
+    let format = lr.format;
+    let ext = match format {
+        Format::Flv => "flv",
+        Format::Aac => "aac",
+        Format::Mp3 => "mp3",
+    };
+    let url = format!("http://{}/{}/{}.{ext}", lr.vhost, lr.app, lr.stream);
+    guard.stat.update(|i| {
+        i.vhost = lr.vhost.clone();
+        i.app = lr.app.clone();
+        i.stream = lr.stream.clone();
+        i.tc_url = url;
+        i.param = param.clone();
+        i.kind = Some(ClientType::FlvPlay);
+        i.key = Some(key.clone());
+    });
+    ::log::info!(
+        "HTTP-FLV play {key} param={param} (publishing={})",
+        source.is_publishing()
+    );
+    let (tx, body) = Body::channel(CHANNEL_DEPTH);
+    let live = conn.activity.live_guard();
+    let mut shutdown = ctx.shutdown.clone();
+    let key = key.clone();
+    let cid = conn.cid as u64;
+    tokio::spawn(crate::app::log::with_cid(cid, async move {
+        let _live = live;
+        let stat = guard.stat.clone();
+        let mut head = BytesMut::with_capacity(16);
+        if format == Format::Flv {
+            flv::encode_header(true, true, &mut head);
+        }
+        let mut sent = head.len() as u64;
+        let mut pending = Some(Ok(Chunks::one(head.freeze())));
+        let mut aac_config: Option<aac::AacConfig> = None;
+        let mut items: Vec<Item> = Vec::with_capacity(256);
+        let mut reported_drops = 0u64;
+        let why: io::Result<&str> = loop {
+            if let Some(batch) = pending.take() {
+                match tokio::time::timeout(SEND_TIMEOUT, tx.send(batch)).await {
+                    Ok(Ok(())) => stat.set_bytes(0, sent),
+                    Ok(Err(_)) => break Ok("viewer left"),
+                    Err(_) => {
+                        break Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"))
+                    }
+                }
+            }
+            tokio::select! {
+                _ = consumer.recv(&mut items, BATCH_BYTES) => {}
+                _ = tx.closed() => break Ok("viewer left"),
+                _ = shutdown.changed() => break Ok("server shutdown"),
+                _ = stat.kick.notified() => {
+                    let _ = tx.try_send(Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked")));
+                    break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
+                }
+            }
+            let mut chunks = Chunks::default();
+            let mut small = BytesMut::with_capacity(items.len() * 16);
+            for item in items.drain(..) {
+                match item {
+                    Item::Frame(f) => match format {
+                        Format::Flv => {
+                            let ts = consumer.timestamp(&f);
+                            let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
+                            flv::encode_tag_header(f.kind, ts, len, &mut small);
+                            chunks.push(small.split().freeze());
+                            chunks.push(f.payload.slice(..len));
+                            small.put_u32((flv::TAG_HEADER_LEN + len) as u32);
+                        }
+                        Format::Aac => {
+                            // FLV audio body: format byte, AAC packet type, then the data.
+                            let p = &f.payload;
+                            if !f.is_audio() || p.len() < 2 || p[0] >> 4 != 10 {
+                                continue;
+                            }
+                            if f.flags.seq_header {
+                                aac_config = aac::parse_audio_specific_config(&p[2..]).ok();
+                            } else if let Some(cfg) = &aac_config {
+                                let len = p.len() - 2;
+                                if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
+                                    aac::adts_header(cfg, len, &mut small);
+                                    chunks.push(small.split().freeze());
+                                    chunks.push(p.slice(2..));
+                                }
+                            }
+                        }
+                        Format::Mp3 => {
+                            let p = &f.payload;
+                            if f.is_audio() && p.len() > 1 && p[0] >> 4 == 2 {
+                                chunks.push(p.slice(1..));
+                            }
+                        }
+                    },
+                    Item::Published => consumer.reset_timeline(),
+                    Item::Unpublished => {
+                        ::log::info!("{key} unpublished; HTTP viewer waits for the next publish");
+                    }
+                }
+            }
+            chunks.push(small.split().freeze());
+            sent += chunks.len() as u64;
+            if !chunks.is_empty() {
+                pending = Some(Ok(chunks));
+            }
+            let drops = consumer.dropped();
+            if drops > reported_drops {
+                ctx.stats.add_drops(drops - reported_drops);
+                ::log::warn!("{key} HTTP-FLV viewer too slow: dropped {drops} frames so far");
+                reported_drops = drops;
+            }
+        };
+        match why {
+            Ok(why) => ::log::info!("HTTP-FLV {key} closed: {why}"),
+            Err(e) => ::log::warn!("HTTP-FLV {key} closed: {e}"),
+        }
+        drop(consumer);
+        drop(guard);
+    }));
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_mount_templates() {
+        let m = |t, p| match_template(t, p);
+        assert_eq!(
+            m("[app]/[stream]", "live/s"),
+            Some(("live".into(), "s".into()))
+        );
+        assert_eq!(
+            m("[app]/[stream]", "a/b/s"),
+            Some(("a/b".into(), "s".into()))
+        );
+        assert_eq!(m("[app]/[stream]", "s"), None);
+        assert_eq!(
+            m("x/[app]-[stream]", "x/live-s"),
+            Some(("live".into(), "s".into()))
+        );
+        assert_eq!(m("live/[stream]", "live/s"), Some(("".into(), "s".into())));
+    }
+
+    #[test]
+    fn finds_default_and_named_vhost_mounts() {
+        let c = Config::parse(
+            "listen = [\"1935\"]\n[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n\
+             [vhost.\"v.com\".http_remux]\nenabled = true\nmount = \"[vhost]/[app]/[stream].flv\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let r = find(&c, "127.0.0.1", "/live/s.flv").unwrap();
+        assert_eq!(
+            (r.vhost.as_str(), r.app.as_str(), r.stream.as_str()),
+            (DEFAULT_VHOST, "live", "s")
+        );
+        let r = find(&c, "v.com", "/live/s.flv").unwrap();
+        assert_eq!(r.vhost, "v.com");
+        assert!(find(&c, "x", "/live/s.m3u8").is_none());
+        assert!(find(&c, "x", "/s.flv").is_none());
+        assert!(find(&c, "x", "/../s.flv").is_none());
+        assert!(find(&c, "x", "/live/../s.flv").is_none());
+    }
+}

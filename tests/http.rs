@@ -1,0 +1,770 @@
+//! The HTTP side end to end: static files, bad input, the API, HTTP-FLV, /metrics. The real
+//! server on 127.0.0.1:0, raw HTTP/1.1 over TcpStream; every wait is bounded.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use srsd::client::{MediaKind, RtmpClient, RtmpUrl};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(5);
+const REMUX: &str = "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n";
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `raw` (a whole request) on a fresh connection and reads the answer until the server
+/// closes (requests say `Connection: close`) or `T` passes.
+async fn send_raw(addr: SocketAddr, raw: &[u8]) -> Resp {
+    let mut s = timeout(T, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    s.write_all(raw).await.expect("write request");
+    let mut buf = Vec::new();
+    let deadline = Instant::now() + T;
+    loop {
+        let mut chunk = [0u8; 16384];
+        match tokio::time::timeout_at(deadline.into(), s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    parse(&buf)
+}
+
+fn parse(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf.get(split + 4..).unwrap_or_default().to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Resp { status, head, body }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+        let len = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if len == 0 || b.len() < i + 2 + len {
+            break;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + len]);
+        b = &b[(i + 4 + len).min(b.len())..];
+    }
+    out
+}
+
+async fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Resp {
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n"
+    );
+    send_raw(addr, raw.as_bytes()).await
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Resp {
+    request(addr, "GET", path, "").await
+}
+
+/// The raw JSON token after `"key":` (first occurrence), e.g. `0`, `"abc"`, `{`, `null`.
+fn field<'a>(json: &'a str, key: &str) -> &'a str {
+    let pat = format!("\"{key}\":");
+    let Some(i) = json.find(&pat) else {
+        panic!("no field {key} in {json}")
+    };
+    let rest = &json[i + pat.len()..];
+    let end = if let Some(inner) = rest.strip_prefix('"') {
+        inner.find('"').map_or(rest.len(), |e| e + 2)
+    } else if rest.starts_with('{') || rest.starts_with('[') {
+        1
+    } else {
+        rest.find([',', '}', ']']).unwrap_or(rest.len())
+    };
+    &rest[..end]
+}
+
+fn is_str(tok: &str) -> bool {
+    tok.len() >= 2 && tok.starts_with('"') && tok.ends_with('"')
+}
+fn is_num(tok: &str) -> bool {
+    !tok.is_empty() && tok.parse::<f64>().is_ok()
+}
+
+/// Every API answer carries the SRS envelope.
+fn check_envelope(json: &str, code: i64) {
+    assert_eq!(field(json, "code"), code.to_string(), "{json}");
+    assert!(is_str(field(json, "server")), "{json}");
+    assert!(is_str(field(json, "service")), "{json}");
+    assert_eq!(
+        field(json, "pid"),
+        format!("\"{}\"", std::process::id()),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn static_files_mime_range_cors_and_cache() {
+    let s = start_server("http-static", "").await;
+    let http = s.http.expect("http server bound");
+    std::fs::create_dir_all(s.dir.join("live")).unwrap();
+    std::fs::write(s.dir.join("live/s.m3u8"), "#EXTM3U\n").unwrap();
+    std::fs::write(s.dir.join("live/s-1.ts"), b"0123456789").unwrap();
+    std::fs::write(s.dir.join("index.html"), "<html></html>").unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(s.dir.join("big.flv"), &big).unwrap();
+
+    let r = get(http, "/live/s.m3u8").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert_eq!(r.text(), "#EXTM3U\n");
+
+    let r = get(http, "/live/s-1.ts").await;
+    assert_eq!(r.header("content-type").as_deref(), Some("video/mp2t"));
+    assert!(r.header("cache-control").unwrap().contains("max-age"));
+
+    let r = get(http, "/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+
+    let r = get(http, "/big.flv").await;
+    assert_eq!(r.header("content-type").as_deref(), Some("video/x-flv"));
+    assert_eq!(
+        r.body, big,
+        "a file larger than one read chunk arrives whole"
+    );
+
+    let r = request(http, "GET", "/live/s-1.ts", "Range: bytes=2-5\r\n").await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range").as_deref(), Some("bytes 2-5/10"));
+    assert_eq!(r.body, b"2345");
+    let r = request(http, "GET", "/live/s-1.ts", "Range: bytes=-3\r\n").await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"789"[..]));
+    let r = request(http, "GET", "/big.flv", "Range: bytes=100000-\r\n").await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &big[100_000..]);
+    let r = request(http, "GET", "/live/s-1.ts", "Range: bytes=10-\r\n").await;
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range").as_deref(), Some("bytes */10"));
+
+    let r = request(http, "HEAD", "/live/s-1.ts", "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length").as_deref(), Some("10"));
+    assert!(r.body.is_empty());
+
+    let r = request(http, "OPTIONS", "/live/s.m3u8", "Origin: http://x\r\n").await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("GET"));
+
+    assert_eq!(get(http, "/nope.m3u8").await.status, 404);
+    assert_eq!(
+        request(http, "POST", "/live/s.m3u8", "Content-Length: 0\r\n")
+            .await
+            .status,
+        405
+    );
+
+    // Keep-alive: two requests on one connection.
+    let raw = b"GET /live/s.m3u8 HTTP/1.1\r\nHost: x\r\n\r\nGET /live/s-1.ts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut c = TcpStream::connect(http).await.unwrap();
+    c.write_all(raw).await.unwrap();
+    let mut all = Vec::new();
+    let _ = timeout(T, c.read_to_end(&mut all)).await;
+    let text = String::from_utf8_lossy(&all);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+}
+
+#[tokio::test]
+async fn traversal_attempts_are_refused() {
+    let s = start_server("http-traversal", "").await;
+    let http = s.http.expect("http server bound");
+    std::fs::write(s.dir.join("ok.txt"), "ok").unwrap();
+    // A symlink out of the root.
+    let _ = std::os::unix::fs::symlink("/etc", s.dir.join("etc-link"));
+    let outside = std::env::temp_dir().join(format!("srsd-outside-{}.txt", std::process::id()));
+    std::fs::write(&outside, "secret").unwrap();
+    let _ = std::os::unix::fs::symlink(&outside, s.dir.join("secret.txt"));
+
+    for path in [
+        "/../etc/passwd",
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/%2E%2E/etc/passwd",
+        "/..%2f..%2f..%2fetc/passwd",
+        "/x/%2f/etc/passwd",
+        "/etc-link/passwd",
+        "/secret.txt",
+        "//etc/passwd",
+        "/%00/etc/passwd",
+        "/..\\..\\etc/passwd",
+        "http://127.0.0.1/../../etc/passwd",
+        "/etc/passwd",
+    ] {
+        let r = get(http, path).await;
+        assert!(
+            matches!(r.status, 400 | 403 | 404),
+            "{path}: status {}",
+            r.status
+        );
+        assert!(!r.text().contains("root:"), "{path} leaked /etc/passwd");
+        assert!(!r.text().contains("secret"), "{path} leaked a file outside");
+    }
+    assert_eq!(get(http, "/../etc/passwd").await.status, 403);
+    assert_eq!(get(http, "/%2e%2e/etc/passwd").await.status, 403);
+    assert_eq!(get(http, "/etc-link/passwd").await.status, 403);
+    assert_eq!(
+        get(http, "/ok.txt").await.status,
+        200,
+        "the server is still up"
+    );
+    let _ = std::fs::remove_file(outside);
+}
+
+#[tokio::test]
+async fn huge_header_is_refused_and_the_server_stays_up() {
+    let s = start_server("http-huge", "").await;
+    let http = s.http.unwrap();
+    std::fs::write(s.dir.join("ok.txt"), "ok").unwrap();
+    let big = "a".repeat(100 * 1024);
+    let raw = format!("GET /ok.txt HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let mut c = TcpStream::connect(http).await.unwrap();
+    // The server may close before taking everything: a write error is fine.
+    let _ = timeout(T, c.write_all(raw.as_bytes())).await;
+    let mut buf = Vec::new();
+    let _ = timeout(T, c.read_to_end(&mut buf)).await;
+    let r = parse(&buf);
+    assert!(r.status == 431 || buf.is_empty(), "status {}", r.status);
+    // Many headers.
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let r = request(http, "GET", "/ok.txt", &many).await;
+    assert_ne!(r.status, 200);
+    assert_eq!(get(http, "/ok.txt").await.text(), "ok");
+}
+
+#[tokio::test]
+async fn slowloris_and_idle_connections_are_closed() {
+    let s = start_server("http-slow", "").await;
+    let http = s.http.unwrap();
+    let api = s.api.unwrap();
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(http).await.unwrap();
+    slow.write_all(b"GET /index.html HT").await.unwrap();
+    let mut idle = TcpStream::connect(api).await.unwrap();
+    assert!(
+        wait_for(T, || s
+            .ctx
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2)
+        .await,
+        "HTTP connections count against max_connections"
+    );
+    for c in [&mut slow, &mut idle] {
+        let mut buf = [0u8; 1024];
+        let mut closed = false;
+        while started.elapsed() < Duration::from_secs(20) {
+            match timeout(Duration::from_secs(1), c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(closed, "connection closed by the server");
+    }
+    assert!(started.elapsed() < Duration::from_secs(16));
+    assert!(
+        wait_for(T, || s
+            .ctx
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0)
+        .await
+    );
+}
+
+#[tokio::test]
+async fn max_connections_counts_http_too() {
+    let s = start_server("http-max", "max_connections = 2").await;
+    let api = s.api.unwrap();
+    let _a = TcpStream::connect(api).await.unwrap();
+    let _b = TcpStream::connect(api).await.unwrap();
+    assert!(
+        wait_for(T, || s
+            .ctx
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2)
+        .await
+    );
+    let r = get(api, "/api/v1/versions").await;
+    assert_eq!(r.status, 0, "the third connection is refused");
+    assert!(s.ctx.refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+#[tokio::test]
+async fn api_answers_with_srs_shapes() {
+    let s = start_server("http-api", REMUX).await;
+    let api = s.api.unwrap();
+
+    let r = get(api, "/api/v1/versions").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let j = r.text();
+    check_envelope(&j, 0);
+    for k in ["major", "minor", "revision"] {
+        assert!(is_num(field(&j, k)), "{k} in {j}");
+    }
+    assert_eq!(field(&j, "version"), format!("\"{}\"", srsd::VERSION));
+    let server_id = field(&j, "server").to_string();
+    let j2 = get(api, "/api/v1/versions").await.text();
+    assert_eq!(field(&j2, "server"), server_id, "server id is stable");
+
+    let j = get(api, "/api/v1/summaries").await.text();
+    check_envelope(&j, 0);
+    for k in [
+        "mem_kbyte",
+        "mem_percent",
+        "cpu_percent",
+        "srs_uptime",
+        "ppid",
+        "load_1m",
+        "mem_ram_kbyte",
+        "conn_sys",
+        "net_recv_bytes",
+    ] {
+        assert!(is_num(field(&j, k)), "{k} in {j}");
+    }
+    assert!(is_str(field(&j, "argv")) && is_str(field(&j, "cwd")));
+    assert_ne!(field(&j, "mem_kbyte"), "0", "RSS read from /proc");
+
+    for path in [
+        "rusages",
+        "self_proc_stats",
+        "system_proc_stats",
+        "meminfos",
+        "authors",
+        "features",
+    ] {
+        let j = get(api, &format!("/api/v1/{path}")).await.text();
+        check_envelope(&j, 0);
+        assert_eq!(field(&j, "data"), "{", "{path}: {j}");
+    }
+
+    let j = get(api, "/api/v1/vhosts").await.text();
+    check_envelope(&j, 0);
+    assert!(j.contains("\"name\":\"__defaultVhost__\""), "{j}");
+    let vid = field(&j, "id").to_string();
+    let j = get(api, &format!("/api/v1/vhosts/{}", vid.trim_matches('"')))
+        .await
+        .text();
+    check_envelope(&j, 0);
+    assert_eq!(field(&j, "vhost"), "{");
+    check_envelope(&get(api, "/api/v1/vhosts/nope").await.text(), 2014);
+
+    // A publisher with video and audio headers.
+    let url = RtmpUrl::parse(&s.url("live/s")).unwrap();
+    let mut p = RtmpClient::connect(&url, T).await.unwrap();
+    p.publish(&url.stream, T).await.unwrap();
+    p.send(
+        MediaKind::Video,
+        0,
+        Bytes::from_static(&[
+            0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E,
+        ]),
+    )
+    .await
+    .unwrap();
+    p.send(
+        MediaKind::Audio,
+        0,
+        Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+    )
+    .await
+    .unwrap();
+    for i in 0..10u32 {
+        p.send(
+            MediaKind::Video,
+            i * 40,
+            Bytes::from(vec![if i == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0, 1, 2, 3]),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(
+        wait_for(T, || s
+            .ctx
+            .hub
+            .list()
+            .first()
+            .is_some_and(|x| x.stats().frames >= 12))
+        .await
+    );
+
+    let j = get(api, "/api/v1/streams?start=0&count=5").await.text();
+    check_envelope(&j, 0);
+    assert!(j.contains("\"streams\":[{"), "{j}");
+    assert!(is_str(field(&j, "id")));
+    assert_eq!(field(&j, "name"), "\"s\"");
+    assert_eq!(field(&j, "app"), "\"live\"");
+    assert_eq!(field(&j, "url"), "\"/live/s\"");
+    assert!(field(&j, "tcUrl").contains("rtmp://127.0.0.1"));
+    for k in [
+        "live_ms",
+        "clients",
+        "frames",
+        "send_bytes",
+        "recv_bytes",
+        "recv_30s",
+        "send_30s",
+        "total",
+    ] {
+        assert!(is_num(field(&j, k)), "{k} in {j}");
+    }
+    assert_eq!(field(&j, "active"), "true");
+    assert!(is_str(field(&j, "cid")));
+    let video = field(&j, "video");
+    assert!(video == "null" || video == "{", "{j}");
+    let sid = field(&j, "id").trim_matches('"').to_string();
+    let j = get(api, &format!("/api/v1/streams/{sid}")).await.text();
+    check_envelope(&j, 0);
+    assert_eq!(field(&j, "stream"), "{");
+    check_envelope(&get(api, "/api/v1/streams/999999").await.text(), 2048);
+
+    let j = get(api, "/api/v1/clients").await.text();
+    check_envelope(&j, 0);
+    assert!(
+        j.contains("\"type\":\"fmle-publish\"") || j.contains("\"type\":\"flash-publish\""),
+        "{j}"
+    );
+    assert_eq!(field(&j, "publish"), "true");
+    assert!(is_num(field(&j, "alive")));
+    for k in [
+        "ip", "pageUrl", "swfUrl", "tcUrl", "url", "name", "vhost", "stream",
+    ] {
+        assert!(is_str(field(&j, k)), "{k} in {j}");
+    }
+    check_envelope(&get(api, "/api/v1/clients/999999").await.text(), 2049);
+    check_envelope(
+        &request(api, "DELETE", "/api/v1/clients/999999", "")
+            .await
+            .text(),
+        2049,
+    );
+
+    // JSONP.
+    let r = get(api, "/api/v1/versions?callback=JSON_CALLBACK").await;
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/javascript")
+    );
+    assert!(
+        r.text().starts_with("JSON_CALLBACK({\"code\":0"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().ends_with("})"));
+    // A callback that is not a plain name is not echoed.
+    let r = get(api, "/api/v1/versions?callback=alert(1)").await;
+    assert!(r.text().starts_with('{'));
+
+    // Raw API gate.
+    check_envelope(&get(api, "/api/v1/raw?rpc=reload").await.text(), 1061);
+
+    // Unknown paths: HTTP 404 with JSON.
+    let r = get(api, "/api/v1/nope").await;
+    assert_eq!(r.status, 404);
+    check_envelope(&r.text(), 404);
+    assert_eq!(
+        request(api, "OPTIONS", "/api/v1/versions", "").await.status,
+        204
+    );
+
+    // /metrics.
+    let r = get(api, "/metrics").await;
+    assert_eq!(r.status, 200);
+    let m = r.text();
+    for name in [
+        "srsd_streams",
+        "srsd_clients",
+        "srsd_bytes_received_total",
+        "srsd_bytes_sent_total",
+        "srsd_drops_total",
+        "srsd_connections_refused_total",
+        "srsd_uptime_seconds",
+        "srsd_rss_bytes",
+        "srsd_cpu_seconds_total",
+    ] {
+        assert!(m.contains(&format!("# TYPE {name} ")), "{name} in {m}");
+        assert!(m.contains(&format!("# HELP {name} ")), "{name} in {m}");
+    }
+    assert!(m.contains("srsd_streams 1\n"), "{m}");
+    // The static side does not serve the API when on its own port.
+    assert_eq!(get(s.http.unwrap(), "/api/v1/versions").await.status, 404);
+    p.close().await;
+}
+
+#[tokio::test]
+async fn raw_reload_when_allowed() {
+    let s = start_server(
+        "http-raw",
+        "[http_api]\nlisten = \"127.0.0.1:0\"\n[http_api.raw_api]\nenabled = true\nallow_reload = true\n",
+    )
+    .await;
+    let api = s.api.unwrap();
+    check_envelope(&get(api, "/api/v1/raw?rpc=reload").await.text(), 0);
+    check_envelope(&get(api, "/api/v1/raw?rpc=nope").await.text(), 1063);
+}
+
+#[tokio::test]
+async fn delete_kicks_an_rtmp_player() {
+    let s = start_server("http-kick", "").await;
+    let api = s.api.unwrap();
+    let url = RtmpUrl::parse(&s.url("live/k")).unwrap();
+    let mut c = RtmpClient::connect(&url, T).await.unwrap();
+    c.play(&url.stream, T).await.unwrap();
+    let j = get(api, "/api/v1/clients").await.text();
+    assert!(j.contains("\"ip\":\"127.0.0.1\""), "{j}");
+    let id = field(&j, "id").trim_matches('"').to_string();
+    let j = request(api, "DELETE", &format!("/api/v1/clients/{id}"), "")
+        .await
+        .text();
+    check_envelope(&j, 0);
+    // The socket closes: recv ends with an error, in time.
+    let r = timeout(T, c.recv()).await.expect("closed in time");
+    assert!(r.is_err());
+    assert!(wait_for(T, || s.ctx.stats.clients().is_empty()).await);
+    let j = get(api, "/api/v1/clients").await.text();
+    assert!(j.contains("\"clients\":[]"), "{j}");
+}
+
+/// Reads into `buf` until it holds a response head and at least `want` body bytes
+/// (chunked decoded).
+async fn read_stream(c: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> (String, Vec<u8>) {
+    let deadline = Instant::now() + T;
+    loop {
+        let r = parse(buf);
+        if r.status != 0 && r.body.len() >= want {
+            return (r.head, r.body);
+        }
+        let mut chunk = [0u8; 16384];
+        match tokio::time::timeout_at(deadline.into(), c.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => {
+                let r = parse(buf);
+                return (r.head, r.body);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
+    let s = start_server("http-flv", REMUX).await;
+    let http = s.http.unwrap();
+    let api = s.api.unwrap();
+    // The viewer comes first; the publisher later.
+    let mut v = TcpStream::connect(http).await.unwrap();
+    v.write_all(b"GET /live/f.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_stream(&mut v, &mut buf, 13).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: video/x-flv"),
+        "{head}"
+    );
+    assert_eq!(&body[..13], b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00");
+
+    let url = RtmpUrl::parse(&s.url("live/f")).unwrap();
+    let mut p = RtmpClient::connect(&url, T).await.unwrap();
+    p.publish(&url.stream, T).await.unwrap();
+    p.send(
+        MediaKind::Video,
+        1000,
+        Bytes::from_static(&[
+            0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E,
+        ]),
+    )
+    .await
+    .unwrap();
+    let frame = Bytes::from(vec![0x17, 1, 0, 0, 0, 9, 9, 9, 9]);
+    p.send(MediaKind::Video, 1000, frame.clone()).await.unwrap();
+    p.send(
+        MediaKind::Video,
+        1040,
+        Bytes::from(vec![0x27, 1, 0, 0, 0, 8]),
+    )
+    .await
+    .unwrap();
+    // header(13) + sh tag (11+17+4) + key tag (11+9+4) + inter tag (11+6+4)
+    let want = 13 + 32 + 24 + 21;
+    let (_, body) = read_stream(&mut v, &mut buf, want).await;
+    assert!(body.len() >= want, "got {} bytes", body.len());
+    let tags = &body[13..];
+    assert_eq!(tags[0], 9, "video tag");
+    assert_eq!(&tags[1..4], &[0, 0, 17], "sequence header size");
+    let t2 = &tags[32..];
+    assert_eq!(&t2[1..4], &[0, 0, 9]);
+    assert_eq!(&t2[11..20], &frame[..], "payload");
+    assert_eq!(&t2[20..24], &[0, 0, 0, 20], "previous tag size");
+    let t3 = &tags[56..];
+    let ts = u32::from_be_bytes([t3[7], t3[4], t3[5], t3[6]]);
+    let ts2 = u32::from_be_bytes([t2[7], t2[4], t2[5], t2[6]]);
+    assert_eq!(ts - ts2, 40, "timestamps keep their spacing");
+
+    let j = get(api, "/api/v1/clients").await.text();
+    assert!(j.contains("\"type\":\"flv-play\""), "{j}");
+    let flv = s
+        .ctx
+        .stats
+        .clients()
+        .into_iter()
+        .find(|c| c.info().kind == Some(srsd::app::stats::ClientType::FlvPlay))
+        .expect("the viewer is registered");
+    assert!(flv.bytes().1 >= want as u64, "bytes sent are counted");
+    let j = request(api, "DELETE", &format!("/api/v1/clients/{}", flv.id), "")
+        .await
+        .text();
+    check_envelope(&j, 0);
+    let mut rest = Vec::new();
+    let r = timeout(T, v.read_to_end(&mut rest)).await;
+    assert!(r.is_ok(), "the kicked viewer's connection is closed");
+    assert!(wait_for(T, || s.ctx.stats.clients().len() == 1).await);
+    p.close().await;
+}
+
+#[tokio::test]
+async fn ffmpeg_plays_http_flv() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let s = start_server("http-flv-ffmpeg", REMUX).await;
+    let http = s.http.unwrap();
+    let api = s.api.unwrap();
+    let _publisher = ffmpeg_publish(&s.url("live/s"), 15);
+    assert!(
+        wait_for(Duration::from_secs(10), || s
+            .ctx
+            .hub
+            .list()
+            .first()
+            .is_some_and(|x| x.is_publishing()))
+        .await,
+        "ffmpeg published"
+    );
+    let out = s.dir.join("out.flv");
+    let mut play = Proc(
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args([
+                "-i",
+                &format!("http://127.0.0.1:{}/live/s.flv", http.port()),
+            ])
+            .args(["-c", "copy", "-t", "3", "-f", "flv"])
+            .arg(&out)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ffmpeg"),
+    );
+    assert!(
+        wait_exit(&mut play, Duration::from_secs(20)).await,
+        "ffmpeg played HTTP-FLV"
+    );
+    let p = ffprobe(out.to_str().unwrap());
+    assert_eq!(p.video_codec, "h264");
+    assert_eq!(p.audio_codec, "aac");
+    assert_eq!((p.width, p.height), (320, 240));
+
+    // The same stream as ADTS audio.
+    let out_aac = s.dir.join("out.aac");
+    let mut play = Proc(
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args([
+                "-i",
+                &format!("http://127.0.0.1:{}/live/s.aac", http.port()),
+            ])
+            .args(["-c", "copy", "-t", "2", "-f", "adts"])
+            .arg(&out_aac)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ffmpeg"),
+    );
+    assert!(
+        wait_exit(&mut play, Duration::from_secs(20)).await,
+        "ffmpeg played the .aac mount"
+    );
+    assert_eq!(ffprobe(out_aac.to_str().unwrap()).audio_codec, "aac");
+
+    let j = get(api, "/api/v1/streams").await.text();
+    check_envelope(&j, 0);
+    assert_eq!(field(&j, "codec"), "\"H264\"", "{j}");
+    assert_eq!(field(&j, "width"), "320", "{j}");
+    assert_eq!(field(&j, "height"), "240", "{j}");
+    assert!(
+        is_str(field(&j, "profile")) && is_str(field(&j, "level")),
+        "{j}"
+    );
+    let audio = &j[j.find("\"audio\":").expect("audio")..];
+    assert_eq!(field(audio, "codec"), "\"AAC\"", "{j}");
+    assert_eq!(field(audio, "sample_rate"), "44100", "{j}");
+    assert_eq!(field(audio, "profile"), "\"LC\"", "{j}");
+}

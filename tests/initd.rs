@@ -1,0 +1,393 @@
+//! Runtime for appliances, with the real binary: the locked pid file, `daemon = true`,
+//! `srsd -s`, log reopen across a rotation, and init.d/srsd under busybox ash and dash in a
+//! temporary root (never installed onto this machine).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_srsd");
+const INITD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/init.d/srsd");
+
+/// A config in `dir`: RTMP on a free port, pid and log file inside `dir`.
+fn write_config(dir: &Path, daemon: bool, tank: &str) -> PathBuf {
+    let conf = dir.join("srsd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = [\"127.0.0.1:0\"]\npid = \"{d}/run/srsd.pid\"\ndaemon = {daemon}\n\
+             workers = 1\n\n[log]\ntank = \"{tank}\"\nlevel = \"trace\"\nfile = \"{d}/log/srsd.log\"\n\
+             \n[http_api]\nenabled = false\n\n[http_server]\nenabled = false\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn srsd(args: &[&str], conf: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run srsd")
+}
+
+/// Polls `f` every 20 ms for at most `limit`.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Alive and not a zombie (a daemon's parent here may be a PID 1 that does not reap).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Kills whatever process the pid file names when the test ends, passed or not.
+struct KillOnDrop(PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = read_pid(&self.0) {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
+fn log_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("log/srsd.log")).unwrap_or_default()
+}
+
+/// The RTMP port the server bound, from its "RTMP listen at" log line.
+fn rtmp_port(text: &str) -> Option<u16> {
+    let at = text.find("RTMP listen at tcp://")?;
+    let rest = &text[at..];
+    let line = rest.lines().next()?;
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+#[test]
+fn the_pid_file_is_locked_and_a_second_instance_refuses() {
+    let dir = common::temp_dir("initd-lock");
+    let conf = write_config(&dir, false, "file");
+    let pid_path = dir.join("run/srsd.pid");
+    let _guard = KillOnDrop(pid_path.clone());
+    let mut first = common::Proc(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let first_pid = first.0.id();
+    assert!(
+        wait_for(Duration::from_secs(10), || read_pid(&pid_path)
+            == Some(first_pid)),
+        "the pid file holds the server's pid"
+    );
+
+    let second = srsd(&[], &conf);
+    assert_eq!(second.status.code(), Some(1), "second instance exits 1");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("already running") && err.contains(&format!("pid {first_pid}")),
+        "clear message: {err}"
+    );
+    assert_eq!(read_pid(&pid_path), Some(first_pid), "pid file untouched");
+
+    assert!(srsd(&["-s", "stop"], &conf).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = first.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "stops on srsd -s stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "fast quit exits 0");
+    assert!(!pid_path.exists(), "pid file removed at exit");
+
+    // No server now: -s fails with a clear message.
+    let out = srsd(&["-s", "reload"], &conf);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is srsd running?"));
+}
+
+#[test]
+fn daemon_forks_into_the_background_and_obeys_srsd_s() {
+    let dir = common::temp_dir("initd-daemon");
+    let conf = write_config(&dir, true, "file");
+    let pid_path = dir.join("run/srsd.pid");
+    let _guard = KillOnDrop(pid_path.clone());
+    let started = Instant::now();
+    let out = srsd(&[], &conf);
+    assert!(
+        out.status.success(),
+        "the foreground process exits 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The pid file is written before the foreground process returns (systemd Type=forking).
+    let pid = read_pid(&pid_path).expect("pid file written when srsd returns");
+    assert!(alive(pid), "the daemon runs");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // fields: state ppid pgrp session ...: its own session, and not the session leader.
+    assert_eq!(fields[3].parse::<u32>().ok(), fields[2].parse().ok());
+    assert_ne!(
+        fields[3].parse::<u32>().ok(),
+        Some(pid),
+        "not a session leader"
+    );
+    let fd0 = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert_eq!(fd0, Path::new("/dev/null"), "stdin on /dev/null");
+    assert!(wait_for(Duration::from_secs(10), || rtmp_port(&log_text(
+        &dir
+    ))
+    .is_some()));
+
+    // A second daemon refuses in the foreground, with exit 1.
+    let second = srsd(&[], &conf);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+
+    assert!(srsd(&["-s", "reload"], &conf).status.success());
+    assert!(
+        wait_for(Duration::from_secs(10), || log_text(&dir)
+            .contains("reload: applied")),
+        "SIGHUP reloads: {}",
+        log_text(&dir)
+    );
+    assert!(srsd(&["-s", "quit"], &conf).status.success());
+    assert!(
+        wait_for(Duration::from_secs(10), || !alive(pid)),
+        "quits on srsd -s quit"
+    );
+    assert!(wait_for(Duration::from_secs(2), || !pid_path.exists()));
+    assert!(log_text(&dir).contains("SIGQUIT: graceful quit"));
+}
+
+/// Ports of the "client 127.0.0.1:PORT closed" lines of a log text, with their counts.
+fn closed_ports(text: &str, counts: &mut HashMap<u16, usize>) {
+    for line in text.lines() {
+        if let Some(at) = line.find("] client 127.0.0.1:") {
+            let rest = &line[at + "] client 127.0.0.1:".len()..];
+            if let Some(port) = rest.split(' ').next().and_then(|p| p.parse().ok()) {
+                *counts.entry(port).or_default() += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn log_reopen_after_a_rotation_loses_no_line() {
+    let dir = common::temp_dir("initd-reopen");
+    let conf = write_config(&dir, false, "file");
+    let pid_path = dir.join("run/srsd.pid");
+    let log = dir.join("log/srsd.log");
+    let rotated = dir.join("log/srsd.log.1");
+    let _guard = KillOnDrop(pid_path.clone());
+    let _server = common::Proc(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut port = None;
+    assert!(wait_for(Duration::from_secs(10), || {
+        port = rtmp_port(&log_text(&dir));
+        port.is_some()
+    }));
+    let port = port.unwrap();
+    assert!(wait_for(Duration::from_secs(10), || pid_path.exists()));
+
+    // Each connection makes the server log one line naming our local port. Lines keep coming
+    // from a second thread while the file is renamed and reopened, and for a while after.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let client = std::thread::spawn(move || {
+        let mut ports = Vec::new();
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) && ports.len() < 20_000 {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            ports.push(s.local_addr().unwrap().port());
+            let _ = s.write_all(b"\x03");
+            drop(s);
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        ports
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::rename(&log, &rotated).expect("rotate");
+    let out = srsd(&["-s", "reopen"], &conf);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_for(Duration::from_secs(10), || log_text(&dir)
+        .contains("log file reopened")));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ports = client.join().unwrap();
+    // Ephemeral ports are unique among this many connections (the range has ~28000).
+    assert!(ports.len() < 20_000);
+
+    let mut counts = HashMap::new();
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            counts.clear();
+            closed_ports(
+                &std::fs::read_to_string(&rotated).unwrap_or_default(),
+                &mut counts,
+            );
+            closed_ports(&log_text(&dir), &mut counts);
+            ports.iter().all(|p| counts.contains_key(p))
+        }),
+        "every connection's line is in one of the two files"
+    );
+    for p in &ports {
+        assert_eq!(counts[p], 1, "port {p} logged once, not twice");
+    }
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = log_text(&dir);
+    assert!(
+        old.contains("RTMP listen at"),
+        "old lines stay in the rotated file"
+    );
+    assert!(new.contains("log file reopened"), "new file: {new}");
+    let mut in_new = HashMap::new();
+    closed_ports(&new, &mut in_new);
+    let mut in_old = HashMap::new();
+    closed_ports(&old, &mut in_old);
+    assert!(
+        !in_new.is_empty() && !in_old.is_empty(),
+        "lines on both sides of the rotation (old {}, new {})",
+        in_old.len(),
+        in_new.len()
+    );
+    assert!(srsd(&["-s", "stop"], &conf).status.success());
+}
+
+/// Runs init.d/srsd under `shell` with the temporary root's paths.
+fn initd(shell: &[&str], conf: &Path, cmd: &str) -> (i32, String) {
+    let out = Command::new(shell[0])
+        .args(&shell[1..])
+        .arg(INITD)
+        .arg(cmd)
+        .env("SRSD_BIN", BIN)
+        .env("SRSD_CONF", conf)
+        .env_remove("PIDFILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the init script");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn exercise_initd(shell: &[&str], daemon: bool) {
+    let name = format!("initd-{}-{daemon}", shell.last().unwrap());
+    let dir = common::temp_dir(&name);
+    let conf = write_config(&dir, daemon, "file");
+    let pid_path = dir.join("run/srsd.pid");
+    let _guard = KillOnDrop(pid_path.clone());
+
+    let (code, text) = initd(shell, &conf, "status");
+    assert_eq!(code, 3, "LSB: not running = 3: {text}");
+    let (code, text) = initd(shell, &conf, "start");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("srsd started (pid "), "{text}");
+    let pid = read_pid(&pid_path).expect("pid file");
+    assert!(alive(pid));
+    let (code, text) = initd(shell, &conf, "status");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("is running (pid {pid})")), "{text}");
+    let (code, text) = initd(shell, &conf, "start");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("already running"), "{text}");
+    assert_eq!(read_pid(&pid_path), Some(pid));
+
+    let (code, text) = initd(shell, &conf, "reload");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        wait_for(Duration::from_secs(10), || log_text(&dir)
+            .contains("reload: applied")),
+        "reload reached the server"
+    );
+    let (code, text) = initd(shell, &conf, "reopen");
+    assert_eq!(code, 0, "{text}");
+    assert!(wait_for(Duration::from_secs(10), || log_text(&dir)
+        .contains("log file reopened")));
+
+    let (code, text) = initd(shell, &conf, "restart");
+    assert_eq!(code, 0, "{text}");
+    let pid2 = read_pid(&pid_path).expect("pid after restart");
+    assert_ne!(pid, pid2);
+    assert!(!alive(pid) && alive(pid2));
+
+    let (code, text) = initd(shell, &conf, "stop");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("srsd stopped"), "{text}");
+    assert!(!alive(pid2));
+    assert!(!pid_path.exists());
+    let (code, _) = initd(shell, &conf, "status");
+    assert_eq!(code, 3);
+    let (code, _) = initd(shell, &conf, "reload");
+    assert_eq!(code, 7, "LSB: reload when not running = 7");
+    let (code, _) = initd(shell, &conf, "bogus");
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn initd_script_under_busybox_ash() {
+    if common::have("busybox") {
+        exercise_initd(&["busybox", "sh"], true);
+    }
+}
+
+#[test]
+fn initd_script_under_dash() {
+    if common::have("dash") {
+        exercise_initd(&["dash"], false);
+    }
+}

@@ -516,22 +516,32 @@ pub fn queue_limits() -> crate::hub::QueueLimits {
     }
 }
 
-/// Spawns the segmenter for a new publish when the vhost has HLS on.
+/// Spawns the segmenter for a new publish when the vhost has HLS on; closed segments are
+/// reported to `on_hls` hooks.
 pub fn spawn(
     ctx: &Arc<super::Context>,
-    cfg: &HlsConfig,
+    vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
     publisher_cid: u32,
+    who: super::hooks::Who,
 ) {
-    if !cfg.enabled {
+    if !vhost.hls.enabled {
         return;
     }
     let consumer = source.subscribe(queue_limits(), crate::hub::TimeJitter::Off);
-    let ctx = ctx.clone();
     let key = source.key.clone();
-    let cfg = cfg.clone();
+    let cfg = vhost.hls.clone();
+    let hooks_cfg = vhost.http_hooks.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<SegmentEvent>(64);
+    let ctx2 = ctx.clone();
     tokio::spawn(async move {
-        if let HlsStop::Disconnect(_) = run(cfg, key, consumer, None).await {
+        while let Some(seg) = rx.recv().await {
+            super::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
+        }
+    });
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx)).await {
             if let Some(c) = ctx.stats.client(publisher_cid) {
                 c.kick.notify_one();
             }

@@ -3,8 +3,11 @@
 //! [`Server::bind`] binds every listener of a config (so tests can bind 127.0.0.1:0 and read
 //! the ports back); [`Server::run`] serves until the shutdown future resolves.
 
+pub mod access;
 pub mod daemon;
+pub mod heartbeat;
 pub mod hls;
+pub mod hooks;
 pub mod http;
 pub mod log;
 pub mod rtmp;
@@ -37,6 +40,8 @@ pub struct Context {
     pub server_name: String,
     /// Clients for logs, the API and /metrics.
     pub stats: Arc<stats::Stats>,
+    /// The hook notify queue (on_close, on_unpublish, on_stop, on_hls).
+    pub hooks: hooks::Notifier,
     /// Asks the signal loop to reload the config file, as SIGHUP does (`/api/v1/raw?rpc=reload`).
     pub reload: tokio::sync::Notify,
 }
@@ -85,6 +90,7 @@ impl Server {
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
             stats: Arc::new(stats::Stats::default()),
+            hooks: hooks::Notifier::start(),
             reload: tokio::sync::Notify::new(),
         });
         Ok(Server {

@@ -3,6 +3,7 @@
 //! answers the session's requests (vhost, busy stream) and moves media between the socket and
 //! the hub.
 
+use super::hooks::{self, Guard, Who};
 use super::stats::{ClientStat, ClientType};
 use super::url::{self, StreamRequest};
 use super::Context;
@@ -62,6 +63,8 @@ struct PublishState {
     first_timeout: Duration,
     normal_timeout: Duration,
     msgs: u64,
+    /// Sends on_unpublish when the publish ends.
+    _hook: Option<Guard>,
 }
 
 struct PlayState {
@@ -72,6 +75,8 @@ struct PlayState {
     mw_latency: Duration,
     msgs: u64,
     reported_drops: u64,
+    /// Sends on_stop when the play ends.
+    _hook: Option<Guard>,
 }
 
 struct Conn<'a> {
@@ -88,8 +93,12 @@ struct Conn<'a> {
     /// When the connection was accepted.
     started: Instant,
     stat: Arc<ClientStat>,
-    /// The client used FMLE's FCPublish (for the API's client type).
+    /// The connect request (flashVer tells FMLE from flash publishers for the API).
     connect: ConnectRequest,
+    /// What hooks say about this client; stream fields filled by publish/play.
+    who: Who,
+    /// Sends on_close when the connection ends (dropped with `Conn`).
+    connect_hook: Option<Guard>,
 }
 
 async fn serve_inner(
@@ -162,6 +171,8 @@ async fn serve_inner(
         started: deadline - HANDSHAKE_TIMEOUT,
         stat: stat.clone(),
         connect: ConnectRequest::default(),
+        who: Who::default(),
+        connect_hook: None,
     };
     let mut shutdown = ctx.shutdown.clone();
     let mut items: Vec<Item> = Vec::with_capacity(256);
@@ -177,7 +188,7 @@ async fn serve_inner(
             if let Err(e) = conn.session.handle_input(&mut rbuf) {
                 break Err(err(io::ErrorKind::InvalidData, e.to_string()));
             }
-            if let Err(e) = conn.handle_events() {
+            if let Err(e) = conn.handle_events().await {
                 break Err(e);
             }
         }
@@ -369,7 +380,7 @@ impl Conn<'_> {
             .ok_or_else(|| err(io::ErrorKind::InvalidData, "request before connect"))
     }
 
-    fn handle_events(&mut self) -> io::Result<()> {
+    async fn handle_events(&mut self) -> io::Result<()> {
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 ServerEvent::Media {
@@ -384,20 +395,20 @@ impl Conn<'_> {
                         p.msgs += 1;
                     }
                 }
-                ServerEvent::Connect { id, request } => self.on_connect(id, request),
+                ServerEvent::Connect { id, request } => self.on_connect(id, request).await,
                 ServerEvent::Publish {
                     id,
                     stream_id: _,
                     request,
                 } => {
-                    self.on_publish(id, &request.stream_name)?;
+                    self.on_publish(id, &request.stream_name).await?;
                 }
                 ServerEvent::Play {
                     id,
                     stream_id,
                     request,
                 } => {
-                    self.on_play(id, stream_id, &request.stream_name)?;
+                    self.on_play(id, stream_id, &request.stream_name).await?;
                 }
                 ServerEvent::Pause { paused, .. } => {
                     if let Role::Playing(p) = &mut self.role {
@@ -422,7 +433,7 @@ impl Conn<'_> {
         Ok(())
     }
 
-    fn on_connect(&mut self, id: u32, request: ConnectRequest) {
+    async fn on_connect(&mut self, id: u32, request: ConnectRequest) {
         let parsed = url::parse(&request.tc_url, "");
         let resolved = parsed.as_ref().ok().and_then(|r| {
             self.config
@@ -440,6 +451,35 @@ impl Conn<'_> {
                     request.swf_url,
                     request.flash_ver
                 );
+                let who = Who {
+                    client_id: self.cid,
+                    ip: self.stat.ip.clone(),
+                    vhost: name.clone(),
+                    app: r.app.clone(),
+                    tc_url: request.tc_url.clone(),
+                    page_url: request.page_url.clone(),
+                    stream: r.stream.clone(),
+                    param: r.param.clone(),
+                    ..Who::default()
+                };
+                match hooks::run_gate(
+                    self.ctx,
+                    &v.http_hooks,
+                    "on_connect",
+                    &who,
+                    Some(self.stat.clone()),
+                )
+                .await
+                {
+                    Ok(guard) => self.connect_hook = guard,
+                    Err(e) => {
+                        log::warn!("reject connect: on_connect {e}");
+                        self.session.reject_connect(id, "denied by on_connect hook");
+                        self.close_after_flush = true;
+                        return;
+                    }
+                }
+                self.who = who;
                 self.session.set_chunk_size(self.config.chunk_size_for(&v));
                 self.stat.update(|i| {
                     i.vhost = name.clone();
@@ -474,7 +514,18 @@ impl Conn<'_> {
         Ok((r, key))
     }
 
-    fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
+    /// The hook facts for a request on `key`.
+    fn who_for(&self, r: &StreamRequest, key: &StreamKey, source_id: u32) -> Who {
+        Who {
+            stream: r.stream.clone(),
+            param: r.param.clone(),
+            stream_url: key.url(),
+            stream_id: source_id.to_string(),
+            ..self.who.clone()
+        }
+    }
+
+    async fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
         let (r, key) = match self.stream_key(stream_name) {
             Ok(x) => x,
             Err(e) => {
@@ -485,43 +536,10 @@ impl Conn<'_> {
                 return Ok(());
             }
         };
-        let (_, v) = self.vhost_config()?;
-        let v = v.clone();
-        let v = &v;
-        let source = self.ctx.hub.source(&key, source_options(v));
-        match source.publish(self.cid) {
-            Ok(publisher) => {
-                let first_timeout = Duration::from_millis(v.publish.firstpkt_timeout as u64);
-                let normal_timeout = Duration::from_millis(v.publish.normal_timeout as u64);
-                let fmle =
-                    self.connect.flash_ver.starts_with("FMLE") || self.connect.flash_ver.is_empty();
-                log::info!(
-                    "publish {key} param={} ({})",
-                    r.param,
-                    if fmle { "FMLE" } else { "flash" }
-                );
-                self.stat.update(|i| {
-                    i.stream = r.stream.clone();
-                    i.param = r.param.clone();
-                    i.kind = Some(if fmle {
-                        ClientType::FmlePublish
-                    } else {
-                        ClientType::FlashPublish
-                    });
-                    i.key = Some(key.clone());
-                });
-                self.session.accept_publish(id);
-                super::hls::spawn(self.ctx, &v.hls, &source, self.cid);
-                self.role = Role::Publishing(PublishState {
-                    publisher,
-                    key,
-                    got_media: false,
-                    last_media: Instant::now(),
-                    first_timeout,
-                    normal_timeout,
-                    msgs: 0,
-                });
-            }
+        let v = self.vhost_config()?.1.clone();
+        let source = self.ctx.hub.source(&key, source_options(&v));
+        let publisher = match source.publish(self.cid) {
+            Ok(p) => p,
             Err(busy) => {
                 log::warn!(
                     "reject publish {key}: already published by client {}",
@@ -534,12 +552,59 @@ impl Conn<'_> {
                 );
                 // SRS closes the second publisher; encoders then retry or give up.
                 self.close_after_flush = true;
+                return Ok(());
             }
-        }
+        };
+        // The hook runs while this publisher holds the stream, so a racing second publisher
+        // is refused rather than admitted behind a slow hook. NetStream.Publish.Start is sent
+        // only after the hook allowed it: OBS otherwise reconnects in a loop.
+        let who = self.who_for(&r, &key, source.id);
+        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_publish", &who, None).await {
+            Ok(g) => g,
+            Err(e) => {
+                log::warn!("reject publish {key}: on_publish {e}");
+                drop(publisher);
+                self.session.reject_publish(
+                    id,
+                    status::PUBLISH_DENIED,
+                    "denied by on_publish hook",
+                );
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let fmle = self.connect.flash_ver.starts_with("FMLE") || self.connect.flash_ver.is_empty();
+        log::info!(
+            "publish {key} param={} ({})",
+            r.param,
+            if fmle { "FMLE" } else { "flash" }
+        );
+        self.stat.update(|i| {
+            i.stream = r.stream.clone();
+            i.param = r.param.clone();
+            i.kind = Some(if fmle {
+                ClientType::FmlePublish
+            } else {
+                ClientType::FlashPublish
+            });
+            i.key = Some(key.clone());
+        });
+        self.session.accept_publish(id);
+        super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone());
+        self.role = Role::Publishing(PublishState {
+            publisher,
+            key,
+            got_media: false,
+            last_media: Instant::now(),
+            first_timeout: Duration::from_millis(v.publish.firstpkt_timeout as u64),
+            normal_timeout: Duration::from_millis(v.publish.normal_timeout as u64),
+            msgs: 0,
+            _hook: hook,
+        });
         Ok(())
     }
 
-    fn on_play(&mut self, id: u32, stream_id: u32, stream_name: &str) -> io::Result<()> {
+    async fn on_play(&mut self, id: u32, stream_id: u32, stream_name: &str) -> io::Result<()> {
         let (r, key) = match self.stream_key(stream_name) {
             Ok(x) => x,
             Err(e) => {
@@ -550,20 +615,38 @@ impl Conn<'_> {
                 return Ok(());
             }
         };
-        let (_, v) = self.vhost_config()?;
-        let v = v.clone();
-        let v = &v;
-        let source = self.ctx.hub.source(&key, source_options(v));
+        let v = self.vhost_config()?.1.clone();
+        let source = self.ctx.hub.source(&key, source_options(&v));
+        let who = self.who_for(&r, &key, source.id);
+        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_play", &who, None).await {
+            Ok(g) => g,
+            Err(e) => {
+                log::warn!("reject play {key}: on_play {e}");
+                self.session.reject_play(
+                    id,
+                    status::PLAY_STREAM_NOT_FOUND,
+                    "denied by on_play hook",
+                );
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
         let limits = QueueLimits {
             max_duration_ms: (v.play.queue_length * 1000.0) as i64,
             ..QueueLimits::default()
         };
-        let consumer = source.subscribe(limits, time_jitter(v));
+        let consumer = source.subscribe(limits, time_jitter(&v));
         log::info!(
             "play {key} param={} (publishing={})",
             r.param,
             source.is_publishing()
         );
+        self.stat.update(|i| {
+            i.stream = r.stream.clone();
+            i.param = r.param.clone();
+            i.kind = Some(ClientType::RtmpPlay);
+            i.key = Some(key.clone());
+        });
         self.session.accept_play(id);
         self.role = Role::Playing(PlayState {
             consumer,
@@ -573,6 +656,7 @@ impl Conn<'_> {
             mw_latency: Duration::from_millis(v.play.mw_latency as u64),
             msgs: 0,
             reported_drops: 0,
+            _hook: hook,
         });
         Ok(())
     }

@@ -37,6 +37,12 @@ pub mod code {
 
 /// (server id, service id): random per process, stable while it runs. `server` changing
 /// tells a console the server restarted.
+/// The server and service ids of this process (the API's `server`/`service`, the hooks'
+/// `server_id`/`service_id`).
+pub fn server_ids() -> &'static (String, String) {
+    ids()
+}
+
 fn ids() -> &'static (String, String) {
     static IDS: OnceLock<(String, String)> = OnceLock::new();
     IDS.get_or_init(|| {

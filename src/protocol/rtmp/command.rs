@@ -10,6 +10,7 @@ pub mod status {
     pub const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
     pub const PUBLISH_START: &str = "NetStream.Publish.Start";
     pub const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";
+    pub const PUBLISH_DENIED: &str = "NetStream.Publish.Denied";
     pub const UNPUBLISH_SUCCESS: &str = "NetStream.Unpublish.Success";
     pub const PLAY_RESET: &str = "NetStream.Play.Reset";
     pub const PLAY_START: &str = "NetStream.Play.Start";

@@ -1,0 +1,554 @@
+//! HTTP callbacks (CONTRACTS.md §6): SRS's hook protocol.
+//!
+//! Gates (`on_connect`, `on_publish`, `on_play`) are awaited before the client is accepted and
+//! return a [`Guard`] whose drop sends the matching notify (`on_close`, `on_unpublish`,
+//! `on_stop`) exactly once, whatever way the client leaves. Notifies and `on_hls` go through a
+//! bounded queue served by one background task, so they never block a connection or media;
+//! a full queue drops the event, counts it and logs it.
+//!
+//! The HTTP client is a small HTTP/1.1 one: `Connection: close`, no redirects followed, response
+//! headers and body capped, one timeout over the whole exchange.
+
+use super::http::json::{obj, Value};
+use super::Context;
+use crate::config::HttpHooksConfig;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Response headers larger than this are refused (a hook server answers tiny responses).
+const MAX_HEAD: usize = 16 * 1024;
+/// Response bodies are read up to this many bytes.
+const MAX_BODY: usize = 64 * 1024;
+/// Notifies waiting to be sent.
+const QUEUE: usize = 1024;
+
+/// Posts `body` as JSON to `url` (`http://host[:port]/path[?query]`). Returns the status code
+/// and the (capped) body.
+pub async fn post_json(
+    url: &str,
+    body: String,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    tokio::time::timeout(timeout, post(url, body))
+        .await
+        .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
+}
+
+struct Target {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// hook URLs are supported: {url}"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, p) = v6.split_once(']').ok_or("bad IPv6 host")?;
+        (
+            h.to_string(),
+            p.strip_prefix(':')
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| "bad port")?,
+        )
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                Some(p.parse().map_err(|_| format!("bad port in {url}"))?),
+            ),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() || path.contains(['\r', '\n', ' ']) {
+        return Err(format!("bad hook URL {url}"));
+    }
+    Ok(Target {
+        host,
+        port: port.unwrap_or(80),
+        path,
+    })
+}
+
+async fn post(url: &str, body: String) -> Result<(u16, String), String> {
+    let t = parse_url(url)?;
+    let mut s = TcpStream::connect((t.host.as_str(), t.port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let host_header = if t.host.contains(':') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    let req = format!(
+        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: srsd/{}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        t.path,
+        host_header,
+        t.port,
+        crate::VERSION,
+        body.len()
+    );
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    s.write_all(body.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::with_capacity(1024);
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err("response headers too large".into());
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before the response".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("bad status line")?;
+    let mut length = None;
+    let mut chunked = false;
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.parse::<usize>().ok();
+            } else if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.eq_ignore_ascii_case("chunked")
+            {
+                chunked = true;
+            }
+        }
+    }
+    let mut body_bytes = buf[head_end + 4..].to_vec();
+    let want = length.unwrap_or(MAX_BODY).min(MAX_BODY);
+    while body_bytes.len() < want {
+        if chunked && find(&body_bytes, b"0\r\n\r\n").is_some() {
+            break;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        body_bytes.extend_from_slice(&chunk[..n]);
+    }
+    body_bytes.truncate(want);
+    let body = if chunked {
+        dechunk(&body_bytes)
+    } else {
+        body_bytes
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Decodes a chunked body (what arrived of it).
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = find(b, b"\r\n") {
+        let size_text = String::from_utf8_lossy(&b[..i]);
+        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let start = i + 2;
+        let end = (start + size).min(b.len());
+        out.extend_from_slice(&b[start..end]);
+        b = b.get(end + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
+/// SRS's allow rule: HTTP 200/201 and a body of exactly `0`, or a JSON object whose integer
+/// `code` is 0.
+pub fn allows(status: u16, body: &str) -> bool {
+    if status != 200 && status != 201 {
+        return false;
+    }
+    let b = body.trim();
+    b == "0" || top_level_code(b) == Some(0)
+}
+
+/// The integer value of the top-level `"code"` key of a JSON object, if the text is one.
+fn top_level_code(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') {
+        return None;
+    }
+    let mut depth = 0i32;
+    let mut i = 0;
+    let mut found = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b'"' => {
+                // A string: find its end, honouring escapes.
+                let start = i + 1;
+                let mut j = start;
+                while j < bytes.len() && bytes[j] != b'"' {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                let s = text.get(start..j.min(text.len()))?;
+                i = j;
+                if depth == 1 && s == "code" {
+                    // Key position: skip spaces and the colon, read an integer.
+                    let rest = text
+                        .get(j + 1..)?
+                        .trim_start()
+                        .strip_prefix(':')?
+                        .trim_start();
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+                        .unwrap_or(rest.len());
+                    let num = &rest[..end];
+                    let after = rest[end..].trim_start();
+                    if after.starts_with(',') || after.starts_with('}') {
+                        found = num.parse().ok();
+                    }
+                }
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return None;
+    }
+    found
+}
+
+/// Calls each URL in order; the first that does not allow stops the chain.
+pub async fn gate(urls: &[String], body: &str, timeout: Duration) -> Result<(), String> {
+    for url in urls {
+        match post_json(url, body.to_string(), timeout).await {
+            Ok((status, resp)) if allows(status, &resp) => {}
+            Ok((status, resp)) => {
+                let shown: String = resp.chars().take(80).collect();
+                return Err(format!("{url} denied: HTTP {status} {shown:?}"));
+            }
+            Err(e) => return Err(format!("{url}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// A notify to send later.
+struct Notify {
+    urls: Vec<String>,
+    body: String,
+    timeout: Duration,
+    action: &'static str,
+}
+
+/// The notify queue of one server: a bounded channel and the task that empties it.
+pub struct Notifier {
+    tx: mpsc::Sender<Notify>,
+    /// Notifies dropped because the queue was full.
+    pub dropped: AtomicUsize,
+}
+
+impl Notifier {
+    /// Starts the sending task on the current runtime.
+    pub fn start() -> Notifier {
+        let (tx, mut rx) = mpsc::channel::<Notify>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(n) = rx.recv().await {
+                for url in &n.urls {
+                    match post_json(url, n.body.clone(), n.timeout).await {
+                        Ok((status, _)) if status == 200 || status == 201 => {}
+                        Ok((status, _)) => log::warn!("hook {} {url}: HTTP {status}", n.action),
+                        Err(e) => log::warn!("hook {} {url}: {e}", n.action),
+                    }
+                }
+            }
+        });
+        Notifier {
+            tx,
+            dropped: AtomicUsize::new(0),
+        }
+    }
+
+    /// Queues a notify; never waits.
+    pub fn notify(&self, urls: &[String], body: String, timeout: Duration, action: &'static str) {
+        if urls.is_empty() {
+            return;
+        }
+        let n = Notify {
+            urls: urls.to_vec(),
+            body,
+            timeout,
+            action,
+        };
+        if self.tx.try_send(n).is_err() {
+            let d = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            log::warn!("hook {action}: queue full, event dropped ({d} so far)");
+        }
+    }
+}
+
+/// What a hook body says about a client.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub client_id: u32,
+    pub ip: String,
+    pub vhost: String,
+    pub app: String,
+    pub tc_url: String,
+    pub page_url: String,
+    pub stream: String,
+    pub param: String,
+    /// `[vhost/]app/stream` and the source's id, once a stream is named.
+    pub stream_url: String,
+    pub stream_id: String,
+}
+
+/// Builds a hook body: the common fields, then the action's own.
+pub fn body(
+    _ctx: &Context,
+    action: &'static str,
+    who: &Who,
+    extra: Vec<(&'static str, Value)>,
+) -> String {
+    let mut v = obj([
+        (
+            "server_id",
+            super::http::api::server_ids().0.as_str().into(),
+        ),
+        (
+            "service_id",
+            super::http::api::server_ids().1.as_str().into(),
+        ),
+        ("action", action.into()),
+        ("client_id", who.client_id.to_string().into()),
+        ("ip", who.ip.as_str().into()),
+        ("vhost", who.vhost.as_str().into()),
+        ("app", who.app.as_str().into()),
+    ]);
+    match action {
+        "on_connect" => {
+            v.push("tcUrl", who.tc_url.as_str());
+            v.push("pageUrl", who.page_url.as_str());
+            v.push("stream", who.stream.as_str());
+            v.push("param", who.param.as_str());
+        }
+        "on_close" => {}
+        _ => {
+            v.push("tcUrl", who.tc_url.as_str());
+            v.push("stream", who.stream.as_str());
+            v.push("param", who.param.as_str());
+            v.push("stream_url", who.stream_url.as_str());
+            v.push("stream_id", who.stream_id.as_str());
+            if action == "on_play" {
+                v.push("pageUrl", who.page_url.as_str());
+            }
+        }
+    }
+    for (k, val) in extra {
+        v.push(k, val);
+    }
+    v.to_json()
+}
+
+/// The undo of an allowed gate: sends its notify once, when dropped.
+pub struct Guard {
+    ctx: Arc<Context>,
+    action: &'static str,
+    urls: Vec<String>,
+    timeout: Duration,
+    who: Who,
+    /// For on_close: the client's byte counters at drop time.
+    stat: Option<Arc<super::stats::ClientStat>>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let extra = match (&self.stat, self.action) {
+            (Some(s), "on_close") => {
+                let (recv, send) = s.bytes();
+                vec![
+                    ("send_bytes", Value::UInt(send)),
+                    ("recv_bytes", Value::UInt(recv)),
+                ]
+            }
+            _ => Vec::new(),
+        };
+        let b = body(&self.ctx, self.action, &self.who, extra);
+        self.ctx
+            .hooks
+            .notify(&self.urls, b, self.timeout, self.action);
+    }
+}
+
+fn urls_for<'a>(cfg: &'a HttpHooksConfig, action: &str) -> &'a [String] {
+    if !cfg.enabled {
+        return &[];
+    }
+    match action {
+        "on_connect" => &cfg.on_connect,
+        "on_close" => &cfg.on_close,
+        "on_publish" => &cfg.on_publish,
+        "on_unpublish" => &cfg.on_unpublish,
+        "on_play" => &cfg.on_play,
+        "on_stop" => &cfg.on_stop,
+        "on_dvr" => &cfg.on_dvr,
+        "on_hls" => &cfg.on_hls,
+        _ => &[],
+    }
+}
+
+/// Runs a gate hook (`on_connect`, `on_publish`, `on_play`). On allow, returns the guard that
+/// sends the paired notify (`on_close`, `on_unpublish`, `on_stop`) when dropped — even when no
+/// gate URL is configured, so a notify-only setup still hears of every client.
+pub async fn run_gate(
+    ctx: &Arc<Context>,
+    cfg: &HttpHooksConfig,
+    action: &'static str,
+    who: &Who,
+    stat: Option<Arc<super::stats::ClientStat>>,
+) -> Result<Option<Guard>, String> {
+    let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
+    let urls = urls_for(cfg, action);
+    if !urls.is_empty() {
+        gate(urls, &body(ctx, action, who, Vec::new()), timeout).await?;
+    }
+    let undo = match action {
+        "on_connect" => "on_close",
+        "on_publish" => "on_unpublish",
+        _ => "on_stop",
+    };
+    let undo_urls = urls_for(cfg, undo);
+    if undo_urls.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Guard {
+        ctx: ctx.clone(),
+        action: undo,
+        urls: undo_urls.to_vec(),
+        timeout,
+        who: who.clone(),
+        stat,
+    }))
+}
+
+/// Queues `on_hls` for a closed segment.
+pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &super::hls::SegmentEvent) {
+    let urls = urls_for(cfg, "on_hls");
+    if urls.is_empty() {
+        return;
+    }
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let b = body(
+        ctx,
+        "on_hls",
+        who,
+        vec![
+            ("duration", Value::Float(seg.duration)),
+            ("cwd", cwd.into()),
+            ("file", seg.file.display().to_string().into()),
+            ("url", seg.uri.as_str().into()),
+            ("m3u8", seg.m3u8.display().to_string().into()),
+            ("m3u8_url", seg.m3u8_url.as_str().into()),
+            ("seq_no", Value::UInt(seg.seq)),
+        ],
+    );
+    ctx.hooks.notify(
+        urls,
+        b,
+        Duration::from_millis(cfg.timeout.max(1) as u64),
+        "on_hls",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_rule_table() {
+        let cases = [
+            (200, "0", true),
+            (201, " 0\n", true),
+            (200, "{\"code\":0}", true),
+            (200, "{\"code\": 0, \"msg\": \"ok\"}", true),
+            (200, "{\"data\":{\"code\":0},\"code\":1}", false),
+            (200, "{\"data\":{\"code\":1},\"code\":0}", true),
+            (200, "1", false),
+            (200, "", false),
+            (200, "{\"code\":\"0\"}", false),
+            (200, "{\"msg\":\"no code\"}", false),
+            (200, "not json", false),
+            (200, "{\"code\":0", false),
+            (500, "0", false),
+            (302, "0", false),
+            (204, "0", false),
+        ];
+        for (status, body, want) in cases {
+            assert_eq!(allows(status, body), want, "{status} {body:?}");
+        }
+    }
+
+    #[test]
+    fn parses_hook_urls() {
+        let t = parse_url("http://127.0.0.1:8085/api/v1/streams?token=1").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("127.0.0.1", 8085, "/api/v1/streams?token=1")
+        );
+        let t = parse_url("http://h?x=1").unwrap();
+        assert_eq!((t.port, t.path.as_str()), (80, "/?x=1"));
+        let t = parse_url("http://[::1]:9/p").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9));
+        assert!(parse_url("https://h/p").is_err());
+        assert!(parse_url("http://h:x/p").is_err());
+        assert!(parse_url("http://h/p q").is_err());
+    }
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(dechunk(b"1\r\n0\r\n0\r\n\r\n"), b"0");
+        assert_eq!(
+            dechunk(b"4\r\n{\"co\r\n6\r\nde\":0}\r\n0\r\n\r\n"),
+            b"{\"code\":0}"
+        );
+        assert_eq!(dechunk(b"zz\r\n"), b"");
+    }
+}

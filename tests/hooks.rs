@@ -1,0 +1,379 @@
+//! HTTP callbacks against a hook server inside the test that records every call.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use srsd::client::{ClientError, MediaKind, RtmpClient, RtmpUrl};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const T: Duration = Duration::from_secs(5);
+
+/// One recorded hook call: the URL path and the JSON body.
+#[derive(Debug, Clone)]
+struct Call {
+    path: String,
+    body: String,
+}
+
+impl Call {
+    fn action(&self) -> String {
+        field(&self.body, "action")
+    }
+}
+
+/// The string value of a top-level JSON field (the bodies are flat except for values we read).
+fn field(json: &str, key: &str) -> String {
+    let pat = format!("\"{key}\":");
+    let Some(i) = json.find(&pat) else {
+        return String::from("<missing>");
+    };
+    let rest = &json[i + pat.len()..];
+    if let Some(s) = rest.strip_prefix('"') {
+        s[..s.find('"').unwrap_or(s.len())].to_string()
+    } else {
+        rest[..rest.find([',', '}']).unwrap_or(rest.len())].to_string()
+    }
+}
+
+/// A hook server: answers by path. `/allow` -> `0`, `/code0` -> `{"code":0,"msg":"ok"}`,
+/// `/deny` -> `1`, `/500` -> HTTP 500, `/slow` -> answers after 3 s, `/token` -> allows only a
+/// body carrying `token=good`.
+async fn hook_server() -> (String, Arc<Mutex<Vec<Call>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c2 = calls.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let calls = c2.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let head = text[..i].to_string();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if text.len() >= i + 4 + len {
+                            break (head, text[i + 4..i + 4 + len].to_string());
+                        }
+                    }
+                };
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                calls.lock().unwrap().push(Call {
+                    path: path.clone(),
+                    body: body.clone(),
+                });
+                let (status, answer) = match path.split('?').next().unwrap_or("") {
+                    "/allow" => ("200 OK", "0".to_string()),
+                    "/code0" => ("200 OK", "{\"code\":0,\"msg\":\"ok\"}".to_string()),
+                    "/deny" => ("200 OK", "1".to_string()),
+                    "/500" => ("500 Internal Server Error", "0".to_string()),
+                    "/slow" => {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        ("200 OK", "0".to_string())
+                    }
+                    "/token" if body.contains("token=good") => ("200 OK", "0".to_string()),
+                    _ => ("200 OK", "1".to_string()),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (base, calls)
+}
+
+fn hooks_toml(base: &str, gate: &str) -> String {
+    format!(
+        "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\ntimeout = 1000\n\
+         on_connect = [\"{base}/allow\"]\non_close = [\"{base}/allow\"]\n\
+         on_publish = [\"{base}{gate}\"]\non_unpublish = [\"{base}/allow\"]\n\
+         on_play = [\"{base}/code0\", \"{base}/allow?second=1\"]\non_stop = [\"{base}/allow\"]\n"
+    )
+}
+
+async fn publisher(server: &TestServer, path: &str) -> Result<RtmpClient, ClientError> {
+    let url = RtmpUrl::parse(&server.url(path)).unwrap();
+    let mut c = RtmpClient::connect(&url, T).await?;
+    c.publish(&url.stream, T).await?;
+    Ok(c)
+}
+
+fn actions(calls: &Arc<Mutex<Vec<Call>>>) -> Vec<String> {
+    calls.lock().unwrap().iter().map(Call::action).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cycle_sends_every_hook_with_srs_fields_in_order() {
+    let (base, calls) = hook_server().await;
+    let server = start_server("hooks-cycle", &hooks_toml(&base, "/allow")).await;
+    let mut p = publisher(&server, "live/s?token=abc")
+        .await
+        .expect("publish allowed");
+    p.send(
+        MediaKind::Video,
+        0,
+        Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2]),
+    )
+    .await
+    .unwrap();
+    let url = RtmpUrl::parse(&server.url("live/s")).unwrap();
+    let mut player = RtmpClient::connect(&url, T).await.unwrap();
+    player
+        .play(&url.stream, T)
+        .await
+        .expect("play allowed by both on_play URLs");
+    player.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.close().await;
+    assert!(
+        wait_for(Duration::from_secs(5), || actions(&calls).len() >= 9).await,
+        "{:?}",
+        actions(&calls)
+    );
+    let got = calls.lock().unwrap().clone();
+    let acts: Vec<String> = got.iter().map(Call::action).collect();
+    // Per client, in order: publisher connect, publish, unpublish, close; player connect,
+    // play (two URLs), stop, close. Different clients interleave freely.
+    let publisher_id = field(
+        &got.iter()
+            .find(|c| c.action() == "on_publish")
+            .unwrap()
+            .body,
+        "client_id",
+    );
+    let player_id = field(
+        &got.iter().find(|c| c.action() == "on_play").unwrap().body,
+        "client_id",
+    );
+    let of = |id: &str| -> Vec<String> {
+        got.iter()
+            .filter(|c| field(&c.body, "client_id") == id)
+            .map(Call::action)
+            .collect()
+    };
+    assert_eq!(
+        of(&publisher_id),
+        ["on_connect", "on_publish", "on_unpublish", "on_close"],
+        "{acts:?}"
+    );
+    assert_eq!(
+        of(&player_id),
+        ["on_connect", "on_play", "on_play", "on_stop", "on_close"],
+        "{acts:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|c| c.path == "/allow?second=1").count(),
+        1,
+        "URL query kept"
+    );
+
+    let publish = got.iter().find(|c| c.action() == "on_publish").unwrap();
+    for (k, v) in [
+        ("vhost", "__defaultVhost__"),
+        ("app", "live"),
+        ("stream", "s"),
+        ("param", "?token=abc"),
+        ("ip", "127.0.0.1"),
+    ] {
+        assert_eq!(field(&publish.body, k), v, "{}", publish.body);
+    }
+    for k in [
+        "server_id",
+        "service_id",
+        "client_id",
+        "tcUrl",
+        "stream_url",
+        "stream_id",
+    ] {
+        assert_ne!(
+            field(&publish.body, k),
+            "<missing>",
+            "{k} in {}",
+            publish.body
+        );
+    }
+    assert_eq!(field(&publish.body, "stream_url"), "/live/s");
+    let play = got.iter().find(|c| c.action() == "on_play").unwrap();
+    assert_ne!(field(&play.body, "pageUrl"), "<missing>", "{}", play.body);
+    let close = got.iter().find(|c| c.action() == "on_close").unwrap();
+    assert_ne!(
+        field(&close.body, "send_bytes"),
+        "<missing>",
+        "{}",
+        close.body
+    );
+    assert_ne!(
+        field(&close.body, "recv_bytes"),
+        "<missing>",
+        "{}",
+        close.body
+    );
+    let connect = got.iter().find(|c| c.action() == "on_connect").unwrap();
+    assert!(
+        field(&connect.body, "tcUrl").starts_with("rtmp://127.0.0.1:"),
+        "{}",
+        connect.body
+    );
+    // The client id is the same in every hook of one client.
+    let pub_id = field(&publish.body, "client_id");
+    assert_eq!(
+        got.iter()
+            .filter(|c| field(&c.body, "client_id") == pub_id)
+            .count(),
+        4,
+        "connect, publish, unpublish, close"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_denials_and_allows() {
+    let (base, _calls) = hook_server().await;
+    for (gate, allowed) in [
+        ("/deny", false),
+        ("/500", false),
+        ("/slow", false),
+        ("/code0", true),
+        ("/allow", true),
+    ] {
+        let server = start_server("hooks-gate", &hooks_toml(&base, gate)).await;
+        let started = std::time::Instant::now();
+        let r = publisher(&server, "live/g").await;
+        assert_eq!(r.is_ok(), allowed, "{gate}: {:?}", r.err());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{gate}: answered within the hook timeout"
+        );
+    }
+    // A closed port denies.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let server = start_server(
+        "hooks-closed",
+        &hooks_toml(&format!("http://{closed}"), "/allow"),
+    )
+    .await;
+    let url = RtmpUrl::parse(&server.url("live/g")).unwrap();
+    assert!(
+        RtmpClient::connect(&url, T).await.is_err(),
+        "on_connect to a closed port denies"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_clients_still_get_exactly_one_notify() {
+    let (base, calls) = hook_server().await;
+    let server = start_server("hooks-kill", &hooks_toml(&base, "/allow")).await;
+    let p = publisher(&server, "live/k").await.unwrap();
+    drop(p); // the socket just closes: no FCUnpublish, no deleteStream
+    assert!(
+        wait_for(Duration::from_secs(5), || actions(&calls)
+            .contains(&"on_close".to_string()))
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acts = actions(&calls);
+    assert_eq!(
+        acts.iter().filter(|a| *a == "on_unpublish").count(),
+        1,
+        "{acts:?}"
+    );
+    assert_eq!(
+        acts.iter().filter(|a| *a == "on_close").count(),
+        1,
+        "{acts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_with_a_bad_token_fails_fast_and_a_good_one_publishes() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (base, _calls) = hook_server().await;
+    let server = start_server("hooks-ffmpeg", &hooks_toml(&base, "/token")).await;
+    let started = std::time::Instant::now();
+    let mut bad = ffmpeg_publish(&server.url("live/t?token=bad"), 5);
+    assert!(
+        !wait_exit(&mut bad, Duration::from_secs(10)).await,
+        "bad token refused"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "and ffmpeg gave up fast"
+    );
+    let _good = ffmpeg_publish(&server.url("live/t?token=good"), 5);
+    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "t");
+    let ctx = server.ctx.clone();
+    assert!(
+        wait_for(Duration::from_secs(10), || ctx
+            .hub
+            .find(&key)
+            .is_some_and(|s| s.is_publishing()))
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (base, calls) = hook_server().await;
+    let dir = temp_dir("hooks-hls-files");
+    let extra = format!(
+        "{}on_hls = [\"{base}/allow\"]\n[vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 2\nwindow = 60\npath = \"{}\"\n",
+        hooks_toml(&base, "/allow"),
+        dir.display()
+    );
+    let server = start_server("hooks-hls", &extra).await;
+    let mut p = ffmpeg_publish(&server.url("live/h"), 7);
+    assert!(wait_exit(&mut p, Duration::from_secs(30)).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got: Vec<Call> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.action() == "on_hls")
+        .cloned()
+        .collect();
+    assert!(got.len() >= 3, "{got:?}");
+    let m3u8 = std::fs::read_to_string(dir.join("live/h.m3u8")).unwrap();
+    for (i, c) in got.iter().enumerate() {
+        assert_eq!(field(&c.body, "seq_no"), i.to_string(), "{}", c.body);
+        let url = field(&c.body, "url");
+        assert!(m3u8.contains(&url), "{url} in the playlist");
+        let file = field(&c.body, "file");
+        assert!(std::path::Path::new(&file).exists(), "{file}");
+        let d: f64 = field(&c.body, "duration").parse().unwrap();
+        assert!(d > 0.5 && d < 3.5, "{}", c.body);
+        assert_eq!(field(&c.body, "m3u8_url"), "/live/h.m3u8");
+    }
+}

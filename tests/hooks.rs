@@ -377,3 +377,140 @@ async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
         assert_eq!(field(&c.body, "m3u8_url"), "/live/h.m3u8");
     }
 }
+
+/// The status code of a GET (the body is not read: live answers never end).
+async fn http_status(addr: std::net::SocketAddr, path: &str, referer: Option<&str>) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let extra = referer
+        .map(|r| format!("Referer: {r}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(T, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn rtmp_play(
+    server: &TestServer,
+    path: &str,
+    page_url: Option<&str>,
+) -> Result<RtmpClient, ClientError> {
+    let url = RtmpUrl::parse(&server.url(path)).unwrap();
+    let mut obj =
+        srsd::protocol::rtmp::session::ClientSession::connect_object(&url.app, &url.tc_url);
+    if let Some(p) = page_url {
+        obj.push(("pageUrl".into(), srsd::protocol::amf0::Amf0Value::string(p)));
+    }
+    let mut c = RtmpClient::connect_with(&url, obj, vec![], T).await?;
+    c.play(&url.stream, T).await?;
+    Ok(c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_rules_apply_to_rtmp_and_http_flv() {
+    let allow = "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n\
+                 [vhost.\"__defaultVhost__\".security]\nenabled = true\nallow = [\"publish 127.0.0.1\", \"play 127.0.0.0/8\"]\n";
+    let server = start_server("sec-allow", allow).await;
+    let _p = publisher(&server, "live/sec")
+        .await
+        .expect("publish allowed");
+    assert!(
+        rtmp_play(&server, "live/sec", None).await.is_ok(),
+        "RTMP play allowed"
+    );
+    assert_eq!(
+        http_status(server.http.unwrap(), "/live/sec.flv", None).await,
+        200
+    );
+
+    let deny = "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n\
+                [vhost.\"__defaultVhost__\".security]\nenabled = true\nallow = [\"publish all\", \"play all\"]\ndeny = [\"play 127.0.0.1\"]\n";
+    let server = start_server("sec-deny", deny).await;
+    let _p = publisher(&server, "live/sec")
+        .await
+        .expect("publish still allowed");
+    assert!(
+        rtmp_play(&server, "live/sec", None).await.is_err(),
+        "RTMP play denied"
+    );
+    assert_eq!(
+        http_status(server.http.unwrap(), "/live/sec.flv", None).await,
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refer_rules_apply_to_rtmp_and_http_flv() {
+    let cfg = "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n\
+               [vhost.\"__defaultVhost__\".refer]\nenabled = true\nplay = [\"example.com\"]\n";
+    let server = start_server("refer", cfg).await;
+    let _p = publisher(&server, "live/r")
+        .await
+        .expect("publish has no refer list");
+    assert!(rtmp_play(
+        &server,
+        "live/r",
+        Some("http://www.example.com/player.html")
+    )
+    .await
+    .is_ok());
+    assert!(rtmp_play(&server, "live/r", Some("http://evil.test/"))
+        .await
+        .is_err());
+    assert!(rtmp_play(&server, "live/r", None).await.is_err());
+    let http = server.http.unwrap();
+    assert_eq!(
+        http_status(http, "/live/r.flv", Some("https://example.com/")).await,
+        200
+    );
+    assert_eq!(
+        http_status(http, "/live/r.flv", Some("https://evil.test/")).await,
+        403
+    );
+    assert_eq!(http_status(http, "/live/r.flv", None).await, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_basic_auth() {
+    let server = start_server(
+        "api-auth",
+        "[http_api.auth]\nenabled = true\nusername = \"admin\"\npassword = \"secret\"\n",
+    )
+    .await;
+    let api = server.api.unwrap();
+    let get = |auth: Option<&'static str>| async move {
+        let mut s = tokio::net::TcpStream::connect(api).await.unwrap();
+        let h = auth
+            .map(|a| format!("Authorization: Basic {a}\r\n"))
+            .unwrap_or_default();
+        s.write_all(
+            format!("GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n{h}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).to_string()
+    };
+    assert!(get(None).await.starts_with("HTTP/1.1 401"));
+    assert!(
+        get(Some("YWRtaW46d3Jvbmc="))
+            .await
+            .starts_with("HTTP/1.1 401"),
+        "admin:wrong"
+    );
+    let ok = get(Some("YWRtaW46c2VjcmV0")).await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains("\"code\":0"),
+        "{ok}"
+    );
+}

@@ -160,6 +160,7 @@ impl Server {
                 stats.sample(Instant::now());
             }
         }));
+        tasks.push(tokio::spawn(heartbeat::run(self.ctx.clone())));
         stop.await;
         ::log::info!("shutting down");
         let _ = self.shutdown_tx.send(true);

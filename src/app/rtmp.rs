@@ -3,6 +3,7 @@
 //! answers the session's requests (vhost, busy stream) and moves media between the socket and
 //! the hub.
 
+use super::access::{self, Action};
 use super::hooks::{self, Guard, Who};
 use super::stats::{ClientStat, ClientType};
 use super::url::{self, StreamRequest};
@@ -21,7 +22,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{timeout, Instant};
 
 /// A peer must finish the handshake and connect within this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +42,18 @@ pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: 
     let guard = ctx.stats.register(cid, peer.ip().to_string());
     match serve_inner(&ctx, socket, peer, cid, &guard.stat).await {
         Ok(()) => log::info!("client {peer} closed"),
+        // A peer hanging up is ordinary (players stop, benches end): not worth a warning.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            log::info!("client {peer} closed: {e}")
+        }
         Err(e) => log::warn!("client {peer} closed: {e}"),
     }
 }
@@ -178,6 +191,10 @@ async fn serve_inner(
     let mut items: Vec<Item> = Vec::with_capacity(256);
     let mut idle_since = Instant::now();
     let mut next_pithy = Instant::now() + PITHY;
+    // One timer for the connection's life, moved only when its deadline changes: arming a
+    // new timer on every wake-up costs more than the write it precedes.
+    let timer = tokio::time::sleep_until(next_pithy);
+    tokio::pin!(timer);
     let mut last_pithy = (Instant::now(), 0u64, 0u64);
     // Leftover bytes after C2 are the first chunks.
     let mut pending_input = !rbuf.is_empty();
@@ -202,6 +219,9 @@ async fn serve_inner(
             break Ok(());
         }
         let deadline = conn.deadline(idle_since).min(next_pithy);
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
         let playing = match &conn.role {
             Role::Playing(p) if !p.paused => Some(&p.consumer),
             _ => None,
@@ -222,7 +242,7 @@ async fn serve_inner(
                     break Err(e);
                 }
             }
-            _ = sleep_until(deadline) => {
+            _ = &mut timer => {
                 let now = Instant::now();
                 if now >= next_pithy {
                     conn.pithy(&mut last_pithy);
@@ -514,6 +534,22 @@ impl Conn<'_> {
         Ok((r, key))
     }
 
+    /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before hooks.
+    fn check_access(&self, v: &VhostConfig, action: Action) -> Result<(), String> {
+        if !access::refer_allows(&v.refer, action, &self.connect.page_url) {
+            return Err(format!(
+                "refer: pageUrl {:?} not allowed to {action}",
+                self.connect.page_url
+            ));
+        }
+        let ip = self
+            .stat
+            .ip
+            .parse()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        access::security_allows(&v.security, action, ip)
+    }
+
     /// The hook facts for a request on `key`.
     fn who_for(&self, r: &StreamRequest, key: &StreamKey, source_id: u32) -> Who {
         Who {
@@ -537,6 +573,13 @@ impl Conn<'_> {
             }
         };
         let v = self.vhost_config()?.1.clone();
+        if let Err(why) = self.check_access(&v, Action::Publish) {
+            log::warn!("reject publish {key}: {why}");
+            self.session
+                .reject_publish(id, status::PUBLISH_DENIED, &why);
+            self.close_after_flush = true;
+            return Ok(());
+        }
         let source = self.ctx.hub.source(&key, source_options(&v));
         let publisher = match source.publish(self.cid) {
             Ok(p) => p,
@@ -616,6 +659,13 @@ impl Conn<'_> {
             }
         };
         let v = self.vhost_config()?.1.clone();
+        if let Err(why) = self.check_access(&v, Action::Play) {
+            log::warn!("reject play {key}: {why}");
+            self.session
+                .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &why);
+            self.close_after_flush = true;
+            return Ok(());
+        }
         let source = self.ctx.hub.source(&key, source_options(&v));
         let who = self.who_for(&r, &key, source.id);
         let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_play", &who, None).await {

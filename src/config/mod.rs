@@ -138,6 +138,16 @@ pub struct HttpApiConfig {
     /// `"[ip:]port"`.
     pub listen: String,
     pub raw_api: RawApiConfig,
+    /// HTTP Basic authentication for the API and /metrics.
+    pub auth: HttpApiAuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpApiAuthConfig {
+    pub enabled: bool,
+    pub username: String,
+    pub password: String,
 }
 
 impl Default for HttpApiConfig {
@@ -146,6 +156,7 @@ impl Default for HttpApiConfig {
             enabled: true,
             listen: "127.0.0.1:1985".to_string(),
             raw_api: RawApiConfig::default(),
+            auth: HttpApiAuthConfig::default(),
         }
     }
 }

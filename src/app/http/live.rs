@@ -11,6 +11,8 @@
 
 use super::body::{Body, Chunks};
 use super::{cors, Conn};
+use crate::app::access::{self, Action};
+use crate::app::hooks::{self, Who};
 use crate::app::rtmp::{source_options, time_jitter};
 use crate::app::stats::ClientType;
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
@@ -217,7 +219,7 @@ fn request_host(req: &Request<hyper::body::Incoming>) -> String {
 
 /// Serves a live mount, or `None` when the path names none (or a static file of that name
 /// exists and no such stream is live: VOD files keep working).
-pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Response<Body>> {
+pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Response<Body>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return None;
     }
@@ -234,10 +236,51 @@ pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Respo
         }
     }
     let v = config.vhost.get(&lr.vhost)?.clone();
+    // The same checks as an RTMP play, in SRS's order: refer, security, then the on_play hook.
+    let referer = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let ip = conn.peer.ip();
+    let denied = if !access::refer_allows(&v.refer, Action::Play, referer) {
+        Some(format!("refer: page {referer:?} not allowed"))
+    } else {
+        access::security_allows(&v.security, Action::Play, ip).err()
+    };
+    if let Some(why) = denied {
+        ::log::warn!("reject HTTP play {key}: {why}");
+        return Some(forbidden());
+    }
+    let param = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let source_id = conn.ctx.hub.source(&key, source_options(&v)).id;
+    let who = Who {
+        client_id: conn.cid,
+        ip: ip.to_string(),
+        vhost: lr.vhost.clone(),
+        app: lr.app.clone(),
+        tc_url: format!("http://{}/{}", request_host(req), lr.app),
+        page_url: referer.to_string(),
+        stream: lr.stream.clone(),
+        param,
+        stream_url: key.url(),
+        stream_id: source_id.to_string(),
+    };
+    let hook = match hooks::run_gate(&conn.ctx, &v.http_hooks, "on_play", &who, None).await {
+        Ok(g) => g,
+        Err(e) => {
+            ::log::warn!("reject HTTP play {key}: on_play {e}");
+            return Some(forbidden());
+        }
+    };
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
     } else {
-        Response::new(subscribe(conn, &key, &v, &lr, req.uri().query()))
+        Response::new(subscribe(conn, &key, &v, &lr, req.uri().query(), hook))
     };
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -256,6 +299,7 @@ fn subscribe(
     v: &VhostConfig,
     lr: &LiveRequest,
     query: Option<&str>,
+    hook: Option<hooks::Guard>,
 ) -> Body {
     let ctx = conn.ctx.clone();
     let source = ctx.hub.source(key, source_options(v));
@@ -293,6 +337,8 @@ fn subscribe(
     let cid = conn.cid as u64;
     tokio::spawn(crate::app::log::with_cid(cid, async move {
         let _live = live;
+        // on_stop fires when this viewer's task ends, whatever way it ends.
+        let _hook = hook;
         let stat = guard.stat.clone();
         let mut head = BytesMut::with_capacity(16);
         if format == Format::Flv {
@@ -430,4 +476,8 @@ mod tests {
         assert!(find(&c, "x", "/../s.flv").is_none());
         assert!(find(&c, "x", "/live/../s.flv").is_none());
     }
+}
+
+fn forbidden() -> Response<Body> {
+    super::text(StatusCode::FORBIDDEN, "forbidden\n")
 }

@@ -332,7 +332,7 @@ async fn route(conn: Conn, req: Request<hyper::body::Incoming>) -> Response<Body
         return api::handle(&conn, &req);
     }
     if conn.roles.files {
-        if let Some(resp) = live::handle(&conn, &req) {
+        if let Some(resp) = live::handle(&conn, &req).await {
             return resp;
         }
         return static_files::handle(&conn, &req).await;

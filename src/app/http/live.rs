@@ -433,6 +433,10 @@ fn subscribe(
     body
 }
 
+fn forbidden() -> Response<Body> {
+    super::text(StatusCode::FORBIDDEN, "forbidden\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,8 +480,4 @@ mod tests {
         assert!(find(&c, "x", "/../s.flv").is_none());
         assert!(find(&c, "x", "/live/../s.flv").is_none());
     }
-}
-
-fn forbidden() -> Response<Body> {
-    super::text(StatusCode::FORBIDDEN, "forbidden\n")
 }

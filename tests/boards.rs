@@ -219,7 +219,7 @@ fn free_port() -> u16 {
 }
 
 /// The board binary under qemu-user on 127.0.0.1; ffmpeg on the host publishes 5 s of H.264 +
-/// AAC, ffprobe plays it back over RTMP.
+/// AAC, ffprobe plays it back over RTMP and, once segments are written, over HLS (HTTP).
 fn qemu_smoke(board: &str) {
     let p = profile(board);
     let qemu = prop(&p, "qemu").to_string();
@@ -236,13 +236,16 @@ fn qemu_smoke(board: &str) {
     }
     let dir = common::temp_dir(&format!("qemu-{board}"));
     let port = free_port();
+    let http_port = free_port();
     let conf = dir.join("srsd.toml");
     std::fs::write(
         &conf,
         format!(
             "listen = [\"127.0.0.1:{port}\"]\npid = \"{d}/srsd.pid\"\nworkers = {w}\n\
              [log]\ntank = \"file\"\nfile = \"{d}/srsd.log\"\n\
-             [http_api]\nenabled = false\n[http_server]\nenabled = false\n",
+             [http_api]\nenabled = false\n\
+             [http_server]\nenabled = true\nlisten = \"127.0.0.1:{http_port}\"\ndir = \"{d}/html\"\n\
+             [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 20\npath = \"{d}/html\"\n",
             d = dir.display(),
             w = p["config"]["workers"].as_integer().unwrap()
         ),
@@ -325,6 +328,28 @@ fn qemu_smoke(board: &str) {
     }
     let log = std::fs::read_to_string(dir.join("srsd.log")).unwrap_or_default();
     assert!(log.contains("] publish /live/s"), "{board}: {log}");
+    // HLS written by the board binary, served by its HTTP server, read by ffprobe. coreutils'
+    // timeout bounds it: a live playlist could make ffprobe wait for more segments.
+    let m3u8 = format!("http://127.0.0.1:{http_port}/live/s.m3u8");
+    let probe = Command::new("timeout")
+        .args(["30", "ffprobe", "-v", "error"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,sample_rate",
+        ])
+        .args(["-of", "compact"])
+        .arg(&m3u8)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        text.contains("codec_name=h264")
+            && text.contains("width=320")
+            && text.contains("codec_name=aac"),
+        "{board}: HLS ffprobe: {text} {}\nserver log:\n{log}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
     eprintln!("board {board}: published and played back under {qemu}");
     let _ = std::fs::remove_dir_all(&dir);
 }

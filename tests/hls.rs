@@ -3,8 +3,11 @@
 mod common;
 
 use common::*;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 fn hls_config(dir: &std::path::Path, window: u32) -> String {
     format!(
@@ -126,4 +129,158 @@ async fn republish_continues_numbering_with_a_discontinuity_and_window_cleans_up
         .filter(|e| e.file_name().to_string_lossy().ends_with(".ts"))
         .count();
     assert_eq!(ts_files, durations(&text).len(), "{text}");
+}
+
+/// One HTTP/1.1 GET (Connection: close); returns the head (lowercased) and the body.
+async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    c.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf))
+        .await
+        .expect("response within 10 s")
+        .unwrap();
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+    (head, buf[end..].to_vec())
+}
+
+/// ffprobe's view of a URL's container duration, bounded by coreutils' timeout.
+fn probe_duration(url: &str) -> f64 {
+    let out = Command::new("timeout")
+        .args(["30", "ffprobe", "-v", "error", "-rw_timeout", "5000000"])
+        .args(["-show_entries", "format=duration", "-of", "csv=p=0", url])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(-1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_is_served_over_http_and_ffmpeg_plays_the_playlist_url() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    // HLS written where the HTTP server serves files from.
+    let dir = temp_dir("hls-http-files");
+    let extra = format!(
+        "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{d}\"\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 2\nwindow = 60\npath = \"{d}\"\n",
+        d = dir.display()
+    );
+    let server = start_server("hls-http", &extra).await;
+    let http = server.http.expect("HTTP server");
+    let mut publisher = ffmpeg_publish(&server.url("live/s"), 8);
+    let m3u8 = dir.join("live/s.m3u8");
+    // While live: the playlist and a segment over HTTP, with their types and cache rules.
+    assert!(
+        wait_for(Duration::from_secs(15), || std::fs::read_to_string(&m3u8)
+            .is_ok_and(|t| durations(&t).len() >= 2))
+        .await,
+        "two segments written while publishing"
+    );
+    let (head, body) = http_get(http, "/live/s.m3u8").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains("content-type: application/vnd.apple.mpegurl"),
+        "{head}"
+    );
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.starts_with("#EXTM3U"), "{text}");
+    let first = text
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .expect("a segment URI")
+        .to_string();
+    let (head, seg) = http_get(http, &format!("/live/{first}")).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: video/mp2t"), "{head}");
+    assert!(!head.contains("no-cache"), "segments are cacheable: {head}");
+    assert!(seg.len() > 188 * 10 && seg.len() % 188 == 0 && seg[0] == 0x47);
+
+    // ffprobe reads the live playlist URL (probing only, so it returns without ENDLIST).
+    let url = format!("http://127.0.0.1:{}/live/s.m3u8", http.port());
+    let u = url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args(["30", "ffprobe", "-v", "error", "-rw_timeout", "5000000"])
+            .args(["-show_entries", "stream=codec_name,width,height"])
+            .args(["-of", "csv=p=0", &u])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let streams = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ffprobe: {streams} {:?}", out.stderr);
+    assert!(streams.contains("h264,320,240"), "{streams}");
+    assert!(streams.contains("aac"), "{streams}");
+
+    assert!(
+        wait_exit(&mut publisher, Duration::from_secs(30)).await,
+        "ffmpeg published"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, body) = http_get(http, "/live/s.m3u8").await;
+    let text = String::from_utf8(body).unwrap();
+    let d = durations(&text);
+    assert!(d.len() >= 3, "about 8 s in 2 s segments: {text}");
+    let uris: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(uris.len(), d.len(), "{text}");
+    for (i, (uri, extinf)) in uris.iter().zip(&d).enumerate() {
+        // Every segment but the last is cut on a keyframe (1 s GOP) once 2 s passed.
+        if i + 1 < d.len() {
+            assert!(
+                (1.9..=3.1).contains(extinf),
+                "segment of {extinf} s: {text}"
+            );
+        }
+        let u = format!("http://127.0.0.1:{}/live/{uri}", http.port());
+        let probed = tokio::task::spawn_blocking(move || probe_duration(&u))
+            .await
+            .unwrap();
+        assert!(
+            (probed - extinf).abs() <= 0.5,
+            "{uri}: ffprobe says {probed} s, the playlist {extinf} s"
+        );
+    }
+
+    // ffmpeg decodes 4 s of the playlist URL without a single error; -t bounds the live read.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args(["30", "ffmpeg", "-v", "error", "-rw_timeout", "5000000"])
+            .args([
+                "-live_start_index",
+                "0",
+                "-i",
+                &url,
+                "-t",
+                "4",
+                "-f",
+                "null",
+                "-",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && errors.trim().is_empty(),
+        "ffmpeg reported ({:?}): {errors}",
+        out.status
+    );
 }

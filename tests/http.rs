@@ -768,3 +768,106 @@ async fn ffmpeg_plays_http_flv() {
     assert_eq!(field(audio, "sample_rate"), "44100", "{j}");
     assert_eq!(field(audio, "profile"), "\"LC\"", "{j}");
 }
+
+#[tokio::test]
+async fn ffmpeg_plays_http_ts() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let s = start_server("http-ts-ffmpeg", REMUX).await;
+    let http = s.http.unwrap();
+    let api = s.api.unwrap();
+    // No publisher yet: a `.ts` path is not a live stream (HLS segments are `.ts` too).
+    assert_eq!(get(http, "/live/s.ts").await.status, 404);
+    let _publisher = ffmpeg_publish(&s.url("live/s"), 15);
+    assert!(
+        wait_for(Duration::from_secs(10), || s
+            .ctx
+            .hub
+            .list()
+            .first()
+            .is_some_and(|x| x.is_publishing()))
+        .await,
+        "ffmpeg published"
+    );
+
+    // Raw: the head, then whole TS packets starting with PAT and PMT.
+    let mut v = TcpStream::connect(http).await.unwrap();
+    v.write_all(b"GET /live/s.ts HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_stream(&mut v, &mut buf, 4 * 188).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("content-type: video/mp2t"), "{head}");
+    assert!(lower.contains("cache-control: no-cache"), "{head}");
+    assert!(body.len() >= 4 * 188, "got {} bytes", body.len());
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
+    assert_eq!((body[0], pid(&body[..188])), (0x47, 0), "PAT first");
+    assert_eq!((body[188], pid(&body[188..])), (0x47, 0x1001), "then PMT");
+    assert_eq!(
+        pid(&body[376..]),
+        0x100,
+        "then video (the GOP cache's keyframe)"
+    );
+    assert!(
+        body[376 + 3] & 0x20 != 0 && body[376 + 5] & 0x40 != 0,
+        "random access"
+    );
+    // The viewer shows in the API, and a kick closes it.
+    let j = get(api, "/api/v1/clients").await.text();
+    assert!(j.contains("\"type\":\"flv-play\""), "{j}");
+    let viewer = s
+        .ctx
+        .stats
+        .clients()
+        .into_iter()
+        .find(|c| c.info().kind == Some(srsd::app::stats::ClientType::FlvPlay))
+        .expect("the viewer is registered");
+    let j = request(api, "DELETE", &format!("/api/v1/clients/{}", viewer.id), "")
+        .await
+        .text();
+    check_envelope(&j, 0);
+    let mut rest = Vec::new();
+    assert!(timeout(T, v.read_to_end(&mut rest)).await.is_ok(), "kicked");
+
+    // ffmpeg plays it, and what it saved decodes without a single error.
+    let out = s.dir.join("out.ts");
+    let mut play = Proc(
+        std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(format!("http://127.0.0.1:{}/live/s.ts", http.port()))
+            .args(["-c", "copy", "-t", "3", "-f", "mpegts"])
+            .arg(&out)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ffmpeg"),
+    );
+    assert!(
+        wait_exit(&mut play, Duration::from_secs(20)).await,
+        "ffmpeg played HTTP-TS"
+    );
+    let o = out.to_str().unwrap().to_string();
+    let p = tokio::task::spawn_blocking(move || ffprobe(&o))
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.video_codec.as_str(), p.audio_codec.as_str()),
+        ("h264", "aac"),
+        "{p:?}"
+    );
+    assert_eq!((p.width, p.height), (320, 240));
+    assert!(p.video_frames >= 50, "{} frames in 3 s", p.video_frames);
+    let decode = std::process::Command::new("timeout")
+        .args(["30", "ffmpeg", "-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success() && errors.trim().is_empty(),
+        "ffmpeg reported: {errors}"
+    );
+}

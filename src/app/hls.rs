@@ -9,11 +9,8 @@
 use super::template::{self, Vars};
 use crate::config::{HlsConfig, HlsOnError};
 use crate::hub::{Consumer, Frame, Item, StreamKey};
-use crate::protocol::aac::{self, AacConfig};
-use crate::protocol::avc::{self, AvcConfig};
 use crate::protocol::m3u8::{Playlist, Segment as PlaylistSegment};
-use crate::protocol::rtmp::session::MediaKind;
-use crate::protocol::ts::{AudioCodec, TsMuxer};
+use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use bytes::BytesMut;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -87,15 +84,10 @@ pub struct Segmenter {
     key: StreamKey,
     m3u8_path: PathBuf,
     m3u8_url: String,
-    avc: Option<AvcConfig>,
-    aac: Option<AacConfig>,
-    mp3: bool,
-    has_video: bool,
-    muxer: Option<TsMuxer>,
+    remux: TsRemuxer,
     open: Option<Open>,
     first_of_publish: bool,
     buf: BytesMut,
-    nal: BytesMut,
     events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
 }
 
@@ -119,20 +111,16 @@ impl Segmenter {
             let memo = m.entry(m3u8_path.clone()).or_default();
             memo.generation += 1;
         }
+        let remux = TsRemuxer::new(cfg.vcodec != "vn", cfg.acodec != "an");
         Segmenter {
             cfg,
             key,
             m3u8_path,
             m3u8_url,
-            avc: None,
-            aac: None,
-            mp3: false,
-            has_video: false,
-            muxer: None,
+            remux,
             open: None,
             first_of_publish: true,
             buf: BytesMut::with_capacity(64 * 1024),
-            nal: BytesMut::with_capacity(64 * 1024),
             events,
         }
     }
@@ -141,136 +129,53 @@ impl Segmenter {
         &self.m3u8_path
     }
 
-    fn video_enabled(&self) -> bool {
-        self.cfg.vcodec != "vn"
-    }
-
-    fn audio_enabled(&self) -> bool {
-        self.cfg.acodec != "an"
-    }
-
     /// Feeds one frame. Errors are write errors (disk full, permissions).
     pub fn handle(&mut self, f: &Frame) -> io::Result<()> {
-        match f.kind {
-            MediaKind::Data => Ok(()),
-            MediaKind::Video if !self.video_enabled() => Ok(()),
-            MediaKind::Audio if !self.audio_enabled() => Ok(()),
-            MediaKind::Video => self.on_video(f),
-            MediaKind::Audio => self.on_audio(f),
-        }
-    }
-
-    fn on_video(&mut self, f: &Frame) -> io::Result<()> {
-        let p = &f.payload[..];
-        // Only AVC (codec 7) goes into TS here; other codecs are skipped, not guessed at.
-        if p.len() < 5 || p[0] & 0x0F != 7 {
-            return Ok(());
-        }
-        if f.flags.seq_header {
-            match avc::parse_avc_config(&p[5..]) {
-                Ok(c) => {
-                    self.avc = Some(c);
-                    self.has_video = true;
-                }
-                Err(e) => log::warn!("hls {}: bad AVC sequence header: {e:?}", self.key),
+        let sample = match self.remux.inspect(
+            f.kind,
+            f.dts,
+            &f.payload,
+            f.flags.keyframe,
+            f.flags.seq_header,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("hls {}: {e}", self.key);
+                return Ok(());
             }
-            return Ok(());
-        }
-        if p[1] != 1 {
-            return Ok(());
-        }
-        let cts = (((p[2] as i32) << 24 | (p[3] as i32) << 16 | (p[4] as i32) << 8) >> 8) as i64;
-        let data = &p[5..];
-        // AnnexB inside RTMP (some encoders do it) carries its own parameter sets.
-        if self.avc.is_none() && !avc::is_annexb(data) {
-            return Ok(());
-        }
-        self.has_video = true;
+        };
         let duration = self.open.as_ref().map(|o| f.dts - o.start_dts).unwrap_or(0);
-        let fragment_ms = (self.cfg.fragment * 1000.0) as i64;
-        let max_ms = (self.cfg.fragment * self.cfg.td_ratio * 1000.0) as i64;
-        let cut = match &self.open {
-            None => f.flags.keyframe || !self.cfg.wait_keyframe,
-            Some(_) => {
-                (duration >= fragment_ms && (f.flags.keyframe || !self.cfg.wait_keyframe))
-                    || duration >= max_ms
+        let cut = match sample {
+            Sample::Skip => return Ok(()),
+            Sample::Video { keyframe, .. } => {
+                let fragment_ms = (self.cfg.fragment * 1000.0) as i64;
+                let max_ms = (self.cfg.fragment * self.cfg.td_ratio * 1000.0) as i64;
+                let at_cut_point = keyframe || !self.cfg.wait_keyframe;
+                match &self.open {
+                    None => at_cut_point,
+                    Some(_) => (duration >= fragment_ms && at_cut_point) || duration >= max_ms,
+                }
+            }
+            // Audio-only streams are cut on time (aof_ratio), as SRS does.
+            Sample::Audio { .. } => {
+                let limit = (self.cfg.fragment * self.cfg.aof_ratio * 1000.0) as i64;
+                !self.remux.has_video() && (self.open.is_none() || duration >= limit)
             }
         };
         if cut {
             self.reap(f.dts)?;
         }
-        let Some(_) = &self.open else { return Ok(()) };
-        self.nal.clear();
-        let nalu_len = self.avc.as_ref().map(|c| c.nalu_length_size).unwrap_or(4);
-        if let Err(e) = avc::to_annexb(
-            data,
-            nalu_len,
-            self.avc.as_ref(),
-            f.flags.keyframe,
-            &mut self.nal,
-        ) {
-            log::warn!("hls {}: skip a bad video frame: {e:?}", self.key);
-            return Ok(());
-        }
-        self.buf.clear();
-        if let Some(m) = self.muxer.as_mut() {
-            m.write_video(
-                f.dts + cts,
-                f.dts,
-                &self.nal,
-                f.flags.keyframe,
-                &mut self.buf,
-            );
-        }
-        self.write_buf(f.dts)
-    }
-
-    fn on_audio(&mut self, f: &Frame) -> io::Result<()> {
-        let p = &f.payload[..];
-        let Some(&b0) = p.first() else { return Ok(()) };
-        let format = b0 >> 4;
-        match format {
-            10 => {
-                if f.flags.seq_header {
-                    match aac::parse_audio_specific_config(p.get(2..).unwrap_or(&[])) {
-                        Ok(c) => self.aac = Some(c),
-                        Err(e) => log::warn!("hls {}: bad AAC sequence header: {e:?}", self.key),
-                    }
-                    return Ok(());
-                }
-                if self.aac.is_none() || p.len() < 3 {
-                    return Ok(());
-                }
-            }
-            2 => self.mp3 = true,
-            _ => return Ok(()),
-        }
-        // Audio-only streams are cut on time (aof_ratio), as SRS does.
-        if !self.has_video {
-            let duration = self.open.as_ref().map(|o| f.dts - o.start_dts).unwrap_or(0);
-            let limit = (self.cfg.fragment * self.cfg.aof_ratio * 1000.0) as i64;
-            if self.open.is_none() || duration >= limit {
-                self.reap(f.dts)?;
-            }
-        }
         if self.open.is_none() {
             return Ok(());
         }
-        self.nal.clear();
-        if format == 10 {
-            let raw = &p[2..];
-            if let Some(c) = &self.aac {
-                aac::adts_header(c, raw.len(), &mut self.nal);
-            }
-            self.nal.extend_from_slice(raw);
-        } else {
-            self.nal.extend_from_slice(&p[1..]);
-        }
         self.buf.clear();
-        if let Some(m) = self.muxer.as_mut() {
-            m.write_audio(f.dts, &self.nal, &mut self.buf);
+        match self.remux.write(sample, &f.payload, &mut self.buf) {
+            Ok(()) => self.write_buf(f.dts),
+            Err(e) => {
+                log::warn!("hls {}: skipped: {e}", self.key);
+                Ok(())
+            }
         }
-        self.write_buf(f.dts)
     }
 
     fn write_buf(&mut self, dts: i64) -> io::Result<()> {
@@ -327,20 +232,8 @@ impl Segmenter {
                 rel.trim_start_matches('/')
             )
         };
-        let has_audio = self.audio_enabled() && (self.aac.is_some() || self.mp3);
-        let has_video = self.video_enabled() && self.has_video;
-        let mut muxer = TsMuxer::new(
-            has_video,
-            has_audio,
-            if self.mp3 {
-                AudioCodec::Mp3
-            } else {
-                AudioCodec::Aac
-            },
-        );
         self.buf.clear();
-        muxer.write_pat_pmt(&mut self.buf);
-        self.muxer = Some(muxer);
+        self.remux.start(&mut self.buf);
         self.open = Some(Open {
             seq,
             path,

@@ -5,6 +5,8 @@
 
 pub mod access;
 pub mod daemon;
+pub mod edge;
+pub mod forward;
 pub mod heartbeat;
 pub mod hls;
 pub mod hooks;
@@ -44,6 +46,8 @@ pub struct Context {
     pub hooks: hooks::Notifier,
     /// Asks the signal loop to reload the config file, as SIGHUP does (`/api/v1/raw?rpc=reload`).
     pub reload: tokio::sync::Notify,
+    /// Edge streams (pulled from / pushed to an origin) and their upstream state, for the API.
+    pub edges: edge::Edges,
 }
 
 impl Context {
@@ -92,6 +96,7 @@ impl Server {
             stats: Arc::new(stats::Stats::default()),
             hooks: hooks::Notifier::start(),
             reload: tokio::sync::Notify::new(),
+            edges: edge::Edges::default(),
         });
         Ok(Server {
             ctx,

@@ -471,6 +471,18 @@ impl Conn<'_> {
                     request.swf_url,
                     request.flash_ver
                 );
+                // edge: token traverse asks an origin with the client's own connect first.
+                if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote
+                {
+                    if let Err(e) = super::edge::token_traverse(&v, &request).await {
+                        log::warn!("reject connect: {e}");
+                        self.session
+                            .reject_connect(id, "denied by the origin (token traverse)");
+                        self.close_after_flush = true;
+                        return;
+                    }
+                }
+                // edge: end.
                 let who = Who {
                     client_id: self.cid,
                     ip: self.stat.ip.clone(),
@@ -633,6 +645,10 @@ impl Conn<'_> {
             i.key = Some(key.clone());
         });
         self.session.accept_publish(id);
+        // edge/forward: a publish on an edge goes up to the origin; forward copies it out.
+        super::edge::push(self.ctx, &v, &source, &r.param);
+        super::forward::spawn_all(self.ctx, &v, &source, &r.param);
+        // edge/forward: end.
         super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone());
         self.role = Role::Publishing(PublishState {
             publisher,
@@ -686,6 +702,9 @@ impl Conn<'_> {
             ..QueueLimits::default()
         };
         let consumer = source.subscribe(limits, time_jitter(&v));
+        // edge: the first player of an edge stream starts its pull (later ones share it).
+        super::edge::ensure_pull(self.ctx, &v, &source, &r.param, &self.connect);
+        // edge: end.
         log::info!(
             "play {key} param={} (publishing={})",
             r.param,

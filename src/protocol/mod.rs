@@ -10,3 +10,4 @@ pub mod flv;
 pub mod m3u8;
 pub mod rtmp;
 pub mod ts;
+pub mod ts_remux;

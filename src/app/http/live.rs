@@ -1,5 +1,5 @@
-//! HTTP-FLV live (and `.aac` ADTS, `.mp3` raw frames of the same stream: the path's
-//! extension picks the format): `http_remux.mount` of each vhost (default `[vhost]/[app]/[stream].flv`; for
+//! HTTP-FLV live (and `.ts` MPEG-TS, `.aac` ADTS, `.mp3` raw frames of the same stream: the
+//! path's extension picks the format): `http_remux.mount` of each vhost (default `[vhost]/[app]/[stream].flv`; for
 //! the default vhost the `[vhost]/` prefix is dropped, as SRS does, so the URL is
 //! `/[app]/[stream].flv`). A mount without a leading `/` after substitution names a host:
 //! `example.com/live/s.flv` matches the Host header `example.com` and the path `/live/s.flv`.
@@ -8,6 +8,12 @@
 //! GOP cache first, then live; a slow viewer is dropped to the next keyframe by its queue. Each
 //! drained batch becomes one HTTP chunk of shared payloads with per-viewer 11-byte tag headers
 //! (timestamps rebased for this viewer) and one vectored write.
+//!
+//! HTTP-TS goes through the same [`TsRemuxer`] as the HLS segmenter, one per viewer (its own
+//! continuity counters): PAT/PMT, then from the first keyframe (the GOP cache's) on, with
+//! PAT/PMT again at every keyframe (every second for audio-only streams) so a player can
+//! join anywhere. A `.ts` path is a live stream only while that stream is published;
+//! otherwise it is left to the static files (HLS segments are `.ts` files too).
 
 use super::body::{Body, Chunks};
 use super::{cors, Conn};
@@ -17,6 +23,7 @@ use crate::app::rtmp::{source_options, time_jitter};
 use crate::app::stats::ClientType;
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
 use crate::hub::{Item, QueueLimits, StreamKey};
+use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use crate::protocol::{aac, flv};
 use bytes::{BufMut, BytesMut};
 use hyper::header::{self, HeaderValue};
@@ -35,6 +42,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Flv,
+    /// MPEG-TS (H.264 + AAC/MP3), as an endless HTTP-TS stream.
+    Ts,
     /// AAC audio as an ADTS stream.
     Aac,
     /// MP3 audio: the raw MPEG audio frames.
@@ -45,15 +54,27 @@ impl Format {
     fn from_ext(ext: &str) -> Option<Format> {
         match ext {
             "flv" => Some(Format::Flv),
+            "ts" => Some(Format::Ts),
             "aac" => Some(Format::Aac),
             "mp3" => Some(Format::Mp3),
             _ => None,
         }
     }
 
+    /// The name logs give a viewer of this format.
+    fn label(self) -> &'static str {
+        match self {
+            Format::Flv => "HTTP-FLV",
+            Format::Ts => "HTTP-TS",
+            Format::Aac => "HTTP-AAC",
+            Format::Mp3 => "HTTP-MP3",
+        }
+    }
+
     fn content_type(self) -> &'static str {
         match self {
             Format::Flv => "video/x-flv",
+            Format::Ts => "video/mp2t",
             Format::Aac => "audio/aac",
             Format::Mp3 => "audio/mpeg",
         }
@@ -226,6 +247,10 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     let config = conn.ctx.config();
     let lr = find(&config, &request_host(req), req.uri().path())?;
     let key = StreamKey::new(&lr.vhost, &lr.app, &lr.stream);
+    // HLS segments share the extension: `.ts` names a live stream only while it is published.
+    if lr.format == Format::Ts && !conn.ctx.hub.find(&key).is_some_and(|s| s.is_publishing()) {
+        return None;
+    }
     if conn.ctx.hub.find(&key).is_none() {
         let rel = super::static_files::relative_path(req.uri().path()).ok()?;
         if std::path::Path::new(&config.http_server.dir)
@@ -313,6 +338,7 @@ fn subscribe(
     let format = lr.format;
     let ext = match format {
         Format::Flv => "flv",
+        Format::Ts => "ts",
         Format::Aac => "aac",
         Format::Mp3 => "mp3",
     };
@@ -327,7 +353,8 @@ fn subscribe(
         i.key = Some(key.clone());
     });
     ::log::info!(
-        "HTTP-FLV play {key} param={param} (publishing={})",
+        "{} play {key} param={param} (publishing={})",
+        format.label(),
         source.is_publishing()
     );
     let (tx, body) = Body::channel(CHANNEL_DEPTH);
@@ -347,6 +374,12 @@ fn subscribe(
         let mut sent = head.len() as u64;
         let mut pending = Some(Ok(Chunks::one(head.freeze())));
         let mut aac_config: Option<aac::AacConfig> = None;
+        // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
+        // stream waits for an entry point (the first keyframe, again after a republish).
+        let mut remux = TsRemuxer::new(true, true);
+        let mut ts_out = BytesMut::new();
+        let mut last_psi = 0i64;
+        let mut need_entry = true;
         let mut items: Vec<Item> = Vec::with_capacity(256);
         let mut reported_drops = 0u64;
         let why: io::Result<&str> = loop {
@@ -381,6 +414,47 @@ fn subscribe(
                             chunks.push(f.payload.slice(..len));
                             small.put_u32((flv::TAG_HEADER_LEN + len) as u32);
                         }
+                        Format::Ts => {
+                            let ts = i64::from(consumer.timestamp(&f));
+                            let flags = f.flags;
+                            let sample = match remux.inspect(
+                                f.kind,
+                                ts,
+                                &f.payload,
+                                flags.keyframe,
+                                flags.seq_header,
+                            ) {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    ::log::warn!("HTTP-TS {key}: skipped: {e}");
+                                    continue;
+                                }
+                            };
+                            // Where a player can start: a keyframe, or any audio frame (at most
+                            // once a second) of a stream without video.
+                            let entry = match sample {
+                                Sample::Skip => continue,
+                                Sample::Video { keyframe, .. } => keyframe,
+                                Sample::Audio { .. } => {
+                                    !remux.has_video() && (need_entry || ts - last_psi >= 1000)
+                                }
+                            };
+                            if need_entry && !entry {
+                                continue;
+                            }
+                            if entry {
+                                if !remux.is_started() || remux.tracks_changed() {
+                                    remux.start(&mut ts_out);
+                                } else {
+                                    remux.write_pat_pmt(&mut ts_out);
+                                }
+                                last_psi = ts;
+                                need_entry = false;
+                            }
+                            if let Err(e) = remux.write(sample, &f.payload, &mut ts_out) {
+                                ::log::warn!("HTTP-TS {key}: skipped: {e}");
+                            }
+                        }
                         Format::Aac => {
                             // FLV audio body: format byte, AAC packet type, then the data.
                             let p = &f.payload;
@@ -405,11 +479,17 @@ fn subscribe(
                             }
                         }
                     },
-                    Item::Published => consumer.reset_timeline(),
+                    Item::Published => {
+                        consumer.reset_timeline();
+                        need_entry = true;
+                    }
                     Item::Unpublished => {
                         ::log::info!("{key} unpublished; HTTP viewer waits for the next publish");
                     }
                 }
+            }
+            if !ts_out.is_empty() {
+                chunks.push(ts_out.split().freeze());
             }
             chunks.push(small.split().freeze());
             sent += chunks.len() as u64;
@@ -419,13 +499,16 @@ fn subscribe(
             let drops = consumer.dropped();
             if drops > reported_drops {
                 ctx.stats.add_drops(drops - reported_drops);
-                ::log::warn!("{key} HTTP-FLV viewer too slow: dropped {drops} frames so far");
+                ::log::warn!(
+                    "{key} {} viewer too slow: dropped {drops} frames so far",
+                    format.label()
+                );
                 reported_drops = drops;
             }
         };
         match why {
-            Ok(why) => ::log::info!("HTTP-FLV {key} closed: {why}"),
-            Err(e) => ::log::warn!("HTTP-FLV {key} closed: {e}"),
+            Ok(why) => ::log::info!("{} {key} closed: {why}", format.label()),
+            Err(e) => ::log::warn!("{} {key} closed: {e}", format.label()),
         }
         drop(consumer);
         drop(guard);

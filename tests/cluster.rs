@@ -191,6 +191,27 @@ async fn twenty_edge_players_share_one_pull_that_stops_after_the_last_leaves() {
     assert_eq!(info.direction, Direction::Pull);
     assert_eq!(info.state, LinkState::Active);
     assert!(info.upstream.contains(&origin_of(&origin)), "{info:?}");
+    // The API shows the same: the stream's upstream and state.
+    let api = edge.api.expect("edge API");
+    let mut conn = tokio::net::TcpStream::connect(api).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut conn,
+        b"GET /api/v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut body = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut body),
+    )
+    .await;
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("\"edge\":{\"direction\":\"pull\",\"upstream\":\"rtmp://")
+            && body.contains("\"state\":\"active\""),
+        "{body}"
+    );
 
     let left = Instant::now();
     drop(players);
@@ -223,12 +244,12 @@ async fn players_survive_an_origin_failover_with_monotonic_timestamps() {
     for _ in 0..3 {
         let mut c = player(&edge.url("live/fo")).await;
         tasks.push(tokio::spawn(async move {
-            let mut seen: Vec<(Instant, u32)> = Vec::new();
+            let mut seen: Vec<(Instant, u32, bool)> = Vec::new();
             let _ = tokio::time::timeout(Duration::from_secs(12), async {
                 loop {
                     match c.recv().await {
                         Ok((MediaKind::Video, ts, p)) if p.len() > 1 && p[1] == 1 => {
-                            seen.push((Instant::now(), ts))
+                            seen.push((Instant::now(), ts, p[0] == 0x17))
                         }
                         Ok(_) => {}
                         Err(_) => break,
@@ -250,25 +271,29 @@ async fn players_survive_an_origin_failover_with_monotonic_timestamps() {
     for t in tasks {
         let seen = t.await.unwrap();
         assert!(
-            seen.first().is_some_and(|(at, _)| *at < killed),
+            seen.first().is_some_and(|(at, _, _)| *at < killed),
             "frames before"
         );
         assert!(
             seen.last()
-                .is_some_and(|(at, _)| *at > killed + Duration::from_secs(4)),
+                .is_some_and(|(at, _, _)| *at > killed + Duration::from_secs(4)),
             "frames after the failover"
         );
-        let gap = seen
+        let (gap, resumed) = seen
             .windows(2)
             .filter(|w| w[1].0 > killed)
-            .map(|w| w[1].0 - w[0].0)
-            .max()
+            .map(|w| (w[1].0 - w[0].0, w))
+            .max_by_key(|(gap, _)| *gap)
             .unwrap();
         println!(
-            "failover gap {gap:?} ({} video frames over {:?})",
+            "failover gap {gap:?}: ts {} -> {} (keyframe {}); {} video frames over {:?}",
+            resumed[0].1,
+            resumed[1].1,
+            resumed[1].2,
             seen.len(),
             start.elapsed()
         );
+        assert!(resumed[1].2, "players resume on a keyframe");
         assert!(gap < Duration::from_secs(10), "gap {gap:?}");
         for w in seen.windows(2) {
             assert!(

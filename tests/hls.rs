@@ -284,3 +284,51 @@ async fn hls_is_served_over_http_and_ffmpeg_plays_the_playlist_url() {
         out.status
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_hls_polls_the_playlist_and_fetches_segments() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let dir = temp_dir("bench-hls-files");
+    let extra = format!(
+        "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{d}\"\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 30\npath = \"{d}\"\n",
+        d = dir.display()
+    );
+    let server = start_server("bench-hls", &extra).await;
+    let http = server.http.expect("HTTP server");
+    let _publisher = ffmpeg_publish(&server.url("live/b"), 12);
+    let m3u8 = dir.join("live/b.m3u8");
+    assert!(
+        wait_for(Duration::from_secs(15), || std::fs::read_to_string(&m3u8)
+            .is_ok_and(|t| durations(&t).len() >= 2))
+        .await,
+        "segments written"
+    );
+    let url = format!("http://127.0.0.1:{}/live/b.m3u8", http.port());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .arg("30")
+            .arg(env!("CARGO_BIN_EXE_srsd"))
+            .args(["bench", "hls", &url, "-n", "5", "--duration", "3"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("[bench] t=1s connected=5/5"), "{text}");
+    assert!(text.contains("played=5/5"), "{text}");
+    // Every client fetched segments: the two or three at the live edge, then new ones.
+    assert!(text.contains("received_media=5/5"), "{text}");
+    let frames: u64 = text
+        .split("frames=")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 10, "segments fetched: {text}");
+}

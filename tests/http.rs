@@ -871,3 +871,69 @@ async fn ffmpeg_plays_http_ts() {
         "ffmpeg reported: {errors}"
     );
 }
+
+/// Runs `srsd bench ARGS` (the real binary) and returns its exit success and stdout.
+async fn run_bench(args: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("timeout")
+            .arg("30")
+            .arg(env!("CARGO_BIN_EXE_srsd"))
+            .arg("bench")
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_flv_reads_http_flv_with_n_viewers() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let s = start_server("bench-flv", REMUX).await;
+    let http = s.http.unwrap();
+    let _publisher = ffmpeg_publish(&s.url("live/b"), 15);
+    assert!(
+        wait_for(Duration::from_secs(10), || s
+            .ctx
+            .hub
+            .list()
+            .first()
+            .is_some_and(|x| x.is_publishing()))
+        .await,
+        "ffmpeg published"
+    );
+    let url = format!("http://127.0.0.1:{}/live/b.flv", http.port());
+    let args = ["flv", &url, "-n", "5", "--duration", "3", "--ramp", "10"];
+    let (ok, out) = run_bench(args.iter().map(|s| s.to_string()).collect()).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("[bench] t=1s connected=5/5"), "{out}");
+    assert!(out.contains("played=5/5"), "{out}");
+    assert!(out.contains("received_media=5/5"), "{out}");
+    assert!(out.contains("connect_failures=0"), "{out}");
+    // About 70 kbit/s a viewer for 3 s, plus the GOP cache: well over 10 KB each.
+    let mb: f64 = out
+        .split("total=")
+        .nth(1)
+        .and_then(|t| t.split("MB").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(mb > 0.05, "{out}");
+
+    // A stream nobody publishes (and no such file) is a failure, exit code 1.
+    let url = format!("http://127.0.0.1:{}/nope/x.m3u8", http.port());
+    let (ok, out) = run_bench(
+        ["hls", &url, "-n", "1", "--duration", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("connect_failures=1"), "{out}");
+}

@@ -1,11 +1,16 @@
-//! `srsd bench play rtmp://HOST/APP/STREAM -n N [--duration SECS] [--ramp MS]`
+//! `srsd bench play rtmp://HOST/APP/STREAM -n N [--duration SECS] [--ramp MS]`,
+//! `srsd bench flv http://HOST:PORT/APP/STREAM.flv ...`, `srsd bench hls http://.../S.m3u8 ...`
 //!
-//! N concurrent players, one task each, started `ramp` ms apart. A reporter prints one line a
+//! N concurrent players (RTMP players, HTTP-FLV viewers reading the endless body, or HLS
+//! clients polling the playlist every half target duration and fetching each new segment), one
+//! task each, started `ramp` ms apart. A reporter prints one line a
 //! second and a summary at the end. Counters are per-player atomics written by the player's
 //! own task and summed by the reporter, so players never contend on a lock.
 
+use super::http_client::{HttpConn, HttpUrl};
 use super::{bad_args, option_value, runtime, STEP_TIMEOUT};
 use crate::client::{RtmpClient, RtmpUrl};
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +18,15 @@ use tokio::time::Instant;
 
 const USAGE: &str = "\
 usage: srsd bench play rtmp://HOST[:PORT]/APP/STREAM -n N [--duration SECS] [--ramp MS]
+       srsd bench flv http://HOST[:PORT]/APP/STREAM.flv -n N [--duration SECS] [--ramp MS]
+       srsd bench hls http://HOST[:PORT]/APP/STREAM.m3u8 -n N [--duration SECS] [--ramp MS]
 
 Starts N concurrent players of one stream and reports, every second:
   [bench] t=Xs connected=C/N mbps=M stalled=S
-(stalled = connected players that received nothing for 3 s), then a summary.
+(stalled = connected players that received nothing for 3 s), then a summary. Players are
+RTMP players (play), HTTP-FLV viewers (flv: one endless GET each), or HLS clients (hls: the
+playlist polled every half target duration, each new segment fetched once, keep-alive). The
+summary's frames are RTMP messages, FLV tags, or HLS segments.
   -n N              number of players (1..=100000)
   --duration SECS   how long the bench runs, ramp included (default 30)
   --ramp MS         delay between two connects (default 5)";
@@ -25,8 +35,24 @@ Starts N concurrent players of one stream and reports, every second:
 const STALL: Duration = Duration::from_secs(3);
 const MAX_PLAYERS: usize = 100_000;
 
+/// What the players play.
+enum Target {
+    Rtmp(RtmpUrl),
+    Flv(HttpUrl),
+    Hls(HttpUrl),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Rtmp(u) => u.fmt(f),
+            Target::Flv(u) | Target::Hls(u) => u.fmt(f),
+        }
+    }
+}
+
 struct Args {
-    url: RtmpUrl,
+    url: Target,
     players: usize,
     duration: Duration,
     ramp: Duration,
@@ -37,11 +63,15 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         return Ok(None);
     }
     let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        Some("play") => {}
-        Some(other) => return Err(format!("unknown bench mode {other:?} (only \"play\")")),
-        None => return Err("need a mode: play".into()),
-    }
+    let mode = match it.next().map(String::as_str) {
+        Some(m @ ("play" | "flv" | "hls")) => m,
+        Some(other) => {
+            return Err(format!(
+                "unknown bench mode {other:?} (\"play\", \"flv\" or \"hls\")"
+            ))
+        }
+        None => return Err("need a mode: play, flv or hls".into()),
+    };
     let mut url = None;
     let mut players = None;
     let (mut duration, mut ramp) = (Duration::from_secs(30), Duration::from_millis(5));
@@ -55,11 +85,21 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
             }
             "--ramp" => ramp = Duration::from_millis(option_value::<u64>("--ramp", &mut it)?),
             o if o.starts_with('-') => return Err(format!("unknown option {o}")),
-            u if url.is_none() => url = Some(RtmpUrl::parse(u).map_err(|e| e.to_string())?),
+            u if url.is_none() => {
+                url = Some(match mode {
+                    "play" => Target::Rtmp(RtmpUrl::parse(u).map_err(|e| e.to_string())?),
+                    "flv" => Target::Flv(HttpUrl::parse(u)?),
+                    _ => Target::Hls(HttpUrl::parse(u)?),
+                })
+            }
             extra => return Err(format!("unexpected argument {extra:?}")),
         }
     }
-    let url = url.ok_or("need an rtmp:// URL")?;
+    let url = url.ok_or(if mode == "play" {
+        "need an rtmp:// URL"
+    } else {
+        "need an http:// URL"
+    })?;
     let players = players.ok_or("need -n N")?;
     if !(1..=MAX_PLAYERS).contains(&players) {
         return Err(format!("-n must be 1..={MAX_PLAYERS}"));
@@ -120,7 +160,14 @@ async fn bench(args: Args) -> i32 {
                 return;
             }
             tokio::time::sleep_until(at).await;
-            let run = player(&url, &players[i], start);
+            let me = &players[i];
+            let run = async {
+                match &*url {
+                    Target::Rtmp(u) => player(u, me, start).await,
+                    Target::Flv(u) => flv_viewer(u, me, start).await,
+                    Target::Hls(u) => hls_viewer(u, me, start).await,
+                }
+            };
             if tokio::time::timeout_at(deadline, run).await == Ok(false) {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
@@ -230,4 +277,287 @@ async fn player(url: &RtmpUrl, me: &Player, start: Instant) -> bool {
             .store(start.elapsed().as_millis() as usize, Ordering::Relaxed);
     }
     true
+}
+
+impl Player {
+    /// Counts `n` bytes received now.
+    fn received(&self, n: usize, start: Instant) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.last_rx_ms
+            .store(start.elapsed().as_millis() as usize, Ordering::Relaxed);
+    }
+
+    fn playing(&self, start: Instant) {
+        self.last_rx_ms
+            .store(start.elapsed().as_millis() as usize, Ordering::Relaxed);
+        self.connected.store(true, Ordering::Relaxed);
+        self.played.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Counts FLV tags in a byte stream fed piece by piece.
+struct FlvTagCounter {
+    /// Bytes still to skip: the file header, then each tag's data and previous-tag-size.
+    skip: usize,
+    header: [u8; 11],
+    header_len: usize,
+    tags: usize,
+}
+
+impl FlvTagCounter {
+    fn new() -> Self {
+        // The 9-byte FLV header and PreviousTagSize0.
+        FlvTagCounter {
+            skip: 13,
+            header: [0; 11],
+            header_len: 0,
+            tags: 0,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (11 - self.header_len).min(data.len());
+            self.header[self.header_len..self.header_len + n].copy_from_slice(&data[..n]);
+            self.header_len += n;
+            data = &data[n..];
+            if self.header_len == 11 {
+                let h = &self.header;
+                let size = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+                self.skip = size + 4;
+                self.header_len = 0;
+                self.tags += 1;
+            }
+        }
+    }
+}
+
+/// One HTTP-FLV viewer: one GET, then the endless body. False when it could not start.
+async fn flv_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
+    let mut conn = match tokio::time::timeout(STEP_TIMEOUT, HttpConn::connect(url)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("[bench] connect {url}: {e}");
+            return false;
+        }
+        Err(_) => {
+            eprintln!("[bench] connect {url}: timed out");
+            return false;
+        }
+    };
+    let mut resp = match tokio::time::timeout(STEP_TIMEOUT, conn.get(url)).await {
+        Ok(Ok(r)) if r.status == 200 => r,
+        Ok(Ok(r)) => {
+            eprintln!("[bench] GET {url}: HTTP {}", r.status);
+            return false;
+        }
+        Ok(Err(e)) => {
+            eprintln!("[bench] GET {url}: {e}");
+            return false;
+        }
+        Err(_) => {
+            eprintln!("[bench] GET {url}: timed out");
+            return false;
+        }
+    };
+    me.playing(start);
+    let mut tags = FlvTagCounter::new();
+    while let Ok(Some(data)) = resp.chunk().await {
+        tags.feed(&data);
+        me.frames.store(tags.tags, Ordering::Relaxed);
+        me.received(data.len(), start);
+    }
+    true
+}
+
+/// The parts of a media playlist an HLS client needs.
+#[derive(Debug, Default, PartialEq)]
+struct MediaPlaylist {
+    target_duration: f64,
+    /// (media sequence number, URI) of each segment.
+    segments: Vec<(u64, String)>,
+}
+
+fn parse_playlist(text: &str) -> MediaPlaylist {
+    let mut p = MediaPlaylist {
+        target_duration: 2.0,
+        ..MediaPlaylist::default()
+    };
+    let mut seq = 0u64;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            p.target_duration = v.parse().unwrap_or(p.target_duration);
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            seq = v.parse().unwrap_or(seq);
+        } else if !line.is_empty() && !line.starts_with('#') {
+            p.segments.push((seq, line.to_string()));
+            seq += 1;
+        }
+    }
+    p
+}
+
+/// GETs `url` on `conn` (opened, or reopened when the server closed it). The body is kept
+/// when `keep`, else only counted. `None` for a status other than 200.
+async fn fetch(
+    conn: &mut Option<HttpConn>,
+    url: &HttpUrl,
+    me: &Player,
+    start: Instant,
+    keep: bool,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let request = async {
+        for attempt in 0..2 {
+            let reused = conn.as_ref().is_some_and(HttpConn::reusable);
+            if !reused {
+                *conn = Some(HttpConn::connect(url).await?);
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            let mut resp = match c.get(url).await {
+                Ok(r) => r,
+                // A kept-alive connection the server closed meanwhile: once more on a new one.
+                Err(_) if reused && attempt == 0 => {
+                    *conn = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let ok = resp.status == 200;
+            let mut body = Vec::new();
+            while let Some(data) = resp.chunk().await? {
+                me.received(data.len(), start);
+                if keep && ok {
+                    body.extend_from_slice(&data);
+                }
+            }
+            return Ok(ok.then_some(body));
+        }
+        Err(std::io::Error::other("no connection"))
+    };
+    match tokio::time::timeout(STEP_TIMEOUT, request).await {
+        Ok(r) => {
+            if r.is_err() {
+                *conn = None;
+            }
+            r
+        }
+        Err(_) => {
+            *conn = None;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request timed out",
+            ))
+        }
+    }
+}
+
+/// One HLS client: polls the playlist every half target duration and fetches each new
+/// segment once (starting, like players, three segments from the live edge). False when the
+/// first playlist could not be read.
+async fn hls_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
+    let mut conn: Option<HttpConn> = None;
+    let mut seg_conn: Option<HttpConn> = None;
+    let mut next_seq: Option<u64> = None;
+    let mut started = false;
+    loop {
+        let text = match fetch(&mut conn, url, me, start, true).await {
+            Ok(Some(body)) => String::from_utf8_lossy(&body).into_owned(),
+            other => {
+                if !started {
+                    match other {
+                        Err(e) => eprintln!("[bench] GET {url}: {e}"),
+                        _ => eprintln!("[bench] GET {url}: not found"),
+                    }
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if !started {
+            me.playing(start);
+            started = true;
+        }
+        let playlist = parse_playlist(&text);
+        let first = next_seq.unwrap_or_else(|| {
+            let n = playlist.segments.len();
+            playlist
+                .segments
+                .get(n.saturating_sub(3))
+                .map_or(0, |s| s.0)
+        });
+        for (seq, uri) in playlist.segments.iter().filter(|s| s.0 >= first) {
+            let Ok(seg) = url.join(uri) else { continue };
+            // Segments on the playlist's server share its connection.
+            let c = if seg.same_origin(url) {
+                &mut conn
+            } else {
+                &mut seg_conn
+            };
+            if let Ok(Some(_)) = fetch(c, &seg, me, start, false).await {
+                me.frames.fetch_add(1, Ordering::Relaxed);
+            }
+            next_seq = Some(seq + 1);
+        }
+        let poll = Duration::from_secs_f64((playlist.target_duration / 2.0).clamp(0.5, 30.0));
+        tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_flv_tags_across_pieces() {
+        let mut flv = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        for size in [17usize, 9, 0, 300] {
+            flv.extend_from_slice(&[9, 0, (size >> 8) as u8, size as u8, 0, 0, 0, 0, 0, 0, 0]);
+            flv.extend(std::iter::repeat(7).take(size));
+            flv.extend_from_slice(&((11 + size) as u32).to_be_bytes());
+        }
+        for piece in [1, 5, 11, 1000] {
+            let mut c = FlvTagCounter::new();
+            for p in flv.chunks(piece) {
+                c.feed(p);
+            }
+            assert_eq!(c.tags, 4, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn parses_media_playlists() {
+        let p = parse_playlist(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:7\n\
+             #EXTINF:2.000,\ns-7.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.1,\n/live/s-8.ts\n",
+        );
+        assert_eq!(p.target_duration, 3.0);
+        assert_eq!(
+            p.segments,
+            vec![(7, "s-7.ts".to_string()), (8, "/live/s-8.ts".to_string())]
+        );
+    }
+
+    #[test]
+    fn parses_modes() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p = parse(&a(&["flv", "http://127.0.0.1:8080/live/s.flv", "-n", "3"]))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(p.url, Target::Flv(_)));
+        assert_eq!(p.players, 3);
+        let p = parse(&a(&["hls", "http://h/live/s.m3u8", "-n", "1"]))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(p.url, Target::Hls(_)));
+        assert!(parse(&a(&["flv", "rtmp://h/live/s", "-n", "1"])).is_err());
+        assert!(parse(&a(&["hls", "http://h/live/s.m3u8"])).is_err());
+        assert!(parse(&a(&["dash", "http://h/s.mpd", "-n", "1"])).is_err());
+    }
 }

@@ -7,6 +7,7 @@
 use super::body::Body;
 use super::json::{obj, Value};
 use super::{cors, procfs, query_param, Conn};
+use crate::app::edge::{Direction, EdgeInfo};
 use crate::app::stats::ClientStat;
 use crate::app::Context;
 use crate::hub::{Source, StreamKey};
@@ -516,7 +517,7 @@ fn kbps(recv: u64, send: u64) -> Value {
     obj([("recv_30s", recv.into()), ("send_30s", send.into())])
 }
 
-fn stream_object(src: &Source, sums: Option<&StreamSums>) -> Value {
+fn stream_object(src: &Source, sums: Option<&StreamSums>, edge: Option<EdgeInfo>) -> Value {
     let empty = StreamSums::default();
     let s = sums.unwrap_or(&empty);
     let mut publish = obj([("active", src.is_publishing().into())]);
@@ -540,6 +541,25 @@ fn stream_object(src: &Source, sums: Option<&StreamSums>) -> Value {
         ("publish", publish),
         ("video", video),
         ("audio", audio),
+        // srsd's own field: an edge stream's link to its origin, null on an origin.
+        (
+            "edge",
+            edge.map_or(Value::Null, |e| {
+                obj([
+                    (
+                        "direction",
+                        (if e.direction == Direction::Pull {
+                            "pull"
+                        } else {
+                            "push"
+                        })
+                        .into(),
+                    ),
+                    ("upstream", e.upstream.into()),
+                    ("state", e.state.as_str().into()),
+                ])
+            }),
+        ),
     ])
 }
 
@@ -677,14 +697,18 @@ fn streams(ctx: &Context, id: Option<&str>, query: Option<&str>) -> Value {
                 .iter()
                 .skip(start)
                 .take(count)
-                .map(|s| stream_object(s, sums.get(&s.key)))
+                .map(|s| stream_object(s, sums.get(&s.key), ctx.edges.get(&s.key)))
                 .collect();
             let mut v = with(code::OK, "streams", Value::Arr(list));
             v.push("total", sources.len());
             v
         }
         Some(id) => match sources.iter().find(|s| s.id.to_string() == id) {
-            Some(s) => with(code::OK, "stream", stream_object(s, sums.get(&s.key))),
+            Some(s) => with(
+                code::OK,
+                "stream",
+                stream_object(s, sums.get(&s.key), ctx.edges.get(&s.key)),
+            ),
             None => envelope(code::STREAM_NOT_FOUND),
         },
     }

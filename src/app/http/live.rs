@@ -6,8 +6,9 @@
 //!
 //! A viewer is a hub consumer, exactly like an RTMP player: metadata, sequence headers and the
 //! GOP cache first, then live; a slow viewer is dropped to the next keyframe by its queue. Each
-//! drained batch becomes one HTTP chunk of shared payloads with per-viewer 11-byte tag headers
-//! (timestamps rebased for this viewer) and one vectored write.
+//! batch, gathered for `play.mw_latency` as RTMP players' writes are, becomes one HTTP chunk of
+//! shared payloads with per-viewer 11-byte tag headers (timestamps rebased for this viewer) and
+//! one vectored write.
 //!
 //! HTTP-TS goes through the same [`TsRemuxer`] as the HLS segmenter, one per viewer (its own
 //! continuity counters): PAT/PMT, then from the first keyframe (the GOP cache's) on, with
@@ -336,6 +337,9 @@ fn subscribe(
     let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
     let param = query.map(|q| format!("?{q}")).unwrap_or_default();
     let format = lr.format;
+    // Merged writes, as for RTMP players: wait this long after the first frame of a batch so
+    // one HTTP chunk and one writev carry more frames (SRS's mw_sleep applies to HTTP too).
+    let mw_latency = Duration::from_millis(u64::from(v.play.mw_latency));
     let ext = match format {
         Format::Flv => "flv",
         Format::Ts => "ts",
@@ -393,7 +397,13 @@ fn subscribe(
                 }
             }
             tokio::select! {
-                _ = consumer.recv(&mut items, BATCH_BYTES) => {}
+                _ = async {
+                    consumer.recv(&mut items, BATCH_BYTES).await;
+                    if !mw_latency.is_zero() {
+                        tokio::time::sleep(mw_latency).await;
+                        consumer.try_recv(&mut items, BATCH_BYTES);
+                    }
+                } => {}
                 _ = tx.closed() => break Ok("viewer left"),
                 _ = shutdown.changed() => break Ok("server shutdown"),
                 _ = stat.kick.notified() => {

@@ -46,3 +46,30 @@ fn protocol_layer_uses_no_tokio_no_io_and_no_clock() {
         }
     }
 }
+
+/// 32-bit MIPS (OpenWrt mips/mipsel) has no 64-bit atomics: `AtomicU64` does not exist
+/// there and the board build fails. Counters use `AtomicUsize` or a mutex.
+#[test]
+fn no_64_bit_atomics_anywhere() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for word in ["AtomicU64", "AtomicI64"] {
+                assert!(
+                    !line.contains(word),
+                    "{}:{}: {word} does not exist on 32-bit MIPS\n{line}",
+                    f.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}

@@ -26,7 +26,7 @@ use crate::protocol::amf0::Amf0Value;
 use crate::protocol::rtmp::command::{status, ConnectRequest};
 use crate::protocol::rtmp::session::ClientSession;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -80,7 +80,7 @@ pub struct EdgeInfo {
 /// One edge stream's link to its upstream, shared by its task and the registry.
 pub struct Link {
     /// Tells this link from a later one of the same stream.
-    id: u64,
+    id: usize,
     info: Mutex<EdgeInfo>,
 }
 
@@ -108,7 +108,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 pub struct Edges {
     links: Mutex<HashMap<StreamKey, Arc<Link>>>,
-    next_id: AtomicU64,
+    next_id: AtomicUsize,
 }
 
 impl Edges {

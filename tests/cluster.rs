@@ -227,6 +227,90 @@ async fn twenty_edge_players_share_one_pull_that_stops_after_the_last_leaves() {
     assert!(edge.ctx.edges.get(&key("s")).is_none());
 }
 
+/// Reads an HTTP-FLV response until `want` video tags arrived (or `limit`); returns the
+/// status line and the video tag count.
+async fn http_flv_video_tags(
+    addr: SocketAddr,
+    path: &str,
+    want: usize,
+    limit: Duration,
+) -> (String, usize) {
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect http");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.expect("send request");
+    let mut buf = Vec::new();
+    let mut videos = 0;
+    let _ = tokio::time::timeout(limit, async {
+        let mut chunk = [0u8; 16384];
+        loop {
+            let Ok(n) = conn.read(&mut chunk).await else {
+                break;
+            };
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            // Counting "video tag" markers in a chunked body is approximate; a tag type byte
+            // 9 followed by the AVC keyframe/inter byte and packet type 1 is distinctive.
+            videos = buf
+                .windows(13)
+                .filter(|w| w[0] == 9 && (w[11] == 0x17 || w[11] == 0x27) && w[12] == 1)
+                .count();
+            if videos >= want {
+                break;
+            }
+        }
+    })
+    .await;
+    let head = String::from_utf8_lossy(&buf[..buf.len().min(200)]).to_string();
+    let status = head.lines().next().unwrap_or("").to_string();
+    assert!(
+        buf.windows(4).any(|w| w == b"FLV\x01"),
+        "an FLV header in the body: {head:?}"
+    );
+    (status, videos)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_http_flv_viewer_on_the_edge_starts_the_pull() {
+    let origin = start_server("cl-flv-origin", "").await;
+    let edge = start_server(
+        "cl-flv-edge",
+        &edge_toml(
+            &[origin_of(&origin)],
+            "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n",
+        ),
+    )
+    .await;
+    let _pub = publish_live(origin.url("live/hf"), 0);
+    assert!(wait_for(T, || publishing(&origin, "hf")).await);
+    let http = edge.http.expect("edge HTTP server");
+    let (status, videos) =
+        http_flv_video_tags(http, "/live/hf.flv", 30, Duration::from_secs(10)).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        videos >= 30,
+        "the HTTP viewer got {videos} video frames through the edge"
+    );
+    // The pull outlives the viewer by the grace period, then stops.
+    assert_eq!(
+        consumers(&origin, "hf"),
+        1,
+        "the edge pulls from the origin"
+    );
+    let info = edge.ctx.edges.get(&key("hf")).expect("edge state");
+    assert_eq!(info.direction, Direction::Pull);
+    assert!(
+        wait_for(PULL_GRACE + Duration::from_secs(8), || consumers(
+            &origin, "hf"
+        ) == 0)
+        .await,
+        "the pull stops after the HTTP viewer left"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn players_survive_an_origin_failover_with_monotonic_timestamps() {
     let o1 = start_server("cl-fo-1", "").await;

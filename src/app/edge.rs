@@ -307,15 +307,16 @@ struct PullPlan {
 }
 
 /// Called on every play on an edge vhost, after the player subscribed: starts the stream's
-/// pull unless one runs or a local publisher holds the stream. `param` and `connect` are the
-/// player's (the first player's query and pageUrl go upstream, as SRS does, so an origin's
+/// pull unless one runs or a local publisher holds the stream. `param`, `page_url` and `swf_url`
+/// are the player's (the first player's query and pageUrl go upstream, as SRS does, so an origin's
 /// hooks see its token).
 pub fn ensure_pull(
     ctx: &Arc<Context>,
     vhost: &VhostConfig,
     source: &Arc<Source>,
     param: &str,
-    connect: &ConnectRequest,
+    page_url: &str,
+    swf_url: &str,
 ) {
     if !is_edge(vhost) {
         return;
@@ -337,8 +338,8 @@ pub fn ensure_pull(
     let plan = PullPlan {
         origins: vhost.cluster.origin.clone(),
         query: upstream_query(param, upstream_vhost(key, vhost.cluster.vhost.as_deref())),
-        page_url: connect.page_url.clone(),
-        swf_url: connect.swf_url.clone(),
+        page_url: page_url.to_string(),
+        swf_url: swf_url.to_string(),
     };
     log::info!("edge pull {key}: started (pull cid {cid})");
     tokio::spawn(super::log::with_cid(

@@ -703,7 +703,14 @@ impl Conn<'_> {
         };
         let consumer = source.subscribe(limits, time_jitter(&v));
         // edge: the first player of an edge stream starts its pull (later ones share it).
-        super::edge::ensure_pull(self.ctx, &v, &source, &r.param, &self.connect);
+        super::edge::ensure_pull(
+            self.ctx,
+            &v,
+            &source,
+            &r.param,
+            &self.connect.page_url,
+            &self.connect.swf_url,
+        );
         // edge: end.
         log::info!(
             "play {key} param={} (publishing={})",

@@ -306,7 +306,7 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
     } else {
-        Response::new(subscribe(conn, &key, &v, &lr, req.uri().query(), hook))
+        Response::new(subscribe(conn, &key, &v, &lr, &who, hook))
     };
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -324,7 +324,7 @@ fn subscribe(
     key: &StreamKey,
     v: &VhostConfig,
     lr: &LiveRequest,
-    query: Option<&str>,
+    who: &Who,
     hook: Option<hooks::Guard>,
 ) -> Body {
     let ctx = conn.ctx.clone();
@@ -334,8 +334,11 @@ fn subscribe(
         ..QueueLimits::default()
     };
     let mut consumer = source.subscribe(limits, time_jitter(v));
+    let param = who.param.clone();
+    // edge: an HTTP viewer on an edge starts (or shares) the upstream pull like an RTMP one.
+    crate::app::edge::ensure_pull(&ctx, v, &source, &param, &who.page_url, "");
+    // edge: end.
     let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
-    let param = query.map(|q| format!("?{q}")).unwrap_or_default();
     let format = lr.format;
     // Merged writes, as for RTMP players: wait this long after the first frame of a batch so
     // one HTTP chunk and one writev carry more frames (SRS's mw_sleep applies to HTTP too).

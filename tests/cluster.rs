@@ -244,10 +244,7 @@ async fn http_flv_video_tags(
     let mut videos = 0;
     let _ = tokio::time::timeout(limit, async {
         let mut chunk = [0u8; 16384];
-        loop {
-            let Ok(n) = conn.read(&mut chunk).await else {
-                break;
-            };
+        while let Ok(n) = conn.read(&mut chunk).await {
             if n == 0 {
                 break;
             }

@@ -378,6 +378,68 @@ async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dvr_segments_are_playable_and_each_sends_on_dvr_after_it_is_closed() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let (base, calls) = hook_server().await;
+    let dir = temp_dir("hooks-dvr-files");
+    let extra = format!(
+        "{}on_dvr = [\"{base}/allow\"]\n[vhost.\"__defaultVhost__\".dvr]\nenabled = true\n\
+         plan = \"segment\"\nduration = 3\npath = \"{}/[app]/[stream].[timestamp].flv\"\n",
+        hooks_toml(&base, "/allow"),
+        dir.display()
+    );
+    let server = start_server("hooks-dvr", &extra).await;
+    let mut p = ffmpeg_publish(&server.url("live/d"), 8);
+    assert!(wait_exit(&mut p, Duration::from_secs(30)).await);
+    let dvr_calls = || -> Vec<Call> {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.action() == "on_dvr")
+            .cloned()
+            .collect()
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || dvr_calls().len() >= 3).await,
+        "{:?}",
+        dvr_calls()
+    );
+    let got = dvr_calls();
+    assert_eq!(got.len(), 3, "8 s in 3 s segments: {got:?}");
+    let mut frames = 0;
+    for c in &got {
+        assert_eq!(field(&c.body, "stream"), "d", "{}", c.body);
+        assert!(!field(&c.body, "cwd").is_empty(), "{}", c.body);
+        let file = field(&c.body, "file");
+        assert!(
+            file.starts_with(&dir.join("live/d.").display().to_string()),
+            "{file}"
+        );
+        assert!(file.ends_with(".flv"), "{file}");
+        let probe = ffprobe(&file);
+        assert_eq!(probe.video_codec, "h264", "{file}: {probe:?}");
+        assert_eq!(probe.audio_codec, "aac", "{file}: {probe:?}");
+        assert_eq!((probe.width, probe.height), (320, 240));
+        frames += probe.video_frames;
+    }
+    println!("dvr: {} files, {frames} video frames", got.len());
+    // Every frame from the first keyframe on is in exactly one file (8 s at 25 fps).
+    assert!(
+        (190..=200).contains(&frames),
+        "{frames} video frames recorded"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("live"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no .tmp files left: {leftovers:?}");
+}
+
 /// The status code of a GET (the body is not read: live answers never end).
 async fn http_status(addr: std::net::SocketAddr, path: &str, referer: Option<&str>) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

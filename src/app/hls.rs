@@ -433,7 +433,9 @@ pub fn spawn(
         }
     });
     let ctx = ctx.clone();
+    let writing = super::Writing::start(&ctx);
     tokio::spawn(async move {
+        let _writing = writing;
         if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx)).await {
             if let Some(c) = ctx.stats.client(publisher_cid) {
                 c.kick.notify_one();

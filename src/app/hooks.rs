@@ -467,22 +467,48 @@ pub async fn run_gate(
     }))
 }
 
+/// Queues `on_dvr` for a closed DVR file.
+pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, file: &std::path::Path) {
+    let urls = urls_for(cfg, "on_dvr");
+    if urls.is_empty() {
+        return;
+    }
+    let b = body(
+        ctx,
+        "on_dvr",
+        who,
+        vec![
+            ("cwd", cwd().into()),
+            ("file", file.display().to_string().into()),
+        ],
+    );
+    ctx.hooks.notify(
+        urls,
+        b,
+        Duration::from_millis(cfg.timeout.max(1) as u64),
+        "on_dvr",
+    );
+}
+
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 /// Queues `on_hls` for a closed segment.
 pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &super::hls::SegmentEvent) {
     let urls = urls_for(cfg, "on_hls");
     if urls.is_empty() {
         return;
     }
-    let cwd = std::env::current_dir()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
     let b = body(
         ctx,
         "on_hls",
         who,
         vec![
             ("duration", Value::Float(seg.duration)),
-            ("cwd", cwd.into()),
+            ("cwd", cwd().into()),
             ("file", seg.file.display().to_string().into()),
             ("url", seg.uri.as_str().into()),
             ("m3u8", seg.m3u8.display().to_string().into()),

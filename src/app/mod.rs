@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod daemon;
+pub mod dvr;
 pub mod edge;
 pub mod forward;
 pub mod heartbeat;
@@ -48,6 +49,25 @@ pub struct Context {
     pub reload: tokio::sync::Notify,
     /// Edge streams (pulled from / pushed to an origin) and their upstream state, for the API.
     pub edges: edge::Edges,
+    /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
+    /// to close their files.
+    pub writers: AtomicUsize,
+}
+
+/// Counts a running file writer in [`Context::writers`] while alive.
+pub struct Writing(Arc<Context>);
+
+impl Writing {
+    pub fn start(ctx: &Arc<Context>) -> Writing {
+        ctx.writers.fetch_add(1, Ordering::AcqRel);
+        Writing(ctx.clone())
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.0.writers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Context {
@@ -97,6 +117,7 @@ impl Server {
             hooks: hooks::Notifier::start(),
             reload: tokio::sync::Notify::new(),
             edges: edge::Edges::default(),
+            writers: AtomicUsize::new(0),
         });
         Ok(Server {
             ctx,
@@ -172,9 +193,12 @@ impl Server {
         for t in tasks {
             t.abort();
         }
-        // Give connections a moment to say goodbye (unpublish, close files).
+        // Give connections a moment to say goodbye (unpublish), and writers to close files.
         let deadline = Instant::now() + std::time::Duration::from_secs(3);
-        while self.ctx.connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        while (self.ctx.connections.load(Ordering::Relaxed) > 0
+            || self.ctx.writers.load(Ordering::Relaxed) > 0)
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }

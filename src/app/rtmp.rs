@@ -650,6 +650,7 @@ impl Conn<'_> {
         super::forward::spawn_all(self.ctx, &v, &source, &r.param);
         // edge/forward: end.
         super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone());
+        super::dvr::spawn(self.ctx, &v, &source, who.clone());
         self.role = Role::Publishing(PublishState {
             publisher,
             key,
@@ -817,7 +818,12 @@ pub fn source_options(v: &VhostConfig) -> SourceOptions {
 }
 
 pub fn time_jitter(v: &VhostConfig) -> TimeJitter {
-    match v.play.time_jitter {
+    jitter_mode(v.play.time_jitter)
+}
+
+/// The hub's timestamp correction for a configured `time_jitter`.
+pub fn jitter_mode(j: crate::config::TimeJitter) -> TimeJitter {
+    match j {
         crate::config::TimeJitter::Full => TimeJitter::Full,
         crate::config::TimeJitter::Zero => TimeJitter::Zero,
         crate::config::TimeJitter::Off => TimeJitter::Off,

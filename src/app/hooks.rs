@@ -6,16 +6,20 @@
 //! bounded queue served by one background task, so they never block a connection or media;
 //! a full queue drops the event, counts it and logs it.
 //!
-//! The HTTP client is a small HTTP/1.1 one: `Connection: close`, no redirects followed, response
-//! headers and body capped, one timeout over the whole exchange.
+//! The HTTP client is hyper's HTTP/1.1 client connection: `Connection: close`, no redirects
+//! followed, response headers and body capped, one timeout over the whole exchange.
 
+use super::http::body::Body;
 use super::http::json::{obj, Value};
 use super::Context;
 use crate::config::HttpHooksConfig;
+use hyper::body::Body as _;
+use hyper::{header, Request};
+use hyper_util::rt::TokioIo;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -87,109 +91,59 @@ fn parse_url(url: &str) -> Result<Target, String> {
 
 async fn post(url: &str, body: String) -> Result<(u16, String), String> {
     let t = parse_url(url)?;
-    let mut s = TcpStream::connect((t.host.as_str(), t.port))
+    let tcp = TcpStream::connect((t.host.as_str(), t.port))
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let host_header = if t.host.contains(':') {
-        format!("[{}]", t.host)
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        // Caps what hyper buffers, response headers included.
+        .max_buf_size(MAX_HEAD)
+        .handshake::<_, Body>(TokioIo::new(tcp))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    // The connection is driven by its own task, aborted when this exchange ends or is dropped
+    // (the caller's timeout): nothing outlives the hook call.
+    let _driver = AbortOnDrop(tokio::spawn(conn));
+    let host = if t.host.contains(':') {
+        format!("[{}]:{}", t.host, t.port)
     } else {
-        t.host.clone()
+        format!("{}:{}", t.host, t.port)
     };
-    let req = format!(
-        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: srsd/{}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        t.path,
-        host_header,
-        t.port,
-        crate::VERSION,
-        body.len()
-    );
-    s.write_all(req.as_bytes())
+    let req = Request::post(t.path.as_str())
+        .header(header::HOST, host)
+        .header(header::USER_AGENT, format!("srsd/{}", crate::VERSION))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONNECTION, "close")
+        .body(Body::full(body))
+        .map_err(|e| format!("request: {e}"))?;
+    // hyper's client never follows redirects: a 3xx is an answer like any other (it denies).
+    let resp = sender
+        .send_request(req)
         .await
-        .map_err(|e| format!("write: {e}"))?;
-    s.write_all(body.as_bytes())
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-    let mut buf = Vec::with_capacity(1024);
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err("response headers too large".into());
-        }
-        let mut chunk = [0u8; 4096];
-        let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err("connection closed before the response".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or("bad status line")?;
-    let mut length = None;
-    let mut chunked = false;
-    for l in lines {
-        if let Some((k, v)) = l.split_once(':') {
-            let v = v.trim();
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.parse::<usize>().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding")
-                && v.eq_ignore_ascii_case("chunked")
-            {
-                chunked = true;
+        .map_err(|e| format!("request: {e}"))?;
+    let status = resp.status().as_u16();
+    let mut incoming = resp.into_body();
+    let mut got = Vec::new();
+    while got.len() < MAX_BODY {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut incoming).poll_frame(cx)).await;
+        match frame {
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    got.extend_from_slice(&data[..data.len().min(MAX_BODY - got.len())]);
+                }
             }
+            Some(Err(e)) => return Err(format!("read: {e}")),
+            None => break,
         }
     }
-    let mut body_bytes = buf[head_end + 4..].to_vec();
-    let want = length.unwrap_or(MAX_BODY).min(MAX_BODY);
-    while body_bytes.len() < want {
-        if chunked && find(&body_bytes, b"0\r\n\r\n").is_some() {
-            break;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = s.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        body_bytes.extend_from_slice(&chunk[..n]);
-    }
-    body_bytes.truncate(want);
-    let body = if chunked {
-        dechunk(&body_bytes)
-    } else {
-        body_bytes
-    };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok((status, String::from_utf8_lossy(&got).into_owned()))
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-/// Decodes a chunked body (what arrived of it).
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(i) = find(b, b"\r\n") {
-        let size_text = String::from_utf8_lossy(&b[..i]);
-        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-        else {
-            break;
-        };
-        if size == 0 {
-            break;
-        }
-        let start = i + 2;
-        let end = (start + size).min(b.len());
-        out.extend_from_slice(&b[start..end]);
-        b = b.get(end + 2..).unwrap_or(&[]);
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-    out
 }
 
 /// SRS's allow rule: HTTP 200/201 and a body of exactly `0`, or a JSON object whose integer
@@ -568,13 +522,84 @@ mod tests {
         assert!(parse_url("http://h/p q").is_err());
     }
 
-    #[test]
-    fn dechunks() {
-        assert_eq!(dechunk(b"1\r\n0\r\n0\r\n\r\n"), b"0");
-        assert_eq!(
-            dechunk(b"4\r\n{\"co\r\n6\r\nde\":0}\r\n0\r\n\r\n"),
-            b"{\"code\":0}"
-        );
-        assert_eq!(dechunk(b"zz\r\n"), b"");
+    /// A one-shot HTTP server answering `answer` to every request; returns its URL base and
+    /// the requests it saw.
+    async fn answering(answer: Vec<u8>) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                seen2
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = s.write_all(&answer).await;
+            }
+        });
+        (base, seen)
+    }
+
+    #[tokio::test]
+    async fn client_sends_srs_headers_follows_no_redirect_and_caps_what_it_reads() {
+        let t = Duration::from_secs(5);
+        let (base, seen) = answering(
+            b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 1\r\n\r\n0".to_vec(),
+        )
+        .await;
+        let (status, body) = post_json(&format!("{base}/hook?token=a b"), "{}".into(), t)
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap_or((0, String::new()));
+        assert_eq!(status, 0, "a space in the URL is refused before sending");
+        assert!(body.is_empty());
+        let (status, body) = post_json(&format!("{base}/hook?token=1"), "{\"a\":1}".into(), t)
+            .await
+            .unwrap();
+        assert_eq!((status, body.as_str()), (302, "0"));
+        assert!(!allows(status, &body), "a redirect denies");
+        let reqs = seen.lock().unwrap().clone();
+        assert_eq!(reqs.len(), 1, "the redirect was not followed: {reqs:?}");
+        let r = reqs[0].to_ascii_lowercase();
+        assert!(r.starts_with("post /hook?token=1 http/1.1\r\n"), "{r}");
+        for h in [
+            "user-agent: srsd/",
+            "content-type: application/json",
+            "content-length: 7",
+        ] {
+            assert!(r.contains(h), "{h} in {r}");
+        }
+        assert!(r.ends_with("{\"a\":1}"), "{r}");
+
+        // A huge body is read up to the cap; huge headers are refused.
+        let mut big = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..40 {
+            big.extend_from_slice(b"1000\r\n");
+            big.extend_from_slice(&[b'0'; 0x1000]);
+            big.extend_from_slice(b"\r\n");
+        }
+        big.extend_from_slice(b"0\r\n\r\n");
+        let (base, _) = answering(big).await;
+        let (status, body) = post_json(&base, String::new(), t).await.unwrap();
+        assert_eq!((status, body.len()), (200, MAX_BODY));
+        let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..2000 {
+            huge.extend_from_slice(format!("X-Pad-{i}: {}\r\n", "y".repeat(20)).as_bytes());
+        }
+        huge.extend_from_slice(b"Content-Length: 1\r\n\r\n0");
+        let (base, _) = answering(huge).await;
+        assert!(post_json(&base, String::new(), t).await.is_err());
+        // Nothing listening: an error, promptly.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        assert!(post_json(&format!("http://{closed}/x"), String::new(), t)
+            .await
+            .is_err());
     }
 }

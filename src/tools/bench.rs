@@ -8,7 +8,7 @@
 //! own task and summed by the reporter, so players never contend on a lock.
 
 use super::http_client::{HttpConn, HttpUrl};
-use super::{bad_args, option_value, runtime, STEP_TIMEOUT};
+use super::{option_value, parsed, runtime, STEP_TIMEOUT};
 use crate::client::{RtmpClient, RtmpUrl};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -113,13 +113,9 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let args = match parse(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return 0;
-        }
-        Err(e) => return bad_args(&e, USAGE),
+    let args = match parsed(parse(args), USAGE) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let Some(rt) = runtime(true) else { return 1 };
     rt.block_on(bench(args))

@@ -35,6 +35,19 @@ pub fn run(tool: &str, args: &[String]) -> Option<i32> {
     })
 }
 
+/// A tool's parsed arguments, or the exit code to return: 0 after printing `usage` for
+/// `-h`/`--help` (parsers answer `Ok(None)`), 2 after a bad argument.
+fn parsed<A>(result: Result<Option<A>, String>, usage: &str) -> Result<A, i32> {
+    match result {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => {
+            println!("{usage}");
+            Err(0)
+        }
+        Err(e) => Err(bad_args(&e, usage)),
+    }
+}
+
 /// Prints `usage` with an error and returns the bad-arguments exit code.
 fn bad_args(error: &str, usage: &str) -> i32 {
     eprintln!("error: {error}\n\n{usage}");

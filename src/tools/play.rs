@@ -1,6 +1,6 @@
 //! `srsd play rtmp://... [-o OUT.flv] [--duration SECS] [--frames N]`
 
-use super::{bad_args, option_value, runtime, STEP_TIMEOUT};
+use super::{option_value, parsed, runtime, STEP_TIMEOUT};
 use crate::client::{is_keyframe, ClientError, MediaKind, RtmpClient, RtmpUrl};
 use crate::protocol::flv::{self, Tag};
 use bytes::BytesMut;
@@ -57,13 +57,9 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let args = match parse(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return 0;
-        }
-        Err(e) => return bad_args(&e, USAGE),
+    let args = match parsed(parse(args), USAGE) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let out: Option<Box<dyn Write + Send>> = match args.output.as_deref() {
         None => None,

@@ -1,6 +1,6 @@
 //! `srsd publish FILE.flv rtmp://HOST[:PORT]/APP/STREAM [--loop] [--no-realtime]`
 
-use super::{bad_args, runtime, STEP_TIMEOUT};
+use super::{parsed, runtime, STEP_TIMEOUT};
 use crate::client::{publish_flv, RtmpClient, RtmpUrl};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,13 +50,9 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let args = match parse(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return 0;
-        }
-        Err(e) => return bad_args(&e, USAGE),
+    let args = match parsed(parse(args), USAGE) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let data = match std::fs::metadata(&args.file).and_then(|m| {
         if m.len() > MAX_FILE_SIZE {

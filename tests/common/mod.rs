@@ -130,12 +130,15 @@ pub async fn wait_exit(p: &mut Proc, limit: Duration) -> bool {
     }
 }
 
-/// Makes an H.264 + AAC FLV file with ffmpeg: `secs` seconds of 320x240 25 fps, GOP 1 s.
-pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
-    let out = dir.join("source.flv");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+/// ffmpeg arguments for `secs` seconds of generated H.264 + AAC (320x240 25 fps, GOP 1 s)
+/// as FLV; the output comes after them.
+fn ffmpeg_source(realtime: bool, secs: u32) -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-y"]);
+    if realtime {
+        c.arg("-re");
+    }
+    c.args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &secs.to_string()])
         .args([
@@ -145,12 +148,16 @@ pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
             "ultrafast",
             "-tune",
             "zerolatency",
-            "-g",
-            "25",
-            "-pix_fmt",
-            "yuv420p",
         ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .args(["-g", "25", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"]);
+    c
+}
+
+/// Makes an H.264 + AAC FLV file with ffmpeg: `secs` seconds of 320x240 25 fps, GOP 1 s.
+pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
+    let out = dir.join("source.flv");
+    let status = ffmpeg_source(false, secs)
         .arg(&out)
         .status()
         .expect("run ffmpeg");
@@ -161,24 +168,8 @@ pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
 /// ffmpeg publishing a generated live source for `secs` seconds, in real time.
 pub fn ffmpeg_publish(url: &str, secs: u32) -> Proc {
     Proc(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-            .args(["-t", &secs.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-                "-g",
-                "25",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+        ffmpeg_source(true, secs)
+            .arg(url)
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn ffmpeg"),

@@ -16,7 +16,7 @@ pub mod metrics;
 pub mod procfs;
 pub mod static_files;
 
-use super::{log, Context};
+use super::Context;
 use crate::config::{parse_listen, Config};
 use body::Body;
 use hyper::header::{self, HeaderValue};
@@ -127,31 +127,10 @@ pub async fn bind(config: &Config) -> io::Result<Vec<HttpListener>> {
 /// Accepts HTTP connections until the task is aborted (at shutdown).
 pub async fn accept_loop(ctx: Arc<Context>, l: HttpListener) {
     let roles = l.roles;
-    loop {
-        let (socket, peer) = match l.listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                ::log::warn!("HTTP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let max = ctx.config().max_connections as usize;
-        let open = ctx.connections.fetch_add(1, Ordering::AcqRel);
-        if open >= max {
-            ctx.connections.fetch_sub(1, Ordering::AcqRel);
-            let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
-            ::log::warn!("refuse HTTP {peer}: max_connections {max} reached ({n} refused so far)");
-            drop(socket);
-            continue;
-        }
-        let cid = log::next_cid();
-        let ctx2 = ctx.clone();
-        tokio::spawn(log::with_cid(cid, async move {
-            serve_conn(&ctx2, socket, peer, roles, cid as u32).await;
-            ctx2.connections.fetch_sub(1, Ordering::AcqRel);
-        }));
-    }
+    super::accept_counted(ctx, &l.listener, "HTTP ", move |ctx, socket, peer, cid| async move {
+        serve_conn(&ctx, socket, peer, roles, cid).await
+    })
+    .await
 }
 
 /// Progress of one connection, shared by its I/O wrapper and its handlers.

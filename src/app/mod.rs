@@ -12,11 +12,13 @@ pub mod heartbeat;
 pub mod hls;
 pub mod hooks;
 pub mod http;
+pub mod ingest;
 pub mod log;
 pub mod process;
 pub mod rtmp;
 pub mod stats;
 pub mod template;
+pub mod transcode;
 pub mod url;
 
 use crate::config::Config;
@@ -188,6 +190,7 @@ impl Server {
             }
         }));
         tasks.push(tokio::spawn(heartbeat::run(self.ctx.clone())));
+        tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         stop.await;
         ::log::info!("shutting down");
         let _ = self.shutdown_tx.send(true);

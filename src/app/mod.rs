@@ -7,15 +7,19 @@ pub mod access;
 pub mod daemon;
 pub mod dvr;
 pub mod edge;
+pub mod ffmpeg;
 pub mod forward;
 pub mod heartbeat;
 pub mod hls;
 pub mod hooks;
 pub mod http;
+pub mod ingest;
 pub mod log;
+pub mod process;
 pub mod rtmp;
 pub mod stats;
 pub mod template;
+pub mod transcode;
 pub mod url;
 
 use crate::config::Config;
@@ -52,6 +56,12 @@ pub struct Context {
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
     /// to close their files.
     pub writers: AtomicUsize,
+    /// The first RTMP listener's bound port: `[port]` in transcode and ingest templates.
+    pub rtmp_port: u16,
+    /// ffmpeg (transcode, ingest) children running now; shutdown waits for them.
+    pub processes: Arc<AtomicUsize>,
+    /// Bumped by every applied reload; features that restart on reload watch it.
+    config_generation: watch::Sender<u64>,
 }
 
 /// Counts a running file writer in [`Context::writers`] while alive.
@@ -80,6 +90,13 @@ impl Context {
 
     pub fn set_config(&self, c: Config) {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+        self.config_generation
+            .send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// Changes whenever [`Context::set_config`] applies a new config.
+    pub fn config_changes(&self) -> watch::Receiver<u64> {
+        self.config_generation.subscribe()
     }
 }
 
@@ -104,6 +121,10 @@ impl Server {
             listeners.push(l);
         }
         let http = http::bind(&config).await?;
+        let rtmp_port = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(0, |a| a.port());
         let (shutdown_tx, shutdown) = watch::channel(false);
         let ctx = Arc::new(Context {
             config: RwLock::new(Arc::new(config)),
@@ -118,6 +139,9 @@ impl Server {
             reload: tokio::sync::Notify::new(),
             edges: edge::Edges::default(),
             writers: AtomicUsize::new(0),
+            rtmp_port,
+            processes: Arc::new(AtomicUsize::new(0)),
+            config_generation: watch::channel(0).0,
         });
         Ok(Server {
             ctx,
@@ -187,16 +211,20 @@ impl Server {
             }
         }));
         tasks.push(tokio::spawn(heartbeat::run(self.ctx.clone())));
+        tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         stop.await;
         ::log::info!("shutting down");
         let _ = self.shutdown_tx.send(true);
         for t in tasks {
             t.abort();
         }
-        // Give connections a moment to say goodbye (unpublish), and writers to close files.
-        let deadline = Instant::now() + std::time::Duration::from_secs(3);
+        // Give connections a moment to say goodbye (unpublish), writers to close their files,
+        // and ffmpeg children their SIGTERM grace (3 s, see process.rs) before the runtime
+        // kills them.
+        let deadline = Instant::now() + std::time::Duration::from_millis(3500);
         while (self.ctx.connections.load(Ordering::Relaxed) > 0
-            || self.ctx.writers.load(Ordering::Relaxed) > 0)
+            || self.ctx.writers.load(Ordering::Relaxed) > 0
+            || self.ctx.processes.load(Ordering::Relaxed) > 0)
             && Instant::now() < deadline
         {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -78,6 +78,8 @@ struct PublishState {
     msgs: u64,
     /// Sends on_unpublish when the publish ends.
     _hook: Option<Guard>,
+    /// Stops the stream's ffmpeg transcoders when the publish ends.
+    _transcode: super::transcode::Transcoder,
 }
 
 struct PlayState {
@@ -651,6 +653,7 @@ impl Conn<'_> {
         // edge/forward: end.
         super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone());
         super::dvr::spawn(self.ctx, &v, &source, who.clone());
+        let transcode = super::transcode::spawn(self.ctx, &key, &r.param);
         self.role = Role::Publishing(PublishState {
             publisher,
             key,
@@ -660,6 +663,7 @@ impl Conn<'_> {
             normal_timeout: Duration::from_millis(v.publish.normal_timeout as u64),
             msgs: 0,
             _hook: hook,
+            _transcode: transcode,
         });
         Ok(())
     }

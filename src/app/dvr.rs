@@ -70,7 +70,7 @@ impl Recorder {
             has_audio: false,
             open: None,
             cut_anywhere: false,
-            now_ms: unix_ms,
+            now_ms: super::log::now_unix_ms,
         }
     }
 
@@ -276,13 +276,6 @@ fn seekable_metadata(stream: Option<&[u8]>) -> (Bytes, usize, usize) {
     let filesize_at = b.len() - 3 - 8;
     let duration_at = filesize_at - 1 - (2 + "filesize".len()) - 8;
     (b.freeze(), duration_at, filesize_at)
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Starts the recorder of a new publish when the vhost has DVR on; closed files are reported

@@ -99,7 +99,7 @@ fn summaries(ctx: &Context) -> Value {
     let clients = ctx.stats.clients().len();
     let streams = ctx.hub.list().len();
     let (recv, send) = ctx.stats.totals();
-    let now = super::http::procfs::now_ms();
+    let now = super::log::now_unix_ms();
     obj([
         ("ok", true.into()),
         ("now_ms", now.into()),

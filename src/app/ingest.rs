@@ -69,7 +69,7 @@ fn specs(i: &IngestConfig, port: u16) -> Vec<(String, Spec)> {
                 vhost: &i.vhost,
                 engine: &e.name,
                 port: Some(port),
-                unix_ms: super::transcode::now_ms(),
+                unix_ms: super::log::now_unix_ms(),
                 ..Vars::default()
             };
             let output = template::render(&e.output, &vars);

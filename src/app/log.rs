@@ -124,7 +124,8 @@ impl fmt::Display for Timestamp {
     }
 }
 
-pub(crate) fn now_unix_ms() -> u64 {
+/// Milliseconds since the Unix epoch (0 for a clock before 1970).
+pub fn now_unix_ms() -> u64 {
     // A clock before 1970 prints the epoch rather than failing to log.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

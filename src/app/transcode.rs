@@ -128,16 +128,10 @@ fn render_output(e: &EngineConfig, key: &StreamKey, param: &str, port: u16) -> S
         engine: &e.name,
         port: Some(port),
         param,
-        unix_ms: now_ms(),
+        unix_ms: super::log::now_unix_ms(),
         ..Vars::default()
     };
     template::render(&e.output, &vars)
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub fn server_ids() -> &'static (String, String) {
 fn ids() -> &'static (String, String) {
     static IDS: OnceLock<(String, String)> = OnceLock::new();
     IDS.get_or_init(|| {
-        let mut seed = procfs::now_ms()
+        let mut seed = crate::app::log::now_unix_ms()
             ^ ((std::process::id() as u64) << 32)
             ^ (std::time::Instant::now().elapsed().as_nanos() as u64)
             ^ 0x9E37_79B9_7F4A_7C15;
@@ -255,7 +255,7 @@ fn summaries(ctx: &Context) -> Value {
     let ((rx, tx), (rxi, txi)) = procfs::net_bytes();
     let (tcp, est, tw, udp) = procfs::connections();
     let (srs_recv, srs_send) = ctx.stats.totals();
-    let now = procfs::now_ms();
+    let now = crate::app::log::now_unix_ms();
     let argv = std::env::args().collect::<Vec<_>>().join(" ");
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
@@ -327,7 +327,7 @@ fn rusages() -> Value {
     let g = |k: &str| st.get(k).copied().unwrap_or(0);
     obj([
         ("ok", true.into()),
-        ("sample_time", procfs::now_ms().into()),
+        ("sample_time", crate::app::log::now_unix_ms().into()),
         ("ru_utime", (s.utime() as f64 / procfs::TICKS).into()),
         ("ru_stime", (s.stime() as f64 / procfs::TICKS).into()),
         ("ru_maxrss", g("VmHWM").into()),
@@ -396,7 +396,7 @@ fn self_proc_stats() -> Value {
     ];
     let mut v = obj([
         ("ok", true.into()),
-        ("sample_time", procfs::now_ms().into()),
+        ("sample_time", crate::app::log::now_unix_ms().into()),
         ("percent", (own / 100.0).into()),
         ("pid", std::process::id().into()),
         ("comm", s.comm.as_str().into()),
@@ -413,7 +413,7 @@ fn system_proc_stats() -> Value {
     let (_, sys) = procfs::cpu_percent();
     obj([
         ("ok", true.into()),
-        ("sample_time", procfs::now_ms().into()),
+        ("sample_time", crate::app::log::now_unix_ms().into()),
         ("percent", (sys / 100.0).into()),
         ("user", c[0].into()),
         ("nice", c[1].into()),
@@ -436,7 +436,7 @@ fn meminfos() -> Value {
     let pct = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
     obj([
         ("ok", true.into()),
-        ("sample_time", procfs::now_ms().into()),
+        ("sample_time", crate::app::log::now_unix_ms().into()),
         ("percent_ram", pct(real_in_use, total).into()),
         (
             "percent_swap",
@@ -532,7 +532,7 @@ fn stream_object(src: &Source, sums: Option<&StreamSums>, edge: Option<EdgeInfo>
         ("app", src.key.app.as_str().into()),
         ("tcUrl", s.tc_url.as_str().into()),
         ("url", src.key.url().into()),
-        ("live_ms", procfs::now_ms().into()),
+        ("live_ms", crate::app::log::now_unix_ms().into()),
         ("clients", s.clients.into()),
         ("frames", src.stats().frames.into()),
         ("send_bytes", s.send.into()),

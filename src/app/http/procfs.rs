@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture we ship).
 pub const TICKS: f64 = 100.0;
@@ -177,14 +177,6 @@ pub fn connections() -> (u64, u64, u64, u64) {
         field("TCP:", "tw"),
         field("UDP:", "inuse"),
     )
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// CPU percentages over the time since the previous call (0 on the first call): this

@@ -132,6 +132,14 @@ pub fn mutate(rng: &mut Rng, valid: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Text made of up to `max_pieces` pieces drawn from `pieces` (tokens, separators, odd
+/// characters), for parsers of names, paths and templates.
+pub fn text(rng: &mut Rng, pieces: &[&str], max_pieces: usize) -> String {
+    (0..rng.below(max_pieces + 1))
+        .map(|_| *rng.pick(pieces))
+        .collect()
+}
+
 /// `default` times the `SRSD_FUZZ_ITERS` multiplier (1 when unset).
 pub fn iters(default: usize) -> usize {
     let factor = std::env::var("SRSD_FUZZ_ITERS")

@@ -602,4 +602,69 @@ mod tests {
             .await
             .is_err());
     }
+
+    use crate::protocol::testutil::{fuzz, text};
+
+    #[test]
+    fn hostile_hook_answers_never_panic() {
+        let pieces: &[&str] = &[
+            "rtmp://",
+            "http://",
+            "h",
+            "v.com",
+            ":",
+            ":1935",
+            ":99999",
+            ":-1",
+            "/",
+            "//",
+            "?",
+            "&",
+            "=",
+            "vhost",
+            "...",
+            "..",
+            ".",
+            "live",
+            "s",
+            "%",
+            "%2f",
+            "%00",
+            "%zz",
+            "\\",
+            "\u{0}",
+            " ",
+            "\t",
+            "\u{e9}",
+            "\u{1F600}",
+            "[",
+            "]",
+            "[app]",
+            "[stream]",
+            "[vhost]",
+            "[seq]",
+            ".flv",
+            ".ts",
+            ".m3u8",
+            "#",
+            "@",
+            "{",
+            "}",
+            "\"",
+            "code",
+            "0",
+            "-",
+            ",",
+            "bytes=",
+        ];
+        fuzz("hooks allows", 0x400C, 3_000, |rng| {
+            let mut body = text(rng, pieces, 16);
+            if rng.chance(1, 2) {
+                body = format!("{{{body}}}");
+            }
+            let status = *rng.pick(&[200, 201, 0, 500, u16::MAX]);
+            let _ = allows(status, &body);
+            let _ = parse_url(&text(rng, pieces, 8));
+        });
+    }
 }

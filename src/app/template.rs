@@ -87,4 +87,80 @@ mod tests {
             (951_782_400_123u64 + 47_045_000).to_string()
         );
     }
+
+    use crate::protocol::testutil::{fuzz, text};
+
+    #[test]
+    fn hostile_templates_and_values_never_panic() {
+        let pieces: &[&str] = &[
+            "rtmp://",
+            "http://",
+            "h",
+            "v.com",
+            ":",
+            ":1935",
+            ":99999",
+            ":-1",
+            "/",
+            "//",
+            "?",
+            "&",
+            "=",
+            "vhost",
+            "...",
+            "..",
+            ".",
+            "live",
+            "s",
+            "%",
+            "%2f",
+            "%00",
+            "%zz",
+            "\\",
+            "\u{0}",
+            " ",
+            "\t",
+            "\u{e9}",
+            "\u{1F600}",
+            "[",
+            "]",
+            "[app]",
+            "[stream]",
+            "[vhost]",
+            "[seq]",
+            ".flv",
+            ".ts",
+            ".m3u8",
+            "#",
+            "@",
+            "{",
+            "}",
+            "\"",
+            "code",
+            "0",
+            "-",
+            ",",
+            "bytes=",
+        ];
+        fuzz("template render", 0x7E4, 3_000, |rng| {
+            let template = text(rng, pieces, 12);
+            let app = text(rng, pieces, 3);
+            let some = rng.next_u64() >> 20;
+            let v = Vars {
+                vhost: "v",
+                app: &app,
+                stream: "[stream]",
+                seq: Some(rng.next_u64()),
+                unix_ms: *rng.pick(&[0, 1, u64::MAX, some]),
+                port: Some(rng.u32() as u16),
+                ..Vars::default()
+            };
+            let out = render(&template, &v);
+            // Values are inserted once, never expanded again.
+            assert!(
+                out.len() <= template.len() + 64 * (template.len() + 1),
+                "{template:?}"
+            );
+        });
+    }
 }

@@ -268,4 +268,74 @@ mod tests {
         assert_eq!(query_value("a", "a"), Some(""));
         assert_eq!(query_value("", "a"), None);
     }
+
+    use crate::protocol::testutil::{fuzz, text};
+
+    #[test]
+    fn hostile_tc_urls_and_stream_names_never_panic() {
+        let pieces: &[&str] = &[
+            "rtmp://",
+            "http://",
+            "h",
+            "v.com",
+            ":",
+            ":1935",
+            ":99999",
+            ":-1",
+            "/",
+            "//",
+            "?",
+            "&",
+            "=",
+            "vhost",
+            "...",
+            "..",
+            ".",
+            "live",
+            "s",
+            "%",
+            "%2f",
+            "%00",
+            "%zz",
+            "\\",
+            "\u{0}",
+            " ",
+            "\t",
+            "\u{e9}",
+            "\u{1F600}",
+            "[",
+            "]",
+            "[app]",
+            "[stream]",
+            "[vhost]",
+            "[seq]",
+            ".flv",
+            ".ts",
+            ".m3u8",
+            "#",
+            "@",
+            "{",
+            "}",
+            "\"",
+            "code",
+            "0",
+            "-",
+            ",",
+            "bytes=",
+        ];
+        fuzz("url parse", 0x0E1, 3_000, |rng| {
+            let tc_url = text(rng, pieces, 12);
+            let stream = text(rng, pieces, 6);
+            if let Ok(r) = parse(&tc_url, &stream) {
+                // Whatever is accepted is safe to use in paths.
+                for name in [&r.app, &r.stream] {
+                    assert!(
+                        !name.split('/').any(|s| s == ".."),
+                        "{tc_url:?} {stream:?}: {r:?}"
+                    );
+                }
+            }
+            let _ = query_value(&stream, "vhost");
+        });
+    }
 }

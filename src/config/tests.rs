@@ -349,3 +349,107 @@ fn load_reads_and_parses_a_file() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(loaded.expect("valid").chunk_size, 4096);
 }
+
+mod hostile {
+    use super::*;
+    use crate::protocol::testutil::{fuzz, mutate, Rng};
+
+    const FULL: &str = include_str!("../../conf/full.toml");
+
+    /// A line-level mutation of `text`: delete lines, swap values between keys, duplicate a
+    /// line, or drop in garbage.
+    fn mutate_lines(rng: &mut Rng, text: &str) -> String {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        for _ in 0..1 + rng.below(4) {
+            let n = lines.len().max(1);
+            let i = rng.below(n).min(lines.len().saturating_sub(1));
+            match rng.below(5) {
+                0 => {
+                    if !lines.is_empty() {
+                        lines.remove(i);
+                    }
+                }
+                1 => {
+                    let j = rng.below(n).min(lines.len().saturating_sub(1));
+                    let value = |l: &str| l.split_once('=').map(|(_, v)| v.to_string());
+                    if let (Some(a), Some(b)) = (value(&lines[i]), value(&lines[j])) {
+                        let key = |l: &str| l.split_once('=').map(|(k, _)| k.to_string());
+                        let (ka, kb) = (key(&lines[i]).unwrap(), key(&lines[j]).unwrap());
+                        lines[i] = format!("{ka}={b}");
+                        lines[j] = format!("{kb}={a}");
+                    }
+                }
+                2 => {
+                    if let Some(l) = lines.get(i).cloned() {
+                        lines.insert(i, l);
+                    }
+                }
+                3 => {
+                    let garbage = *rng.pick(&[
+                        "[[",
+                        "]",
+                        "x = ",
+                        "= 1",
+                        "\"",
+                        "a = 99999999999999999999",
+                        "[vhost.\"",
+                        "listen = [\"-1\"]",
+                        "chunk_size = 0",
+                        "a.b.c = {",
+                        "\u{0}",
+                        "'''",
+                        "queue_length = -1e309",
+                        "mount = \"[app]\"",
+                    ]);
+                    lines.insert(i, garbage.to_string());
+                }
+                _ => {
+                    if let Some(l) = lines.get_mut(i) {
+                        if let Some((k, _)) = l.split_once('=') {
+                            let v = *rng.pick(&[
+                                "0",
+                                "-1",
+                                "1e400",
+                                "\"\"",
+                                "true",
+                                "[]",
+                                "{}",
+                                "4294967296",
+                                "\"\u{e9}\"",
+                                "nan",
+                                "inf",
+                            ]);
+                            *l = format!("{k}= {v}");
+                        }
+                    }
+                }
+            }
+        }
+        lines.join("\n")
+    }
+
+    #[test]
+    fn mutated_full_config_parses_or_fails_with_a_location() {
+        assert!(
+            Config::parse(FULL, "x.toml").is_ok(),
+            "conf/full.toml is valid"
+        );
+        fuzz("config", 0xC0F1, 1_500, |rng| {
+            let text = if rng.chance(1, 4) {
+                String::from_utf8_lossy(&mutate(rng, FULL.as_bytes())).into_owned()
+            } else {
+                mutate_lines(rng, FULL)
+            };
+            if let Err(e) = Config::parse(&text, "x.toml") {
+                let shown = e.to_string();
+                assert!(shown.starts_with("x.toml:"), "{shown}");
+                let mut parts = shown.splitn(4, ':');
+                parts.next();
+                let line: usize = parts.next().unwrap().parse().expect("a line number");
+                let col: usize = parts.next().unwrap().parse().expect("a column number");
+                assert!(line >= 1 && col >= 1, "{shown}");
+                assert!(line <= text.lines().count() + 1, "{shown}");
+            }
+        });
+    }
+}

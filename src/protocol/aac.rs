@@ -457,4 +457,31 @@ mod tests {
             [5512, 11025, 22050, 44100, 44100]
         );
     }
+
+    use crate::protocol::testutil::{fuzz, mutate};
+
+    #[test]
+    fn random_and_mutated_audio_specific_configs_never_panic() {
+        let valid: [&[u8]; 4] = [
+            &[0x12, 0x10],
+            &[0x2B, 0x92, 0x08, 0x00],
+            &[0xF8, 0xFF],
+            &[0x17, 0x80, 0x00, 0x01, 0x80],
+        ];
+        fuzz("aac asc", 0xAAC0, 3_000, |rng| {
+            let asc = if rng.chance(1, 3) {
+                rng.bytes(8)
+            } else {
+                let v = *rng.pick(&valid);
+                mutate(rng, v)
+            };
+            if let Ok(cfg) = parse_audio_specific_config(&asc) {
+                // Whatever was parsed can frame a payload of any length.
+                let mut out = BytesMut::new();
+                adts_header(&cfg, rng.below(usize::MAX), &mut out);
+                assert_eq!(out.len(), ADTS_HEADER_LEN);
+                assert_eq!(&out[..2], &[0xFF, 0xF1]);
+            }
+        });
+    }
 }

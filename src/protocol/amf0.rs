@@ -705,35 +705,139 @@ mod tests {
         assert_eq!(decode_all(&[]), Ok(vec![]));
     }
 
+    use crate::protocol::testutil::{fuzz, largest_allocation, mutate, Rng};
+
+    /// A random value tree, `depth` levels at most, for "encode, mutate, decode" fuzzing.
+    fn random_value(rng: &mut Rng, depth: usize) -> Amf0Value {
+        let text = |rng: &mut Rng| {
+            let n = rng.below(12);
+            (0..n)
+                .map(|_| char::from(b'a' + rng.u8() % 26))
+                .collect::<String>()
+        };
+        let leaf = depth == 0 || rng.chance(1, 2);
+        match rng.below(if leaf { 5 } else { 8 }) {
+            0 => Amf0Value::Number(f64::from(rng.u32())),
+            1 => Amf0Value::Boolean(rng.chance(1, 2)),
+            2 => Amf0Value::String(text(rng)),
+            3 => Amf0Value::Null,
+            4 => Amf0Value::Date {
+                millis: 1e12,
+                timezone: 0,
+            },
+            5 => Amf0Value::Object(
+                (0..rng.below(4))
+                    .map(|_| (text(rng), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+            6 => Amf0Value::EcmaArray(
+                (0..rng.below(4))
+                    .map(|_| (text(rng), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+            _ => Amf0Value::StrictArray(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Decodes hostile bytes: never a panic, a successful decode re-encodes to something that
+    /// decodes the same, and no allocation beyond what the input size could justify (a value
+    /// is 56 bytes at most per input byte, whatever the lengths and counts claim).
+    fn check_hostile(bytes: &[u8]) {
+        let (result, largest) = largest_allocation(|| decode_all(bytes));
+        let bound = 64 * bytes.len() + 1024;
+        assert!(
+            largest <= bound,
+            "allocated {largest} bytes for {} input bytes: {bytes:02x?}",
+            bytes.len()
+        );
+        if let Ok(values) = result {
+            let mut out = BytesMut::new();
+            encode_all(&values, &mut out);
+            let again = decode_all(&out).expect("re-encoded values decode");
+            assert_eq!(format!("{again:?}"), format!("{values:?}"));
+        }
+    }
+
     #[test]
     fn hostile_bytes_never_panic() {
-        // A tiny deterministic fuzz: xorshift bytes biased towards markers and small lengths.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let len = (next() % 64) as usize;
+        fuzz("amf0 random bytes", 0xA3F0, 5_000, |rng| {
+            // Biased towards markers and small lengths, so containers and strings are common.
+            let len = rng.below(64);
             let bytes: Vec<u8> = (0..len)
                 .map(|_| {
-                    let r = next();
-                    if r % 3 == 0 {
-                        (r >> 8) as u8 % 0x12
+                    if rng.chance(1, 3) {
+                        rng.u8() % 0x12
                     } else {
-                        (r >> 8) as u8 % 4
+                        rng.u8() % 4
                     }
                 })
                 .collect();
-            if let Ok(values) = decode_all(&bytes) {
-                // Decode-then-encode-then-decode is stable.
-                let mut out = BytesMut::new();
-                encode_all(&values, &mut out);
-                let again = decode_all(&out).unwrap();
-                assert_eq!(format!("{again:?}"), format!("{values:?}"));
-            }
+            check_hostile(&bytes);
+            check_hostile(&rng.bytes(48));
+        });
+    }
+
+    #[test]
+    fn mutated_valid_encodings_decode_or_fail_cleanly() {
+        fuzz("amf0 mutated encodings", 0xA3F1, 3_000, |rng| {
+            let values: Vec<Amf0Value> = (0..1 + rng.below(3))
+                .map(|_| random_value(rng, 4))
+                .collect();
+            let mut valid = BytesMut::new();
+            encode_all(&values, &mut valid);
+            assert_eq!(decode_all(&valid), Ok(values.clone()), "round trip");
+            check_hostile(&mutate(rng, &valid));
+        });
+    }
+
+    #[test]
+    fn huge_declared_lengths_and_counts_fail_without_allocating() {
+        let cases: Vec<Vec<u8>> = vec![
+            vec![MARKER_LONG_STRING, 0xFF, 0xFF, 0xFF, 0xFF, b'a'],
+            vec![MARKER_XML_DOCUMENT, 0x7F, 0xFF, 0xFF, 0xFF],
+            vec![MARKER_STRING, 0xFF, 0xFF, b'a'],
+            vec![MARKER_STRICT_ARRAY, 0xFF, 0xFF, 0xFF, 0xFF, MARKER_NULL],
+            vec![MARKER_ECMA_ARRAY, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x01, b'k'],
+            vec![MARKER_TYPED_OBJECT, 0xFF, 0xFF, b'c'],
+            // Nested strict arrays, each claiming as many items as bytes remain.
+            [MARKER_STRICT_ARRAY, 0, 0, 0, 40]
+                .iter()
+                .copied()
+                .cycle()
+                .take(5 * 16)
+                .collect(),
+        ];
+        for bytes in cases {
+            let (r, largest) = largest_allocation(|| decode_all(&bytes));
+            assert!(r.is_err(), "{bytes:02x?} decoded to {r:?}");
+            assert!(
+                largest <= 64 * bytes.len() + 1024,
+                "{bytes:02x?}: {largest}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursing_into_it() {
+        // 100,000 nested containers of each kind: a recursive decoder without a cap would
+        // overflow the stack long before the end.
+        for open in [
+            vec![MARKER_OBJECT, 0x00, 0x01, b'k'],
+            vec![MARKER_ECMA_ARRAY, 0, 0, 0, 1, 0x00, 0x01, b'k'],
+            vec![MARKER_STRICT_ARRAY, 0, 0, 0, 1],
+            vec![MARKER_TYPED_OBJECT, 0x00, 0x00, 0x00, 0x01, b'k'],
+        ] {
+            let bytes: Vec<u8> = open
+                .iter()
+                .copied()
+                .cycle()
+                .take(open.len() * 100_000)
+                .collect();
+            assert_eq!(decode_all(&bytes), Err(Amf0Error::TooDeep), "{open:02x?}");
         }
     }
 }

@@ -480,4 +480,74 @@ mod tests {
         }
         assert_eq!(&out[..], &bytes[..]);
     }
+
+    use crate::protocol::testutil::{feed_in_pieces, fuzz, largest_allocation, mutate, Rng};
+
+    fn random_flv(rng: &mut Rng) -> (Vec<u8>, Vec<Tag>) {
+        let mut out = BytesMut::new();
+        encode_header(rng.chance(1, 2), rng.chance(1, 2), &mut out);
+        let tags: Vec<Tag> = (0..rng.below(6))
+            .map(|_| Tag {
+                kind: *rng.pick(&[MediaKind::Audio, MediaKind::Video, MediaKind::Data]),
+                timestamp: rng.edgy_u32(u32::MAX),
+                payload: Bytes::from(rng.bytes(200)),
+            })
+            .collect();
+        for t in &tags {
+            encode_tag(t, &mut out);
+        }
+        (out.to_vec(), tags)
+    }
+
+    /// Decodes `input` fed in random pieces; every tag consumes input, memory stays within
+    /// what was fed.
+    fn decode_pieces(rng: &mut Rng, input: &[u8], max_tag_size: usize) -> Vec<Tag> {
+        let mut dec = FlvDecoder::with_max_tag_size(max_tag_size);
+        let mut tags = Vec::new();
+        let mut buf = BytesMut::new();
+        let mut split = Rng::new(rng.next_u64());
+        let (_, largest) = largest_allocation(|| {
+            feed_in_pieces(&mut split, input, 300, &mut buf, |buf| loop {
+                let before = buf.len();
+                match dec.decode(buf) {
+                    Ok(Some(t)) => {
+                        assert!(buf.len() < before, "a tag consumed nothing");
+                        tags.push(t);
+                    }
+                    Ok(None) => return true,
+                    Err(_) => return false,
+                }
+            })
+        });
+        assert!(
+            largest <= 2 * input.len() + 4096,
+            "{largest} for {}",
+            input.len()
+        );
+        tags
+    }
+
+    #[test]
+    fn valid_files_in_random_pieces_decode_to_their_tags() {
+        fuzz("flv valid", 0xF1F0, 1_000, |rng| {
+            let (bytes, tags) = random_flv(rng);
+            assert_eq!(decode_pieces(rng, &bytes, MAX_TAG_SIZE), tags);
+        });
+    }
+
+    #[test]
+    fn mutated_and_random_files_never_panic() {
+        fuzz("flv mutated", 0xF1F1, 2_000, |rng| {
+            let (bytes, _) = random_flv(rng);
+            let bad = if rng.chance(1, 4) {
+                let mut b = rng.bytes(200);
+                b.splice(0..0, b"FLV\x01".iter().copied());
+                b
+            } else {
+                mutate(rng, &bytes)
+            };
+            let max = *rng.pick(&[0, 1, 100, MAX_TAG_SIZE]);
+            decode_pieces(rng, &bad, max);
+        });
+    }
 }

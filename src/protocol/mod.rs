@@ -11,3 +11,6 @@ pub mod m3u8;
 pub mod rtmp;
 pub mod ts;
 pub mod ts_remux;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -228,7 +228,9 @@ impl TsRemuxer {
                 let data = payload.get(5..).unwrap_or_default();
                 avc::to_annexb(data, nalu_len, self.avc.as_ref(), keyframe, &mut self.es)
                     .map_err(RemuxError::BadVideo)?;
-                muxer.write_video(dts + cts, dts, &self.es, keyframe, out);
+                // Wrapping like the 33-bit PTS it becomes: a DTS at the edge of i64 must not
+                // panic (overflow checks are on in debug and test builds).
+                muxer.write_video(dts.wrapping_add(cts), dts, &self.es, keyframe, out);
             }
             Sample::Audio { dts } => {
                 if payload.first().map(|b| b >> 4) == Some(FLV_SOUND_AAC) {
@@ -390,5 +392,77 @@ mod tests {
             r.inspect(MediaKind::Audio, 0, &[0xAF, 0], false, true),
             Err(RemuxError::BadAacConfig(_))
         ));
+    }
+
+    use crate::protocol::testutil::{fuzz, mutate};
+
+    /// Frames of every kind, valid or mutated or random, flagged keyframe or sequence header
+    /// at random, with timestamps up to the i64 extremes: inspect and write fail or mux, and
+    /// the output is whole TS packets of a size proportional to the input.
+    #[test]
+    fn random_frames_and_flags_never_panic() {
+        let aac_seq: &[u8] = &[0xAF, 0x00, 0x12, 0x10];
+        let aac_raw: &[u8] = &[0xAF, 0x01, 0x21, 0x00, 0x49];
+        let mp3: &[u8] = &[0x2F, 0xFF, 0xFB, 0x90, 0x00];
+        let seq = avc_seq_header();
+        fuzz("ts remux", 0x7500, 1_000, |rng| {
+            let mut r = TsRemuxer::new(rng.chance(7, 8), rng.chance(7, 8));
+            let mut out = BytesMut::new();
+            for _ in 0..1 + rng.below(8) {
+                let valid: Vec<u8> = match rng.below(5) {
+                    0 => seq.clone(),
+                    1 => idr(rng.edgy_u32(0x7F_FFFF) as i32),
+                    2 => aac_seq.to_vec(),
+                    3 => aac_raw.to_vec(),
+                    _ => mp3.to_vec(),
+                };
+                let payload = match rng.below(3) {
+                    0 => valid.clone(),
+                    1 => mutate(rng, &valid),
+                    _ => rng.bytes(64),
+                };
+                let kind = if rng.chance(1, 2) {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Audio
+                };
+                let dts = match rng.below(4) {
+                    0 => i64::MAX - rng.below(3) as i64,
+                    1 => i64::MIN + rng.below(3) as i64,
+                    _ => rng.next_u64() as i64 >> rng.below(64),
+                };
+                let (key, seq_header) = (rng.chance(1, 2), rng.chance(1, 3));
+                let Ok(sample) = r.inspect(kind, dts, &payload, key, seq_header) else {
+                    continue;
+                };
+                if !r.is_started() || r.tracks_changed() {
+                    r.start(&mut out);
+                }
+                let before = out.len();
+                let _ = r.write(sample, &payload, &mut out);
+                assert_eq!(out.len() % PACKET_SIZE, 0);
+                assert!(out.len() - before <= 2 * (payload.len() + 200) + 4 * PACKET_SIZE);
+            }
+            assert!(out.chunks(PACKET_SIZE).all(|p| p[0] == SYNC_BYTE));
+        });
+    }
+
+    /// Regression (fuzz seed 0x7500 case 268): DTS + CTS overflowed i64 and panicked.
+    #[test]
+    fn video_at_the_edge_of_i64_does_not_overflow() {
+        let mut r = TsRemuxer::new(true, false);
+        let seq = avc_seq_header();
+        assert_eq!(
+            r.inspect(MediaKind::Video, 0, &seq, true, true),
+            Ok(Sample::Skip)
+        );
+        let frame = idr(40);
+        let sample = r
+            .inspect(MediaKind::Video, i64::MAX, &frame, true, false)
+            .unwrap();
+        let mut out = BytesMut::new();
+        r.start(&mut out);
+        r.write(sample, &frame, &mut out).unwrap();
+        assert_eq!(out.len() % PACKET_SIZE, 0);
     }
 }

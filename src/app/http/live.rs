@@ -122,34 +122,56 @@ pub fn match_template(template: &str, input: &str) -> Option<(String, String)> {
             }
         }
     }
-    fn go<'a>(toks: &[Tok<'_>], s: &'a str, app: &mut &'a str, stream: &mut &'a str) -> bool {
+    /// Backtracking with memory: `failed` holds the (tokens left, input left) states known
+    /// not to match. Without it, a mount with several wildcards against a long path that
+    /// almost matches takes exponential time (a hostile path or config must not hang a
+    /// worker); with it each state is tried once.
+    struct Matcher<'a> {
+        failed: std::collections::HashSet<(usize, usize)>,
+        app: &'a str,
+        stream: &'a str,
+    }
+    fn go<'a>(toks: &[Tok<'_>], s: &'a str, m: &mut Matcher<'a>) -> bool {
+        if m.failed.contains(&(toks.len(), s.len())) {
+            return false;
+        }
         let Some((first, more)) = toks.split_first() else {
             return s.is_empty();
         };
-        match *first {
-            Tok::Lit(l) => s.strip_prefix(l).is_some_and(|r| go(more, r, app, stream)),
+        let matched = match *first {
+            Tok::Lit(l) => s.strip_prefix(l).is_some_and(|r| go(more, r, m)),
             Tok::App | Tok::Stream => {
                 let is_app = matches!(first, Tok::App);
+                let mut matched = false;
                 for (i, c) in s.char_indices() {
                     if !is_app && c == '/' {
                         break;
                     }
                     let end = i + c.len_utf8();
-                    if go(more, &s[end..], app, stream) {
+                    if go(more, &s[end..], m) {
                         if is_app {
-                            *app = &s[..end];
+                            m.app = &s[..end];
                         } else {
-                            *stream = &s[..end];
+                            m.stream = &s[..end];
                         }
-                        return true;
+                        matched = true;
+                        break;
                     }
                 }
-                false
+                matched
             }
+        };
+        if !matched {
+            m.failed.insert((toks.len(), s.len()));
         }
+        matched
     }
-    let (mut app, mut stream) = ("", "");
-    go(&toks, input, &mut app, &mut stream).then(|| (app.to_string(), stream.to_string()))
+    let mut m = Matcher {
+        failed: std::collections::HashSet::new(),
+        app: "",
+        stream: "",
+    };
+    go(&toks, input, &mut m).then(|| (m.app.to_string(), m.stream.to_string()))
 }
 
 /// A name usable as an app or stream: no traversal, no control characters (CONTRACTS.md §3.7).
@@ -575,5 +597,102 @@ mod tests {
         assert!(find(&c, "x", "/s.flv").is_none());
         assert!(find(&c, "x", "/../s.flv").is_none());
         assert!(find(&c, "x", "/live/../s.flv").is_none());
+    }
+
+    use crate::protocol::testutil::{fuzz, text};
+
+    #[test]
+    fn hostile_paths_and_mounts_never_panic_or_hang() {
+        let pieces: &[&str] = &[
+            "rtmp://",
+            "http://",
+            "h",
+            "v.com",
+            ":",
+            ":1935",
+            ":99999",
+            ":-1",
+            "/",
+            "//",
+            "?",
+            "&",
+            "=",
+            "vhost",
+            "...",
+            "..",
+            ".",
+            "live",
+            "s",
+            "%",
+            "%2f",
+            "%00",
+            "%zz",
+            "\\",
+            "\u{0}",
+            " ",
+            "\t",
+            "\u{e9}",
+            "\u{1F600}",
+            "[",
+            "]",
+            "[app]",
+            "[stream]",
+            "[vhost]",
+            "[seq]",
+            ".flv",
+            ".ts",
+            ".m3u8",
+            "#",
+            "@",
+            "{",
+            "}",
+            "\"",
+            "code",
+            "0",
+            "-",
+            ",",
+            "bytes=",
+        ];
+        let mut configs = Vec::new();
+        for mount in [
+            "[vhost]/[app]/[stream].flv",
+            "/[app]/[stream].ts",
+            "/[app][stream].flv",
+            "/[stream]/[app].m3u8",
+            "/x/[app]/[app]/[stream].flv",
+        ] {
+            let c = Config::parse(
+                &format!(
+                    "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\nmount = \"{mount}\"\n\
+                     [vhost.\"v.com\".http_remux]\nenabled = true\n"
+                ),
+                "x.toml",
+            )
+            .unwrap();
+            configs.push(c);
+        }
+        fuzz("live find", 0x11FE, 2_000, |rng| {
+            let path = text(rng, pieces, 16);
+            let c = rng.pick(&configs);
+            if let Some(r) = find(c, rng.pick::<&str>(&["v.com", "", "h"]), &path) {
+                assert!(!r.app.split('/').any(|s| s == ".."), "{path:?}: {r:?}");
+                assert!(!r.stream.contains('/'), "{path:?}: {r:?}");
+            }
+            let template = text(rng, pieces, 6);
+            let _ = match_template(&template, &text(rng, pieces, 10));
+        });
+    }
+
+    /// Regression: matching backtracked without memory, so a mount with several `[app]`s
+    /// against a long path that almost matches took exponential time.
+    #[test]
+    fn many_wildcards_against_a_long_path_match_quickly() {
+        let template = "[app]x[app]x[app]x[app]x[app]x[stream]y";
+        let input = "x".repeat(1000);
+        assert_eq!(match_template(template, &input), None);
+        assert_eq!(
+            match_template("[app]/[stream]", &format!("{}a/s", "a/".repeat(499))),
+            Some((format!("{}a", "a/".repeat(499)), "s".to_string()))
+        );
     }
 }

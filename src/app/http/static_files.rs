@@ -334,4 +334,85 @@ mod tests {
         assert_eq!(mime(Path::new("b.flv")), "video/x-flv");
         assert_eq!(mime(Path::new("noext")), "application/octet-stream");
     }
+
+    use crate::protocol::testutil::{fuzz, text};
+
+    #[test]
+    fn hostile_paths_and_ranges_never_escape_or_panic() {
+        let pieces: &[&str] = &[
+            "rtmp://",
+            "http://",
+            "h",
+            "v.com",
+            ":",
+            ":1935",
+            ":99999",
+            ":-1",
+            "/",
+            "//",
+            "?",
+            "&",
+            "=",
+            "vhost",
+            "...",
+            "..",
+            ".",
+            "live",
+            "s",
+            "%",
+            "%2f",
+            "%00",
+            "%zz",
+            "\\",
+            "\u{0}",
+            " ",
+            "\t",
+            "\u{e9}",
+            "\u{1F600}",
+            "[",
+            "]",
+            "[app]",
+            "[stream]",
+            "[vhost]",
+            "[seq]",
+            ".flv",
+            ".ts",
+            ".m3u8",
+            "#",
+            "@",
+            "{",
+            "}",
+            "\"",
+            "code",
+            "0",
+            "-",
+            ",",
+            "bytes=",
+        ];
+        fuzz("static paths", 0x57A7, 3_000, |rng| {
+            let path = text(rng, pieces, 12);
+            if let Ok(rel) = relative_path(&path) {
+                assert!(
+                    rel.components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_))),
+                    "{path:?} -> {rel:?}"
+                );
+            }
+            let some = rng.next_u64() >> 40;
+            let len = *rng.pick(&[0, 1, u64::MAX, some]);
+            let range = format!(
+                "{}{}",
+                rng.pick(&["bytes=", "", "bytes= "]),
+                text(rng, pieces, 5)
+            );
+            if let RangeSpec::Part(a, b) = parse_range(&range, len) {
+                assert!(a <= b && b < len, "{range:?} of {len}: {a}-{b}");
+            }
+            let n = rng.next_u64() >> rng.below(64);
+            let m = rng.next_u64() >> rng.below(64);
+            if let RangeSpec::Part(a, b) = parse_range(&format!("bytes={n}-{m}"), len) {
+                assert!(a <= b && b < len, "{n}-{m} of {len}: {a}-{b}");
+            }
+        });
+    }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::protocol::testutil::{fuzz, mutate};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -329,60 +330,93 @@ fn truncation_at_every_offset_never_panics() {
     }
 }
 
-/// xorshift64*: deterministic "random" bytes without a dependency.
-fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            *seed ^= *seed >> 12;
-            *seed ^= *seed << 25;
-            *seed ^= *seed >> 27;
-            (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
-
 #[test]
 fn random_inputs_never_panic() {
-    let mut seed = 0x9E37_79B9_7F4A_7C15;
     let cfg = parse_avc_config(&hex(&format!(
         "01640028ffe1{:04x}{SPS_1920X1080_HIGH}0100026811",
         SPS_1920X1080_HIGH.len() / 2
     )))
     .unwrap();
     assert_eq!((cfg.width, cfg.height), (1920, 1080));
-    for i in 0..20_000 {
-        let len = i % 64;
-        let mut data = noise(&mut seed, len);
+    fuzz("avc random", 0xA7C0, 5_000, |rng| {
+        let mut data = rng.bytes(64);
         let _ = parse_avc_config(&data);
         if let Some(b) = data.first_mut() {
             *b = 0x67;
         }
         let _ = parse_sps(&data);
         let mut out = BytesMut::new();
-        if to_annexb(&data, (i % 5) as u8, Some(&cfg), i % 2 == 0, &mut out).is_err() {
+        let length_size = rng.below(6) as u8;
+        if to_annexb(&data, length_size, Some(&cfg), rng.chance(1, 2), &mut out).is_err() {
             assert!(out.is_empty(), "nothing is written on error");
         }
-    }
+    });
 }
 
-/// Scrambles SPS payload bytes (not the header) to hunt for panics in the bit parser.
+/// Mutates real SPSs (bit flips, truncation, fields set to 0 or all ones) to hunt for
+/// panics and overflows in the bit parser; the header byte is kept so the parse goes deep.
 #[test]
 fn mutated_real_sps_never_panics() {
-    let mut seed = 42;
-    for sps in [
-        SPS_1920X1080_HIGH,
-        SPS_1280X720_HIGH444,
-        SPS_640X360_INTERLACED,
-    ] {
-        let sps = hex(sps);
-        for _ in 0..5_000 {
-            let mut m = sps.clone();
-            let r = noise(&mut seed, 3);
-            let at = 1 + usize::from(r[0]) % (m.len() - 1);
-            m[at] ^= r[1] | 1;
-            let _ = parse_sps(&m);
+    let spss = [
+        hex(SPS_1920X1080_HIGH),
+        hex(SPS_1280X720_HIGH444),
+        hex(SPS_640X360_INTERLACED),
+    ];
+    fuzz("avc sps", 0xA7C1, 5_000, |rng| {
+        let sps = rng.pick(&spss);
+        let mut m = mutate(rng, sps);
+        if let Some(b) = m.first_mut() {
+            *b = 0x67;
         }
-    }
+        if let Ok(info) = parse_sps(&m) {
+            assert!(info.width > 0 && info.height > 0);
+        }
+    });
+}
+
+/// Mutated configuration records, then access units in AVCC (of every length size) and
+/// Annex B built from their own NALUs: parse or fail, and `to_annexb` writes nothing on
+/// error and at most the input plus the parameter sets and start codes otherwise.
+#[test]
+fn mutated_configs_and_access_units_never_panic() {
+    let sps = hex(SPS_1920X1080_HIGH);
+    let valid = record(&[&sps], &[&hex(PPS_320X240_BASELINE)]);
+    fuzz("avc config + annexb", 0xA7C2, 3_000, |rng| {
+        let rec = mutate(rng, &valid);
+        let cfg = parse_avc_config(&rec).ok();
+        let length_size = cfg.as_ref().map_or(4, |c| c.nalu_length_size);
+        let nalus: Vec<Vec<u8>> = (0..rng.below(4))
+            .map(|_| {
+                let mut n = rng.bytes(40);
+                if let Some(h) = n.first_mut() {
+                    *h = *rng.pick(&[0x09, 0x65, 0x41, 0x67, 0x68, 0x06]);
+                }
+                n
+            })
+            .collect();
+        let mut au = Vec::new();
+        for n in &nalus {
+            if rng.chance(1, 2) {
+                au.extend_from_slice(&START_CODE);
+            } else {
+                let len = (n.len() as u32).to_be_bytes();
+                au.extend_from_slice(&len[4 - usize::from(length_size)..]);
+            }
+            au.extend_from_slice(n);
+        }
+        let au = mutate(rng, &au);
+        let mut out = BytesMut::new();
+        let r = to_annexb(&au, length_size, cfg.as_ref(), rng.chance(1, 2), &mut out);
+        if r.is_err() {
+            assert!(out.is_empty(), "nothing is written on error");
+        }
+        let params: usize = cfg
+            .iter()
+            .flat_map(|c| c.sps.iter().chain(&c.pps))
+            .map(|p| p.len() + 4)
+            .sum();
+        assert!(out.len() <= AUD_NALU.len() + params + 2 * au.len() + 8);
+    });
 }
 
 fn annexb(nalus: &[&[u8]]) -> Vec<u8> {

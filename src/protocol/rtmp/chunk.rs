@@ -676,28 +676,223 @@ mod tests {
         assert_eq!(dec.decode(&mut input), Ok(Some(m)));
     }
 
-    #[test]
-    fn random_and_truncated_input_never_panics() {
-        // A small deterministic generator: the decoder must return Ok or Err, never panic.
-        let mut seed = 0x1234_5678u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
-        for _ in 0..2000 {
-            let len = (next() % 300) as usize;
-            let mut input: BytesMut = (0..len).map(|_| next() as u8).collect();
-            let mut dec = ChunkDecoder::new();
-            let _ = dec.set_chunk_size(1 + next() % 64);
-            for _ in 0..400 {
-                match dec.decode(&mut input) {
-                    Ok(Some(_)) => {}
-                    _ => break,
+    use crate::protocol::testutil::{feed_in_pieces, fuzz, largest_allocation, mutate, Rng};
+
+    /// A test-only encoder that uses every header format (§5.3.1.2): fmt 1 when only the
+    /// stream id repeats, fmt 2 when length and type repeat too, fmt 3 when even the delta
+    /// repeats; extended timestamps wherever the field overflows, repeated on type-3 chunks
+    /// as Flash does. Our own encoder only writes fmt 0 and 3.
+    #[derive(Default)]
+    struct CompressingEncoder {
+        last: HashMap<u32, LastHeader>,
+    }
+
+    /// Per chunk stream: (timestamp, length, type, stream id, delta, extended field).
+    type LastHeader = (u32, u32, u8, u32, u32, Option<u32>);
+
+    impl CompressingEncoder {
+        fn put(&mut self, rng: &mut Rng, out: &mut BytesMut, m: &RawMessage, chunk_size: u32) {
+            let len = m.payload.len() as u32;
+            let prev = self.last.get(&m.csid).copied();
+            let delta = prev.map(|p| m.timestamp.wrapping_sub(p.0));
+            let mut fmt = 0;
+            if let (Some(p), Some(d)) = (prev, delta) {
+                // Deltas are unsigned: only a forward step can be compressed.
+                if m.timestamp >= p.0 && m.stream_id == p.3 && rng.chance(3, 4) {
+                    fmt = 1;
+                    if len == p.1 && m.type_id == p.2 && rng.chance(3, 4) {
+                        fmt = 2;
+                        if d == p.4 && rng.chance(3, 4) {
+                            fmt = 3;
+                        }
+                    }
                 }
             }
+            let (value, new_delta) = match fmt {
+                0 => (m.timestamp, m.timestamp),
+                _ => (delta.unwrap_or(0), delta.unwrap_or(0)),
+            };
+            let ext = match fmt {
+                3 => prev.and_then(|p| p.5),
+                _ => (value >= EXTENDED_TIMESTAMP).then_some(value),
+            };
+            put_basic_header(out, fmt, m.csid);
+            if fmt <= 2 {
+                out.put_slice(&value.min(EXTENDED_TIMESTAMP).to_be_bytes()[1..]);
+            }
+            if fmt <= 1 {
+                out.put_slice(&len.to_be_bytes()[1..]);
+                out.put_u8(m.type_id);
+            }
+            if fmt == 0 {
+                out.put_u32_le(m.stream_id);
+            }
+            if let Some(e) = ext {
+                out.put_u32(e);
+            }
+            let mut chunks = m.payload.chunks(chunk_size as usize);
+            if let Some(first) = chunks.next() {
+                out.put_slice(first);
+            }
+            for c in chunks {
+                put_basic_header(out, 3, m.csid);
+                if let Some(e) = ext {
+                    out.put_u32(e);
+                }
+                out.put_slice(c);
+            }
+            self.last.insert(
+                m.csid,
+                (m.timestamp, len, m.type_id, m.stream_id, new_delta, ext),
+            );
         }
+    }
+
+    /// Random messages on a few chunk streams of every basic-header width, with timestamps
+    /// that step, repeat and cross the extended boundary.
+    fn random_messages(rng: &mut Rng) -> Vec<RawMessage> {
+        let csids = [2, 3, 6, 63, 64, 319, 320, 65599];
+        let mut ts: HashMap<u32, u32> = HashMap::new();
+        (0..1 + rng.below(8))
+            .map(|_| {
+                let csid = *rng.pick(&csids);
+                let t = ts.entry(csid).or_insert(match rng.below(3) {
+                    0 => 0,
+                    1 => EXTENDED_TIMESTAMP - 2,
+                    _ => rng.u32(),
+                });
+                *t = t.wrapping_add(rng.edgy_u32(40));
+                let len = match rng.below(4) {
+                    0 => 0,
+                    1 => rng.below(4),
+                    _ => rng.below(400),
+                };
+                let payload: Vec<u8> = (0..len).map(|_| rng.u8()).collect();
+                msg(csid, *t, 1 + rng.u8() % 22, rng.edgy_u32(3), &payload)
+            })
+            .collect()
+    }
+
+    /// Feeds `wire` in random pieces and decodes until it stalls or fails, checking that every
+    /// message consumes input and that memory stays within what was fed (plus the 64 KiB a
+    /// message buffer starts with).
+    fn decode_pieces(
+        rng: &mut Rng,
+        wire: &[u8],
+        chunk_size: u32,
+    ) -> (Vec<RawMessage>, Option<ChunkError>, BytesMut) {
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(chunk_size).unwrap();
+        let mut out = Vec::new();
+        let mut err = None;
+        let mut input = BytesMut::new();
+        let max_piece = 1 + rng.below(300);
+        let (_, largest) = largest_allocation(|| {
+            feed_in_pieces(rng, wire, max_piece, &mut input, |input| loop {
+                let before = input.len();
+                match dec.decode(input) {
+                    Ok(Some(m)) => {
+                        assert!(input.len() < before, "a message consumed nothing");
+                        out.push(m);
+                    }
+                    Ok(None) => return true,
+                    Err(e) => {
+                        err = Some(e);
+                        return false;
+                    }
+                }
+            })
+        });
+        assert!(
+            largest <= 2 * wire.len() + 128 * 1024,
+            "allocated {largest} for {} bytes",
+            wire.len()
+        );
+        (out, err, input)
+    }
+
+    #[test]
+    fn compressed_headers_in_random_pieces_decode_to_their_messages() {
+        fuzz("chunk valid streams", 0xC4C0, 1_500, |rng| {
+            let messages = random_messages(rng);
+            let chunk_size = 1 + rng.edgy_u32(200);
+            let mut enc = CompressingEncoder::default();
+            let mut wire = BytesMut::new();
+            for m in &messages {
+                enc.put(rng, &mut wire, m, chunk_size);
+            }
+            let (got, err, rest) = decode_pieces(rng, &wire, chunk_size);
+            assert_eq!(err, None);
+            assert!(rest.is_empty(), "{} bytes left over", rest.len());
+            assert_eq!(got, messages, "chunk size {chunk_size}");
+        });
+    }
+
+    #[test]
+    fn mutated_chunk_streams_decode_or_fail_cleanly() {
+        fuzz("chunk mutated streams", 0xC4C1, 2_000, |rng| {
+            let messages = random_messages(rng);
+            let chunk_size = 1 + rng.edgy_u32(200);
+            let mut enc = CompressingEncoder::default();
+            let mut wire = BytesMut::new();
+            for m in &messages {
+                enc.put(rng, &mut wire, m, chunk_size);
+            }
+            let bad = mutate(rng, &wire);
+            let _ = decode_pieces(rng, &bad, chunk_size);
+        });
+    }
+
+    #[test]
+    fn random_bytes_in_random_pieces_never_panic() {
+        fuzz("chunk random bytes", 0xC4C2, 2_000, |rng| {
+            let mut wire = rng.bytes(300);
+            // Bias some first bytes towards fmt 0 on a small chunk stream, so that headers
+            // (and the extended timestamp marker) are often accepted.
+            if let Some(b) = wire.first_mut() {
+                if rng.chance(1, 2) {
+                    *b &= 0x3F;
+                }
+            }
+            if wire.len() > 4 && rng.chance(1, 3) {
+                wire[1..4].fill(0xFF);
+            }
+            let chunk_size = 1 + rng.edgy_u32(MAX_CHUNK_SIZE - 1);
+            let _ = decode_pieces(rng, &wire, chunk_size);
+        });
+    }
+
+    #[test]
+    fn huge_declared_lengths_reserve_nothing_up_front() {
+        // Every chunk stream announces a 16 MiB message and sends one byte of it, at the
+        // largest chunk size: the decoder holds 64 chunk streams' worth of small buffers.
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(MAX_CHUNK_SIZE).unwrap();
+        let mut input = BytesMut::new();
+        for csid in 2..2 + MAX_CHUNK_STREAMS as u32 + 1 {
+            encode_first_header(&mut input, csid, 0, MAX_MESSAGE_LEN, 9, 1);
+            input.put_u8(0x17);
+        }
+        let (r, largest) = largest_allocation(|| dec.decode(&mut input));
+        // The first chunk is not whole (16 MiB of it is missing), so nothing is consumed.
+        assert_eq!(r, Ok(None));
+        assert!(largest < 64 * 1024, "{largest}");
+        // With a small chunk size each stream holds at most one chunk's worth of buffer, and
+        // the pending cap stops the third 16 MiB message.
+        let mut dec = ChunkDecoder::new();
+        let mut input = BytesMut::new();
+        for csid in 2..5 {
+            encode_first_header(&mut input, csid, 0, MAX_MESSAGE_LEN, 9, 1);
+            input.put_slice(&[0; DEFAULT_CHUNK_SIZE as usize]);
+        }
+        let (r, largest) = largest_allocation(|| dec.decode(&mut input));
+        assert_eq!(
+            r,
+            Err(ChunkError::MessageTooLarge {
+                length: MAX_MESSAGE_LEN
+            })
+        );
+        assert!(largest <= 64 * 1024, "{largest}");
     }
 
     #[test]

@@ -688,4 +688,103 @@ mod tests {
         sign(&mut block, 1, &FP_KEY[..FP_KEY_TEXT_LEN]);
         assert!(valid_digest(&block, 1, &FP_KEY[..FP_KEY_TEXT_LEN]).is_some());
     }
+
+    use crate::protocol::testutil::{feed_in_pieces, fuzz, mutate, Rng};
+
+    /// Runs a handshake side over hostile input fed in random pieces: it must finish, wait or
+    /// fail, never panic, never send more than one full answer, and on `Done` consume exactly
+    /// the handshake (what follows is chunk data and must stay in the buffer).
+    fn check_side(
+        rng: &mut Rng,
+        input: &[u8],
+        handshake_len: usize,
+        mut step: impl FnMut(&mut BytesMut) -> Result<HandshakeProgress, HandshakeError>,
+    ) {
+        let mut buf = BytesMut::new();
+        let mut consumed = 0;
+        let mut sent = 0;
+        let mut split = Rng::new(rng.next_u64());
+        feed_in_pieces(&mut split, input, 1600, &mut buf, |buf| {
+            let before = buf.len();
+            let r = step(buf);
+            assert!(buf.len() <= before, "the input grew");
+            consumed += before - buf.len();
+            match r {
+                Ok(HandshakeProgress::NeedMore { send }) => {
+                    sent += send.len();
+                    true
+                }
+                Ok(HandshakeProgress::Done { send }) => {
+                    sent += send.len();
+                    assert_eq!(
+                        consumed, handshake_len,
+                        "Done must consume the handshake only"
+                    );
+                    false
+                }
+                Err(_) => false,
+            }
+        });
+        assert!(sent <= 1 + 2 * HANDSHAKE_SIZE, "sent {sent}");
+    }
+
+    #[test]
+    fn server_handshake_survives_random_and_mutated_c0_c1_c2() {
+        fuzz("server handshake", 0x4A5E, 300, |rng| {
+            let (_, c0c1) = ClientHandshake::new(&mut self::rng(rng.next_u64()), rng.u32());
+            let mut valid = c0c1.to_vec();
+            valid.extend_from_slice(&[0x5A; HANDSHAKE_SIZE]);
+            valid.extend_from_slice(&[0x02, 0, 0, 0]);
+            let input = match rng.below(3) {
+                0 => {
+                    let mut b = rng.bytes(2 * (1 + HANDSHAKE_SIZE) + 8);
+                    if let Some(v) = b.first_mut() {
+                        *v = RTMP_VERSION;
+                    }
+                    b
+                }
+                _ => mutate(rng, &valid),
+            };
+            let mut hs = ServerHandshake::new();
+            let mut random = self::rng(1);
+            check_side(rng, &input, 1 + 2 * HANDSHAKE_SIZE, |buf| {
+                hs.handle_input(buf, &mut random, 0)
+            });
+            // Done is sticky and consumes nothing more.
+            let mut rest = BytesMut::from(&b"x"[..]);
+            if let Ok(HandshakeProgress::Done { send }) = hs.handle_input(&mut rest, &mut random, 0)
+            {
+                assert!(send.is_empty());
+                assert_eq!(&rest[..], b"x");
+            }
+        });
+    }
+
+    #[test]
+    fn client_handshake_survives_random_and_mutated_s0_s1_s2() {
+        fuzz("client handshake", 0x4A5F, 300, |rng| {
+            let (_, c0c1) = ClientHandshake::new(&mut self::rng(rng.next_u64()), 7);
+            let mut server = ServerHandshake::new();
+            let answer = match server
+                .handle_input(&mut BytesMut::from(&c0c1[..]), &mut self::rng(9), 3)
+                .unwrap()
+            {
+                HandshakeProgress::NeedMore { send } => send,
+                other => panic!("{other:?}"),
+            };
+            let input = if rng.chance(1, 3) {
+                let mut b = rng.bytes(1 + 2 * HANDSHAKE_SIZE + 8);
+                if let Some(v) = b.first_mut() {
+                    *v = RTMP_VERSION;
+                }
+                b
+            } else {
+                mutate(rng, &answer)
+            };
+            let (mut hs, _) = ClientHandshake::new(&mut self::rng(5), 7);
+            check_side(rng, &input, 1 + 2 * HANDSHAKE_SIZE, |buf| {
+                hs.handle_input(buf)
+            });
+        });
+    }
 }

@@ -330,31 +330,52 @@ pub struct AggregatePart {
 /// (header 11 bytes, body, 4-byte back pointer); the aggregate's own timestamp replaces the
 /// first tag's, and the others keep their offset from it (as FMS and SRS do). A malformed tail
 /// ends the split; the parts before it are kept.
-pub fn split_aggregate(timestamp: u32, payload: &Bytes) -> Vec<AggregatePart> {
-    let mut parts = Vec::new();
-    let mut pos = 0usize;
-    let mut first_ts: Option<u32> = None;
-    while let Some(h) = payload.get(pos..pos + 11) {
+///
+/// The parts come lazily: a 16 MiB aggregate of empty tags holds a million of them, so the
+/// caller decides how many it has room for (the sessions stop at their event cap).
+pub fn split_aggregate(timestamp: u32, payload: &Bytes) -> AggregateParts {
+    AggregateParts {
+        timestamp,
+        payload: payload.clone(),
+        pos: 0,
+        first_ts: None,
+    }
+}
+
+/// The parts of an aggregate message, see [`split_aggregate`].
+#[derive(Debug)]
+pub struct AggregateParts {
+    timestamp: u32,
+    payload: Bytes,
+    pos: usize,
+    first_ts: Option<u32>,
+}
+
+impl Iterator for AggregateParts {
+    type Item = AggregatePart;
+
+    fn next(&mut self) -> Option<AggregatePart> {
+        let payload = &self.payload;
+        let pos = self.pos;
+        let h = payload.get(pos..pos.checked_add(11)?)?;
         let type_id = h[0];
         let size = ((h[1] as usize) << 16) | ((h[2] as usize) << 8) | h[3] as usize;
         let ts = ((h[7] as u32) << 24) | ((h[4] as u32) << 16) | ((h[5] as u32) << 8) | h[6] as u32;
         let start = pos + 11;
-        let Some(end) = start.checked_add(size) else {
-            break;
-        };
+        let end = start.checked_add(size)?;
         if end > payload.len() {
-            break;
+            self.pos = payload.len();
+            return None;
         }
-        let base = *first_ts.get_or_insert(ts);
-        parts.push(AggregatePart {
-            type_id,
-            timestamp: timestamp.wrapping_add(ts.wrapping_sub(base)),
-            payload: payload.slice(start..end),
-        });
+        let base = *self.first_ts.get_or_insert(ts);
         // Skip the back pointer; a missing one at the very end is tolerated.
-        pos = end + 4;
+        self.pos = end + 4;
+        Some(AggregatePart {
+            type_id,
+            timestamp: self.timestamp.wrapping_add(ts.wrapping_sub(base)),
+            payload: payload.slice(start..end),
+        })
     }
-    parts
 }
 
 #[cfg(test)]
@@ -505,7 +526,7 @@ mod tests {
             b.put_slice(body);
             b.put_u32(11 + body.len() as u32);
         }
-        let parts = split_aggregate(5000, &b.freeze());
+        let parts: Vec<_> = split_aggregate(5000, &b.freeze()).collect();
         assert_eq!(parts.len(), 2);
         assert_eq!((parts[0].type_id, parts[0].timestamp), (9, 5000));
         assert_eq!(
@@ -519,7 +540,7 @@ mod tests {
             b.freeze()
         };
         for cut in 0..full.len() {
-            let _ = split_aggregate(0, &full.slice(..cut));
+            let _ = split_aggregate(0, &full.slice(..cut)).count();
         }
     }
 }

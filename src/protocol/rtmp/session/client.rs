@@ -240,7 +240,11 @@ impl ClientSession {
                 | Message::Video { .. }
                 | Message::Data { .. }
                 | Message::Aggregate { .. }) => {
-                    push_media(&mut self.media, m);
+                    push_media(
+                        &mut self.media,
+                        m,
+                        MAX_EVENTS.saturating_sub(self.events.len()),
+                    )?;
                     while let Some(x) = self.media.pop_front() {
                         // The server's own data messages are not media.
                         if x.kind == MediaKind::Data && is_server_data(&x.payload) {

@@ -190,8 +190,14 @@ pub fn strip_set_data_frame(payload: &Bytes) -> Bytes {
     payload.clone()
 }
 
-/// Media and data decoded from a peer's stream (aggregates already split).
-fn push_media(events: &mut VecDeque<MediaOut>, m: Message) {
+/// Media and data decoded from a peer's stream (aggregates already split). `room` is how many
+/// more the caller may queue: an aggregate with more parts than that is a flood (its parts
+/// are 15 bytes at least, so 16 MiB could hold a million events) and ends the connection.
+fn push_media(
+    events: &mut VecDeque<MediaOut>,
+    m: Message,
+    room: usize,
+) -> Result<(), SessionError> {
     match m {
         Message::Audio {
             timestamp, payload, ..
@@ -218,6 +224,9 @@ fn push_media(events: &mut VecDeque<MediaOut>, m: Message) {
             timestamp, payload, ..
         } => {
             for part in message::split_aggregate(timestamp, &payload) {
+                if events.len() >= room {
+                    return Err(SessionError::TooManyEvents);
+                }
                 if let Some(kind) = MediaKind::from_type_id(part.type_id) {
                     let payload = if kind == MediaKind::Data {
                         strip_set_data_frame(&part.payload)
@@ -234,6 +243,7 @@ fn push_media(events: &mut VecDeque<MediaOut>, m: Message) {
         }
         _ => {}
     }
+    Ok(())
 }
 
 struct MediaOut {

@@ -139,7 +139,11 @@ impl ServerSession {
                     // Media before the publish was accepted is dropped: clients wait for
                     // NetStream.Publish.Start, so only a broken one sends it.
                     if matches!(self.role, Role::Publishing { .. }) {
-                        push_media(&mut self.media, m);
+                        push_media(
+                            &mut self.media,
+                            m,
+                            MAX_EVENTS.saturating_sub(self.events.len()),
+                        )?;
                         // Media stays in order relative to later commands: hand it out now.
                         while let Some(x) = self.media.pop_front() {
                             self.events.push_back(ServerEvent::Media {

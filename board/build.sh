@@ -125,6 +125,7 @@ OUT=${2:-target/boards/out/$BOARD}
 TARGET=$(prop target)
 TOOLCHAIN=$(prop toolchain)
 FEATURES=$(prop features)
+STD_FEATURES=$(prop std_features)
 QEMU=$(prop qemu)
 [ -n "$TARGET" ] || die "$PROFILE has no target"
 
@@ -149,9 +150,12 @@ case "$TOOLCHAIN" in
         rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' ||
             die "nightly rust-src missing: rustup toolchain install nightly && rustup component add rust-src --toolchain nightly"
         set -- cargo +nightly zigbuild --release --target "$TARGET" -Zbuild-std=std,panic_abort
+        [ -n "$STD_FEATURES" ] && set -- "$@" -Zbuild-std-features="$STD_FEATURES"
         ;;
     *) die "$PROFILE: toolchain must be stable or nightly, not '$TOOLCHAIN'" ;;
 esac
+[ "$TOOLCHAIN" = stable ] && [ -n "$STD_FEATURES" ] &&
+    die "$PROFILE: std_features needs toolchain = \"nightly\" (-Zbuild-std)"
 [ -n "$FEATURES" ] && set -- "$@" --features "$FEATURES"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/boards}"

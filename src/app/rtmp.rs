@@ -90,6 +90,11 @@ struct PlayState {
     mw_latency: Duration,
     msgs: u64,
     reported_drops: u64,
+    /// Per-frame first headers and the write's parts, kept between writes so a write
+    /// allocates nothing once they have grown (the header buffer is reclaimed in place when
+    /// the previous write's parts are gone).
+    headers: BytesMut,
+    parts: Vec<Bytes>,
     /// Sends on_stop when the play ends.
     _hook: Option<Guard>,
 }
@@ -200,6 +205,12 @@ async fn serve_inner(
     let mut last_pithy = (Instant::now(), 0u64, 0u64);
     // Leftover bytes after C2 are the first chunks.
     let mut pending_input = !rbuf.is_empty();
+    // Made once, not per wake-up: each new `changed()`/`notified()` future takes a lock to
+    // join a waiter list shared by every connection, a cost paid per frame by every player.
+    let shut = shutdown.changed();
+    tokio::pin!(shut);
+    let kicked = stat.kick.notified();
+    tokio::pin!(kicked);
 
     let result: io::Result<()> = loop {
         if pending_input {
@@ -254,8 +265,8 @@ async fn serve_inner(
                     break Err(e);
                 }
             }
-            _ = shutdown.changed() => break Ok(()),
-            _ = stat.kick.notified() => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
+            _ = &mut shut => break Ok(()),
+            _ = &mut kicked => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
         }
         stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
         if !matches!(conn.role, Role::Idle) {
@@ -737,6 +748,8 @@ impl Conn<'_> {
             mw_latency: Duration::from_millis(v.play.mw_latency as u64),
             msgs: 0,
             reported_drops: 0,
+            headers: BytesMut::new(),
+            parts: Vec::new(),
             _hook: hook,
         });
         Ok(())
@@ -758,14 +771,16 @@ impl Conn<'_> {
             p.consumer.try_recv(items, WRITE_BATCH_BYTES);
         }
         let chunk_size = self.session.out_chunk_size();
-        let mut headers = BytesMut::with_capacity(items.len() * 16);
-        let mut parts: Vec<Bytes> = Vec::with_capacity(items.len() * 2);
+        let headers = &mut p.headers;
+        headers.reserve(items.len() * 16);
+        let mut parts = std::mem::take(&mut p.parts);
+        parts.clear();
         for item in items.drain(..) {
             match item {
                 Item::Frame(f) => {
                     let ts = p.consumer.timestamp(&f);
                     encode_first_header(
-                        &mut headers,
+                        headers,
                         f.kind.csid(),
                         ts,
                         f.payload.len() as u32,
@@ -802,7 +817,11 @@ impl Conn<'_> {
         }
         let n: usize = parts.iter().map(Bytes::len).sum();
         self.bytes_out += n as u64;
-        write_timeout(write_all_vectored(writer, &mut parts)).await?;
+        let written = write_timeout(write_all_vectored(writer, &mut parts)).await;
+        // Drop the payload references now (frames may be freed), keep the capacity.
+        parts.clear();
+        p.parts = parts;
+        written?;
         let drops = p.consumer.dropped();
         if drops > p.reported_drops {
             // Rate-limited by the batch: one line per write that saw new drops.

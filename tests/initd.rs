@@ -391,3 +391,79 @@ fn initd_script_under_dash() {
         exercise_initd(&["dash"], false);
     }
 }
+
+/// SIGTERM while a stream is being recorded: the server closes the DVR file before it exits,
+/// so the recording is complete (renamed from `.tmp`, duration patched) and plays.
+#[test]
+fn sigterm_while_recording_leaves_a_complete_dvr_file() {
+    if !common::have("ffmpeg") || !common::have("ffprobe") {
+        return;
+    }
+    let dir = common::temp_dir("initd-dvr");
+    let conf = write_config(&dir, false, "file");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text += &format!(
+        "\n[vhost.\"__defaultVhost__\".dvr]\nenabled = true\npath = \"{}/dvr/[app]/[stream].flv\"\n",
+        dir.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut server = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start srsd");
+    let _guard = KillOnDrop(dir.join("run/srsd.pid"));
+    let mut port = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            port = rtmp_port(&log_text(&dir));
+            port.is_some()
+        }),
+        "the server logs its port"
+    );
+    let url = format!("rtmp://127.0.0.1:{}/live/rec", port.unwrap());
+    let _ff = common::ffmpeg_publish(&url, 30);
+    let tmp = dir.join("dvr/live/rec.flv.tmp");
+    let flv = dir.join("dvr/live/rec.flv");
+    assert!(
+        wait_for(Duration::from_secs(15), || std::fs::metadata(&tmp)
+            .is_ok_and(|m| m.len() > 100_000)),
+        "recording under .tmp"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        wait_for(Duration::from_secs(10), || server
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()),
+        "srsd exits on SIGTERM"
+    );
+    assert!(!tmp.exists(), "the .tmp was renamed");
+    let probe = common::ffprobe(&flv.display().to_string());
+    assert_eq!(probe.video_codec, "h264", "{probe:?}");
+    assert!(probe.video_frames >= 50, "{probe:?}");
+    let duration = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&flv)
+        .output()
+        .unwrap();
+    let d: f64 = String::from_utf8_lossy(&duration.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(d >= 2.0, "duration {d} s in the file");
+}

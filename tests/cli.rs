@@ -56,3 +56,22 @@ fn unknown_arguments_and_tools_exit_2() {
     assert_eq!(srsd().arg("nosuchtool").status().unwrap().code(), Some(2));
     assert_eq!(srsd().args(["bench"]).status().unwrap().code(), Some(2));
 }
+
+/// The README's configuration example is a valid config (it is what users copy).
+#[test]
+fn readme_config_example_parses() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("```toml\n")
+        .expect("a toml block in the README")
+        + 8;
+    let len = readme[start..].find("```").expect("the block ends");
+    let example = &readme[start..start + len];
+    assert!(
+        example.contains("[vhost."),
+        "the example shows vhost tables"
+    );
+    if let Err(e) = srsd::config::Config::parse(example, "README.md") {
+        panic!("README example: {e}");
+    }
+}

@@ -16,6 +16,7 @@ struct Args {
     config: Option<PathBuf>,
     test: bool,
     signal: Option<String>,
+    version: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -23,12 +24,15 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         config: None,
         test: false,
         signal: None,
+        version: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "-c" => a.config = Some(it.next().ok_or("-c needs a file")?.into()),
             "-t" => a.test = true,
+            // Anywhere on the line, as SRS accepts `srsd -c f -v`.
+            "-v" | "-V" | "--version" => a.version = true,
             "-s" => a.signal = Some(it.next().ok_or("-s needs reload|reopen|stop|quit")?.clone()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -74,6 +78,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.version {
+        println!("{}", srsd::VERSION);
+        return ExitCode::SUCCESS;
+    }
     let config = match load(&args.config) {
         Ok(c) => c,
         Err(e) => {

@@ -10,9 +10,15 @@ fn srsd() -> Command {
 
 #[test]
 fn version_and_config_test() {
-    let out = srsd().arg("-v").output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), srsd::VERSION);
+    for args in [
+        &["-v"][..],
+        &["--version"],
+        &["-c", "nonexistent.toml", "-v"],
+    ] {
+        let out = srsd().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), srsd::VERSION);
+    }
 
     let out = srsd().arg("-t").output().unwrap();
     assert!(out.status.success(), "the embedded default config is ok");

@@ -563,7 +563,14 @@ async fn api_basic_auth() {
         let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).to_string()
     };
-    assert!(get(None).await.starts_with("HTTP/1.1 401"));
+    let refused = get(None).await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        refused.contains("\"code\":401")
+            && (refused.contains("WWW-Authenticate: Basic")
+                || refused.contains("www-authenticate: Basic")),
+        "a JSON envelope and the challenge: {refused}"
+    );
     assert!(
         get(Some("YWRtaW46d3Jvbmc="))
             .await

@@ -62,7 +62,8 @@ impl Recorder {
         Recorder {
             cfg,
             key,
-            param,
+            // The client's query string may be rendered into the path (`[param]`).
+            param: template::path_safe(&param),
             metadata: None,
             video_header: None,
             audio_header: None,
@@ -298,7 +299,9 @@ pub fn spawn(
     let ctx = ctx.clone();
     let writing = super::Writing::start(&ctx);
     let key = source.key.clone();
-    tokio::spawn(async move {
+    // Logged under the publisher's cid, so one grep follows the stream.
+    let cid = super::log::current_cid();
+    tokio::spawn(super::log::with_cid(cid, async move {
         let _writing = writing;
         let mut items = Vec::with_capacity(256);
         let mut failed = false;
@@ -327,7 +330,7 @@ pub fn spawn(
             Ok(None) => {}
             Err(e) => log::error!("dvr {key}: closing: {e}"),
         }
-    });
+    }));
 }
 
 #[cfg(test)]
@@ -526,6 +529,23 @@ mod tests {
         c.path = format!("{}/sub/x.flv", blocker.display());
         let mut r = recorder(c);
         assert!(r.handle(&key_video(1), 0).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_hostile_param_cannot_climb_out_of_the_dvr_directory() {
+        let dir = tmpdir("param");
+        let mut c = cfg(&dir, DvrPlan::Session, 30, true);
+        c.path = format!("{}/[app]/[stream][param].flv", dir.display());
+        let mut r = Recorder::new(
+            c,
+            StreamKey::new("v", "live", "s"),
+            "?x=/../../../tmp/e\\..\n".into(),
+        );
+        r.handle(&key_video(1), 0).unwrap();
+        let path = r.close().unwrap().expect("a file");
+        assert_eq!(path.parent(), Some(dir.join("live").as_path()), "{path:?}");
+        assert!(!path.to_string_lossy().contains(".."), "{path:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -427,19 +427,21 @@ pub fn spawn(
     let hooks_cfg = vhost.http_hooks.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<SegmentEvent>(64);
     let ctx2 = ctx.clone();
-    tokio::spawn(async move {
+    // Logged under the publisher's cid, so one grep follows the stream.
+    let cid = super::log::current_cid();
+    tokio::spawn(super::log::with_cid(cid, async move {
         while let Some(seg) = rx.recv().await {
             super::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
         }
-    });
+    }));
     let ctx = ctx.clone();
     let writing = super::Writing::start(&ctx);
-    tokio::spawn(async move {
+    tokio::spawn(super::log::with_cid(cid, async move {
         let _writing = writing;
         if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx)).await {
             if let Some(c) = ctx.stats.client(publisher_cid) {
                 c.kick.notify_one();
             }
         }
-    });
+    }));
 }

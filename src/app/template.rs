@@ -19,6 +19,25 @@ pub struct Vars<'a> {
     pub unix_ms: u64,
 }
 
+/// `s` made safe to render into a file path: separators, control characters and `..` become
+/// `_`, so a client's query string (`[param]`) can never climb out of the configured directory.
+pub fn path_safe(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while out.contains("..") {
+        out = out.replace("..", "_");
+    }
+    out
+}
+
 /// Renders `template`. Variables that are not known are left as written.
 pub fn render(template: &str, v: &Vars<'_>) -> String {
     let secs = v.unix_ms / 1000;

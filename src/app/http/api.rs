@@ -129,7 +129,8 @@ pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Response<Bod
     let path = req.uri().path();
     let auth = &conn.ctx.config().http_api.auth;
     if auth.enabled && !authorized(req, &auth.username, &auth.password) {
-        let mut r = super::text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        // The usual JSON envelope, code 401, as every other answer of the API.
+        let mut r = answer(StatusCode::UNAUTHORIZED, &envelope(401), callback);
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"srsd\""),
@@ -467,12 +468,12 @@ fn features() -> Value {
                 ("ssl", false.into()),
                 ("hls", true.into()),
                 ("hds", false.into()),
-                ("callback", false.into()),
+                ("callback", true.into()),
                 ("api", true.into()),
                 ("httpd", true.into()),
-                ("dvr", false.into()),
-                ("transcode", false.into()),
-                ("ingest", false.into()),
+                ("dvr", true.into()),
+                ("transcode", true.into()),
+                ("ingest", true.into()),
                 ("stat", true.into()),
                 ("caster", false.into()),
                 ("complex_handshake", true.into()),

@@ -371,7 +371,8 @@ fn subscribe(
         Format::Aac => "aac",
         Format::Mp3 => "mp3",
     };
-    let url = format!("http://{}/{}/{}.{ext}", lr.vhost, lr.app, lr.stream);
+    // As the viewer asked for it: the Host it used, not the vhost's name.
+    let url = format!("{}/{}.{ext}", who.tc_url, lr.stream);
     guard.stat.update(|i| {
         i.vhost = lr.vhost.clone();
         i.app = lr.app.clone();

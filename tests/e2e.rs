@@ -367,3 +367,46 @@ async fn connections_past_max_connections_are_closed_and_counted() {
         1
     );
 }
+
+/// `atc` sends the publisher's own timestamps; `atc_auto` does when the metadata says
+/// `bravo_atc`; otherwise `time_jitter = "full"` starts players at 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atc_and_atc_auto_keep_the_publishers_timestamps() {
+    let start = 100_000u32;
+    let cases = [
+        ("", false, false),
+        ("atc = true\n", false, true),
+        ("atc_auto = true\n", true, true),
+        ("atc_auto = true\n", false, false),
+    ];
+    for (play, bravo, absolute) in cases {
+        let server =
+            start_server("atc", &format!("[vhost.\"__defaultVhost__\".play]\n{play}")).await;
+        let mut p = publisher(&server, "live/atc").await;
+        let mut props = vec![("width".to_string(), Amf0Value::Number(320.0))];
+        if bravo {
+            props.push(("bravo_atc".into(), Amf0Value::string("true")));
+        }
+        let mut meta = bytes::BytesMut::new();
+        amf0::encode_all(
+            &[Amf0Value::string("onMetaData"), Amf0Value::EcmaArray(props)],
+            &mut meta,
+        );
+        p.send(MediaKind::Data, start, meta.freeze()).await.unwrap();
+        p.send(MediaKind::Video, start, video_sh()).await.unwrap();
+        for n in 0..10u32 {
+            p.send(MediaKind::Video, start + n * 40, video(n == 0, n, 100))
+                .await
+                .unwrap();
+        }
+        // Joins after the metadata: the GOP cache starts it on the keyframe at `start`.
+        let mut c = player(&server, "live/atc").await;
+        let got = recv_video(&mut c, 3, T).await;
+        let first = got
+            .iter()
+            .find(|(_, pl)| frame_no(pl) == Some(0))
+            .map(|(ts, _)| *ts);
+        let want = if absolute { start } else { 0 };
+        assert_eq!(first, Some(want), "{play:?} bravo_atc={bravo}: {got:?}");
+    }
+}

@@ -717,7 +717,7 @@ impl Conn<'_> {
             max_duration_ms: (v.play.queue_length * 1000.0) as i64,
             ..QueueLimits::default()
         };
-        let consumer = source.subscribe(limits, time_jitter(&v));
+        let consumer = source.subscribe(limits, play_jitter(&v, &source));
         // edge: the first player of an edge stream starts its pull (later ones share it).
         super::edge::ensure_pull(
             self.ctx,
@@ -842,6 +842,29 @@ pub fn source_options(v: &VhostConfig) -> SourceOptions {
 
 pub fn time_jitter(v: &VhostConfig) -> TimeJitter {
     jitter_mode(v.play.time_jitter)
+}
+
+/// The timestamp correction for a new player of `source`: `time_jitter`, unless `atc` (or
+/// `atc_auto` with a publisher whose metadata says `bravo_atc = "true"`, as SRS checks) asks
+/// for the publisher's own absolute timestamps.
+pub fn play_jitter(v: &VhostConfig, source: &crate::hub::Source) -> TimeJitter {
+    if v.play.atc || (v.play.atc_auto && source.metadata().is_some_and(|m| bravo_atc(&m))) {
+        TimeJitter::Off
+    } else {
+        time_jitter(v)
+    }
+}
+
+/// Whether an onMetaData body carries `bravo_atc` set to `"true"` (or boolean true).
+pub fn bravo_atc(metadata: &[u8]) -> bool {
+    use crate::protocol::amf0::{self, Amf0Value};
+    amf0::decode_all(metadata).is_ok_and(|values| {
+        values.iter().any(|v| match v.get("bravo_atc") {
+            Some(Amf0Value::String(s)) => s == "true",
+            Some(Amf0Value::Boolean(b)) => *b,
+            _ => false,
+        })
+    })
 }
 
 /// The hub's timestamp correction for a configured `time_jitter`.

@@ -190,6 +190,14 @@ impl Source {
         lock(&self.inner).stats
     }
 
+    /// The cached onMetaData body, if the publisher sent one.
+    pub fn metadata(&self) -> Option<Bytes> {
+        lock(&self.inner)
+            .metadata
+            .as_ref()
+            .map(|f| f.payload.clone())
+    }
+
     /// The cached sequence headers (video, audio), for codec info in the API.
     pub fn sequence_headers(&self) -> (Option<Bytes>, Option<Bytes>) {
         let i = lock(&self.inner);

@@ -518,14 +518,25 @@ fn kbps(recv: u64, send: u64) -> Value {
     obj([("recv_30s", recv.into()), ("send_30s", send.into())])
 }
 
-fn stream_object(src: &Source, sums: Option<&StreamSums>, edge: Option<EdgeInfo>) -> Value {
+fn stream_object(
+    ctx: &Context,
+    src: &Source,
+    sums: Option<&StreamSums>,
+    edge: Option<EdgeInfo>,
+) -> Value {
     let empty = StreamSums::default();
     let s = sums.unwrap_or(&empty);
     let mut publish = obj([("active", src.is_publishing().into())]);
     if src.is_publishing() {
         publish.push("cid", src.publisher_cid().to_string());
     }
-    let (video, audio) = codec_info(src);
+    // `publish.parse_sps = false`: the SPS is not parsed, so the size is unknown (0, as SRS).
+    let parse_sps = ctx
+        .config()
+        .vhost
+        .get(&src.key.vhost)
+        .is_none_or(|v| v.publish.parse_sps);
+    let (video, audio) = codec_info(src, parse_sps);
     obj([
         ("id", src.id.to_string().into()),
         ("name", src.key.stream.as_str().into()),
@@ -566,17 +577,19 @@ fn stream_object(src: &Source, sums: Option<&StreamSums>, edge: Option<EdgeInfo>
 
 /// The stream's codecs from its cached sequence headers: `video`/`audio` objects, or null
 /// while unknown.
-fn codec_info(src: &Source) -> (Value, Value) {
+fn codec_info(src: &Source, parse_sps: bool) -> (Value, Value) {
     let (video_sh, audio_sh) = src.sequence_headers();
     (
-        video_sh.as_deref().map_or(Value::Null, video_info),
+        video_sh
+            .as_deref()
+            .map_or(Value::Null, |sh| video_info(sh, parse_sps)),
         audio_sh.as_deref().map_or(Value::Null, audio_info),
     )
 }
 
 /// `video` from an FLV video sequence-header body: frame type and codec id, AVC packet type,
 /// composition time (5 bytes), then the AVCDecoderConfigurationRecord.
-fn video_info(sh: &[u8]) -> Value {
+fn video_info(sh: &[u8], parse_sps: bool) -> Value {
     let codec = sh.first().map(|b| b & 0x0F);
     match (codec, sh.get(5..)) {
         (Some(7), Some(record)) => match avc::parse_avc_config(record) {
@@ -584,8 +597,8 @@ fn video_info(sh: &[u8]) -> Value {
                 ("codec", "H264".into()),
                 ("profile", avc::profile_name(c.profile).into()),
                 ("level", avc::level_name(c.level).into()),
-                ("width", c.width.into()),
-                ("height", c.height.into()),
+                ("width", if parse_sps { c.width } else { 0 }.into()),
+                ("height", if parse_sps { c.height } else { 0 }.into()),
             ]),
             Err(_) => Value::Null,
         },
@@ -698,7 +711,7 @@ fn streams(ctx: &Context, id: Option<&str>, query: Option<&str>) -> Value {
                 .iter()
                 .skip(start)
                 .take(count)
-                .map(|s| stream_object(s, sums.get(&s.key), ctx.edges.get(&s.key)))
+                .map(|s| stream_object(ctx, s, sums.get(&s.key), ctx.edges.get(&s.key)))
                 .collect();
             let mut v = with(code::OK, "streams", Value::Arr(list));
             v.push("total", sources.len());
@@ -708,7 +721,7 @@ fn streams(ctx: &Context, id: Option<&str>, query: Option<&str>) -> Value {
             Some(s) => with(
                 code::OK,
                 "stream",
-                stream_object(s, sums.get(&s.key), ctx.edges.get(&s.key)),
+                stream_object(ctx, s, sums.get(&s.key), ctx.edges.get(&s.key)),
             ),
             None => envelope(code::STREAM_NOT_FOUND),
         },
@@ -821,20 +834,35 @@ mod tests {
 
     #[test]
     fn codec_info_from_sequence_headers() {
-        let avc = [
-            0x17, 0, 0, 0, 0, // FLV video header
-            1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 0,
-        ];
-        let v = video_info(&avc).to_json();
+        // A 320x240 Baseline level 1.3 SPS from x264.
+        let sps: Vec<u8> = (0..48)
+            .step_by(2)
+            .map(|i| {
+                u8::from_str_radix(
+                    &"6742c00dd90141fb011000000300100000030320f142a480"[i..i + 2],
+                    16,
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x0D, 0xFF, 0xE1, 0, 24];
+        avc.extend_from_slice(&sps);
+        avc.extend_from_slice(&[1, 0, 4, 0x68, 0xCE, 0x3C, 0x80]);
+        let v = video_info(&avc, true).to_json();
         assert!(v.contains("\"codec\":\"H264\""), "{v}");
         assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
-        assert!(v.contains("\"level\":\"3\""), "{v}");
+        assert!(v.contains("\"level\":\"1.3\""), "{v}");
+        assert!(v.contains("\"width\":320,\"height\":240"), "{v}");
+        // parse_sps = false: profile and level from the record, no size.
+        let v = video_info(&avc, false).to_json();
+        assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
+        assert!(v.contains("\"width\":0,\"height\":0"), "{v}");
         let a = audio_info(&[0xAF, 0, 0x12, 0x10]).to_json();
         assert_eq!(
             a,
             r#"{"codec":"AAC","sample_rate":44100,"channel":2,"profile":"LC"}"#
         );
-        assert_eq!(video_info(&[0x17]), Value::Null);
+        assert_eq!(video_info(&[0x17], true), Value::Null);
         assert_eq!(audio_info(&[0x2F, 0]), Value::Null);
     }
 

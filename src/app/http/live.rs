@@ -20,7 +20,7 @@ use super::body::{Body, Chunks};
 use super::{cors, Conn};
 use crate::app::access::{self, Action};
 use crate::app::hooks::{self, Who};
-use crate::app::rtmp::{source_options, time_jitter};
+use crate::app::rtmp::{play_jitter, source_options};
 use crate::app::stats::ClientType;
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
 use crate::hub::{Item, QueueLimits, StreamKey};
@@ -355,7 +355,7 @@ fn subscribe(
         max_duration_ms: (v.play.queue_length * 1000.0) as i64,
         ..QueueLimits::default()
     };
-    let mut consumer = source.subscribe(limits, time_jitter(v));
+    let mut consumer = source.subscribe(limits, play_jitter(v, &source));
     let param = who.param.clone();
     // edge: an HTTP viewer on an edge starts (or shares) the upstream pull like an RTMP one.
     crate::app::edge::ensure_pull(&ctx, v, &source, &param, &who.page_url, "");

@@ -535,7 +535,7 @@ fn stream_object(
         .config()
         .vhost
         .get(&src.key.vhost)
-        .is_none_or(|v| v.publish.parse_sps);
+        .map_or(true, |v| v.publish.parse_sps);
     let (video, audio) = codec_info(src, parse_sps);
     obj([
         ("id", src.id.to_string().into()),

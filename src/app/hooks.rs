@@ -229,50 +229,68 @@ struct Notify {
     body: String,
     timeout: Duration,
     action: &'static str,
+    /// The connection it is about: its delivery is logged under that cid.
+    cid: u64,
 }
 
-/// The notify queue of one server: a bounded channel and the task that empties it.
+/// Delivery lanes. A connection's notifies always take the same lane, so a hook server sees
+/// them in order (on_unpublish before on_close); a dead hook URL (up to `timeout` per call)
+/// holds up only the connections of its lane.
+const LANES: usize = 4;
+
+/// The notify queues of one server: bounded channels and the tasks that empty them.
 pub struct Notifier {
-    tx: mpsc::Sender<Notify>,
+    lanes: Vec<mpsc::Sender<Notify>>,
     /// Notifies dropped because the queue was full.
     pub dropped: AtomicUsize,
 }
 
 impl Notifier {
-    /// Starts the sending task on the current runtime.
+    /// Starts the sending tasks on the current runtime.
     pub fn start() -> Notifier {
-        let (tx, mut rx) = mpsc::channel::<Notify>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(n) = rx.recv().await {
-                for url in &n.urls {
-                    match post_json(url, n.body.clone(), n.timeout).await {
-                        Ok((status, _)) if status == 200 || status == 201 => {}
-                        Ok((status, _)) => log::warn!("hook {} {url}: HTTP {status}", n.action),
-                        Err(e) => log::warn!("hook {} {url}: {e}", n.action),
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, mut rx) = mpsc::channel::<Notify>(QUEUE / LANES);
+                tokio::spawn(async move {
+                    while let Some(n) = rx.recv().await {
+                        super::log::with_cid(n.cid, deliver(n)).await;
                     }
-                }
-            }
-        });
+                });
+                tx
+            })
+            .collect();
         Notifier {
-            tx,
+            lanes,
             dropped: AtomicUsize::new(0),
         }
     }
 
-    /// Queues a notify; never waits.
+    /// Queues a notify about the current connection; never waits.
     pub fn notify(&self, urls: &[String], body: String, timeout: Duration, action: &'static str) {
         if urls.is_empty() {
             return;
         }
+        let cid = super::log::current_cid();
         let n = Notify {
             urls: urls.to_vec(),
             body,
             timeout,
             action,
+            cid,
         };
-        if self.tx.try_send(n).is_err() {
+        if self.lanes[cid as usize % LANES].try_send(n).is_err() {
             let d = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             log::warn!("hook {action}: queue full, event dropped ({d} so far)");
+        }
+    }
+}
+
+async fn deliver(n: Notify) {
+    for url in &n.urls {
+        match post_json(url, n.body.clone(), n.timeout).await {
+            Ok((status, _)) if status == 200 || status == 201 => {}
+            Ok((status, _)) => log::warn!("hook {} {url}: HTTP {status}", n.action),
+            Err(e) => log::warn!("hook {} {url}: {e}", n.action),
         }
     }
 }
@@ -666,5 +684,41 @@ mod tests {
             let _ = allows(status, &body);
             let _ = parse_url(&text(rng, pieces, 8));
         });
+    }
+
+    #[tokio::test]
+    async fn a_dead_hook_url_holds_up_only_its_own_lane() {
+        // Accepts and never answers: each call to it waits for its whole timeout.
+        let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hole_url = format!("http://{}/dead", hole.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = hole.accept().await {
+                held.push(s);
+            }
+        });
+        let (base, seen) =
+            answering(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n0".to_vec()).await;
+        let n = Notifier::start();
+        let t = Duration::from_secs(10);
+        // Connection 4 (lane 0) notifies the dead URL first; connection 1 (lane 1) after.
+        super::super::log::with_cid(4, async {
+            n.notify(&[hole_url], "{}".into(), t, "on_close")
+        })
+        .await;
+        super::super::log::with_cid(1, async {
+            n.notify(&[format!("{base}/alive")], "{}".into(), t, "on_close")
+        })
+        .await;
+        let started = std::time::Instant::now();
+        while seen.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(seen.lock().unwrap().len(), 1, "the live hook was called");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

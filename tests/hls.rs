@@ -133,22 +133,40 @@ async fn republish_continues_numbering_with_a_discontinuity_and_window_cleans_up
 
 /// One HTTP/1.1 GET (Connection: close); returns the head (lowercased) and the body.
 async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
-    let mut c = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    c.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf))
-        .await
-        .expect("response within 10 s")
-        .unwrap();
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
-    (head, buf[end..].to_vec())
+    let mut path = path.to_string();
+    // The first playlist request of a viewer is redirected to its own URL (`hls_ctx`),
+    // which players follow; so do we, once.
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        c.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        let end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head")
+            + 4;
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+        if head.starts_with("http/1.1 302") {
+            let raw = String::from_utf8_lossy(&buf[..end]).to_string();
+            path = raw
+                .lines()
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                })
+                .map(|(_, v)| v.trim().to_string())
+                .expect("a Location");
+            continue;
+        }
+        return (head, buf[end..].to_vec());
+    }
+    panic!("redirected more than once: {path}");
 }
 
 /// ffprobe's view of a URL's container duration, bounded by coreutils' timeout.

@@ -440,6 +440,133 @@ async fn dvr_segments_are_playable_and_each_sends_on_dvr_after_it_is_closed() {
     assert!(leftovers.is_empty(), "no .tmp files left: {leftovers:?}");
 }
 
+/// A whole HTTP/1.1 GET answer (status line, headers and body) from `addr`.
+async fn http_get(addr: std::net::SocketAddr, target: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (base, calls) = hook_server().await;
+    let dir = temp_dir("hooks-hls-viewers");
+    let extra = format!(
+        "{}[vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 2\npath = \"{}\"\n\
+         [http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\n",
+        hooks_toml(&base, "/allow"),
+        dir.display(),
+        dir.display()
+    );
+    let server = start_server("hooks-hls-viewers", &extra).await;
+    let http = server.http.unwrap();
+    let _ff = ffmpeg_publish(&server.url("live/v"), 20);
+    assert!(
+        wait_for(Duration::from_secs(15), || dir
+            .join("live/v.m3u8")
+            .is_file())
+        .await,
+        "the playlist is written"
+    );
+    // First request: the play checks, then a redirect to the viewer's own URL.
+    let first = http_get(http, "/live/v.m3u8?token=1").await;
+    assert!(first.starts_with("HTTP/1.1 302"), "{first}");
+    let location = first
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .expect("a Location")
+        .trim()
+        .to_string();
+    assert!(
+        location.starts_with("/live/v.m3u8?token=1&hls_ctx="),
+        "{location}"
+    );
+    let plays: Vec<Call> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.action() == "on_play")
+        .cloned()
+        .collect();
+    assert_eq!(plays.len(), 2, "both on_play URLs were asked: {plays:?}");
+    assert_eq!(field(&plays[0].body, "stream"), "v");
+    assert_eq!(field(&plays[0].body, "param"), "?token=1");
+    // The viewer's playlist names its segments with its ctx; segments keep it alive.
+    let playlist = http_get(http, &location).await;
+    assert!(playlist.starts_with("HTTP/1.1 200"), "{playlist}");
+    let seg = playlist
+        .lines()
+        .find(|l| l.contains(".ts?hls_ctx="))
+        .unwrap_or_else(|| panic!("segments carry the ctx: {playlist}"))
+        .trim()
+        .to_string();
+    let got = http_get(http, &format!("/live/{seg}")).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200"),
+        "{}",
+        &got[..got.len().min(200)]
+    );
+    let api = server.api.unwrap();
+    let clients = http_get(api, "/api/v1/clients").await;
+    assert!(clients.contains("\"type\":\"hls-play\""), "{clients}");
+    // Silent for twice the window (4 s): gone, with its on_stop.
+    let left = std::time::Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(10), || calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.action() == "on_stop"))
+        .await,
+        "on_stop after the viewer stopped asking"
+    );
+    assert!(
+        left.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        left.elapsed()
+    );
+    let clients = http_get(api, "/api/v1/clients").await;
+    assert!(!clients.contains("hls-play"), "{clients}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_viewer_denied_by_on_play_gets_403() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (base, _calls) = hook_server().await;
+    let dir = temp_dir("hooks-hls-deny");
+    let extra = format!(
+        "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\non_play = [\"{base}/deny\"]\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\npath = \"{}\"\n\
+         [http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\n",
+        dir.display(),
+        dir.display()
+    );
+    let server = start_server("hooks-hls-deny", &extra).await;
+    let _ff = ffmpeg_publish(&server.url("live/d"), 10);
+    assert!(
+        wait_for(Duration::from_secs(15), || dir
+            .join("live/d.m3u8")
+            .is_file())
+        .await
+    );
+    let answer = http_get(server.http.unwrap(), "/live/d.m3u8").await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // A playlist that does not exist is a plain 404, no hook.
+    let answer = http_get(server.http.unwrap(), "/live/none.m3u8").await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
+
 /// The status code of a GET (the body is not read: live answers never end).
 async fn http_status(addr: std::net::SocketAddr, path: &str, referer: Option<&str>) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -53,6 +53,8 @@ pub struct Context {
     pub reload: tokio::sync::Notify,
     /// Edge streams (pulled from / pushed to an origin) and their upstream state, for the API.
     pub edges: edge::Edges,
+    /// HLS viewers (by `hls_ctx`), clients without a connection of their own.
+    pub hls_viewers: http::hls_play::HlsViewers,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
     /// to close their files.
     pub writers: AtomicUsize,
@@ -139,6 +141,7 @@ impl Server {
             reload: tokio::sync::Notify::new(),
             edges: edge::Edges::default(),
             writers: AtomicUsize::new(0),
+            hls_viewers: Default::default(),
             rtmp_port,
             processes: Arc::new(AtomicUsize::new(0)),
             config_generation: watch::channel(0).0,
@@ -211,6 +214,15 @@ impl Server {
             }
         }));
         tasks.push(tokio::spawn(heartbeat::run(self.ctx.clone())));
+        let ctx = self.ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            // HLS viewers that stopped asking: each sends its on_stop as it goes.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                ctx.hls_viewers.expire(Instant::now());
+            }
+        }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         stop.await;
         ::log::info!("shutting down");

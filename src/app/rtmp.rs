@@ -704,6 +704,8 @@ impl Conn<'_> {
             Ok(g) => g,
             Err(e) => {
                 log::warn!("reject play {key}: on_play {e}");
+                // The source was made for this player only: refused names must not pile up.
+                self.ctx.hub.release(&key);
                 self.session.reject_play(
                     id,
                     status::PLAY_STREAM_NOT_FOUND,

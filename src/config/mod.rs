@@ -407,6 +407,9 @@ pub struct HlsConfig {
     /// s after unpublish to delete the stream's files; 0 = never.
     pub dispose: u32,
     pub wait_keyframe: bool,
+    /// Track HLS viewers as clients (SRS's `hls_ctx`): on_play/on_stop hooks, `hls-play` in
+    /// the API; a viewer's first playlist request is redirected to its own URL.
+    pub ctx: bool,
 }
 
 impl Default for HlsConfig {
@@ -427,6 +430,7 @@ impl Default for HlsConfig {
             cleanup: true,
             dispose: 0,
             wait_keyframe: true,
+            ctx: true,
         }
     }
 }

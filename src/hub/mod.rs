@@ -101,8 +101,9 @@ impl Hub {
         v
     }
 
-    /// Drops the source when nobody holds it any more.
-    fn release(&self, key: &StreamKey) {
+    /// Drops the source when nobody holds it any more (also for a source made for a viewer
+    /// that was then refused: a flood of refused names must not pile up sources).
+    pub fn release(&self, key: &StreamKey) {
         let mut s = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         if s.get(key).is_some_and(|src| src.is_idle()) {
             s.remove(key);

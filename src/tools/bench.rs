@@ -400,13 +400,15 @@ fn parse_playlist(text: &str) -> MediaPlaylist {
 }
 
 /// GETs `url` on `conn` (opened, or reopened when the server closed it). The body is kept
-/// when `keep`, else only counted. `None` for a status other than 200.
+/// when `keep`, else only counted. `None` for a status other than 200; a redirect's
+/// `Location` goes to `redirect`.
 async fn fetch(
     conn: &mut Option<HttpConn>,
     url: &HttpUrl,
     me: &Player,
     start: Instant,
     keep: bool,
+    redirect: &mut Option<String>,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let request = async {
         for attempt in 0..2 {
@@ -425,6 +427,9 @@ async fn fetch(
                 Err(e) => return Err(e),
             };
             let ok = resp.status == 200;
+            if matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+                *redirect = resp.header("location").map(str::to_string);
+            }
             let mut body = Vec::new();
             while let Some(data) = resp.chunk().await? {
                 me.received(data.len(), start);
@@ -461,8 +466,20 @@ async fn hls_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
     let mut seg_conn: Option<HttpConn> = None;
     let mut next_seq: Option<u64> = None;
     let mut started = false;
+    let mut url = url.clone();
+    let mut redirects = 0;
     loop {
-        let text = match fetch(&mut conn, url, me, start, true).await {
+        let mut location = None;
+        let fetched = fetch(&mut conn, &url, me, start, true, &mut location).await;
+        // A server that tracks HLS viewers (SRS's hls_ctx) sends each to its own URL once.
+        if let Some(next) = location.and_then(|l| url.join(&l).ok()) {
+            redirects += 1;
+            if redirects <= 3 {
+                url = next;
+                continue;
+            }
+        }
+        let text = match fetched {
             Ok(Some(body)) => String::from_utf8_lossy(&body).into_owned(),
             other => {
                 if !started {
@@ -491,12 +508,12 @@ async fn hls_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
         for (seq, uri) in playlist.segments.iter().filter(|s| s.0 >= first) {
             let Ok(seg) = url.join(uri) else { continue };
             // Segments on the playlist's server share its connection.
-            let c = if seg.same_origin(url) {
+            let c = if seg.same_origin(&url) {
                 &mut conn
             } else {
                 &mut seg_conn
             };
-            if let Ok(Some(_)) = fetch(c, &seg, me, start, false).await {
+            if let Ok(Some(_)) = fetch(c, &seg, me, start, false, &mut None).await {
                 me.frames.fetch_add(1, Ordering::Relaxed);
             }
             next_seq = Some(seq + 1);

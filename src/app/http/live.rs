@@ -246,7 +246,7 @@ pub fn find(config: &Config, host: &str, path: &str) -> Option<LiveRequest> {
 }
 
 /// The Host header without its port.
-fn request_host(req: &Request<hyper::body::Incoming>) -> String {
+pub(super) fn request_host(req: &Request<hyper::body::Incoming>) -> String {
     let h = req
         .headers()
         .get(header::HOST)
@@ -284,22 +284,11 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         }
     }
     let v = config.vhost.get(&lr.vhost)?.clone();
-    // The same checks as an RTMP play, in SRS's order: refer, security, then the on_play hook.
     let referer = req
         .headers()
         .get(header::REFERER)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let ip = conn.peer.ip();
-    let denied = if !access::refer_allows(&v.refer, Action::Play, referer) {
-        Some(format!("refer: page {referer:?} not allowed"))
-    } else {
-        access::security_allows(&v.security, Action::Play, ip).err()
-    };
-    if let Some(why) = denied {
-        ::log::warn!("reject HTTP play {key}: {why}");
-        return Some(forbidden());
-    }
     let param = req
         .uri()
         .query()
@@ -308,7 +297,7 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     let source_id = conn.ctx.hub.source(&key, source_options(&v)).id;
     let who = Who {
         client_id: conn.cid,
-        ip: ip.to_string(),
+        ip: conn.peer.ip().to_string(),
         vhost: lr.vhost.clone(),
         app: lr.app.clone(),
         tc_url: format!("http://{}/{}", request_host(req), lr.app),
@@ -318,12 +307,9 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         stream_url: key.url(),
         stream_id: source_id.to_string(),
     };
-    let hook = match hooks::run_gate(&conn.ctx, &v.http_hooks, "on_play", &who, None).await {
-        Ok(g) => g,
-        Err(e) => {
-            ::log::warn!("reject HTTP play {key}: on_play {e}");
-            return Some(forbidden());
-        }
+    let Ok(hook) = play_gate(conn, &v, &key, &who).await else {
+        conn.ctx.hub.release(&key);
+        return Some(forbidden());
     };
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
@@ -339,6 +325,28 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     cors(h);
     Some(resp)
+}
+
+/// The checks of an RTMP play, for an HTTP viewer, in SRS's order: refer (against the
+/// Referer, in `who.page_url`), security, then the on_play hook, whose guard is returned.
+pub(super) async fn play_gate(
+    conn: &Conn,
+    v: &VhostConfig,
+    key: &StreamKey,
+    who: &Who,
+) -> Result<Option<hooks::Guard>, ()> {
+    let denied = if !access::refer_allows(&v.refer, Action::Play, &who.page_url) {
+        Some(format!("refer: page {:?} not allowed", who.page_url))
+    } else {
+        access::security_allows(&v.security, Action::Play, conn.peer.ip()).err()
+    };
+    if let Some(why) = denied {
+        ::log::warn!("reject HTTP play {key}: {why}");
+        return Err(());
+    }
+    hooks::run_gate(&conn.ctx, &v.http_hooks, "on_play", who, None)
+        .await
+        .map_err(|e| ::log::warn!("reject HTTP play {key}: on_play {e}"))
 }
 
 fn subscribe(
@@ -552,7 +560,7 @@ fn subscribe(
     body
 }
 
-fn forbidden() -> Response<Body> {
+pub(super) fn forbidden() -> Response<Body> {
     super::text(StatusCode::FORBIDDEN, "forbidden\n")
 }
 

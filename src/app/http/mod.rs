@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod body;
+pub mod hls_play;
 pub mod json;
 pub mod live;
 pub mod metrics;
@@ -312,6 +313,9 @@ async fn route(conn: Conn, req: Request<hyper::body::Incoming>) -> Response<Body
     }
     if conn.roles.files {
         if let Some(resp) = live::handle(&conn, &req).await {
+            return resp;
+        }
+        if let Some(resp) = hls_play::handle(&conn, &req).await {
             return resp;
         }
         return static_files::handle(&conn, &req).await;

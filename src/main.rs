@@ -10,7 +10,7 @@ const USAGE: &str = "usage:
   srsd -t [-c FILE]          test the config and exit
   srsd -v | --version        print the version
   srsd -s reload|reopen|stop|quit [-c FILE]   signal the running server (pid file)
-  srsd <tool> ...            built-in tools: publish, play, bench";
+  srsd <tool> ...            built-in tools: publish, play, bench, probe";
 
 struct Args {
     config: Option<PathBuf>,

@@ -242,3 +242,53 @@ async fn publish_near_2_pow_32_ms_plays_in_ffmpeg_without_a_stall() {
         );
     }
 }
+
+/// `srsd probe` reads what ffmpeg publishes: codecs, size, metadata, frame rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srsd_probe_describes_an_ffmpeg_stream() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let server = start_server("probe-tool", "").await;
+    let _ff = ffmpeg_publish(&server.url("live/p"), 15);
+    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "p");
+    assert!(
+        wait_for(Duration::from_secs(15), || server
+            .ctx
+            .hub
+            .find(&key)
+            .is_some_and(|s| s.is_publishing()))
+        .await
+    );
+    let url = server.url("live/p");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_srsd"))
+            .args(["probe", &url, "--duration", "3"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{json} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "\"codec\":\"H264\"",
+        "\"width\":320,\"height\":240",
+        "\"codec\":\"AAC\"",
+        "\"sample_rate\":44100",
+        "{\"name\":\"encoder\",\"value\":\"Lavf",
+    ] {
+        assert!(json.contains(want), "{want} in {json}");
+    }
+    let fps: f64 = json
+        .split("\"fps\":")
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!((20.0..=30.0).contains(&fps), "about 25 fps: {json}");
+}

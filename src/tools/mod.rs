@@ -7,6 +7,7 @@
 mod bench;
 pub mod http_client;
 mod play;
+mod probe;
 mod publish;
 
 use std::time::Duration;
@@ -22,6 +23,10 @@ pub const TOOLS: &[(&str, &str)] = &[
         "play an RTMP stream, optionally recording it to FLV",
     ),
     ("bench", "load-test a server with many concurrent players"),
+    (
+        "probe",
+        "print a stream's metadata, codecs, frame rate and bitrate as JSON",
+    ),
 ];
 
 /// Runs tool `tool` with its arguments (without the tool name). `None` when `tool` is not a
@@ -31,6 +36,7 @@ pub fn run(tool: &str, args: &[String]) -> Option<i32> {
         "publish" => publish::main(args),
         "play" => play::main(args),
         "bench" => bench::main(args),
+        "probe" => probe::main(args),
         _ => return None,
     })
 }

@@ -589,7 +589,7 @@ fn codec_info(src: &Source, parse_sps: bool) -> (Value, Value) {
 
 /// `video` from an FLV video sequence-header body: frame type and codec id, AVC packet type,
 /// composition time (5 bytes), then the AVCDecoderConfigurationRecord.
-fn video_info(sh: &[u8], parse_sps: bool) -> Value {
+pub(crate) fn video_info(sh: &[u8], parse_sps: bool) -> Value {
     let codec = sh.first().map(|b| b & 0x0F);
     match (codec, sh.get(5..)) {
         (Some(7), Some(record)) => match avc::parse_avc_config(record) {
@@ -616,7 +616,7 @@ fn video_info(sh: &[u8], parse_sps: bool) -> Value {
 
 /// `audio` from an FLV audio sequence-header body: sound format byte, AAC packet type, then
 /// the AudioSpecificConfig.
-fn audio_info(sh: &[u8]) -> Value {
+pub(crate) fn audio_info(sh: &[u8]) -> Value {
     let format = sh.first().map(|b| b >> 4);
     match (format, sh.get(2..)) {
         (Some(10), Some(asc)) => match aac::parse_audio_specific_config(asc) {

@@ -467,3 +467,78 @@ fn sigterm_while_recording_leaves_a_complete_dvr_file() {
         .unwrap_or(0.0);
     assert!(d >= 2.0, "duration {d} s in the file");
 }
+
+/// `srsd -s quit` (SIGQUIT) stops accepting and lets a connected publisher finish; `srsd -s
+/// stop` (SIGTERM) quits at once even with one connected.
+#[test]
+fn quit_is_graceful_and_stop_is_fast() {
+    if !common::have("ffmpeg") {
+        return;
+    }
+    for (signal, graceful) in [("quit", true), ("stop", false)] {
+        let dir = common::temp_dir(&format!("initd-{signal}"));
+        let conf = write_config(&dir, false, "file");
+        let mut server = common::Proc(
+            Command::new(BIN)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let _guard = KillOnDrop(dir.join("run/srsd.pid"));
+        let mut port = None;
+        assert!(wait_for(Duration::from_secs(10), || {
+            port = rtmp_port(&log_text(&dir));
+            port.is_some()
+        }));
+        let url = format!("rtmp://127.0.0.1:{}/live/q", port.unwrap());
+        let ff = common::ffmpeg_publish(&url, 60);
+        assert!(
+            wait_for(Duration::from_secs(15), || log_text(&dir)
+                .contains("publish /live/q")),
+            "ffmpeg publishes: {}",
+            log_text(&dir)
+        );
+        let sent = Instant::now();
+        assert!(srsd(&["-s", signal], &conf).status.success());
+        if graceful {
+            std::thread::sleep(Duration::from_millis(1500));
+            assert!(
+                server.0.try_wait().unwrap().is_none(),
+                "still serving the publisher"
+            );
+            // New clients are refused meanwhile: the listener is closed.
+            assert!(
+                TcpStream::connect(("127.0.0.1", port.unwrap())).is_err(),
+                "not accepting during a graceful quit"
+            );
+            drop(ff); // the publisher leaves: the server may go
+        }
+        assert!(
+            wait_for(Duration::from_secs(8), || server
+                .0
+                .try_wait()
+                .ok()
+                .flatten()
+                .is_some()),
+            "{signal}: exits"
+        );
+        if !graceful {
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                sent.elapsed()
+            );
+        }
+        assert!(
+            log_text(&dir).contains(if graceful {
+                "graceful quit"
+            } else {
+                "fast quit"
+            }),
+            "{}",
+            log_text(&dir)
+        );
+    }
+}

@@ -53,6 +53,8 @@ pub struct Context {
     pub reload: tokio::sync::Notify,
     /// Edge streams (pulled from / pushed to an origin) and their upstream state, for the API.
     pub edges: edge::Edges,
+    /// Set by SIGQUIT: the quit lets clients finish (see [`GRACE`]) before the shutdown.
+    pub graceful: std::sync::atomic::AtomicBool,
     /// HLS viewers (by `hls_ctx`), clients without a connection of their own.
     pub hls_viewers: http::hls_play::HlsViewers,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
@@ -142,6 +144,7 @@ impl Server {
             edges: edge::Edges::default(),
             writers: AtomicUsize::new(0),
             hls_viewers: Default::default(),
+            graceful: Default::default(),
             rtmp_port,
             processes: Arc::new(AtomicUsize::new(0)),
             config_generation: watch::channel(0).0,
@@ -225,11 +228,20 @@ impl Server {
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         stop.await;
-        ::log::info!("shutting down");
-        let _ = self.shutdown_tx.send(true);
+        // Listeners (and ingest) first: no new client comes in from here on.
         for t in tasks {
             t.abort();
         }
+        if self.ctx.graceful.load(Ordering::Relaxed) {
+            let open = self.ctx.connections.load(Ordering::Relaxed);
+            ::log::info!("graceful quit: not accepting; {open} connections have {GRACE:?} to end");
+            let deadline = Instant::now() + GRACE;
+            while self.ctx.connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        ::log::info!("shutting down");
+        let _ = self.shutdown_tx.send(true);
         // Give connections a moment to say goodbye (unpublish), writers to close their files,
         // and ffmpeg children their SIGTERM grace (3 s, see process.rs) before the runtime
         // kills them.
@@ -289,6 +301,10 @@ pub(crate) async fn accept_counted<F, Fut>(
     }
 }
 
+/// How long a graceful quit (SIGQUIT, `srsd -s quit`) lets connected clients finish on their
+/// own, listeners closed, before the shutdown ends what is left. SIGTERM does not wait.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The process: config already loaded and logging set up. Runs until SIGTERM/SIGINT/SIGQUIT.
 pub async fn run(
     config: Config,
@@ -326,7 +342,11 @@ fn signals(
                 },
                 _ = term.recv() => { ::log::info!("SIGTERM: fast quit"); break }
                 _ = int.recv() => { ::log::info!("SIGINT: fast quit"); break }
-                _ = quit.recv() => { ::log::info!("SIGQUIT: graceful quit"); break }
+                _ = quit.recv() => {
+                    ::log::info!("SIGQUIT: graceful quit");
+                    ctx.graceful.store(true, Ordering::Relaxed);
+                    break
+                }
             }
         }
     })

@@ -621,60 +621,11 @@ mod tests {
             .is_err());
     }
 
-    use crate::protocol::testutil::{fuzz, text};
+    use crate::protocol::testutil::{fuzz, text, TEXT_PIECES};
 
     #[test]
     fn hostile_hook_answers_never_panic() {
-        let pieces: &[&str] = &[
-            "rtmp://",
-            "http://",
-            "h",
-            "v.com",
-            ":",
-            ":1935",
-            ":99999",
-            ":-1",
-            "/",
-            "//",
-            "?",
-            "&",
-            "=",
-            "vhost",
-            "...",
-            "..",
-            ".",
-            "live",
-            "s",
-            "%",
-            "%2f",
-            "%00",
-            "%zz",
-            "\\",
-            "\u{0}",
-            " ",
-            "\t",
-            "\u{e9}",
-            "\u{1F600}",
-            "[",
-            "]",
-            "[app]",
-            "[stream]",
-            "[vhost]",
-            "[seq]",
-            ".flv",
-            ".ts",
-            ".m3u8",
-            "#",
-            "@",
-            "{",
-            "}",
-            "\"",
-            "code",
-            "0",
-            "-",
-            ",",
-            "bytes=",
-        ];
+        let pieces = TEXT_PIECES;
         fuzz("hooks allows", 0x400C, 3_000, |rng| {
             let mut body = text(rng, pieces, 16);
             if rng.chance(1, 2) {

@@ -107,60 +107,11 @@ mod tests {
         );
     }
 
-    use crate::protocol::testutil::{fuzz, text};
+    use crate::protocol::testutil::{fuzz, text, TEXT_PIECES};
 
     #[test]
     fn hostile_templates_and_values_never_panic() {
-        let pieces: &[&str] = &[
-            "rtmp://",
-            "http://",
-            "h",
-            "v.com",
-            ":",
-            ":1935",
-            ":99999",
-            ":-1",
-            "/",
-            "//",
-            "?",
-            "&",
-            "=",
-            "vhost",
-            "...",
-            "..",
-            ".",
-            "live",
-            "s",
-            "%",
-            "%2f",
-            "%00",
-            "%zz",
-            "\\",
-            "\u{0}",
-            " ",
-            "\t",
-            "\u{e9}",
-            "\u{1F600}",
-            "[",
-            "]",
-            "[app]",
-            "[stream]",
-            "[vhost]",
-            "[seq]",
-            ".flv",
-            ".ts",
-            ".m3u8",
-            "#",
-            "@",
-            "{",
-            "}",
-            "\"",
-            "code",
-            "0",
-            "-",
-            ",",
-            "bytes=",
-        ];
+        let pieces = TEXT_PIECES;
         fuzz("template render", 0x7E4, 3_000, |rng| {
             let template = text(rng, pieces, 12);
             let app = text(rng, pieces, 3);

@@ -269,60 +269,11 @@ mod tests {
         assert_eq!(query_value("", "a"), None);
     }
 
-    use crate::protocol::testutil::{fuzz, text};
+    use crate::protocol::testutil::{fuzz, text, TEXT_PIECES};
 
     #[test]
     fn hostile_tc_urls_and_stream_names_never_panic() {
-        let pieces: &[&str] = &[
-            "rtmp://",
-            "http://",
-            "h",
-            "v.com",
-            ":",
-            ":1935",
-            ":99999",
-            ":-1",
-            "/",
-            "//",
-            "?",
-            "&",
-            "=",
-            "vhost",
-            "...",
-            "..",
-            ".",
-            "live",
-            "s",
-            "%",
-            "%2f",
-            "%00",
-            "%zz",
-            "\\",
-            "\u{0}",
-            " ",
-            "\t",
-            "\u{e9}",
-            "\u{1F600}",
-            "[",
-            "]",
-            "[app]",
-            "[stream]",
-            "[vhost]",
-            "[seq]",
-            ".flv",
-            ".ts",
-            ".m3u8",
-            "#",
-            "@",
-            "{",
-            "}",
-            "\"",
-            "code",
-            "0",
-            "-",
-            ",",
-            "bytes=",
-        ];
+        let pieces = TEXT_PIECES;
         fuzz("url parse", 0x0E1, 3_000, |rng| {
             let tc_url = text(rng, pieces, 12);
             let stream = text(rng, pieces, 6);

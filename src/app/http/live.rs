@@ -608,60 +608,11 @@ mod tests {
         assert!(find(&c, "x", "/live/../s.flv").is_none());
     }
 
-    use crate::protocol::testutil::{fuzz, text};
+    use crate::protocol::testutil::{fuzz, text, TEXT_PIECES};
 
     #[test]
     fn hostile_paths_and_mounts_never_panic_or_hang() {
-        let pieces: &[&str] = &[
-            "rtmp://",
-            "http://",
-            "h",
-            "v.com",
-            ":",
-            ":1935",
-            ":99999",
-            ":-1",
-            "/",
-            "//",
-            "?",
-            "&",
-            "=",
-            "vhost",
-            "...",
-            "..",
-            ".",
-            "live",
-            "s",
-            "%",
-            "%2f",
-            "%00",
-            "%zz",
-            "\\",
-            "\u{0}",
-            " ",
-            "\t",
-            "\u{e9}",
-            "\u{1F600}",
-            "[",
-            "]",
-            "[app]",
-            "[stream]",
-            "[vhost]",
-            "[seq]",
-            ".flv",
-            ".ts",
-            ".m3u8",
-            "#",
-            "@",
-            "{",
-            "}",
-            "\"",
-            "code",
-            "0",
-            "-",
-            ",",
-            "bytes=",
-        ];
+        let pieces = TEXT_PIECES;
         let mut configs = Vec::new();
         for mount in [
             "[vhost]/[app]/[stream].flv",

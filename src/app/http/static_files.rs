@@ -335,60 +335,11 @@ mod tests {
         assert_eq!(mime(Path::new("noext")), "application/octet-stream");
     }
 
-    use crate::protocol::testutil::{fuzz, text};
+    use crate::protocol::testutil::{fuzz, text, TEXT_PIECES};
 
     #[test]
     fn hostile_paths_and_ranges_never_escape_or_panic() {
-        let pieces: &[&str] = &[
-            "rtmp://",
-            "http://",
-            "h",
-            "v.com",
-            ":",
-            ":1935",
-            ":99999",
-            ":-1",
-            "/",
-            "//",
-            "?",
-            "&",
-            "=",
-            "vhost",
-            "...",
-            "..",
-            ".",
-            "live",
-            "s",
-            "%",
-            "%2f",
-            "%00",
-            "%zz",
-            "\\",
-            "\u{0}",
-            " ",
-            "\t",
-            "\u{e9}",
-            "\u{1F600}",
-            "[",
-            "]",
-            "[app]",
-            "[stream]",
-            "[vhost]",
-            "[seq]",
-            ".flv",
-            ".ts",
-            ".m3u8",
-            "#",
-            "@",
-            "{",
-            "}",
-            "\"",
-            "code",
-            "0",
-            "-",
-            ",",
-            "bytes=",
-        ];
+        let pieces = TEXT_PIECES;
         fuzz("static paths", 0x57A7, 3_000, |rng| {
             let path = text(rng, pieces, 12);
             if let Ok(rel) = relative_path(&path) {

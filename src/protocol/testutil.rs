@@ -239,23 +239,6 @@ pub fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, largest)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_seed_same_cases_and_allocations_are_recorded() {
-        let a: Vec<u64> = (0..4).map(|_| case_rng(7, 3).next_u64()).collect();
-        assert!(a.iter().all(|&x| x == a[0]));
-        assert_ne!(case_rng(7, 3).next_u64(), case_rng(7, 4).next_u64());
-        let (v, largest) = largest_allocation(|| vec![0u8; 100_000]);
-        assert_eq!(v.len(), 100_000);
-        assert!(largest >= 100_000, "{largest}");
-        let (_, small) = largest_allocation(|| 1 + 1);
-        assert_eq!(small, 0);
-    }
-}
-
 /// Tokens that URLs, paths, templates, queries and hook answers are made of, for [`text`]:
 /// separators, traversal, escapes, control and wide characters, the template variables.
 pub const TEXT_PIECES: &[&str] = &[
@@ -308,3 +291,20 @@ pub const TEXT_PIECES: &[&str] = &[
     ",",
     "bytes=",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_cases_and_allocations_are_recorded() {
+        let a: Vec<u64> = (0..4).map(|_| case_rng(7, 3).next_u64()).collect();
+        assert!(a.iter().all(|&x| x == a[0]));
+        assert_ne!(case_rng(7, 3).next_u64(), case_rng(7, 4).next_u64());
+        let (v, largest) = largest_allocation(|| vec![0u8; 100_000]);
+        assert_eq!(v.len(), 100_000);
+        assert!(largest >= 100_000, "{largest}");
+        let (_, small) = largest_allocation(|| 1 + 1);
+        assert_eq!(small, 0);
+    }
+}

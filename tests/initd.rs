@@ -94,6 +94,29 @@ fn rtmp_port(text: &str) -> Option<u16> {
     line.rsplit(':').next()?.trim().parse().ok()
 }
 
+/// Starts srsd in the foreground on `conf` (logging to a file in `dir`); returns it and the
+/// RTMP port it logged.
+fn start_foreground(dir: &Path, conf: &Path) -> (common::Proc, u16) {
+    let server = common::Proc(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start srsd"),
+    );
+    let mut port = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            port = rtmp_port(&log_text(dir));
+            port.is_some()
+        }),
+        "the server logs its port: {}",
+        log_text(dir)
+    );
+    (server, port.unwrap_or(0))
+}
+
 #[test]
 fn the_pid_file_is_locked_and_a_second_instance_refuses() {
     let dir = common::temp_dir("initd-lock");
@@ -221,20 +244,7 @@ fn log_reopen_after_a_rotation_loses_no_line() {
     let log = dir.join("log/srsd.log");
     let rotated = dir.join("log/srsd.log.1");
     let _guard = KillOnDrop(pid_path.clone());
-    let _server = common::Proc(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut port = None;
-    assert!(wait_for(Duration::from_secs(10), || {
-        port = rtmp_port(&log_text(&dir));
-        port.is_some()
-    }));
-    let port = port.unwrap();
+    let (_server, port) = start_foreground(&dir, &conf);
     assert!(wait_for(Duration::from_secs(10), || pid_path.exists()));
 
     // Each connection makes the server log one line naming our local port. Lines keep coming
@@ -407,22 +417,9 @@ fn sigterm_while_recording_leaves_a_complete_dvr_file() {
         dir.display()
     );
     std::fs::write(&conf, text).unwrap();
-    let mut server = Command::new(BIN)
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start srsd");
+    let (mut server, port) = start_foreground(&dir, &conf);
     let _guard = KillOnDrop(dir.join("run/srsd.pid"));
-    let mut port = None;
-    assert!(
-        wait_for(Duration::from_secs(10), || {
-            port = rtmp_port(&log_text(&dir));
-            port.is_some()
-        }),
-        "the server logs its port"
-    );
-    let url = format!("rtmp://127.0.0.1:{}/live/rec", port.unwrap());
+    let url = format!("rtmp://127.0.0.1:{port}/live/rec");
     let _ff = common::ffmpeg_publish(&url, 30);
     let tmp = dir.join("dvr/live/rec.flv.tmp");
     let flv = dir.join("dvr/live/rec.flv");
@@ -433,12 +430,13 @@ fn sigterm_while_recording_leaves_a_complete_dvr_file() {
     );
     std::thread::sleep(Duration::from_secs(2));
     let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     assert!(
         wait_for(Duration::from_secs(10), || server
+            .0
             .try_wait()
             .ok()
             .flatten()
@@ -478,21 +476,9 @@ fn quit_is_graceful_and_stop_is_fast() {
     for (signal, graceful) in [("quit", true), ("stop", false)] {
         let dir = common::temp_dir(&format!("initd-{signal}"));
         let conf = write_config(&dir, false, "file");
-        let mut server = common::Proc(
-            Command::new(BIN)
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let (mut server, port) = start_foreground(&dir, &conf);
         let _guard = KillOnDrop(dir.join("run/srsd.pid"));
-        let mut port = None;
-        assert!(wait_for(Duration::from_secs(10), || {
-            port = rtmp_port(&log_text(&dir));
-            port.is_some()
-        }));
-        let url = format!("rtmp://127.0.0.1:{}/live/q", port.unwrap());
+        let url = format!("rtmp://127.0.0.1:{port}/live/q");
         let ff = common::ffmpeg_publish(&url, 60);
         assert!(
             wait_for(Duration::from_secs(15), || log_text(&dir)
@@ -510,7 +496,7 @@ fn quit_is_graceful_and_stop_is_fast() {
             );
             // New clients are refused meanwhile: the listener is closed.
             assert!(
-                TcpStream::connect(("127.0.0.1", port.unwrap())).is_err(),
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
                 "not accepting during a graceful quit"
             );
             drop(ff); // the publisher leaves: the server may go

@@ -330,15 +330,7 @@ async fn ffmpeg_with_a_bad_token_fails_fast_and_a_good_one_publishes() {
         "and ffmpeg gave up fast"
     );
     let _good = ffmpeg_publish(&server.url("live/t?token=good"), 5);
-    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "t");
-    let ctx = server.ctx.clone();
-    assert!(
-        wait_for(Duration::from_secs(10), || ctx
-            .hub
-            .find(&key)
-            .is_some_and(|s| s.is_publishing()))
-        .await
-    );
+    assert!(wait_publishing(&server, "live/t", Duration::from_secs(10)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -701,13 +701,7 @@ async fn ffmpeg_plays_http_flv() {
     let api = s.api.unwrap();
     let _publisher = ffmpeg_publish(&s.url("live/s"), 15);
     assert!(
-        wait_for(Duration::from_secs(10), || s
-            .ctx
-            .hub
-            .list()
-            .first()
-            .is_some_and(|x| x.is_publishing()))
-        .await,
+        wait_publishing(&s, "live/s", Duration::from_secs(10)).await,
         "ffmpeg published"
     );
     let out = s.dir.join("out.flv");
@@ -781,13 +775,7 @@ async fn ffmpeg_plays_http_ts() {
     assert_eq!(get(http, "/live/s.ts").await.status, 404);
     let _publisher = ffmpeg_publish(&s.url("live/s"), 15);
     assert!(
-        wait_for(Duration::from_secs(10), || s
-            .ctx
-            .hub
-            .list()
-            .first()
-            .is_some_and(|x| x.is_publishing()))
-        .await,
+        wait_publishing(&s, "live/s", Duration::from_secs(10)).await,
         "ffmpeg published"
     );
 
@@ -899,13 +887,7 @@ async fn bench_flv_reads_http_flv_with_n_viewers() {
     let http = s.http.unwrap();
     let _publisher = ffmpeg_publish(&s.url("live/b"), 15);
     assert!(
-        wait_for(Duration::from_secs(10), || s
-            .ctx
-            .hub
-            .list()
-            .first()
-            .is_some_and(|x| x.is_publishing()))
-        .await,
+        wait_publishing(&s, "live/b", Duration::from_secs(10)).await,
         "ffmpeg published"
     );
     let url = format!("http://127.0.0.1:{}/live/b.flv", http.port());

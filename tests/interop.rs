@@ -23,14 +23,8 @@ async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
     let url = server.url("live/test");
     let _publisher = ffmpeg_publish(&url, 12);
     // Wait until the stream is live on the server.
-    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "test");
-    let ctx = server.ctx.clone();
     assert!(
-        wait_for(Duration::from_secs(10), || ctx
-            .hub
-            .find(&key)
-            .is_some_and(|s| s.is_publishing()))
-        .await,
+        wait_publishing(&server, "live/test", Duration::from_secs(10)).await,
         "ffmpeg's publish reached the server"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -251,15 +245,7 @@ async fn srsd_probe_describes_an_ffmpeg_stream() {
     }
     let server = start_server("probe-tool", "").await;
     let _ff = ffmpeg_publish(&server.url("live/p"), 15);
-    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "p");
-    assert!(
-        wait_for(Duration::from_secs(15), || server
-            .ctx
-            .hub
-            .find(&key)
-            .is_some_and(|s| s.is_publishing()))
-        .await
-    );
+    assert!(wait_publishing(&server, "live/p", Duration::from_secs(15)).await);
     let url = server.url("live/p");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_srsd"))

@@ -14,7 +14,7 @@ const T: Duration = Duration::from_secs(5);
 
 async fn serve_one(
     listener: TcpListener,
-    media: mpsc::UnboundedSender<(MediaKind, u32, Bytes)>,
+    media: mpsc::Sender<(MediaKind, u32, Bytes)>,
     frames: u32,
 ) {
     let Ok((mut sock, _)) = listener.accept().await else {
@@ -82,7 +82,9 @@ async fn serve_one(
                     timestamp,
                     payload,
                 } => {
-                    let _ = media.send((kind, timestamp, payload));
+                    // Bounded like every queue: the tests send far fewer messages than
+                    // fit, and a test that stopped reading loses the rest, not memory.
+                    let _ = media.try_send((kind, timestamp, payload));
                 }
                 _ => {}
             }
@@ -98,12 +100,10 @@ async fn serve_one(
     }
 }
 
-pub(crate) async fn server(
-    frames: u32,
-) -> (RtmpUrl, mpsc::UnboundedReceiver<(MediaKind, u32, Bytes)>) {
+pub(crate) async fn server(frames: u32) -> (RtmpUrl, mpsc::Receiver<(MediaKind, u32, Bytes)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(serve_one(listener, tx, frames));
     let url = RtmpUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/s")).unwrap();
     (url, rx)

@@ -239,3 +239,13 @@ pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Waits (at most `limit`) until `app/stream` of the default vhost is published on `server`.
+pub async fn wait_publishing(server: &TestServer, path: &str, limit: Duration) -> bool {
+    let (app, stream) = path.rsplit_once('/').unwrap_or(("live", path));
+    let key = srsd::hub::StreamKey::new("__defaultVhost__", app, stream);
+    wait_for(limit, || {
+        server.ctx.hub.find(&key).is_some_and(|s| s.is_publishing())
+    })
+    .await
+}

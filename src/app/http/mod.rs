@@ -9,6 +9,7 @@
 //! connections count against `max_connections` together with RTMP ones.
 
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod hls_play;
 pub mod json;

@@ -128,7 +128,7 @@ pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Response<Bod
     let callback = callback.as_deref();
     let path = req.uri().path();
     let auth = &conn.ctx.config().http_api.auth;
-    if auth.enabled && !authorized(req, &auth.username, &auth.password) {
+    if auth.enabled && !super::auth::authorized(req, &auth.username, &auth.password) {
         // The usual JSON envelope, code 401, as every other answer of the API.
         let mut r = answer(StatusCode::UNAUTHORIZED, &envelope(401), callback);
         r.headers_mut().insert(
@@ -814,119 +814,4 @@ fn raw(ctx: &Context, query: Option<&str>) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn envelope_has_string_ids() {
-        let j = envelope(0).to_json();
-        assert!(j.starts_with("{\"code\":0,\"server\":\"vid-"), "{j}");
-        assert!(j.contains(&format!("\"pid\":\"{}\"", std::process::id())));
-        assert_eq!(ids(), ids(), "stable for the process");
-    }
-
-    #[test]
-    fn paging_defaults_and_bounds() {
-        assert_eq!(paging(None), (0, 10));
-        assert_eq!(paging(Some("start=5&count=0")), (5, 1));
-        assert_eq!(paging(Some("start=-3&count=x")), (0, 10));
-    }
-
-    #[test]
-    fn codec_info_from_sequence_headers() {
-        // A 320x240 Baseline level 1.3 SPS from x264.
-        let sps: Vec<u8> = (0..48)
-            .step_by(2)
-            .map(|i| {
-                u8::from_str_radix(
-                    &"6742c00dd90141fb011000000300100000030320f142a480"[i..i + 2],
-                    16,
-                )
-                .unwrap()
-            })
-            .collect();
-        let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x0D, 0xFF, 0xE1, 0, 24];
-        avc.extend_from_slice(&sps);
-        avc.extend_from_slice(&[1, 0, 4, 0x68, 0xCE, 0x3C, 0x80]);
-        let v = video_info(&avc, true).to_json();
-        assert!(v.contains("\"codec\":\"H264\""), "{v}");
-        assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
-        assert!(v.contains("\"level\":\"1.3\""), "{v}");
-        assert!(v.contains("\"width\":320,\"height\":240"), "{v}");
-        // parse_sps = false: profile and level from the record, no size.
-        let v = video_info(&avc, false).to_json();
-        assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
-        assert!(v.contains("\"width\":0,\"height\":0"), "{v}");
-        let a = audio_info(&[0xAF, 0, 0x12, 0x10]).to_json();
-        assert_eq!(
-            a,
-            r#"{"codec":"AAC","sample_rate":44100,"channel":2,"profile":"LC"}"#
-        );
-        assert_eq!(video_info(&[0x17], true), Value::Null);
-        assert_eq!(audio_info(&[0x2F, 0]), Value::Null);
-    }
-
-    #[test]
-    fn callback_names() {
-        assert!(valid_callback("JSON_CALLBACK"));
-        assert!(valid_callback("a.b$c"));
-        assert!(!valid_callback("alert(1)//"));
-        assert!(!valid_callback(""));
-    }
-}
-
-/// Checks `Authorization: Basic base64(user:password)`.
-fn authorized(req: &Request<hyper::body::Incoming>, user: &str, password: &str) -> bool {
-    let Some(v) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(b64) = v
-        .strip_prefix("Basic ")
-        .or_else(|| v.strip_prefix("basic "))
-    else {
-        return false;
-    };
-    base64_decode(b64.trim()).is_some_and(|d| d == format!("{user}:{password}").as_bytes())
-}
-
-/// Standard base64 (RFC 4648 §4), padding optional. `None` on any other character.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes().take_while(|&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod auth_tests {
-    #[test]
-    fn decodes_base64() {
-        assert_eq!(
-            super::base64_decode("YWRtaW46c2VjcmV0").unwrap(),
-            b"admin:secret"
-        );
-        assert_eq!(super::base64_decode("YQ==").unwrap(), b"a");
-        assert_eq!(super::base64_decode("YWI").unwrap(), b"ab");
-        assert!(super::base64_decode("a*b").is_none());
-    }
-}
+mod tests;

@@ -500,12 +500,16 @@ async fn token_traverse_lets_the_origin_judge_edge_clients() {
     )
     .await;
 
+    // As SRS 6 does, the edge judges (and traverses) once the stream is named: connect is
+    // answered, the play of a bad token is refused.
     let bad = RtmpUrl::parse(&edge.url("live?token=bad/tok")).unwrap();
-    let r = RtmpClient::connect(&bad, T).await;
+    let mut c = RtmpClient::connect(&bad, T)
+        .await
+        .expect("connect answered");
+    let r = c.play(&bad.stream, T).await;
     assert!(
         matches!(r, Err(srsd::client::ClientError::Rejected { .. })),
-        "a bad token is refused by the edge: {:?}",
-        r.err()
+        "a bad token is refused by the edge: {r:?}"
     );
 
     let mut c = player(&edge.url("live?token=good/tok")).await;

@@ -187,9 +187,17 @@ async fn unknown_vhost_is_rejected_when_no_default_vhost() {
         "[vhost.\"__defaultVhost__\"]\nenabled = false\n[vhost.\"v.example\"]\n",
     )
     .await;
+    // As SRS 6: connect is answered, the vhost is resolved when the stream (and a
+    // `?vhost=` in its query) is known, and the publish is refused.
     let url = RtmpUrl::parse(&server.url("live/s")).unwrap();
+    let mut c = RtmpClient::connect(&url, T)
+        .await
+        .expect("connect answered");
     assert!(
-        RtmpClient::connect(&url, T).await.is_err(),
+        matches!(
+            c.publish(&url.stream, T).await,
+            Err(ClientError::Rejected { .. })
+        ),
         "127.0.0.1 resolves to a disabled default vhost"
     );
     let url = RtmpUrl::parse(&server.url("live?vhost=v.example/s")).unwrap();

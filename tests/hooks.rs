@@ -280,9 +280,9 @@ async fn gate_denials_and_allows() {
         &hooks_toml(&format!("http://{closed}"), "/allow"),
     )
     .await;
-    let url = RtmpUrl::parse(&server.url("live/g")).unwrap();
+    // on_connect runs once the stream is named (SRS 6): the publish is refused.
     assert!(
-        RtmpClient::connect(&url, T).await.is_err(),
+        publisher(&server, "live/g").await.is_err(),
         "on_connect to a closed port denies"
     );
 }
@@ -701,4 +701,62 @@ async fn api_basic_auth() {
         ok.starts_with("HTTP/1.1 200") && ok.contains("\"code\":0"),
         "{ok}"
     );
+}
+
+/// on_connect runs once the stream is named (as SRS 6 does) and carries its `stream` and
+/// `param`: a token check in on_connect sees the token, for every URL shape a client uses,
+/// OBS's whole URL in "Server" with an empty key included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_connect_carries_the_stream_and_its_param() {
+    let (base, calls) = hook_server().await;
+    let server = start_server("hooks-connect-stream", &hooks_toml(&base, "/allow")).await;
+    let port = server.addr.port();
+    // (app as connected, name as published, stream and param on_connect must carry)
+    for (app, name, stream, param) in [
+        ("live", "t?token=abc", "t", "?token=abc"),
+        ("live?token=abc", "t2", "t2", "?token=abc"),
+        ("live/t3?token=abc", "", "t3", "?token=abc"),
+    ] {
+        calls.lock().unwrap().clear();
+        let url = RtmpUrl {
+            host: "127.0.0.1".into(),
+            port,
+            app: app.into(),
+            stream: name.into(),
+            tc_url: format!("rtmp://127.0.0.1:{port}/{app}"),
+        };
+        let mut c = RtmpClient::connect(&url, T).await.unwrap();
+        c.publish(name, T).await.unwrap();
+        let connect = calls
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.action() == "on_connect")
+            .cloned()
+            .expect("on_connect was called");
+        assert_eq!(field(&connect.body, "app"), "live", "{app} {name}");
+        assert_eq!(field(&connect.body, "stream"), stream, "{app} {name}");
+        assert_eq!(field(&connect.body, "param"), param, "{app} {name}");
+        let gates: Vec<String> = actions(&calls)
+            .into_iter()
+            .filter(|a| a == "on_connect" || a == "on_publish")
+            .collect();
+        assert_eq!(gates, ["on_connect", "on_publish"], "{app} {name}");
+    }
+}
+
+/// A publish or play whose name is empty or unusable is refused before any hook is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_names_never_reach_the_hooks() {
+    let (base, calls) = hook_server().await;
+    let server = start_server("hooks-badname", &hooks_toml(&base, "/allow")).await;
+    for name in ["", "?token=good", "..", "a/../b"] {
+        let url = RtmpUrl::parse(&server.url("live/x")).unwrap();
+        let mut c = RtmpClient::connect(&url, T).await.unwrap();
+        assert!(c.publish(name, T).await.is_err(), "publish {name:?}");
+        let mut c = RtmpClient::connect(&url, T).await.unwrap();
+        assert!(c.play(name, T).await.is_err(), "play {name:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(actions(&calls), Vec::<String>::new(), "no hook was called");
 }

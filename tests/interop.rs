@@ -141,7 +141,9 @@ async fn publish_near_2_pow_32_ms_plays_in_ffmpeg_without_a_stall() {
     }
     let server = start_server(
         "interop-wrap",
-        "[vhost.\"off.test\"]\n[vhost.\"off.test\".play]\ntime_jitter = \"off\"\n",
+        // The ffmpeg players end when the stream does: they ask for UnpublishNotify.
+        "[vhost.\"__defaultVhost__\".play]\npublish_notify = true\n\
+         [vhost.\"off.test\"]\n[vhost.\"off.test\".play]\ntime_jitter = \"off\"\npublish_notify = true\n",
     )
     .await;
     let dir = server.dir.clone();

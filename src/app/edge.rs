@@ -261,9 +261,18 @@ pub(crate) fn identity() -> Vec<Amf0Value> {
 }
 
 /// Token traverse: opens a connection to the first reachable origin with the client's own
-/// connect command object and arguments (tcUrl with its query, pageUrl, ...), waits for the
-/// answer and closes. An origin that refuses makes the edge refuse the client too.
-pub async fn token_traverse(vhost: &VhostConfig, connect: &ConnectRequest) -> Result<(), String> {
+/// connect command object and arguments (tcUrl with its query, pageUrl, ...), asks to play
+/// `stream` (the client's name with its query, e.g. `s?token=abc`), waits for the answer and
+/// closes. An origin that refuses the connect or the play makes the edge refuse the client.
+///
+/// SRS's own traverse stops after connect; but SRS 6 (like srsd) runs `on_connect` only once
+/// the client names its stream, so a bare connect would pass every token. Asking for the
+/// stream lets the origin's on_connect and on_play judge the client's real request.
+pub async fn token_traverse(
+    vhost: &VhostConfig,
+    connect: &ConnectRequest,
+    stream: &str,
+) -> Result<(), String> {
     for origin in &vhost.cluster.origin {
         let (host, port) = split_origin(origin).map_err(|e| e.to_string())?;
         let url = RtmpUrl {
@@ -281,13 +290,22 @@ pub async fn token_traverse(vhost: &VhostConfig, connect: &ConnectRequest) -> Re
         )
         .await
         {
-            Ok(c) => {
-                log::info!(
-                    "token traverse: origin {origin} accepted {}",
-                    connect.tc_url
-                );
+            Ok(mut c) => {
+                let answer = c.play(stream, CONNECT_TIMEOUT).await;
                 c.close().await;
-                return Ok(());
+                return match answer {
+                    Ok(()) => {
+                        log::info!(
+                            "token traverse: origin {origin} accepted {} {stream}",
+                            connect.tc_url
+                        );
+                        Ok(())
+                    }
+                    Err(ClientError::Rejected { code, description }) => {
+                        Err(format!("origin {origin} refused: {code} ({description})"))
+                    }
+                    Err(e) => Err(format!("origin {origin}: {e}")),
+                };
             }
             Err(ClientError::Rejected { code, description }) => {
                 return Err(format!("origin {origin} refused: {code} ({description})"));

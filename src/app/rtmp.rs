@@ -62,6 +62,21 @@ fn err(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
     io::Error::new(kind, msg.into())
 }
 
+/// Why a publish or play was refused: the name itself (NetStream.Publish.BadName), or a
+/// policy (NetStream.Publish.Denied; players get NetStream.Play.StreamNotFound for both).
+enum Refusal {
+    BadName(String),
+    Denied(String),
+}
+
+impl Refusal {
+    fn reason(&self) -> &str {
+        match self {
+            Refusal::BadName(s) | Refusal::Denied(s) => s,
+        }
+    }
+}
+
 enum Role {
     Idle,
     Publishing(PublishState),
@@ -88,6 +103,8 @@ struct PlayState {
     stream_id: u32,
     paused: bool,
     mw_latency: Duration,
+    /// `play.publish_notify`: send Unpublish/PublishNotify on a republish.
+    publish_notify: bool,
     msgs: u64,
     reported_drops: u64,
     /// Per-frame first headers and the write's parts, kept between writes so a write
@@ -104,8 +121,12 @@ struct Conn<'a> {
     config: Arc<Config>,
     cid: u32,
     session: ServerSession,
-    /// Set by connect: tcUrl and the vhost it resolved to.
+    /// Set by connect: its tcUrl.
     tc_url: String,
+    /// A valid connect was answered.
+    connected: bool,
+    /// The vhost the first publish or play resolved to (SRS resolves it once the stream, and
+    /// with it a `?vhost=` in the stream's query, is known).
     vhost: Option<(String, VhostConfig)>,
     role: Role,
     close_after_flush: bool,
@@ -184,6 +205,7 @@ async fn serve_inner(
         config,
         cid,
         tc_url: String::new(),
+        connected: false,
         vhost: None,
         role: Role::Idle,
         close_after_flush: false,
@@ -332,7 +354,7 @@ impl Conn<'_> {
     fn deadline(&self, idle_since: Instant) -> Instant {
         match &self.role {
             // A peer that has not sent a valid connect yet gets the handshake's bound.
-            Role::Idle if self.vhost.is_none() => self.started + HANDSHAKE_TIMEOUT,
+            Role::Idle if !self.connected => self.started + HANDSHAKE_TIMEOUT,
             Role::Idle => idle_since + IDLE_TIMEOUT,
             Role::Publishing(p) => {
                 p.last_media
@@ -349,12 +371,10 @@ impl Conn<'_> {
     fn check_timeouts(&self, idle_since: Instant) -> io::Result<()> {
         let now = Instant::now();
         match &self.role {
-            Role::Idle if self.vhost.is_none() && now >= self.started + HANDSHAKE_TIMEOUT => {
-                Err(err(
-                    io::ErrorKind::TimedOut,
-                    "no valid connect within the handshake timeout",
-                ))
-            }
+            Role::Idle if !self.connected && now >= self.started + HANDSHAKE_TIMEOUT => Err(err(
+                io::ErrorKind::TimedOut,
+                "no valid connect within the handshake timeout",
+            )),
             Role::Idle if now >= idle_since + IDLE_TIMEOUT => Err(err(
                 io::ErrorKind::TimedOut,
                 "idle: neither published nor played",
@@ -405,12 +425,6 @@ impl Conn<'_> {
             ),
             Role::Idle => {}
         }
-    }
-
-    fn vhost_config(&self) -> io::Result<&(String, VhostConfig)> {
-        self.vhost
-            .as_ref()
-            .ok_or_else(|| err(io::ErrorKind::InvalidData, "request before connect"))
     }
 
     async fn handle_events(&mut self) -> io::Result<()> {
@@ -466,17 +480,21 @@ impl Conn<'_> {
         Ok(())
     }
 
+    /// Answers connect. What the tcUrl says is checked (an rtmp:// URL with an app); the
+    /// vhost, token traverse and the `on_connect` hook wait for the publish or play, as in
+    /// SRS 6: only then are the stream, its query (`?vhost=`, tokens) and so the hook's
+    /// `stream` and `param` known.
     async fn on_connect(&mut self, id: u32, request: ConnectRequest) {
-        let parsed = url::parse(&request.tc_url, "");
-        let resolved = parsed.as_ref().ok().and_then(|r| {
-            self.config
-                .resolve_vhost(&r.vhost)
-                .map(|(name, v)| (name.to_string(), v.clone()))
-        });
-        match (parsed, resolved) {
-            (Ok(r), Some((name, v))) => {
+        if self.connected {
+            // One connect per connection; a second one is a confused or hostile peer.
+            self.session.reject_connect(id, "already connected");
+            self.close_after_flush = true;
+            return;
+        }
+        match url::parse_connect(&request.tc_url) {
+            Ok(r) => {
                 log::info!(
-                    "connect app={}, tcUrl={}, vhost={} (resolved {name}), pageUrl={}, swfUrl={}, flashVer={}",
+                    "connect app={}, tcUrl={}, vhost={}, pageUrl={}, swfUrl={}, flashVer={}",
                     r.app,
                     request.tc_url,
                     r.vhost,
@@ -484,50 +502,14 @@ impl Conn<'_> {
                     request.swf_url,
                     request.flash_ver
                 );
-                // edge: token traverse asks an origin with the client's own connect first.
-                if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote
-                {
-                    if let Err(e) = super::edge::token_traverse(&v, &request).await {
-                        log::warn!("reject connect: {e}");
-                        self.session
-                            .reject_connect(id, "denied by the origin (token traverse)");
-                        self.close_after_flush = true;
-                        return;
-                    }
-                }
-                // edge: end.
-                let who = Who {
-                    client_id: self.cid,
-                    ip: self.stat.ip.clone(),
-                    vhost: name.clone(),
-                    app: r.app.clone(),
-                    tc_url: request.tc_url.clone(),
-                    page_url: request.page_url.clone(),
-                    stream: r.stream.clone(),
-                    param: r.param.clone(),
-                    ..Who::default()
+                // The chunk size of the vhost the tcUrl names (the stream may still name
+                // another; chunk size is a transport matter and stays as set here).
+                let chunk_size = match self.config.resolve_vhost(&r.vhost) {
+                    Some((_, v)) => self.config.chunk_size_for(v),
+                    None => self.config.chunk_size,
                 };
-                match hooks::run_gate(
-                    self.ctx,
-                    &v.http_hooks,
-                    "on_connect",
-                    &who,
-                    Some(self.stat.clone()),
-                )
-                .await
-                {
-                    Ok(guard) => self.connect_hook = guard,
-                    Err(e) => {
-                        log::warn!("reject connect: on_connect {e}");
-                        self.session.reject_connect(id, "denied by on_connect hook");
-                        self.close_after_flush = true;
-                        return;
-                    }
-                }
-                self.who = who;
-                self.session.set_chunk_size(self.config.chunk_size_for(&v));
+                self.session.set_chunk_size(chunk_size);
                 self.stat.update(|i| {
-                    i.vhost = name.clone();
                     i.app = r.app.clone();
                     i.tc_url = request.tc_url.clone();
                     i.page_url = request.page_url.clone();
@@ -535,15 +517,10 @@ impl Conn<'_> {
                 });
                 self.tc_url = request.tc_url.clone();
                 self.connect = request;
-                self.vhost = Some((name, v));
+                self.connected = true;
                 self.session.accept_connect(id);
             }
-            (Ok(r), None) => {
-                log::warn!("reject connect: vhost {} not found or disabled", r.vhost);
-                self.session.reject_connect(id, "vhost not found");
-                self.close_after_flush = true;
-            }
-            (Err(e), _) => {
+            Err(e) => {
                 log::warn!("reject connect: tcUrl {:?}: {e}", request.tc_url);
                 self.session.reject_connect(id, &e.to_string());
                 self.close_after_flush = true;
@@ -551,12 +528,72 @@ impl Conn<'_> {
         }
     }
 
-    fn stream_key(&self, stream_name: &str) -> io::Result<(StreamRequest, StreamKey)> {
-        let (vhost, _) = self.vhost_config()?;
+    /// The admission of a publish or play, in SRS 6's order with the name checked first:
+    /// the stream's URL (an empty or unsafe name is refused before anything sees it), the
+    /// vhost (the stream's `?vhost=` wins over the tcUrl's host), refer and security, token
+    /// traverse on an edge, then `on_connect` once per connection, carrying the stream and
+    /// param. Returns the request, its key and the vhost's config, or why it was refused.
+    async fn admit(
+        &mut self,
+        stream_name: &str,
+        action: Action,
+    ) -> Result<(StreamRequest, StreamKey, VhostConfig), Refusal> {
+        if !self.connected {
+            return Err(Refusal::Denied("publish or play before connect".into()));
+        }
         let r = url::parse(&self.tc_url, stream_name)
-            .map_err(|e| err(io::ErrorKind::InvalidData, e.to_string()))?;
-        let key = StreamKey::new(vhost, &r.app, &r.stream);
-        Ok((r, key))
+            .map_err(|e| Refusal::BadName(format!("{stream_name:?}: {e}")))?;
+        let (name, v) = self
+            .config
+            .resolve_vhost(&r.vhost)
+            .map(|(name, v)| (name.to_string(), v.clone()))
+            .ok_or_else(|| Refusal::Denied(format!("vhost {} not found or disabled", r.vhost)))?;
+        if let Some((first, _)) = &self.vhost {
+            if *first != name {
+                return Err(Refusal::Denied(format!(
+                    "vhost {name}: this connection already uses vhost {first}"
+                )));
+            }
+        }
+        let key = StreamKey::new(&name, &r.app, &r.stream);
+        self.check_access(&v, action)
+            .map_err(|why| Refusal::Denied(format!("{key}: {why}")))?;
+        if self.vhost.is_none() {
+            // edge: token traverse asks an origin with the client's own connect and name.
+            if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
+                super::edge::token_traverse(&v, &self.connect, stream_name)
+                    .await
+                    .map_err(|e| Refusal::Denied(format!("{key}: {e}")))?;
+            }
+            // edge: end.
+            let who = Who {
+                client_id: self.cid,
+                ip: self.stat.ip.clone(),
+                vhost: name.clone(),
+                app: r.app.clone(),
+                tc_url: self.connect.tc_url.clone(),
+                page_url: self.connect.page_url.clone(),
+                stream: r.stream.clone(),
+                param: r.param.clone(),
+                ..Who::default()
+            };
+            self.connect_hook = hooks::run_gate(
+                self.ctx,
+                &v.http_hooks,
+                "on_connect",
+                &who,
+                Some(self.stat.clone()),
+            )
+            .await
+            .map_err(|e| Refusal::Denied(format!("{key}: on_connect {e}")))?;
+            self.who = who;
+            self.stat.update(|i| {
+                i.vhost = name.clone();
+                i.app = r.app.clone();
+            });
+            self.vhost = Some((name, v.clone()));
+        }
+        Ok((r, key, v))
     }
 
     /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before hooks.
@@ -587,24 +624,19 @@ impl Conn<'_> {
     }
 
     async fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
-        let (r, key) = match self.stream_key(stream_name) {
+        let (r, key, v) = match self.admit(stream_name, Action::Publish).await {
             Ok(x) => x,
-            Err(e) => {
-                log::warn!("reject publish {stream_name:?}: {e}");
-                self.session
-                    .reject_publish(id, status::PUBLISH_BAD_NAME, &e.to_string());
+            Err(refusal) => {
+                log::warn!("reject publish: {}", refusal.reason());
+                let code = match refusal {
+                    Refusal::BadName(_) => status::PUBLISH_BAD_NAME,
+                    Refusal::Denied(_) => status::PUBLISH_DENIED,
+                };
+                self.session.reject_publish(id, code, refusal.reason());
                 self.close_after_flush = true;
                 return Ok(());
             }
         };
-        let v = self.vhost_config()?.1.clone();
-        if let Err(why) = self.check_access(&v, Action::Publish) {
-            log::warn!("reject publish {key}: {why}");
-            self.session
-                .reject_publish(id, status::PUBLISH_DENIED, &why);
-            self.close_after_flush = true;
-            return Ok(());
-        }
         let source = self.ctx.hub.source(&key, source_options(&v));
         let publisher = match source.publish(self.cid) {
             Ok(p) => p,
@@ -680,24 +712,16 @@ impl Conn<'_> {
     }
 
     async fn on_play(&mut self, id: u32, stream_id: u32, stream_name: &str) -> io::Result<()> {
-        let (r, key) = match self.stream_key(stream_name) {
+        let (r, key, v) = match self.admit(stream_name, Action::Play).await {
             Ok(x) => x,
-            Err(e) => {
-                log::warn!("reject play {stream_name:?}: {e}");
+            Err(refusal) => {
+                log::warn!("reject play: {}", refusal.reason());
                 self.session
-                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &e.to_string());
+                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, refusal.reason());
                 self.close_after_flush = true;
                 return Ok(());
             }
         };
-        let v = self.vhost_config()?.1.clone();
-        if let Err(why) = self.check_access(&v, Action::Play) {
-            log::warn!("reject play {key}: {why}");
-            self.session
-                .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &why);
-            self.close_after_flush = true;
-            return Ok(());
-        }
         let source = self.ctx.hub.source(&key, source_options(&v));
         let who = self.who_for(&r, &key, source.id);
         let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_play", &who, None).await {
@@ -748,6 +772,7 @@ impl Conn<'_> {
             stream_id,
             paused: false,
             mw_latency: Duration::from_millis(v.play.mw_latency as u64),
+            publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
             headers: BytesMut::new(),
@@ -799,21 +824,26 @@ impl Conn<'_> {
                 }
                 Item::Unpublished => {
                     log::info!("{} unpublished; player waits for the next publish", p.key);
-                    self.session.send_status(
-                        "status",
-                        status::PLAY_UNPUBLISH_NOTIFY,
-                        "stream is now unpublished",
-                    );
-                    parts.extend(self.session.take_output());
+                    if p.publish_notify {
+                        self.session.send_status(
+                            "status",
+                            status::PLAY_UNPUBLISH_NOTIFY,
+                            "stream is now unpublished",
+                        );
+                        parts.extend(self.session.take_output());
+                    }
                 }
                 Item::Published => {
+                    // The timeline continues (time_jitter): players ride over the gap.
                     p.consumer.reset_timeline();
-                    self.session.send_status(
-                        "status",
-                        status::PLAY_PUBLISH_NOTIFY,
-                        "stream is now published",
-                    );
-                    parts.extend(self.session.take_output());
+                    if p.publish_notify {
+                        self.session.send_status(
+                            "status",
+                            status::PLAY_PUBLISH_NOTIFY,
+                            "stream is now published",
+                        );
+                        parts.extend(self.session.take_output());
+                    }
                 }
             }
         }

@@ -78,8 +78,42 @@ fn is_safe(name: &str) -> bool {
         && !name.chars().any(|c| c.is_control() || c == '\\')
 }
 
-/// Discovers the request from connect's `tcUrl` and the publish/play stream name.
+/// Discovers the request of a publish or play from connect's `tcUrl` and the stream name.
+///
+/// When the name is empty (OBS with the whole URL in "Server" and no "Stream key" connects to
+/// app `live/livestream` and publishes `""`), the last level of the app becomes the stream, as
+/// SRS 5+ guesses it (`srs_guess_stream_by_app`): `rtmp://h/live/livestream` + `""` is app
+/// `live`, stream `livestream`. A stream that is still empty, or a name that could escape a
+/// directory, is an error: nothing may publish or play it.
 pub fn parse(tc_url: &str, stream_name: &str) -> Result<StreamRequest, UrlError> {
+    let mut r = discover(tc_url, stream_name)?;
+    if r.stream.is_empty() {
+        if let Some((app, stream)) = r.app.rsplit_once('/') {
+            let (app, stream) = (app.trim_end_matches('/').to_string(), stream.to_string());
+            r.app = app;
+            r.stream = stream;
+        }
+    }
+    if r.app.is_empty() {
+        return Err(UrlError::EmptyApp);
+    }
+    if r.stream.is_empty() {
+        return Err(UrlError::EmptyStream);
+    }
+    if r.stream.contains('/') || !is_safe(&r.stream) {
+        return Err(UrlError::UnsafeName(r.stream));
+    }
+    Ok(r)
+}
+
+/// Discovers what `connect`'s tcUrl alone says (no stream yet): host, vhost, app, param.
+/// The app is checked; the stream is empty.
+pub fn parse_connect(tc_url: &str) -> Result<StreamRequest, UrlError> {
+    discover(tc_url, "")
+}
+
+/// The common discovery: tcUrl and name split into their parts; app checked, stream not.
+fn discover(tc_url: &str, stream_name: &str) -> Result<StreamRequest, UrlError> {
     let tc = strip_blanks(tc_url);
     let rest = tc
         .split_once("://")
@@ -90,7 +124,17 @@ pub fn parse(tc_url: &str, stream_name: &str) -> Result<StreamRequest, UrlError>
     let (host, port) = split_host_port(authority);
 
     let mut queries: Vec<String> = Vec::new();
-    // A query placed before the last `/` (`rtmp://ip/app?k=v/stream`) ends up in the app.
+    // A query placed before the last `/` (FMLE's `rtmp://ip/app?k=v/stream`, typed whole into
+    // OBS's "Server") is moved after the stream: `app/stream?k=v`.
+    let moved;
+    let path = match path.split_once('?') {
+        Some((before, query)) if query.contains('/') => {
+            let (query, stream) = query.rsplit_once('/').unwrap_or((query, ""));
+            moved = format!("{before}/{stream}?{query}");
+            moved.as_str()
+        }
+        _ => path,
+    };
     let (app_part, app_query) = split_query(path);
     if !app_query.is_empty() {
         queries.push(app_query.to_string());
@@ -127,14 +171,6 @@ pub fn parse(tc_url: &str, stream_name: &str) -> Result<StreamRequest, UrlError>
     }
     if !is_safe(&app) {
         return Err(UrlError::UnsafeName(app));
-    }
-    if !stream_name.is_empty() {
-        if stream.is_empty() {
-            return Err(UrlError::EmptyStream);
-        }
-        if stream.contains('/') || !is_safe(&stream) {
-            return Err(UrlError::UnsafeName(stream));
-        }
     }
     Ok(StreamRequest {
         host: host.to_string(),
@@ -258,8 +294,59 @@ mod tests {
             parse("rtmp://h/live", "s\u{0}x"),
             Err(UrlError::UnsafeName(_))
         ));
-        // Connect alone (no stream yet) is fine.
-        assert!(parse("rtmp://h/live", "").is_ok());
+        // Connect alone (no stream yet) is fine; a publish or play of nothing is not.
+        assert!(parse_connect("rtmp://h/live").is_ok());
+        assert_eq!(parse("rtmp://h/live", ""), Err(UrlError::EmptyStream));
+        assert_eq!(parse("rtmp://h/live", " / "), Err(UrlError::EmptyStream));
+        assert_eq!(parse("rtmp://h/live/", "?k=v"), Err(UrlError::EmptyStream));
+        assert!(matches!(
+            parse("rtmp://h/live/..", ""),
+            Err(UrlError::UnsafeName(_))
+        ));
+    }
+
+    /// OBS with the whole URL in "Server" and no stream key: the app's last level is the
+    /// stream (SRS 5+), whatever else the URL carries.
+    #[test]
+    fn empty_name_takes_the_stream_from_the_app() {
+        let cases = [
+            (
+                "rtmp://h/live/livestream",
+                "",
+                req("h", "h", "live", "livestream", ""),
+            ),
+            (
+                "rtmp://h:1936/live/livestream?token=abc",
+                "",
+                StreamRequest {
+                    port: 1936,
+                    ..req("h", "h", "live", "livestream", "?token=abc")
+                },
+            ),
+            (
+                "rtmp://h/a/b/s?vhost=v.com",
+                "",
+                req("h", "v.com", "a/b", "s", "?vhost=v.com"),
+            ),
+            ("rtmp://h/live/s/", "", req("h", "h", "live", "s", "")),
+            (
+                "rtmp://h/live/s",
+                "?k=v",
+                req("h", "h", "live", "s", "?k=v"),
+            ),
+            (
+                "rtmp://h/live?secret=x/livestream",
+                "",
+                req("h", "h", "live", "livestream", "?secret=x"),
+            ),
+            // A name given wins: the app keeps every level.
+            ("rtmp://h/live/x", "s", req("h", "h", "live/x", "s", "")),
+        ];
+        for (tc, name, want) in cases {
+            assert_eq!(parse(tc, name), Ok(want), "{tc} {name:?}");
+        }
+        // One level only: nothing to take the stream from.
+        assert_eq!(parse("rtmp://h/live", ""), Err(UrlError::EmptyStream));
     }
 
     #[test]

@@ -253,6 +253,11 @@ pub struct PlayConfig {
     pub atc_auto: bool,
     /// Merged-write latency, ms.
     pub mw_latency: u32,
+    /// Tell RTMP players when the publisher leaves and comes back
+    /// (`NetStream.Play.UnpublishNotify` / `PublishNotify`). Off by default, as nginx-rtmp's
+    /// `publish_notify`: ffmpeg, ffplay, mpv, VLC and rtmpdump end the stream on
+    /// UnpublishNotify, while without it they ride over a republish.
+    pub publish_notify: bool,
 }
 
 impl Default for PlayConfig {
@@ -266,6 +271,7 @@ impl Default for PlayConfig {
             atc: false,
             atc_auto: false,
             mw_latency: 350,
+            publish_notify: false,
         }
     }
 }

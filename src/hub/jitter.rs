@@ -65,6 +65,8 @@ pub struct Rebase {
     /// Where a restarted timeline resumes (`Full` keeps players monotonic across republish).
     resume_at: i64,
     last_out: i64,
+    /// A media frame went out on this timeline: only then does a restart move it forward.
+    sent_media: bool,
 }
 
 impl Rebase {
@@ -75,15 +77,26 @@ impl Rebase {
             base_raw: None,
             resume_at: 0,
             last_out: 0,
+            sent_media: false,
         }
     }
 
+    /// The correction this rebase applies.
+    pub fn mode(&self) -> TimeJitter {
+        self.mode
+    }
+
     /// Forgets the base (a new publisher started: the player's timeline restarts too).
-    /// With `Full`, the timeline continues from `continue_at` so players see it monotonic.
+    /// With `Full`, the timeline continues just after the last frame sent, so players see it
+    /// monotonic across a republish; a player that has seen no media yet (it waited for the
+    /// publisher) still starts at 0, metadata and sequence headers included: ffmpeg reads
+    /// an onMetaData stamped other than 0 as a subtitle ("text") stream.
     pub fn reset(&mut self) {
         self.base = None;
         self.base_raw = None;
-        self.resume_at = self.last_out + FILL_MS;
+        if self.sent_media {
+            self.resume_at = self.last_out + FILL_MS;
+        }
     }
 
     /// The timestamp to send for a frame. Headers and metadata (`anchor = false`) never set
@@ -99,6 +112,7 @@ impl Rebase {
                 };
                 let out = (dts - base).max(0);
                 self.last_out = self.last_out.max(out);
+                self.sent_media |= anchor;
                 out as u32
             }
             TimeJitter::Zero => {
@@ -161,6 +175,24 @@ mod tests {
             full.map(5000, 5000, true),
             50,
             "a republish continues the timeline"
+        );
+    }
+
+    /// A player that waited for the publisher gets everything from 0: a restart before any
+    /// media moves nothing (ffmpeg reads an onMetaData stamped 10 ms as a "text" stream).
+    #[test]
+    fn a_waiting_player_starts_at_zero() {
+        let mut full = Rebase::new(TimeJitter::Full);
+        full.reset();
+        assert_eq!(full.map(7000, 7000, false), 0, "metadata");
+        assert_eq!(full.map(7000, 7000, false), 0, "sequence header");
+        assert_eq!(full.map(7000, 7000, true), 0, "first frame");
+        assert_eq!(full.map(7040, 7040, true), 40);
+        full.reset();
+        assert_eq!(
+            full.map(100, 100, false),
+            50,
+            "after media, a restart continues"
         );
     }
 }

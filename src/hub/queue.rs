@@ -6,6 +6,7 @@
 //! audio-only stream), so the player resumes on a decodable picture. Drops are counted.
 
 use super::frame::Frame;
+use crate::protocol::rtmp::chunk::MAX_MESSAGE_LEN;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -26,11 +27,17 @@ pub struct QueueLimits {
     pub max_bytes: usize,
 }
 
+/// The default byte cap of a player's queue: twice the largest message the RTMP layer
+/// accepts ([`MAX_MESSAGE_LEN`], 16 MiB), so a queue always holds the largest frame the
+/// server took plus what follows it while the player writes it. Payloads are shared between
+/// players, so the cap bounds references to the stream's recent frames, not copies.
+pub const DEFAULT_MAX_BYTES: usize = 2 * MAX_MESSAGE_LEN as usize;
+
 impl Default for QueueLimits {
     fn default() -> Self {
         QueueLimits {
             max_duration_ms: 10_000,
-            max_bytes: 8 * 1024 * 1024,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -73,7 +80,10 @@ pub fn admit(
     if f.metadata || f.seq_header {
         return Admission::Accept;
     }
-    if span_ms > limits.max_duration_ms || bytes + frame.payload.len() > limits.max_bytes {
+    // An empty queue takes any frame: one larger than the cap goes out alone.
+    if span_ms > limits.max_duration_ms
+        || (bytes > 0 && bytes + frame.payload.len() > limits.max_bytes)
+    {
         return Admission::Overflow;
     }
     if waiting_keyframe {
@@ -133,7 +143,11 @@ impl ConsumerQueue {
             dropped += self.flush_to_headers();
             self.overflows += 1;
             self.waiting_keyframe = true;
-            decision = admit(true, self.has_video, 0, self.bytes, &frame, limits);
+            // What remains (headers, metadata) is never dropped, so it does not count: a
+            // frame larger than the byte cap on its own still goes out, alone. Every size
+            // limit on the way to a player agrees with the largest message the RTMP layer
+            // accepts (16 MiB); a 9 MB keyframe of a 4K encoder must not silence every player.
+            decision = admit(true, self.has_video, 0, 0, &frame, limits);
         }
         match decision {
             Admission::Accept => {
@@ -293,6 +307,30 @@ mod tests {
             assert!(q.bytes() <= 1000);
         }
         assert!(q.dropped > 9000);
+    }
+
+    /// A keyframe larger than the byte cap (a 9 MB 4K scene cut) is still delivered, alone:
+    /// the queue drops what it held before it, then takes it.
+    #[test]
+    fn a_frame_larger_than_the_cap_is_delivered_alone() {
+        let limits = QueueLimits {
+            max_duration_ms: i64::MAX,
+            max_bytes: 1000,
+        };
+        let mut q = ConsumerQueue::default();
+        q.push(seq_header(), limits);
+        q.push(video(0, true), limits);
+        let mut big = vec![0u8; 5000];
+        big[0] = 0x17;
+        big[1] = 1;
+        let big = Arc::new(Frame::new(MediaKind::Video, 40, 40, Bytes::from(big)));
+        q.push(big, limits);
+        let mut out = Vec::new();
+        q.drain_into(&mut out, usize::MAX);
+        let sizes: Vec<usize> = out.iter().map(item_bytes).collect();
+        assert_eq!(sizes, vec![5, 5000], "the header, then the big keyframe");
+        // And the queue goes on after it.
+        assert_eq!(q.push(video(80, false), limits), 0);
     }
 
     #[test]

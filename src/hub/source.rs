@@ -101,6 +101,15 @@ pub struct SourceStats {
     pub audio_frames: u64,
 }
 
+/// The tracks a publish session has shown in its frames so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tracks {
+    /// The FLV SoundFormat of its audio (10 AAC, 2 MP3, ...; 9 is Enhanced RTMP's ex-header).
+    pub audio_format: Option<u8>,
+    /// Any video message came (sequence header included).
+    pub video: bool,
+}
+
 pub struct Source {
     /// A number unique in this process, for the API's stream id.
     pub id: u32,
@@ -123,6 +132,8 @@ struct Inner {
     /// A GOP that grew past the cap stops being cached until the next keyframe.
     gop_overflowed: bool,
     has_video: bool,
+    /// What this publish session's media frames showed (sequence headers included).
+    tracks: Tracks,
     repair: Repair,
     mix: MixQueue,
     consumers: Vec<Arc<ConsumerShared>>,
@@ -162,6 +173,7 @@ impl Source {
                 gop: VecDeque::new(),
                 gop_overflowed: false,
                 has_video: false,
+                tracks: Tracks::default(),
                 repair: Repair::default(),
                 mix: MixQueue::default(),
                 consumers: Vec::new(),
@@ -207,6 +219,11 @@ impl Source {
         )
     }
 
+    /// The tracks this publish session has shown so far (none before its first frame).
+    pub fn tracks(&self) -> Tracks {
+        lock(&self.inner).tracks
+    }
+
     /// Applies new per-vhost options (reload).
     pub fn set_options(&self, opts: SourceOptions) {
         let mut i = lock(&self.inner);
@@ -230,6 +247,7 @@ impl Source {
         i.audio_sh = None;
         i.gop.clear();
         i.has_video = false;
+        i.tracks = Tracks::default();
         for c in &i.consumers {
             lock(&c.queue).push_control(Item::Published);
             c.notify.notify_one();
@@ -250,6 +268,7 @@ impl Source {
             i.video_sh = None;
             i.audio_sh = None;
             i.gop.clear();
+            i.tracks = Tracks::default();
             for c in &i.consumers {
                 lock(&c.queue).push_control(Item::Unpublished);
                 c.notify.notify_one();
@@ -344,6 +363,11 @@ impl Source {
     fn distribute(i: &mut Inner, frame: Arc<Frame>) {
         let f = frame.flags;
         let kind = frame.kind;
+        match (kind, frame.payload.first()) {
+            (MediaKind::Audio, Some(b)) => i.tracks.audio_format = Some(b >> 4),
+            (MediaKind::Video, Some(_)) => i.tracks.video = true,
+            _ => {}
+        }
         if f.metadata {
             i.metadata = Some(frame.clone());
         } else if f.seq_header && kind == MediaKind::Video {
@@ -451,7 +475,14 @@ impl Consumer {
     }
 
     /// The timestamp this consumer sends for `frame`.
+    ///
+    /// onMetaData goes out at 0 on a rebased timeline, also after a republish: ffmpeg's FLV
+    /// reader skips an onMetaData stamped 0 but opens a "Subtitle: text" stream for one
+    /// stamped later, and the tag carries no timing that matters.
     pub fn timestamp(&mut self, frame: &Frame) -> u32 {
+        if frame.flags.metadata && self.rebase.mode() != TimeJitter::Off {
+            return 0;
+        }
         let anchor = !frame.flags.seq_header && !frame.flags.metadata;
         self.rebase.map(frame.dts, frame.raw_ts, anchor)
     }

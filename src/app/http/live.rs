@@ -283,6 +283,15 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
             return None;
         }
     }
+    if let Some(missing) = conn
+        .ctx
+        .hub
+        .find(&key)
+        .and_then(|s| missing_track(&s, lr.format))
+    {
+        ::log::warn!("{} {key}: refused: {missing}", lr.format.label());
+        return Some(super::text(StatusCode::NOT_FOUND, format!("{missing}\n")));
+    }
     let v = config.vhost.get(&lr.vhost)?.clone();
     let referer = req
         .headers()
@@ -325,6 +334,66 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     cors(h);
     Some(resp)
+}
+
+/// What a live source is known to carry: its frames so far, completed by its onMetaData
+/// (`audiocodecid` / `videocodecid`, which ffmpeg and OBS write only for the tracks they
+/// send). `known` is false until the publish session has shown either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamTracks {
+    pub known: bool,
+    /// The FLV SoundFormat (10 AAC, 2 MP3), if the stream has audio.
+    pub audio: Option<u8>,
+    pub video: bool,
+}
+
+/// The tracks of `source` (see [`StreamTracks`]).
+pub fn stream_tracks(source: &crate::hub::Source) -> StreamTracks {
+    use crate::protocol::amf0::{self, Amf0Value};
+    let seen = source.tracks();
+    let mut t = StreamTracks {
+        known: seen.video || seen.audio_format.is_some(),
+        audio: seen.audio_format,
+        video: seen.video,
+    };
+    if let Some(values) = source.metadata().and_then(|m| amf0::decode_all(&m).ok()) {
+        t.known = true;
+        for v in &values {
+            match v.get("audiocodecid") {
+                Some(Amf0Value::Number(n)) if t.audio.is_none() && (0.0..16.0).contains(n) => {
+                    t.audio = Some(*n as u8)
+                }
+                // Enhanced RTMP writes FourCC strings for the new codecs.
+                Some(Amf0Value::String(_)) if t.audio.is_none() => t.audio = Some(9),
+                _ => {}
+            }
+            t.video |= v.get("videocodecid").is_some();
+        }
+    }
+    t
+}
+
+/// Why an audio-only mount of a published stream cannot be served (the stream has no audio,
+/// or not in the mount's codec), or `None`. Unknown tracks (a publish just starting, or a
+/// viewer waiting for one) are given the benefit of the doubt.
+fn missing_track(source: &crate::hub::Source, format: Format) -> Option<String> {
+    let want = match format {
+        Format::Aac => (10, "AAC"),
+        Format::Mp3 => (2, "MP3"),
+        Format::Flv | Format::Ts => return None,
+    };
+    let t = stream_tracks(source);
+    if !source.is_publishing() || !t.known {
+        return None;
+    }
+    match t.audio {
+        None => Some(format!("the stream has no audio for a {} mount", want.1)),
+        Some(a) if a != want.0 => Some(format!(
+            "the stream's audio is not {} (FLV sound format {a})",
+            want.1
+        )),
+        Some(_) => None,
+    }
 }
 
 /// The checks of an RTMP play, for an HTTP viewer, in SRS's order: refer (against the
@@ -405,12 +474,13 @@ fn subscribe(
         // on_stop fires when this viewer's task ends, whatever way it ends.
         let _hook = hook;
         let stat = guard.stat.clone();
-        let mut head = BytesMut::with_capacity(16);
-        if format == Format::Flv {
-            flv::encode_header(true, true, &mut head);
-        }
-        let mut sent = head.len() as u64;
-        let mut pending = Some(Ok(Chunks::one(head.freeze())));
+        // FLV: the header's audio/video flags must be true (ffprobe probes a video-only
+        // stream flagged 0x05 for 30 s waiting for audio), so it waits for the first media
+        // frame; metadata and sequence headers before it are held (a few items).
+        let mut flv_header = format != Format::Flv;
+        let mut held: Vec<Item> = Vec::new();
+        let mut sent = 0u64;
+        let mut pending: Option<io::Result<Chunks>> = None;
         let mut aac_config: Option<aac::AacConfig> = None;
         // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
         // stream waits for an entry point (the first keyframe, again after a republish).
@@ -447,6 +517,27 @@ fn subscribe(
             }
             let mut chunks = Chunks::default();
             let mut small = BytesMut::with_capacity(items.len() * 16);
+            if !flv_header {
+                let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::protocol::rtmp::session::MediaKind::Data);
+                if !items.iter().any(media) && held.len() + items.len() < 64 {
+                    held.append(&mut items);
+                    continue;
+                }
+                held.append(&mut items);
+                std::mem::swap(&mut held, &mut items);
+                let t = stream_tracks(consumer.source());
+                let has = |want: fn(&crate::hub::Frame) -> bool| {
+                    items.iter().any(|i| matches!(i, Item::Frame(f) if want(f)))
+                };
+                let audio = t.audio.is_some() || has(crate::hub::Frame::is_audio);
+                let video = t.video || has(crate::hub::Frame::is_video);
+                flv::encode_header(audio, video, &mut small);
+                chunks.push(small.split().freeze());
+                flv_header = true;
+            }
+            // An audio mount whose stream turned out to carry another codec ends at once
+            // rather than answering 200 and never sending a byte.
+            let mut wrong_codec = false;
             for item in items.drain(..) {
                 match item {
                     Item::Frame(f) => match format {
@@ -502,6 +593,9 @@ fn subscribe(
                         Format::Aac => {
                             // FLV audio body: format byte, AAC packet type, then the data.
                             let p = &f.payload;
+                            if f.is_audio() && p.first().is_some_and(|b| b >> 4 != 10) {
+                                wrong_codec = true;
+                            }
                             if !f.is_audio() || p.len() < 2 || p[0] >> 4 != 10 {
                                 continue;
                             }
@@ -518,6 +612,9 @@ fn subscribe(
                         }
                         Format::Mp3 => {
                             let p = &f.payload;
+                            if f.is_audio() && p.first().is_some_and(|b| b >> 4 != 2) {
+                                wrong_codec = true;
+                            }
                             if f.is_audio() && p.len() > 1 && p[0] >> 4 == 2 {
                                 chunks.push(p.slice(1..));
                             }
@@ -539,6 +636,12 @@ fn subscribe(
             sent += chunks.len() as u64;
             if !chunks.is_empty() {
                 pending = Some(Ok(chunks));
+            }
+            if wrong_codec && sent == 0 {
+                break Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the stream's audio is not in this mount's codec",
+                ));
             }
             let drops = consumer.dropped();
             if drops > reported_drops {

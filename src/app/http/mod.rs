@@ -359,7 +359,7 @@ pub fn cors(h: &mut hyper::HeaderMap) {
 }
 
 /// A plain-text answer with `status`.
-pub fn text(status: StatusCode, msg: &'static str) -> Response<Body> {
+pub fn text(status: StatusCode, msg: impl Into<bytes::Bytes>) -> Response<Body> {
     let mut r = Response::new(Body::full(msg));
     *r.status_mut() = status;
     let h = r.headers_mut();

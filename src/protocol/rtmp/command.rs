@@ -20,7 +20,6 @@ pub mod status {
     pub const PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";
     pub const PAUSE_NOTIFY: &str = "NetStream.Pause.Notify";
     pub const UNPAUSE_NOTIFY: &str = "NetStream.Unpause.Notify";
-    pub const DATA_START: &str = "NetStream.Data.Start";
 }
 
 /// The arguments of `connect` a server cares about, plus everything else as sent.

@@ -449,7 +449,7 @@ impl ServerSession {
             .send_command(command::on_status(stream_id, "error", code, description));
     }
 
-    /// Accepts a play: Stream Begin, Play.Reset, Play.Start, |RtmpSampleAccess, Data.Start.
+    /// Accepts a play: Stream Begin, Play.Reset, Play.Start, |RtmpSampleAccess (as SRS 6).
     pub fn accept_play(&mut self, id: u32) {
         let Some(Pending::Play {
             stream_id, reset, ..
@@ -487,19 +487,8 @@ impl ServerSession {
             stream_id,
             payload: b.freeze(),
         });
-        let mut b = BytesMut::new();
-        amf0::encode_all(
-            &[
-                Amf0Value::string("onStatus"),
-                Amf0Value::object(vec![("code", Amf0Value::string(status::DATA_START))]),
-            ],
-            &mut b,
-        );
-        self.t.send(&Message::Data {
-            timestamp: 0,
-            stream_id,
-            payload: b.freeze(),
-        });
+        // No onStatus(NetStream.Data.Start) data message: ffmpeg's FLV reader lists it as an
+        // extra "Data: none" stream, and SRS 6 stopped sending it for that reason.
         self.role = Role::Playing { stream_id };
     }
 

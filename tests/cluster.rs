@@ -697,3 +697,53 @@ async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
     let got = recv_video(&mut c, 25, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 25, "nginx-rtmp receives the forward");
 }
+
+/// The first player of a stream on an edge pulling from nginx-rtmp: nginx sends metadata
+/// and audio at once but video only from the next keyframe (OBS's default interval is 250
+/// frames, 8.3 s at 30 fps). The player must still find the video track: ffprobe lists
+/// h264 640x360 and aac, as for any other player.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_player_on_an_edge_of_nginx_rtmp_finds_the_video_track() {
+    if !have_nginx_rtmp() || !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let (_nginx, ng) = start_nginx("cl-nginx-first").await;
+    let edge = start_server("cl-nginx-first-edge", &edge_toml(&[ng.to_string()], "")).await;
+    let _encoder = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", "40", "-c:v", "libx264", "-preset", "ultrafast"])
+            .args([
+                "-g", "250", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv",
+            ])
+            .arg(format!("rtmp://{ng}/live/obs"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn ffmpeg"),
+    );
+    // Join between keyframes: the first came at 0, the next is due at 8.3 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let url = edge.url("live/obs");
+    let streams = tokio::task::spawn_blocking(move || {
+        probe_stream_fields(&url, &[], "codec_type,codec_name,width,height")
+    })
+    .await
+    .unwrap();
+    let video: Vec<_> = streams
+        .iter()
+        .filter(|f| f.contains(&"video".to_string()))
+        .collect();
+    assert_eq!(video.len(), 1, "one video track: {streams:?}");
+    let v = video[0].join(",");
+    assert!(
+        v.contains("h264") && v.contains("640") && v.contains("360"),
+        "h264 640x360: {v}"
+    );
+    assert!(
+        streams.iter().any(|f| f.contains(&"aac".to_string())),
+        "and the audio: {streams:?}"
+    );
+    assert_eq!(streams.len(), 2, "nothing else: {streams:?}");
+}

@@ -494,28 +494,6 @@ async fn a_9_mb_keyframe_reaches_rtmp_and_http_flv_players() {
     );
 }
 
-/// What ffprobe lists for a stream: (codec_type, codec_name) pairs, in order.
-fn probe_streams(target: &str, extra: &[&str]) -> Vec<(String, String)> {
-    let out = Command::new("timeout")
-        .args(["40", "ffprobe", "-v", "error"])
-        .args(extra)
-        .args(["-show_entries", "stream=codec_type,codec_name"])
-        .args(["-of", "csv=p=0", target])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut it = l.split(',');
-            let name = it.next().unwrap_or("").to_string();
-            let kind = it.next().unwrap_or("").to_string();
-            (kind, name)
-        })
-        .collect()
-}
-
 /// ffprobe of an RTMP play lists exactly the publisher's tracks: no "Data: none" stream
 /// (the onStatus(NetStream.Data.Start) SRS 6 dropped) and no "Subtitle: text" (metadata
 /// stamped other than 0), for a player that waited for the publisher and for a late one;

@@ -123,6 +123,12 @@ fn classify(kind: MediaKind, p: &[u8]) -> FrameFlags {
     f
 }
 
+/// Whether an onMetaData body announces a video track: `videocodecid`, which ffmpeg and OBS
+/// write only when they send video.
+pub fn metadata_announces_video(p: &[u8]) -> bool {
+    amf0::decode_all(p).is_ok_and(|values| values.iter().any(|v| v.get("videocodecid").is_some()))
+}
+
 fn is_metadata(p: &[u8]) -> bool {
     let mut rest = p;
     matches!(amf0::decode(&mut rest), Ok(Amf0Value::String(s)) if s == "onMetaData")

@@ -55,7 +55,25 @@ pub struct ConsumerQueue {
     pub dropped: u64,
     /// Times the queue overflowed.
     pub overflows: u64,
+    /// The stream announced video (onMetaData's `videocodecid`, or a video message): until
+    /// this consumer has a video keyframe, audio waits (nginx-rtmp's `wait_video`), so a
+    /// player that joins before the first keyframe still finds the video track. Set by the
+    /// source before each push.
+    pub expects_video: bool,
+    /// This consumer got a video keyframe (or gave up waiting for one).
+    video_started: bool,
+    /// The dts of the first audio frame held back while waiting for video.
+    audio_wait_from: Option<i64>,
+    /// Audio frames skipped while waiting for the first keyframe (not drops: nothing was
+    /// lost to slowness).
+    pub skipped_before_video: u64,
 }
+
+/// How much audio (in ms of its timestamps) a consumer skips waiting for the video that
+/// the metadata announced; past it, audio flows without video (the announcement lied).
+/// nginx-rtmp sends audio from the start and its first video at the next keyframe, which
+/// with OBS's default 250-frame interval is up to 8.3 s later.
+pub const MAX_VIDEO_WAIT_MS: i64 = 10_000;
 
 /// What [`admit`] decided for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +147,18 @@ impl ConsumerQueue {
     pub fn push(&mut self, frame: Arc<Frame>, limits: QueueLimits) -> u64 {
         if frame.is_video() {
             self.has_video = true;
+            self.video_started |= frame.flags.keyframe;
+        }
+        if self.expects_video && !self.video_started && frame.is_audio() && !frame.flags.seq_header
+        {
+            // ffprobe and players decide the tracks from the first seconds: audio alone
+            // there makes them report an audio-only stream.
+            let from = *self.audio_wait_from.get_or_insert(frame.dts);
+            if frame.dts - from <= MAX_VIDEO_WAIT_MS {
+                self.skipped_before_video += 1;
+                return 0;
+            }
+            self.video_started = true;
         }
         let mut dropped = 0;
         let mut decision = admit(
@@ -307,6 +337,40 @@ mod tests {
             assert!(q.bytes() <= 1000);
         }
         assert!(q.dropped > 9000);
+    }
+
+    /// A stream that announced video: audio waits for the first keyframe (a player joining
+    /// an nginx-rtmp stream between keyframes must still find its video), at most
+    /// MAX_VIDEO_WAIT_MS of audio; a stream without video is not held back.
+    #[test]
+    fn audio_waits_for_the_first_keyframe_of_announced_video() {
+        let mut q = ConsumerQueue {
+            expects_video: true,
+            ..ConsumerQueue::default()
+        };
+        q.push(seq_header(), L);
+        for i in 0..5 {
+            q.push(audio(i * 23), L);
+        }
+        assert_eq!(q.skipped_before_video, 5);
+        assert_eq!(q.len(), 1, "only the sequence header");
+        q.push(video(120, true), L);
+        q.push(audio(130), L);
+        assert_eq!(q.len(), 3, "keyframe, then audio flows");
+        assert_eq!(q.dropped, 0, "nothing counted as a drop");
+
+        let mut q = ConsumerQueue {
+            expects_video: true,
+            ..ConsumerQueue::default()
+        };
+        q.push(audio(0), L);
+        q.push(audio(MAX_VIDEO_WAIT_MS), L);
+        q.push(audio(MAX_VIDEO_WAIT_MS + 23), L);
+        assert_eq!(q.len(), 1, "the announced video never came: audio flows");
+
+        let mut q = ConsumerQueue::default();
+        q.push(audio(0), L);
+        assert_eq!(q.len(), 1, "audio-only streams are not held back");
     }
 
     /// A keyframe larger than the byte cap (a 9 MB 4K scene cut) is still delivered, alone:

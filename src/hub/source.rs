@@ -134,6 +134,9 @@ struct Inner {
     has_video: bool,
     /// What this publish session's media frames showed (sequence headers included).
     tracks: Tracks,
+    /// The stream announced video (metadata) or sent some: consumers hold audio back until
+    /// their first keyframe (see `ConsumerQueue::expects_video`).
+    expects_video: bool,
     repair: Repair,
     mix: MixQueue,
     consumers: Vec<Arc<ConsumerShared>>,
@@ -174,6 +177,7 @@ impl Source {
                 gop_overflowed: false,
                 has_video: false,
                 tracks: Tracks::default(),
+                expects_video: false,
                 repair: Repair::default(),
                 mix: MixQueue::default(),
                 consumers: Vec::new(),
@@ -248,6 +252,7 @@ impl Source {
         i.gop.clear();
         i.has_video = false;
         i.tracks = Tracks::default();
+        i.expects_video = false;
         for c in &i.consumers {
             lock(&c.queue).push_control(Item::Published);
             c.notify.notify_one();
@@ -269,6 +274,7 @@ impl Source {
             i.audio_sh = None;
             i.gop.clear();
             i.tracks = Tracks::default();
+            i.expects_video = false;
             for c in &i.consumers {
                 lock(&c.queue).push_control(Item::Unpublished);
                 c.notify.notify_one();
@@ -297,6 +303,7 @@ impl Source {
         let id = i.next_consumer;
         i.next_consumer += 1;
         let mut q = ConsumerQueue::default();
+        q.expects_video = i.expects_video;
         let headers = [&i.metadata, &i.video_sh, &i.audio_sh];
         for f in headers.into_iter().flatten() {
             q.push(f.clone(), limits);
@@ -365,8 +372,14 @@ impl Source {
         let kind = frame.kind;
         match (kind, frame.payload.first()) {
             (MediaKind::Audio, Some(b)) => i.tracks.audio_format = Some(b >> 4),
-            (MediaKind::Video, Some(_)) => i.tracks.video = true,
+            (MediaKind::Video, Some(_)) => {
+                i.tracks.video = true;
+                i.expects_video = true;
+            }
             _ => {}
+        }
+        if f.metadata && super::frame::metadata_announces_video(&frame.payload) {
+            i.expects_video = true;
         }
         if f.metadata {
             i.metadata = Some(frame.clone());
@@ -378,7 +391,10 @@ impl Source {
             Self::cache_gop(i, &frame);
         }
         for c in &i.consumers {
-            let dropped = lock(&c.queue).push(frame.clone(), c.limits);
+            let mut q = lock(&c.queue);
+            q.expects_video = i.expects_video;
+            let dropped = q.push(frame.clone(), c.limits);
+            drop(q);
             if dropped == 0 {
                 c.notify.notify_one();
             }

@@ -203,7 +203,9 @@ fn mix_correct_orders_audio_and_video_by_timestamp() {
         (MediaKind::Audio, 90),
         (MediaKind::Video, 120),
     ] {
-        let payload: &'static [u8] = if kind == MediaKind::Video {
+        let payload: &'static [u8] = if kind == MediaKind::Video && ts == 0 {
+            &[0x17, 1, 0]
+        } else if kind == MediaKind::Video {
             &[0x27, 1, 0]
         } else {
             &[0xAF, 1, 0]

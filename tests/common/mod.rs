@@ -228,6 +228,37 @@ pub fn ffprobe(target: &str) -> Probe {
     p
 }
 
+/// What ffprobe lists for a (live) stream without reading it to the end: (codec_type,
+/// codec_name) pairs in its order, then `extra` arguments go before the input; bounded by
+/// 40 s. `width`/`height` of the video, when asked for, come as a third and fourth field.
+pub fn probe_streams(target: &str, extra: &[&str]) -> Vec<(String, String)> {
+    probe_stream_fields(target, extra, "codec_type,codec_name")
+        .into_iter()
+        .map(|mut f| {
+            f.resize(2, String::new());
+            (f[1].clone(), f[0].clone())
+        })
+        .collect()
+}
+
+/// ffprobe's `-show_entries stream=FIELDS` for each stream, as ffprobe orders the fields
+/// (its own order, not the one asked for); bounded by 40 s.
+pub fn probe_stream_fields(target: &str, extra: &[&str], fields: &str) -> Vec<Vec<String>> {
+    let out = Command::new("timeout")
+        .args(["40", "ffprobe", "-v", "error"])
+        .args(extra)
+        .args(["-show_entries", &format!("stream={fields}")])
+        .args(["-of", "csv=p=0", target])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
 /// Polls `cond` every 50 ms for at most `limit`.
 pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

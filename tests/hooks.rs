@@ -510,6 +510,16 @@ async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
     let api = server.api.unwrap();
     let clients = http_get(api, "/api/v1/clients").await;
     assert!(clients.contains("\"type\":\"hls-play\""), "{clients}");
+    // As SRS's console reads it: tcUrl is http://HOST/APP (no playlist file), url /app/stream.
+    let json = clients.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let j: serde_json::Value = serde_json::from_str(json).expect("clients JSON");
+    let viewer = j["clients"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == "hls-play"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(viewer["tcUrl"], "http://127.0.0.1/live", "{viewer}");
+    assert_eq!(viewer["url"], "/live/v", "{viewer}");
     // Silent for twice the window (4 s): gone, with its on_stop.
     let left = std::time::Instant::now();
     assert!(

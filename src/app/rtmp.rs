@@ -119,6 +119,9 @@ struct Conn<'a> {
     who: Who,
     /// Sends on_close when the connection ends (dropped with `Conn`).
     connect_hook: Option<Guard>,
+    /// on_connect (and an edge's token traverse) ran and allowed this client: they run once,
+    /// at its first publish or play (see [`Conn::admit`]).
+    admitted: bool,
 }
 
 async fn serve_inner(
@@ -193,6 +196,7 @@ async fn serve_inner(
         connect: ConnectRequest::default(),
         who: Who::default(),
         connect_hook: None,
+        admitted: false,
     };
     let mut shutdown = ctx.shutdown.clone();
     let mut items: Vec<Item> = Vec::with_capacity(256);
@@ -484,18 +488,8 @@ impl Conn<'_> {
                     request.swf_url,
                     request.flash_ver
                 );
-                // edge: token traverse asks an origin with the client's own connect first.
-                if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote
-                {
-                    if let Err(e) = super::edge::token_traverse(&v, &request).await {
-                        log::warn!("reject connect: {e}");
-                        self.session
-                            .reject_connect(id, "denied by the origin (token traverse)");
-                        self.close_after_flush = true;
-                        return;
-                    }
-                }
-                // edge: end.
+                // on_connect and the edge's token traverse wait for the stream name: see
+                // `admit`.
                 let who = Who {
                     client_id: self.cid,
                     ip: self.stat.ip.clone(),
@@ -503,27 +497,8 @@ impl Conn<'_> {
                     app: r.app.clone(),
                     tc_url: request.tc_url.clone(),
                     page_url: request.page_url.clone(),
-                    stream: r.stream.clone(),
-                    param: r.param.clone(),
                     ..Who::default()
                 };
-                match hooks::run_gate(
-                    self.ctx,
-                    &v.http_hooks,
-                    "on_connect",
-                    &who,
-                    Some(self.stat.clone()),
-                )
-                .await
-                {
-                    Ok(guard) => self.connect_hook = guard,
-                    Err(e) => {
-                        log::warn!("reject connect: on_connect {e}");
-                        self.session.reject_connect(id, "denied by on_connect hook");
-                        self.close_after_flush = true;
-                        return;
-                    }
-                }
                 self.who = who;
                 self.session.set_chunk_size(self.config.chunk_size_for(&v));
                 self.stat.update(|i| {
@@ -557,6 +532,52 @@ impl Conn<'_> {
             .map_err(|e| err(io::ErrorKind::InvalidData, e.to_string()))?;
         let key = StreamKey::new(vhost, &r.app, &r.stream);
         Ok((r, key))
+    }
+
+    /// Everything a publish or play of `key` must pass before its own hook: refer and
+    /// security ([`Conn::check_access`]), then, once per connection, on_connect and (on an
+    /// edge with `token_traverse`) the origin's verdict.
+    ///
+    /// SRS 6 runs on_connect here, not at `connect`: `SrsRtmpConn::stream_service_cycle`
+    /// answers connect first, reads the publish/play name, discovers the request again from
+    /// tcUrl + name, then calls `check_vhost` (which runs on_connect) and the token traverse.
+    /// So on_connect's `stream` and `param` are the publish/play name's — the only place
+    /// ffmpeg, OBS and SRS's own edges put a token — and hook servers written for SRS check
+    /// tokens there. A client that never publishes or plays gets neither on_connect nor
+    /// on_close.
+    async fn admit(
+        &mut self,
+        v: &VhostConfig,
+        action: Action,
+        r: &StreamRequest,
+        key: &StreamKey,
+    ) -> Result<(), String> {
+        self.check_access(v, action)?;
+        if self.admitted {
+            return Ok(());
+        }
+        let who = Who {
+            app: r.app.clone(),
+            stream: r.stream.clone(),
+            param: r.param.clone(),
+            ..self.who.clone()
+        };
+        self.connect_hook = hooks::run_gate(
+            self.ctx,
+            &v.http_hooks,
+            "on_connect",
+            &who,
+            Some(self.stat.clone()),
+        )
+        .await
+        .map_err(|e| format!("on_connect {e}"))?;
+        // edge: token traverse asks an origin whether it would take this client.
+        if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
+            super::edge::token_traverse(v, key, &self.connect, &r.param).await?;
+        }
+        // edge: end.
+        self.admitted = true;
+        Ok(())
     }
 
     /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before hooks.
@@ -598,7 +619,7 @@ impl Conn<'_> {
             }
         };
         let v = self.vhost_config()?.1.clone();
-        if let Err(why) = self.check_access(&v, Action::Publish) {
+        if let Err(why) = self.admit(&v, Action::Publish, &r, &key).await {
             log::warn!("reject publish {key}: {why}");
             self.session
                 .reject_publish(id, status::PUBLISH_DENIED, &why);
@@ -691,7 +712,7 @@ impl Conn<'_> {
             }
         };
         let v = self.vhost_config()?.1.clone();
-        if let Err(why) = self.check_access(&v, Action::Play) {
+        if let Err(why) = self.admit(&v, Action::Play, &r, &key).await {
             log::warn!("reject play {key}: {why}");
             self.session
                 .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &why);

@@ -569,6 +569,14 @@ async fn raw_reload_when_allowed() {
     let api = s.api.unwrap();
     check_envelope(&get(api, "/api/v1/raw?rpc=reload").await.text(), 0);
     check_envelope(&get(api, "/api/v1/raw?rpc=nope").await.text(), 1060);
+    // SRS 6's reload-fetch: how the last reload went.
+    let j = api_json(api, "/api/v1/raw?rpc=reload-fetch").await;
+    assert_eq!(j["code"], 0, "{j}");
+    let d = &j["data"];
+    assert_eq!(d["err"], 0, "{j}");
+    assert_eq!(d["msg"], "Success", "{j}");
+    assert!(d["state"].is_u64(), "{j}");
+    assert_eq!(d["rid"].as_str().map(str::len), Some(7), "{j}");
 }
 
 #[tokio::test]
@@ -1037,6 +1045,10 @@ async fn api_values_have_srs6_types_and_units() {
         assert_eq!(h["raw_api"][k], want, "raw_api.{k}: {j}");
     }
     assert_eq!(api_json(api, "/api/v1/raw?rpc=reload").await["code"], 1061);
+    assert_eq!(
+        api_json(api, "/api/v1/raw?rpc=reload-fetch").await["code"],
+        1061
+    );
     assert_eq!(api_json(api, "/api/v1/raw").await["code"], 1061);
 
     // An HTTP-FLV viewer: tcUrl is http://HOST:PORT/APP (the Host it asked), url /app/stream.
@@ -1076,4 +1088,78 @@ async fn raw_api_codes_when_enabled_without_reload() {
     assert_eq!(api_json(api, "/api/v1/raw?rpc=reload").await["code"], 1061);
     assert_eq!(api_json(api, "/api/v1/raw?rpc=nope").await["code"], 1060);
     assert_eq!(api_json(api, "/api/v1/raw").await["code"], 1060);
+}
+
+/// SRS 6's reload flow on the real binary: `rpc=reload`, then `rpc=reload-fetch` until its
+/// `rid` changes: state 90 and err 0 when the file was applied, state 10 and err 1023 when
+/// it was refused (the old config keeps running).
+#[tokio::test]
+async fn reload_fetch_tells_how_the_last_reload_went() {
+    let dir = temp_dir("http-reload-fetch");
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let conf = dir.join("srsd.toml");
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\npid = \"{d}/srsd.pid\"\nworkers = 1\n[log]\nlevel = \"warn\"\n\
+         [http_server]\nenabled = false\n[http_api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+         [http_api.raw_api]\nenabled = true\nallow_reload = true\n",
+        d = dir.display()
+    );
+    std::fs::write(&conf, &text).expect("write config");
+    let _srsd = Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_srsd"))
+            .arg("-c")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run srsd"),
+    );
+    let api: SocketAddr = format!("127.0.0.1:{api_port}").parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(api).await.is_err() {
+        assert!(Instant::now() < deadline, "the API listens");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reloads, then waits for reload-fetch to show a new rid.
+    let reload = |before: String| async move {
+        assert_eq!(api_json(api, "/api/v1/raw?rpc=reload").await["code"], 0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let j = api_json(api, "/api/v1/raw?rpc=reload-fetch").await;
+            if j["data"]["rid"] != before.as_str() {
+                return j["data"].clone();
+            }
+            assert!(Instant::now() < deadline, "the reload ran: {j}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let first = api_json(api, "/api/v1/raw?rpc=reload-fetch").await;
+    assert_eq!(first["data"]["state"], 0, "{first}");
+    let rid = first["data"]["rid"].as_str().unwrap_or("").to_string();
+
+    let ok = reload(rid).await;
+    assert_eq!(
+        (ok["err"].clone(), ok["state"].clone()),
+        (0.into(), 90.into()),
+        "{ok}"
+    );
+    assert_eq!(ok["msg"], "Success", "{ok}");
+
+    std::fs::write(&conf, format!("{text}no_such_key = 1\n")).expect("write config");
+    let bad = reload(ok["rid"].as_str().unwrap_or("").to_string()).await;
+    assert_eq!(
+        (bad["err"].clone(), bad["state"].clone()),
+        (1023.into(), 10.into()),
+        "{bad}"
+    );
+    assert!(
+        bad["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("code=1023(ConfigInvalid) : ")),
+        "{bad}"
+    );
 }

@@ -24,8 +24,6 @@ pub mod code {
     pub const RAW: i64 = 1060;
     /// ERROR_SYSTEM_CONFIG_RAW_DISABLED: the raw API (or its reload) is not enabled.
     pub const RAW_DISABLED: i64 = 1061;
-    /// ERROR_SYSTEM_CONFIG_RAW_NOT_ALLOWED: an rpc this server does not offer.
-    pub const RAW_NOT_ALLOWED: i64 = 1062;
     /// ERROR_RTMP_VHOST_NOT_FOUND.
     pub const VHOST_NOT_FOUND: i64 = 2014;
     /// ERROR_RTMP_STREAM_NOT_FOUND.
@@ -854,7 +852,8 @@ fn clients(ctx: &Context, id: Option<&str>, query: Option<&str>, delete: bool) -
 ///   is enabled: SRS's console reads its config page from it. `allow_query`/`allow_update`
 ///   are always false (SRS 6 removed both); `crossdomain` is true (srsd always sends CORS).
 /// - anything else needs `raw_api.enabled` (else 1061); `rpc=reload` also `allow_reload`
-///   (else 1061); a missing or unknown rpc is 1060; `reload-fetch` is not offered (1062).
+///   (else 1061); `reload-fetch` tells how the last reload went (`data{err, msg, state,
+///   rid}`, see [`crate::app::ReloadStatus`]); a missing or unknown rpc is 1060.
 fn raw(ctx: &Context, query: Option<&str>) -> Value {
     let config = ctx.config();
     let api = &config.http_api;
@@ -890,7 +889,23 @@ fn raw(ctx: &Context, query: Option<&str>) -> Value {
             envelope(code::OK)
         }
         Some("reload") => envelope(code::RAW_DISABLED),
-        Some("reload-fetch") => envelope(code::RAW_NOT_ALLOWED),
+        Some("reload-fetch") => {
+            let s = ctx
+                .reload_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            with(
+                code::OK,
+                "data",
+                obj([
+                    ("err", s.err.into()),
+                    ("msg", s.msg.into()),
+                    ("state", u32::from(s.state).into()),
+                    ("rid", s.rid.into()),
+                ]),
+            )
+        }
         _ => envelope(code::RAW),
     }
 }

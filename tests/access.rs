@@ -229,12 +229,47 @@ async fn heartbeat_includes_summaries_when_asked() {
         "a heartbeat arrives"
     );
     let (_, body) = seen.lock().expect("lock")[0].clone();
-    assert!(body.contains("\"device_id\":\"dev2\""), "{body}");
-    assert!(body.contains("\"summaries\":{"), "{body}");
-    assert!(
-        body.contains(&format!("\"pid\":{}", std::process::id())),
-        "{body}"
-    );
+    // SRS 6's body: device_id, ip, server, service, pid (strings, as the API's envelope),
+    // and summaries = {"data": <the data of /api/v1/summaries>}.
+    let j: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(j["device_id"], "dev2", "{body}");
+    assert!(j["ip"].is_string(), "{body}");
+    let api = server.api.expect("API");
+    let versions = api_get(api, "/api/v1/versions").await;
+    for k in ["server", "service", "pid"] {
+        assert!(j[k].is_string(), "{k}: {body}");
+        assert_eq!(j[k], versions[k], "{k} as the API says it");
+    }
+    assert_eq!(j["pid"], std::process::id().to_string());
+    let data = &j["summaries"]["data"];
+    assert_eq!(data["self"]["pid"], std::process::id(), "{body}");
+    let from_api = api_get(api, "/api/v1/summaries").await;
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    for part in ["self", "system"] {
+        assert_eq!(
+            keys(&data[part]),
+            keys(&from_api["data"][part]),
+            "summaries.data.{part} has the API's keys"
+        );
+    }
+    let cpu = data["system"]["cpu_percent"].as_f64().expect("a float");
+    assert!((0.0..=1.0).contains(&cpu), "a fraction: {cpu}");
+}
+
+/// GET an API path and parse it.
+async fn api_get(api: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    let mut s = tokio::net::TcpStream::connect(api).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 #[tokio::test]

@@ -435,86 +435,81 @@ async fn ffmpeg_publishes_through_the_edge_to_the_origin() {
     assert!(wait_for(T, || edge.ctx.edges.get(&key("up")).is_none()).await);
 }
 
-/// An on_connect hook that allows only a body carrying `token=good`.
-async fn token_hook() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let len: usize = text[..i]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if text.len() >= i + 4 + len {
-                            break text[i + 4..].to_string();
-                        }
-                    }
-                };
-                let answer = if body.contains("token=good") {
-                    "0"
-                } else {
-                    "1"
-                };
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{answer}"
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    base
-}
-
+/// The origin's hooks see the edge client's token exactly once, `?token=good`, in the token
+/// traverse and in the pull's and the push's own calls, whichever way the client wrote it;
+/// a bad token is refused at the edge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn token_traverse_lets_the_origin_judge_edge_clients() {
-    let hook = token_hook().await;
+    let (hook, seen) = token_param_hook().await;
     let origin = start_server(
         "cl-token-origin",
         &format!(
-            "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\non_connect = [\"{hook}\"]\n"
+            "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\non_connect = [\"{hook}\"]\n\
+             on_play = [\"{hook}\"]\non_publish = [\"{hook}\"]\n"
         ),
     )
     .await;
-    let _p = publish_live(origin.url("live?token=good/tok"), 0);
+    let _p = publish_live(origin.url("live/tok?token=good"), 0);
     assert!(wait_for(T, || publishing(&origin, "tok")).await);
     let edge = start_server(
         "cl-token-edge",
         &edge_toml(&[origin_of(&origin)], "token_traverse = true"),
     )
     .await;
+    seen.lock().unwrap().clear();
 
-    // As SRS 6 does, the edge judges (and traverses) once the stream is named: connect is
-    // answered, the play of a bad token is refused.
-    let bad = RtmpUrl::parse(&edge.url("live?token=bad/tok")).unwrap();
-    let mut c = RtmpClient::connect(&bad, T)
-        .await
-        .expect("connect answered");
+    // A bad token: the edge accepts connect (as SRS does), the origin refuses the play.
+    let bad = RtmpUrl::parse(&edge.url("live/tok?token=bad")).unwrap();
+    let mut c = RtmpClient::connect(&bad, T).await.expect("connect");
     let r = c.play(&bad.stream, T).await;
+    assert!(r.is_err(), "a bad token is refused by the edge");
+    assert!(consumers(&edge, "tok") == 0 || edge.ctx.hub.find(&key("tok")).is_none());
+
+    // A good token, on the stream name (ffmpeg, OBS, SRS edges) and on the app.
+    for url in ["live/tok?token=good", "live?token=good/tok"] {
+        let mut c = player(&edge.url(url)).await;
+        let got = recv_video(&mut c, 10, Duration::from_secs(10)).await;
+        assert_eq!(got.len(), 10, "{url}: a good token plays through the edge");
+    }
+    // A publisher on the edge: pushed to the origin with its token.
+    let _up = publish_live(edge.url("live/up?token=good"), 0);
     assert!(
-        matches!(r, Err(srsd::client::ClientError::Rejected { .. })),
-        "a bad token is refused by the edge: {r:?}"
+        wait_for(Duration::from_secs(10), || publishing(&origin, "up")).await,
+        "the edge push is allowed by the origin"
     );
 
-    let mut c = player(&edge.url("live?token=good/tok")).await;
-    let got = recv_video(&mut c, 10, Duration::from_secs(10)).await;
-    assert_eq!(got.len(), 10, "a good token plays through the edge");
+    let bodies = seen.lock().unwrap().clone();
+    let calls: Vec<(String, String, String)> = bodies
+        .iter()
+        .map(|b| {
+            let s = |k: &str| b[k].as_str().unwrap_or("<missing>").to_string();
+            (s("action"), s("stream"), s("param"))
+        })
+        .collect();
+    let count = |action: &str, stream: &str| {
+        calls
+            .iter()
+            .filter(|(a, s, p)| a == action && s == stream && p == "?token=good")
+            .count()
+    };
+    // Two traverses (one per good player) and at least one pull: each an on_connect and an
+    // on_play. The edge publisher: its traverse (on_connect, on_play), then the push
+    // (on_connect, on_publish).
+    assert!(count("on_connect", "tok") >= 3, "{calls:?}");
+    assert!(count("on_play", "tok") >= 3, "{calls:?}");
+    assert_eq!(count("on_connect", "up"), 2, "{calls:?}");
+    assert_eq!(count("on_play", "up"), 1, "{calls:?}");
+    assert_eq!(count("on_publish", "up"), 1, "{calls:?}");
+    for (action, stream, param) in &calls {
+        assert!(
+            param == "?token=good" || param == "?token=bad",
+            "{action} {stream}: param {param:?} is the client's query, once: {calls:?}"
+        );
+    }
+    for b in &bodies {
+        let tc = b["tcUrl"].as_str().unwrap_or("");
+        assert!(!tc.contains('?'), "no query in the upstream tcUrl: {b}");
+    }
 }
 
 /// A port nothing listens on (bound, then freed).
@@ -746,4 +741,57 @@ async fn first_player_on_an_edge_of_nginx_rtmp_finds_the_video_track() {
         "and the audio: {streams:?}"
     );
     assert_eq!(streams.len(), 2, "nothing else: {streams:?}");
+}
+
+/// Recorded hook bodies.
+type Bodies = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A hook server that records every JSON body and allows exactly the calls whose `param` is
+/// `?token=good` (a token check as users write them for SRS).
+async fn token_param_hook() -> (String, Bodies) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", l.local_addr().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let len: usize = text[..i]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if text.len() >= i + 4 + len {
+                            break text[i + 4..i + 4 + len].to_string();
+                        }
+                    }
+                };
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let allow = v["param"] == "?token=good";
+                seen.lock().unwrap().push(v);
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{}",
+                    if allow { 0 } else { 1 }
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (base, seen)
 }

@@ -234,9 +234,20 @@ async fn full_cycle_sends_every_hook_with_srs_fields_in_order() {
         "{}",
         close.body
     );
-    let connect = got.iter().find(|c| c.action() == "on_connect").unwrap();
+    let connect = got
+        .iter()
+        .find(|c| c.action() == "on_connect" && field(&c.body, "client_id") == publisher_id)
+        .unwrap();
     assert!(
         field(&connect.body, "tcUrl").starts_with("rtmp://127.0.0.1:"),
+        "{}",
+        connect.body
+    );
+    // As SRS 6: the stream and param of the publish name.
+    assert_eq!(field(&connect.body, "stream"), "s", "{}", connect.body);
+    assert_eq!(
+        field(&connect.body, "param"),
+        "?token=abc",
         "{}",
         connect.body
     );
@@ -287,6 +298,74 @@ async fn gate_denials_and_allows() {
     );
 }
 
+/// SRS 6 runs on_connect once the client named its stream, so a token check in on_connect
+/// sees the publish/play name's `stream` and `param` (ffmpeg and OBS put the token there,
+/// SRS edges too): a good token is let in, a bad one refused, a connect alone asks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_connect_carries_the_stream_and_param_of_the_publish_or_play_name() {
+    let (base, calls) = hook_server().await;
+    let server = start_server(
+        "hooks-connect-token",
+        &format!(
+            "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\ntimeout = 1000\n\
+             on_connect = [\"{base}/token\"]\non_close = [\"{base}/allow\"]\n"
+        ),
+    )
+    .await;
+    let connects = || -> Vec<serde_json::Value> {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.action() == "on_connect")
+            .map(|c| serde_json::from_str(&c.body).expect("JSON body"))
+            .collect()
+    };
+    // Connect alone: no on_connect yet (SRS answers connect before any check).
+    let url = RtmpUrl::parse(&server.url("live/t?token=good")).unwrap();
+    let c = RtmpClient::connect(&url, T)
+        .await
+        .expect("connect answered");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(connects().is_empty(), "{:?}", connects());
+    drop(c);
+
+    let p = publisher(&server, "live/t?token=good")
+        .await
+        .expect("a good token publishes");
+    assert!(
+        publisher(&server, "live/t2?token=bad").await.is_err(),
+        "a bad token is refused"
+    );
+    let url = RtmpUrl::parse(&server.url("live/t?token=good")).unwrap();
+    let mut player = RtmpClient::connect(&url, T).await.unwrap();
+    player
+        .play(&url.stream, T)
+        .await
+        .expect("a good token plays");
+    let port = server.addr.port();
+    let got = connects();
+    assert_eq!(got.len(), 3, "{got:?}");
+    for (body, stream, param) in [
+        (&got[0], "t", "?token=good"),
+        (&got[1], "t2", "?token=bad"),
+        (&got[2], "t", "?token=good"),
+    ] {
+        assert_eq!(body["stream"], stream, "{body}");
+        assert_eq!(body["param"], param, "{body}");
+        assert_eq!(body["app"], "live", "{body}");
+        assert_eq!(body["vhost"], "__defaultVhost__", "{body}");
+        assert_eq!(
+            body["tcUrl"],
+            format!("rtmp://127.0.0.1:{port}/live"),
+            "{body}"
+        );
+        assert!(body["pageUrl"].is_string(), "{body}");
+    }
+    player.close().await;
+    p.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_clients_still_get_exactly_one_notify() {
     let (base, calls) = hook_server().await;
@@ -331,6 +410,24 @@ async fn ffmpeg_with_a_bad_token_fails_fast_and_a_good_one_publishes() {
     );
     let _good = ffmpeg_publish(&server.url("live/t?token=good"), 5);
     assert!(wait_publishing(&server, "live/t", Duration::from_secs(10)).await);
+
+    // The same token checked by on_connect: ffmpeg sends tcUrl rtmp://HOST:PORT/live and the
+    // token on the stream name only, where SRS 6's on_connect finds it.
+    let server = start_server(
+        "hooks-ffmpeg-connect",
+        &format!(
+            "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\ntimeout = 1000\n\
+             on_connect = [\"{base}/token\"]\n"
+        ),
+    )
+    .await;
+    let mut bad = ffmpeg_publish(&server.url("live/c?token=bad"), 5);
+    assert!(
+        !wait_exit(&mut bad, Duration::from_secs(10)).await,
+        "bad token refused by on_connect"
+    );
+    let _good = ffmpeg_publish(&server.url("live/c?token=good"), 5);
+    assert!(wait_publishing(&server, "live/c", Duration::from_secs(10)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,6 +607,16 @@ async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
     let api = server.api.unwrap();
     let clients = http_get(api, "/api/v1/clients").await;
     assert!(clients.contains("\"type\":\"hls-play\""), "{clients}");
+    // As SRS's console reads it: tcUrl is http://HOST/APP (no playlist file), url /app/stream.
+    let json = clients.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let j: serde_json::Value = serde_json::from_str(json).expect("clients JSON");
+    let viewer = j["clients"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == "hls-play"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(viewer["tcUrl"], "http://127.0.0.1/live", "{viewer}");
+    assert_eq!(viewer["url"], "/live/v", "{viewer}");
     // Silent for twice the window (4 s): gone, with its on_stop.
     let left = std::time::Instant::now();
     assert!(

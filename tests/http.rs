@@ -568,7 +568,15 @@ async fn raw_reload_when_allowed() {
     .await;
     let api = s.api.unwrap();
     check_envelope(&get(api, "/api/v1/raw?rpc=reload").await.text(), 0);
-    check_envelope(&get(api, "/api/v1/raw?rpc=nope").await.text(), 1063);
+    check_envelope(&get(api, "/api/v1/raw?rpc=nope").await.text(), 1060);
+    // SRS 6's reload-fetch: how the last reload went.
+    let j = api_json(api, "/api/v1/raw?rpc=reload-fetch").await;
+    assert_eq!(j["code"], 0, "{j}");
+    let d = &j["data"];
+    assert_eq!(d["err"], 0, "{j}");
+    assert_eq!(d["msg"], "Success", "{j}");
+    assert!(d["state"].is_u64(), "{j}");
+    assert_eq!(d["rid"].as_str().map(str::len), Some(7), "{j}");
 }
 
 #[tokio::test]
@@ -919,4 +927,240 @@ async fn bench_flv_reads_http_flv_with_n_viewers() {
     .await;
     assert!(!ok, "{out}");
     assert!(out.contains("connect_failures=1"), "{out}");
+}
+
+/// GET `path` on the API and parse the answer.
+async fn api_json(api: SocketAddr, path: &str) -> serde_json::Value {
+    let r = get(api, path).await;
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", r.text()))
+}
+
+/// What SRS 6.0.157's own tools read: percentages as 0–1 floats, integer rusage seconds,
+/// float `alive`, the feature keys, `raw?rpc=raw`, and an HTTP viewer's tcUrl without its
+/// file.
+#[tokio::test]
+async fn api_values_have_srs6_types_and_units() {
+    let s = start_server("http-api-srs6", REMUX).await;
+    let api = s.api.unwrap();
+
+    // Percentages are fractions (SRS's console multiplies by 100): under a busy second a
+    // CPU share stays within the number of CPUs, never near 100.
+    let _ = api_json(api, "/api/v1/summaries").await;
+    let busy = std::thread::spawn(|| {
+        let until = Instant::now() + Duration::from_millis(400);
+        let mut x = 0u64;
+        while Instant::now() < until {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        x
+    });
+    let _ = busy.join();
+    let j = api_json(api, "/api/v1/summaries").await;
+    assert_eq!(j["code"], 0);
+    let d = &j["data"];
+    let cpus = d["system"]["cpus_online"].as_f64().expect("cpus_online") + 0.5;
+    for (obj, k, max) in [
+        ("self", "cpu_percent", cpus),
+        ("self", "mem_percent", 1.0),
+        ("system", "cpu_percent", 1.0),
+        ("system", "disk_busy_percent", 1.0),
+        ("system", "mem_ram_percent", 1.0),
+        ("system", "mem_swap_percent", 1.0),
+    ] {
+        let v = &d[obj][k];
+        assert!(v.is_f64(), "{obj}.{k} is a float: {v}");
+        let f = v.as_f64().unwrap_or(-1.0);
+        assert!((0.0..=max).contains(&f), "{obj}.{k} = {f} in 0..={max}");
+    }
+    assert!(d["system"]["mem_ram_percent"].as_f64() > Some(0.0));
+    for k in ["uptime", "ilde_time", "load_1m"] {
+        assert!(d["system"][k].is_f64(), "system.{k}: {}", d["system"][k]);
+    }
+    for k in ["mem_kbyte", "srs_uptime", "pid"] {
+        assert!(d["self"][k].is_u64(), "self.{k}: {}", d["self"][k]);
+    }
+    let j = api_json(api, "/api/v1/meminfos").await;
+    for k in ["percent_ram", "percent_swap"] {
+        let f = j["data"][k].as_f64().expect(k);
+        assert!(
+            j["data"][k].is_f64() && (0.0..=1.0).contains(&f),
+            "{k}: {f}"
+        );
+    }
+    let d = &j["data"];
+    assert_eq!(
+        d["MemActive"].as_u64(),
+        Some(d["MemTotal"].as_u64().unwrap_or(0) - d["MemFree"].as_u64().unwrap_or(0)),
+        "SRS's MemActive is total - free"
+    );
+    for path in ["self_proc_stats", "system_proc_stats"] {
+        let j = api_json(api, &format!("/api/v1/{path}")).await;
+        let p = &j["data"]["percent"];
+        assert!(
+            p.is_f64() && p.as_f64() <= Some(cpus),
+            "{path}.percent: {p}"
+        );
+    }
+    // rusage seconds are integers (SRS writes tv_sec).
+    let j = api_json(api, "/api/v1/rusages").await;
+    for k in ["ru_utime", "ru_stime", "ru_maxrss", "ru_nvcsw"] {
+        assert!(j["data"][k].is_u64(), "{k}: {}", j["data"][k]);
+    }
+    // SRS 6's feature keys.
+    let j = api_json(api, "/api/v1/features").await;
+    let f = &j["data"]["features"];
+    for k in [
+        "ssl",
+        "hls",
+        "hds",
+        "callback",
+        "api",
+        "httpd",
+        "dvr",
+        "transcode",
+        "ingest",
+        "stat",
+        "caster",
+        "complex_send",
+        "tcp_nodelay",
+        "so_sendbuf",
+        "mr",
+    ] {
+        assert!(f[k].is_boolean(), "features.{k}: {f}");
+    }
+    assert_eq!(f["complex_send"], true);
+    assert_eq!(f["tcp_nodelay"], true);
+    // rpc=raw answers even with the raw API disabled; the rest needs it.
+    let j = api_json(api, "/api/v1/raw?rpc=raw").await;
+    assert_eq!(j["code"], 0, "{j}");
+    let h = &j["http_api"];
+    assert_eq!(h["enabled"], true, "{j}");
+    assert!(h["listen"].is_string(), "{j}");
+    assert_eq!(h["crossdomain"], true, "{j}");
+    for (k, want) in [
+        ("enabled", false),
+        ("allow_reload", false),
+        ("allow_query", false),
+        ("allow_update", false),
+    ] {
+        assert_eq!(h["raw_api"][k], want, "raw_api.{k}: {j}");
+    }
+    assert_eq!(api_json(api, "/api/v1/raw?rpc=reload").await["code"], 1061);
+    assert_eq!(
+        api_json(api, "/api/v1/raw?rpc=reload-fetch").await["code"],
+        1061
+    );
+    assert_eq!(api_json(api, "/api/v1/raw").await["code"], 1061);
+
+    // An HTTP-FLV viewer: tcUrl is http://HOST:PORT/APP (the Host it asked), url /app/stream.
+    let http = s.http.unwrap();
+    let mut v = TcpStream::connect(http).await.unwrap();
+    let host = format!("127.0.0.1:{}", http.port());
+    v.write_all(format!("GET /live/o.flv HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let (head, _) = read_stream(&mut v, &mut buf, 13).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let j = api_json(api, "/api/v1/clients").await;
+    let c = j["clients"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == "flv-play"))
+        .unwrap_or_else(|| panic!("an flv-play client: {j}"));
+    assert_eq!(c["tcUrl"], format!("http://{host}/live"), "{c}");
+    assert_eq!(c["url"], "/live/o", "{c}");
+    assert_eq!(c["name"], "o", "{c}");
+    assert!(c["alive"].is_f64(), "alive is float seconds: {c}");
+}
+
+#[tokio::test]
+async fn raw_api_codes_when_enabled_without_reload() {
+    let s = start_server(
+        "http-raw-noreload",
+        "[http_api]\nlisten = \"127.0.0.1:0\"\n[http_api.raw_api]\nenabled = true\n",
+    )
+    .await;
+    let api = s.api.unwrap();
+    let j = api_json(api, "/api/v1/raw?rpc=raw").await;
+    assert_eq!(j["code"], 0);
+    assert_eq!(j["http_api"]["raw_api"]["enabled"], true, "{j}");
+    assert_eq!(j["http_api"]["raw_api"]["allow_reload"], false, "{j}");
+    // SRS 6: reload not allowed is 1061, an unknown or missing rpc 1060.
+    assert_eq!(api_json(api, "/api/v1/raw?rpc=reload").await["code"], 1061);
+    assert_eq!(api_json(api, "/api/v1/raw?rpc=nope").await["code"], 1060);
+    assert_eq!(api_json(api, "/api/v1/raw").await["code"], 1060);
+}
+
+/// SRS 6's reload flow on the real binary: `rpc=reload`, then `rpc=reload-fetch` until its
+/// `rid` changes: state 90 and err 0 when the file was applied, state 10 and err 1023 when
+/// it was refused (the old config keeps running).
+#[tokio::test]
+async fn reload_fetch_tells_how_the_last_reload_went() {
+    let dir = temp_dir("http-reload-fetch");
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let conf = dir.join("srsd.toml");
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\npid = \"{d}/srsd.pid\"\nworkers = 1\n[log]\nlevel = \"warn\"\n\
+         [http_server]\nenabled = false\n[http_api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+         [http_api.raw_api]\nenabled = true\nallow_reload = true\n",
+        d = dir.display()
+    );
+    std::fs::write(&conf, &text).expect("write config");
+    let _srsd = Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_srsd"))
+            .arg("-c")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run srsd"),
+    );
+    let api: SocketAddr = format!("127.0.0.1:{api_port}").parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(api).await.is_err() {
+        assert!(Instant::now() < deadline, "the API listens");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reloads, then waits for reload-fetch to show a new rid.
+    let reload = |before: String| async move {
+        assert_eq!(api_json(api, "/api/v1/raw?rpc=reload").await["code"], 0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let j = api_json(api, "/api/v1/raw?rpc=reload-fetch").await;
+            if j["data"]["rid"] != before.as_str() {
+                return j["data"].clone();
+            }
+            assert!(Instant::now() < deadline, "the reload ran: {j}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let first = api_json(api, "/api/v1/raw?rpc=reload-fetch").await;
+    assert_eq!(first["data"]["state"], 0, "{first}");
+    let rid = first["data"]["rid"].as_str().unwrap_or("").to_string();
+
+    let ok = reload(rid).await;
+    assert_eq!(
+        (ok["err"].clone(), ok["state"].clone()),
+        (0.into(), 90.into()),
+        "{ok}"
+    );
+    assert_eq!(ok["msg"], "Success", "{ok}");
+
+    std::fs::write(&conf, format!("{text}no_such_key = 1\n")).expect("write config");
+    let bad = reload(ok["rid"].as_str().unwrap_or("").to_string()).await;
+    assert_eq!(
+        (bad["err"].clone(), bad["state"].clone()),
+        (1023.into(), 10.into()),
+        "{bad}"
+    );
+    assert!(
+        bad["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("code=1023(ConfigInvalid) : ")),
+        "{bad}"
+    );
 }

@@ -200,28 +200,34 @@ pub(crate) fn upstream_query(param: &str, vhost: Option<&str>) -> String {
     }
 }
 
-/// `rtmp://origin/app?query/stream`: the query rides on the app (SRS's form), so it is in the
-/// tcUrl an origin resolves the vhost from and sends to its on_connect hook; nginx-rtmp trims
-/// it from the app.
+/// An upstream URL as SRS's edge builds one (`srs_generate_rtmp_url`,
+/// `srs_generate_tc_url`): the TCP peer is `origin`; the tcUrl is bare,
+/// `rtmp://VHOST:PORT/app` with the upstream vhost as its host when one is named (an origin
+/// resolves the vhost from it at connect) else the origin's host; the query rides on the
+/// stream name (`s?vhost=v&token=t`).
+///
+/// Never a query in the tcUrl: an SRS 6 origin parses the tcUrl at connect, keeps that query
+/// as the request's param, then parses tcUrl + stream name + param again at publish/play, so
+/// a query in both places reached its hooks twice (`?token=good?token=good`).
 pub(crate) fn upstream_url(
     origin: &str,
+    vhost: Option<&str>,
     app: &str,
     stream: &str,
     query: &str,
 ) -> Result<RtmpUrl, ClientError> {
     let (host, port) = split_origin(origin)?;
-    let host_part = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
+    let host_part = match vhost {
+        Some(v) => v.to_string(),
+        None if host.contains(':') => format!("[{host}]"),
+        None => host.clone(),
     };
-    let app = format!("{app}{query}");
     Ok(RtmpUrl {
         tc_url: format!("rtmp://{host_part}:{port}/{app}"),
         host,
         port,
-        app,
-        stream: stream.to_string(),
+        app: app.to_string(),
+        stream: format!("{stream}{query}"),
     })
 }
 
@@ -260,55 +266,57 @@ pub(crate) fn identity() -> Vec<Amf0Value> {
     ])]
 }
 
-/// Token traverse: opens a connection to the first reachable origin with the client's own
-/// connect command object and arguments (tcUrl with its query, pageUrl, ...), asks to play
-/// `stream` (the client's name with its query, e.g. `s?token=abc`), waits for the answer and
-/// closes. An origin that refuses the connect or the play makes the edge refuse the client.
+/// Token traverse: asks the first reachable origin whether it would take this client, before
+/// the edge serves it. The edge connects as it would for a pull (the client's pageUrl,
+/// swfUrl and connect arguments; a bare tcUrl) and plays `key` with the client's `param`
+/// on the stream name, then closes as soon as the origin answers. An origin that refuses
+/// (connect or play rejected) makes the edge refuse the client; one that cannot be reached
+/// is skipped for the next.
 ///
-/// SRS's own traverse stops after connect; but SRS 6 (like srsd) runs `on_connect` only once
-/// the client names its stream, so a bare connect would pass every token. Asking for the
-/// stream lets the origin's on_connect and on_play judge the client's real request.
+/// SRS 6's traverse sends only `connect`, which its own origins answer before any check
+/// (they run on_connect once a stream is named), so it verifies nothing against SRS 6 or
+/// srsd origins; the play makes the origin run its on_connect and on_play gates with the
+/// client's token, once per edge client.
 pub async fn token_traverse(
     vhost: &VhostConfig,
+    key: &StreamKey,
     connect: &ConnectRequest,
-    stream: &str,
+    param: &str,
 ) -> Result<(), String> {
+    let up_vhost = upstream_vhost(key, vhost.cluster.vhost.as_deref());
+    let query = upstream_query(param, up_vhost);
     for origin in &vhost.cluster.origin {
-        let (host, port) = split_origin(origin).map_err(|e| e.to_string())?;
-        let url = RtmpUrl {
-            host,
-            port,
-            app: connect.app.clone(),
-            stream: String::new(),
-            tc_url: connect.tc_url.clone(),
+        let url = upstream_url(origin, up_vhost, &key.app, &key.stream, &query)
+            .map_err(|e| e.to_string())?;
+        let refused = |code: String, description: String| {
+            format!("token traverse: origin {origin} refused {url}: {code} ({description})")
         };
-        match RtmpClient::connect_with(
+        let mut c = match RtmpClient::connect_with(
             &url,
-            connect.command_object.clone(),
+            connect_object(&url, &connect.page_url, &connect.swf_url),
             connect.extra_args.clone(),
             CONNECT_TIMEOUT,
         )
         .await
         {
-            Ok(mut c) => {
-                let answer = c.play(stream, CONNECT_TIMEOUT).await;
-                c.close().await;
-                return match answer {
-                    Ok(()) => {
-                        log::info!(
-                            "token traverse: origin {origin} accepted {} {stream}",
-                            connect.tc_url
-                        );
-                        Ok(())
-                    }
-                    Err(ClientError::Rejected { code, description }) => {
-                        Err(format!("origin {origin} refused: {code} ({description})"))
-                    }
-                    Err(e) => Err(format!("origin {origin}: {e}")),
-                };
+            Ok(c) => c,
+            Err(ClientError::Rejected { code, description }) => {
+                return Err(refused(code, description))
+            }
+            Err(e) => {
+                log::warn!("token traverse: origin {origin}: {e}; trying the next");
+                continue;
+            }
+        };
+        let played = c.play(&url.stream, CONNECT_TIMEOUT).await;
+        c.close().await;
+        match played {
+            Ok(()) => {
+                log::info!("token traverse: origin {origin} accepted {url}");
+                return Ok(());
             }
             Err(ClientError::Rejected { code, description }) => {
-                return Err(format!("origin {origin} refused: {code} ({description})"));
+                return Err(refused(code, description))
             }
             Err(e) => log::warn!("token traverse: origin {origin}: {e}; trying the next"),
         }
@@ -319,6 +327,9 @@ pub async fn token_traverse(
 /// What a pull needs to know to connect upstream.
 struct PullPlan {
     origins: Vec<String>,
+    /// The vhost to name upstream, if any (the tcUrl's host).
+    vhost: Option<String>,
+    /// The query for the stream name, `?...` or empty.
     query: String,
     page_url: String,
     swf_url: String,
@@ -355,6 +366,7 @@ pub fn ensure_pull(
     drop(links);
     let plan = PullPlan {
         origins: vhost.cluster.origin.clone(),
+        vhost: upstream_vhost(key, vhost.cluster.vhost.as_deref()).map(str::to_string),
         query: upstream_query(param, upstream_vhost(key, vhost.cluster.vhost.as_deref())),
         page_url: page_url.to_string(),
         swf_url: swf_url.to_string(),
@@ -410,7 +422,13 @@ async fn pull(ctx: Arc<Context>, publisher: Publisher, link: Arc<Link>, plan: Pu
         let origin = &plan.origins[idx];
         idx = (idx + 1) % plan.origins.len();
         attempt += 1;
-        let outcome = match upstream_url(origin, &key.app, &key.stream, &plan.query) {
+        let outcome = match upstream_url(
+            origin,
+            plan.vhost.as_deref(),
+            &key.app,
+            &key.stream,
+            &plan.query,
+        ) {
             Ok(url) => {
                 link.set(url.to_string(), LinkState::Connecting);
                 log::info!("edge pull {key}: connecting to {url} (attempt {attempt})");
@@ -542,18 +560,21 @@ pub fn push(ctx: &Arc<Context>, vhost: &VhostConfig, source: &Arc<Source>, param
         return;
     }
     let key = &source.key;
-    let query = upstream_query(param, upstream_vhost(key, vhost.cluster.vhost.as_deref()));
+    let up_vhost = upstream_vhost(key, vhost.cluster.vhost.as_deref());
+    let query = upstream_query(param, up_vhost);
     let urls: Vec<RtmpUrl> = vhost
         .cluster
         .origin
         .iter()
-        .filter_map(|o| match upstream_url(o, &key.app, &key.stream, &query) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                log::error!("edge push {key}: {e}");
-                None
-            }
-        })
+        .filter_map(
+            |o| match upstream_url(o, up_vhost, &key.app, &key.stream, &query) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    log::error!("edge push {key}: {e}");
+                    None
+                }
+            },
+        )
         .collect();
     let Some(first) = urls.first() else { return };
     let link = ctx.edges.new_link(Direction::Push, first.to_string());
@@ -602,10 +623,14 @@ mod tests {
     }
 
     #[test]
-    fn upstream_url_puts_the_query_on_the_app() {
-        let u = upstream_url("127.0.0.1:1936", "live", "s", "?vhost=v&t=1").unwrap();
-        assert_eq!(u.tc_url, "rtmp://127.0.0.1:1936/live?vhost=v&t=1");
-        assert_eq!(u.app, "live?vhost=v&t=1");
+    fn upstream_url_puts_the_query_on_the_stream_and_the_vhost_in_the_tc_url() {
+        let u = upstream_url("127.0.0.1:1936", Some("v"), "live", "s", "?vhost=v&t=1").unwrap();
+        assert_eq!(u.tc_url, "rtmp://v:1936/live");
+        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 1936));
+        assert_eq!(u.app, "live");
+        assert_eq!(u.stream, "s?vhost=v&t=1");
+        let u = upstream_url("[::1]:1937", None, "a/b", "s", "").unwrap();
+        assert_eq!(u.tc_url, "rtmp://[::1]:1937/a/b");
         assert_eq!(u.stream, "s");
         let key = StreamKey::new(DEFAULT_VHOST, "live", "s");
         assert_eq!(upstream_vhost(&key, None), None);

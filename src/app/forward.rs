@@ -64,9 +64,10 @@ pub fn spawn_all(ctx: &Arc<Context>, vhost: &VhostConfig, source: &Arc<Source>, 
         return;
     }
     let key = &source.key;
-    let query = edge::upstream_query(param, edge::upstream_vhost(key, None));
+    let up_vhost = edge::upstream_vhost(key, None);
+    let query = edge::upstream_query(param, up_vhost);
     for dest in &vhost.forward.destination {
-        let url = match edge::upstream_url(dest, &key.app, &key.stream, &query) {
+        let url = match edge::upstream_url(dest, up_vhost, &key.app, &key.stream, &query) {
             Ok(u) => u,
             Err(e) => {
                 log::error!("forward {key}: bad destination {dest:?}: {e}");

@@ -1,17 +1,16 @@
 //! The SRS heartbeat (`[heartbeat]`): every `interval` seconds, POST
-//! `{"device_id": "...", "ip": "...", "summaries": {...}}` to `url`, `summaries` only when
-//! `summaries = true` (SRS `srs_app_heartbeat.cpp`). The response is ignored, as SRS does;
+//! `{"device_id", "ip", "server", "service", "pid", "summaries": {"data": {...}}}` to `url`,
+//! `summaries` only when `summaries = true` (SRS `srs_app_heartbeat.cpp`, see [`report`]). The response is ignored, as SRS does;
 //! failures are logged at warn at most once a minute, so a dead collector does not flood the
 //! log at one line per tick.
 //!
 //! The task reads the config on every tick, so a reload can enable, disable or retarget it.
 //! It ends when the server shuts down.
 
-use super::http::json::{obj, Value};
+use super::http::json::obj;
 use super::Context;
 use crate::config::HeartbeatConfig;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -79,49 +78,28 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-/// The JSON body of one heartbeat.
+/// The JSON body of one heartbeat, SRS 6's (`SrsHttpHeartbeat::do_heartbeat`):
+/// `{"device_id", "ip", "server", "service", "pid", "summaries"?}` where `server`, `service`
+/// and `pid` are the strings every API answer carries, and `summaries` (only when
+/// `summaries = true`) is `{"data": {...}}` holding exactly the `data` of
+/// `/api/v1/summaries` (SRS fills it with the same `srs_api_dump_summaries`, which writes no
+/// `code` there), plus srsd's `clients` and `streams` counts inside `data`.
 pub fn report(ctx: &Context, cfg: &HeartbeatConfig) -> String {
+    let (server, service) = super::http::api::server_ids();
     let mut v = obj([
         ("device_id", cfg.device_id.as_str().into()),
         ("ip", local_ipv4().to_string().into()),
+        ("server", server.as_str().into()),
+        ("service", service.as_str().into()),
+        ("pid", std::process::id().to_string().into()),
     ]);
     if cfg.summaries {
-        v.push("summaries", summaries(ctx));
+        let mut data = super::http::api::summaries(ctx);
+        data.push("clients", ctx.stats.clients().len());
+        data.push("streams", ctx.hub.list().len());
+        v.push("summaries", obj([("data", data)]));
     }
     v.to_json()
-}
-
-/// A reduced `/api/v1/summaries` `data` object, in SRS's shape so collectors written for SRS
-/// find the same keys (`self.pid`, `self.srs_uptime`, `system.conn_srs`), plus srsd's
-/// `clients` and `streams` counts.
-// TODO: use the API's own summaries once src/app/http/api.rs makes it public.
-fn summaries(ctx: &Context) -> Value {
-    let clients = ctx.stats.clients().len();
-    let streams = ctx.hub.list().len();
-    let (recv, send) = ctx.stats.totals();
-    let now = super::log::now_unix_ms();
-    obj([
-        ("ok", true.into()),
-        ("now_ms", now.into()),
-        (
-            "self",
-            obj([
-                ("version", crate::VERSION.into()),
-                ("pid", std::process::id().into()),
-                ("srs_uptime", ctx.started.elapsed().as_secs().into()),
-            ]),
-        ),
-        (
-            "system",
-            obj([
-                ("conn_srs", ctx.connections.load(Ordering::Relaxed).into()),
-                ("srs_recv_bytes", recv.into()),
-                ("srs_send_bytes", send.into()),
-            ]),
-        ),
-        ("clients", clients.into()),
-        ("streams", streams.into()),
-    ])
 }
 
 /// This host's IPv4 address: the source address of the default route (a connected UDP

@@ -1,6 +1,7 @@
 //! HTTP callbacks (CONTRACTS.md §6): SRS's hook protocol.
 //!
-//! Gates (`on_connect`, `on_publish`, `on_play`) are awaited before the client is accepted and
+//! Gates (`on_connect`, `on_publish`, `on_play`) are awaited before the client is accepted
+//! (on_connect at its first publish or play, as SRS 6; see `rtmp::Conn::admit`) and
 //! return a [`Guard`] whose drop sends the matching notify (`on_close`, `on_unpublish`,
 //! `on_stop`) exactly once, whatever way the client leaves. Notifies and `on_hls` go through a
 //! bounded queue served by one background task, so they never block a connection or media;

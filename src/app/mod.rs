@@ -51,6 +51,8 @@ pub struct Context {
     pub hooks: hooks::Notifier,
     /// Asks the signal loop to reload the config file, as SIGHUP does (`/api/v1/raw?rpc=reload`).
     pub reload: tokio::sync::Notify,
+    /// How the last reload went (`/api/v1/raw?rpc=reload-fetch`).
+    pub reload_status: std::sync::Mutex<ReloadStatus>,
     /// Edge streams (pulled from / pushed to an origin) and their upstream state, for the API.
     pub edges: edge::Edges,
     /// Set by SIGQUIT: the quit lets clients finish (see [`GRACE`]) before the shutdown.
@@ -66,6 +68,55 @@ pub struct Context {
     pub processes: Arc<AtomicUsize>,
     /// Bumped by every applied reload; features that restart on reload watch it.
     config_generation: watch::Sender<u64>,
+}
+
+/// The last reload as SRS 6 reports it to `/api/v1/raw?rpc=reload-fetch` (its
+/// `_srs_reload_err`, `_srs_reload_state`, `_srs_reload_id`): `rid` changes with every reload
+/// started, so a client that asked for one can tell when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// SRS error code: 0, or 1023 (ERROR_SYSTEM_CONFIG_INVALID) when the file was refused.
+    pub err: i64,
+    /// `"Success"`, or SRS's error summary form `code=1023(ConfigInvalid) : why`.
+    pub msg: String,
+    /// SRS's SrsReloadState: 0 init, 10 parsing, 90 finished.
+    pub state: u8,
+    /// 7 random characters, new for each reload.
+    pub rid: String,
+}
+
+impl ReloadStatus {
+    /// SrsReloadStateInit: reached when the process starts and when a reload begins.
+    pub const INIT: u8 = 0;
+    /// SrsReloadStateParsing: where a refused file stops.
+    pub const PARSING: u8 = 10;
+    /// SrsReloadStateFinished.
+    pub const FINISHED: u8 = 90;
+
+    fn new() -> ReloadStatus {
+        ReloadStatus {
+            err: 0,
+            msg: "Success".to_string(),
+            state: Self::INIT,
+            rid: reload_id(),
+        }
+    }
+}
+
+/// Seven characters of `[0-9a-z]`, different for each call (SRS's `srs_random_str(7)`).
+fn reload_id() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let mut x = log::now_unix_ms()
+        ^ ((NEXT.fetch_add(1, Ordering::Relaxed) as u64) << 40)
+        ^ 0x9E37_79B9_7F4A_7C15;
+    (0..7)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[(x % 36) as usize])
+        })
+        .collect()
 }
 
 /// Counts a running file writer in [`Context::writers`] while alive.
@@ -141,6 +192,7 @@ impl Server {
             stats: Arc::new(stats::Stats::default()),
             hooks: hooks::Notifier::start(),
             reload: tokio::sync::Notify::new(),
+            reload_status: std::sync::Mutex::new(ReloadStatus::new()),
             edges: edge::Edges::default(),
             writers: AtomicUsize::new(0),
             hls_viewers: Default::default(),
@@ -358,6 +410,19 @@ fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
         ::log::warn!("reload: running on the embedded config, nothing to reload");
         return;
     };
+    let set_status = |err: i64, msg: String, state: u8| {
+        let mut s = ctx.reload_status.lock().unwrap_or_else(|p| p.into_inner());
+        *s = ReloadStatus {
+            err,
+            msg,
+            state,
+            rid: s.rid.clone(),
+        };
+    };
+    {
+        let mut s = ctx.reload_status.lock().unwrap_or_else(|p| p.into_inner());
+        *s = ReloadStatus::new();
+    }
     match Config::load(path) {
         Ok(c) => {
             if let Err(e) = log.apply(&c.log) {
@@ -368,9 +433,17 @@ fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
                 ::log::warn!("reload: listen changed; restart to apply it");
             }
             ctx.set_config(c);
+            set_status(0, "Success".into(), ReloadStatus::FINISHED);
             ::log::info!("reload: applied {}", path.display());
         }
-        Err(e) => ::log::error!("reload failed, keeping the running config: {e}"),
+        Err(e) => {
+            ::log::error!("reload failed, keeping the running config: {e}");
+            set_status(
+                1023,
+                format!("code=1023(ConfigInvalid) : {e}"),
+                ReloadStatus::PARSING,
+            );
+        }
     }
 }
 

@@ -530,9 +530,17 @@ impl Conn<'_> {
 
     /// The admission of a publish or play, in SRS 6's order with the name checked first:
     /// the stream's URL (an empty or unsafe name is refused before anything sees it), the
-    /// vhost (the stream's `?vhost=` wins over the tcUrl's host), refer and security, token
-    /// traverse on an edge, then `on_connect` once per connection, carrying the stream and
-    /// param. Returns the request, its key and the vhost's config, or why it was refused.
+    /// vhost (the stream's `?vhost=` wins over the tcUrl's host), refer and security, then
+    /// once per connection `on_connect` carrying the stream and param, and on an edge with
+    /// `token_traverse` the origin's verdict. Returns the request, its key and the vhost's
+    /// config, or why it was refused.
+    ///
+    /// SRS 6 runs on_connect here, not at `connect`: `SrsRtmpConn::stream_service_cycle`
+    /// answers connect first, reads the publish/play name, discovers the request again from
+    /// tcUrl + name, then calls `check_vhost` (which runs on_connect) and the token traverse.
+    /// So on_connect's `stream` and `param` are the publish/play name's (where ffmpeg, OBS
+    /// and SRS's own edges put a token). A client that never publishes or plays gets neither
+    /// on_connect nor on_close.
     async fn admit(
         &mut self,
         stream_name: &str,
@@ -559,13 +567,6 @@ impl Conn<'_> {
         self.check_access(&v, action)
             .map_err(|why| Refusal::Denied(format!("{key}: {why}")))?;
         if self.vhost.is_none() {
-            // edge: token traverse asks an origin with the client's own connect and name.
-            if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
-                super::edge::token_traverse(&v, &self.connect, stream_name)
-                    .await
-                    .map_err(|e| Refusal::Denied(format!("{key}: {e}")))?;
-            }
-            // edge: end.
             let who = Who {
                 client_id: self.cid,
                 ip: self.stat.ip.clone(),
@@ -586,6 +587,13 @@ impl Conn<'_> {
             )
             .await
             .map_err(|e| Refusal::Denied(format!("{key}: on_connect {e}")))?;
+            // edge: token traverse asks an origin whether it would take this client.
+            if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
+                super::edge::token_traverse(&v, &key, &self.connect, &r.param)
+                    .await
+                    .map_err(|e| Refusal::Denied(format!("{key}: {e}")))?;
+            }
+            // edge: end.
             self.who = who;
             self.stat.update(|i| {
                 i.vhost = name.clone();

@@ -129,9 +129,29 @@ impl RtmpUrl {
     }
 }
 
+/// The URL as given; when the tcUrl names another host than the one connected to (an edge
+/// names the vhost there, as SRS's edges do), the host and port actually connected to.
 impl fmt::Display for RtmpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.tc_url, self.stream)
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let named = self
+            .tc_url
+            .strip_prefix("rtmp://")
+            .and_then(|rest| rest.strip_prefix(host.as_str()))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']));
+        if named {
+            write!(f, "{}/{}", self.tc_url, self.stream)
+        } else {
+            write!(
+                f,
+                "rtmp://{host}:{}/{}/{}",
+                self.port, self.app, self.stream
+            )
+        }
     }
 }
 

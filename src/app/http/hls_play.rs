@@ -8,7 +8,7 @@
 //! tracked viewers is capped by `max_connections`, so a request flood cannot grow the table.
 
 use super::body::Body;
-use super::live::{forbidden, play_gate, request_host};
+use super::live::{forbidden, play_gate, request_host, viewer_tc_url};
 use super::{cors, Conn};
 use crate::app::hooks::{Guard, Who};
 use crate::app::stats::{ClientGuard, ClientType};
@@ -260,7 +260,7 @@ async fn admit(
         i.vhost = key.vhost.clone();
         i.app = key.app.clone();
         i.stream = key.stream.clone();
-        i.tc_url = format!("http://{host}/{}/{}.m3u8", key.app, key.stream);
+        i.tc_url = viewer_tc_url(req, &key.app);
         i.param = who.param.clone();
         i.kind = Some(ClientType::HlsPlay);
         i.key = Some(key.clone());

@@ -36,7 +36,13 @@ impl Value {
                 let _ = write!(out, "{n}");
             }
             Value::Float(f) if f.is_finite() => {
+                // Always with a fraction (`0.0`, not `0`): SRS writes every float as `%.2f`,
+                // and typed clients (Go structs, serde) tell an int from a float by the text.
+                let start = out.len();
                 let _ = write!(out, "{f}");
+                if !out[start..].contains('.') {
+                    out.push_str(".0");
+                }
             }
             Value::Float(_) => out.push_str("null"),
             Value::Str(s) => write_str(s, out),
@@ -165,6 +171,7 @@ mod tests {
             ("s", "a\"b\\c\nd\u{1}e\u{2028}é".into()),
             ("n", Value::Null),
             ("f", 1.5.into()),
+            ("whole", 2.0.into()),
             ("nan", f64::NAN.into()),
             (
                 "a",
@@ -173,7 +180,7 @@ mod tests {
         ]);
         assert_eq!(
             v.to_json(),
-            r#"{"s":"a\"b\\c\nd\u0001e\u2028é","n":null,"f":1.5,"nan":null,"a":[1,-2,true]}"#
+            r#"{"s":"a\"b\\c\nd\u0001e\u2028é","n":null,"f":1.5,"whole":2.0,"nan":null,"a":[1,-2,true]}"#
         );
     }
 }

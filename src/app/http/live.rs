@@ -261,6 +261,22 @@ pub(super) fn request_host(req: &Request<hyper::body::Incoming>) -> String {
     h.trim_start_matches('[').trim_end_matches(']').to_string()
 }
 
+/// The tcUrl `/api/v1/clients` shows for an HTTP viewer: `http://HOST[:PORT]/APP`, as SRS's
+/// `SrsRequest::as_http()` writes it — the app only, never the mount's file (`o.flv`), which
+/// SRS's console would append the stream name to again (`.../live/o.flv/o`). HOST[:PORT] is
+/// the `Host` the viewer asked (SRS uses the vhost or the publisher's host; a viewer behind
+/// a proxy or NAT knows the address that works for it better).
+pub(super) fn viewer_tc_url(req: &Request<hyper::body::Incoming>, app: &str) -> String {
+    let authority = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .trim();
+    format!("http://{authority}/{app}")
+}
+
 /// Serves a live mount, or `None` when the path names none (or a static file of that name
 /// exists and no such stream is live: VOD files keep working).
 pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Response<Body>> {
@@ -323,7 +339,8 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
     } else {
-        Response::new(subscribe(conn, &key, &v, &lr, &who, hook))
+        let tc_url = viewer_tc_url(req, &lr.app);
+        Response::new(subscribe(conn, &key, &v, &lr, &who, hook, tc_url))
     };
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -425,6 +442,7 @@ fn subscribe(
     lr: &LiveRequest,
     who: &Who,
     hook: Option<hooks::Guard>,
+    tc_url: String,
 ) -> Body {
     let ctx = conn.ctx.clone();
     let source = ctx.hub.source(key, source_options(v));
@@ -442,19 +460,11 @@ fn subscribe(
     // Merged writes, as for RTMP players: wait this long after the first frame of a batch so
     // one HTTP chunk and one writev carry more frames (SRS's mw_sleep applies to HTTP too).
     let mw_latency = Duration::from_millis(u64::from(v.play.mw_latency));
-    let ext = match format {
-        Format::Flv => "flv",
-        Format::Ts => "ts",
-        Format::Aac => "aac",
-        Format::Mp3 => "mp3",
-    };
-    // As the viewer asked for it: the Host it used, not the vhost's name.
-    let url = format!("{}/{}.{ext}", who.tc_url, lr.stream);
     guard.stat.update(|i| {
         i.vhost = lr.vhost.clone();
         i.app = lr.app.clone();
         i.stream = lr.stream.clone();
-        i.tc_url = url;
+        i.tc_url = tc_url;
         i.param = param.clone();
         i.kind = Some(ClientType::FlvPlay);
         i.key = Some(key.clone());

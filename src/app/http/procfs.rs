@@ -179,47 +179,55 @@ pub fn connections() -> (u64, u64, u64, u64) {
     )
 }
 
-/// CPU percentages over the time since the previous call (0 on the first call): this
-/// process's and the whole system's.
+/// CPU use over the time since the previous call (0 on the first call), as SRS's
+/// `srs_update_proc_stat` computes it, as a fraction (SRS names it `percent` but it is 0–1):
+/// this process's CPU time per wall-clock second (1.0 = one core busy, so it may exceed 1 on
+/// several cores), and the whole system's non-idle share of all CPU time (0–1; iowait counts
+/// as busy, as in SRS's `1 - idle / total`).
 pub fn cpu_percent() -> (f64, f64) {
     struct Sample {
         at: Instant,
         proc_ticks: i64,
-        sys_busy: u64,
+        sys_idle: u64,
         sys_total: u64,
     }
     static LAST: Mutex<Option<Sample>> = Mutex::new(None);
     let s = SelfStat::read();
     let c = system_cpu();
-    let total: u64 = c[..8].iter().sum();
-    let busy = total.saturating_sub(c[3] + c[4]);
     let now = Sample {
         at: Instant::now(),
         proc_ticks: s.utime() + s.stime(),
-        sys_busy: busy,
-        sys_total: total,
+        sys_idle: c[3],
+        sys_total: c[..8].iter().sum(),
     };
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     let out = match last.as_ref() {
-        Some(prev) => {
-            let secs = now.at.duration_since(prev.at).as_secs_f64();
-            let own = if secs > 0.0 {
-                (now.proc_ticks - prev.proc_ticks).max(0) as f64 / TICKS / secs * 100.0
-            } else {
-                0.0
-            };
-            let dt = now.sys_total.saturating_sub(prev.sys_total);
-            let sys = if dt > 0 {
-                now.sys_busy.saturating_sub(prev.sys_busy) as f64 / dt as f64 * 100.0
-            } else {
-                0.0
-            };
-            (own, sys)
-        }
+        Some(prev) => cpu_fractions(
+            now.at.duration_since(prev.at).as_secs_f64(),
+            now.proc_ticks - prev.proc_ticks,
+            now.sys_idle.saturating_sub(prev.sys_idle),
+            now.sys_total.saturating_sub(prev.sys_total),
+        ),
         None => (0.0, 0.0),
     };
     *last = Some(now);
     out
+}
+
+/// (own, system) CPU fractions from the deltas between two samples: `secs` of wall clock,
+/// `proc_ticks` of this process's user+system time, `idle` and `total` system ticks.
+fn cpu_fractions(secs: f64, proc_ticks: i64, idle: u64, total: u64) -> (f64, f64) {
+    let own = if secs > 0.0 {
+        proc_ticks.max(0) as f64 / TICKS / secs
+    } else {
+        0.0
+    };
+    let sys = if total > 0 {
+        1.0 - idle.min(total) as f64 / total as f64
+    } else {
+        0.0
+    };
+    (own, sys)
 }
 
 #[cfg(test)]
@@ -237,5 +245,15 @@ mod tests {
         assert_eq!(s.stime(), 50);
         assert_eq!(s.cpu_seconds(), 2.0);
         assert_eq!(s.field(999), 0);
+    }
+
+    #[test]
+    fn cpu_use_is_a_fraction_as_srs_reports_it() {
+        // 77 ticks in one second: 0.77 of a core (SRS's console shows 77%).
+        let (own, sys) = cpu_fractions(1.0, 77, 25, 100);
+        assert!((own - 0.77).abs() < 1e-9, "{own}");
+        assert!((sys - 0.75).abs() < 1e-9, "{sys}");
+        assert_eq!(cpu_fractions(0.0, 5, 0, 0), (0.0, 0.0));
+        assert_eq!(cpu_fractions(1.0, -3, 200, 100).1, 0.0);
     }
 }

@@ -20,12 +20,10 @@ use std::sync::{Arc, OnceLock};
 /// SRS error codes the API answers with.
 pub mod code {
     pub const OK: i64 = 0;
+    /// ERROR_SYSTEM_CONFIG_RAW: no or unknown `rpc` (SRS 6).
+    pub const RAW: i64 = 1060;
     /// ERROR_SYSTEM_CONFIG_RAW_DISABLED: the raw API (or its reload) is not enabled.
     pub const RAW_DISABLED: i64 = 1061;
-    /// ERROR_SYSTEM_CONFIG_RAW_NOT_ALLOWED: an rpc this server does not offer.
-    pub const RAW_NOT_ALLOWED: i64 = 1062;
-    /// ERROR_SYSTEM_CONFIG_RAW_PARAMS: no or unknown `rpc`.
-    pub const RAW_PARAMS: i64 = 1063;
     /// ERROR_RTMP_VHOST_NOT_FOUND.
     pub const VHOST_NOT_FOUND: i64 = 2014;
     /// ERROR_RTMP_STREAM_NOT_FOUND.
@@ -238,18 +236,70 @@ fn versions() -> Value {
     ])
 }
 
-fn summaries(ctx: &Context) -> Value {
-    let s = procfs::SelfStat::read();
-    let mem = procfs::kv_file("/proc/meminfo");
-    let m = |k: &str| mem.get(k).copied().unwrap_or(0);
-    let rss = procfs::rss_kbyte();
-    let pct = |a: u64, b: u64| {
-        if b > 0 {
-            a as f64 / b as f64 * 100.0
-        } else {
-            0.0
+/// `/proc/meminfo` as SRS's `srs_update_meminfo` reads it: kB values and the two 0–1 ratios.
+struct MemInfo {
+    total: u64,
+    free: u64,
+    buffers: u64,
+    cached: u64,
+    swap_total: u64,
+    swap_free: u64,
+}
+
+impl MemInfo {
+    fn read() -> MemInfo {
+        let mem = procfs::kv_file("/proc/meminfo");
+        let m = |k: &str| mem.get(k).copied().unwrap_or(0);
+        MemInfo {
+            total: m("MemTotal"),
+            free: m("MemFree"),
+            buffers: m("Buffers"),
+            cached: m("Cached"),
+            swap_total: m("SwapTotal"),
+            swap_free: m("SwapFree"),
         }
-    };
+    }
+    /// SRS's `MemActive`: total minus free (not /proc's `Active`).
+    fn active(&self) -> u64 {
+        self.total.saturating_sub(self.free)
+    }
+    /// SRS's `RealInUse`: active minus buffers and page cache.
+    fn real_in_use(&self) -> u64 {
+        self.active()
+            .saturating_sub(self.buffers)
+            .saturating_sub(self.cached)
+    }
+    /// `percent_ram`, 0–1.
+    fn ram_ratio(&self) -> f64 {
+        ratio(self.real_in_use(), self.total)
+    }
+    /// `percent_swap`, 0–1.
+    fn swap_ratio(&self) -> f64 {
+        ratio(
+            self.swap_total.saturating_sub(self.swap_free),
+            self.swap_total,
+        )
+    }
+}
+
+/// `a / b` as SRS's percentages are: a fraction, 0 when `b` is 0.
+fn ratio(a: u64, b: u64) -> f64 {
+    if b > 0 {
+        a as f64 / b as f64
+    } else {
+        0.0
+    }
+}
+
+/// The `data` object of `/api/v1/summaries` (SRS `srs_api_dump_summaries`), also sent by the
+/// heartbeat. Every `*_percent` is a fraction, 0–1 (`cpu_percent` 0.77 = 77% of one core),
+/// as SRS reports it and its console multiplies by 100; byte counters and `*_kbyte` are
+/// integers, `uptime`, `ilde_time` and the load averages floats, `srs_uptime` whole seconds.
+/// `mem_kbyte` is the current resident size (SRS: the peak, `ru_maxrss`).
+pub(crate) fn summaries(ctx: &Context) -> Value {
+    let s = procfs::SelfStat::read();
+    let mem = MemInfo::read();
+    let rss = procfs::rss_kbyte();
     let (own_cpu, sys_cpu) = procfs::cpu_percent();
     let load = procfs::loadavg();
     let (uptime, idle) = procfs::uptime();
@@ -261,8 +311,6 @@ fn summaries(ctx: &Context) -> Value {
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let ram_used = m("MemTotal").saturating_sub(m("MemAvailable").max(m("MemFree")));
-    let swap_used = m("SwapTotal").saturating_sub(m("SwapFree"));
     obj([
         ("ok", true.into()),
         ("now_ms", now.into()),
@@ -275,7 +323,7 @@ fn summaries(ctx: &Context) -> Value {
                 ("argv", argv.into()),
                 ("cwd", cwd.into()),
                 ("mem_kbyte", rss.into()),
-                ("mem_percent", pct(rss, m("MemTotal")).into()),
+                ("mem_percent", ratio(rss, mem.total).into()),
                 ("cpu_percent", own_cpu.into()),
                 ("srs_uptime", ctx.started.elapsed().as_secs().into()),
             ]),
@@ -287,10 +335,10 @@ fn summaries(ctx: &Context) -> Value {
                 ("disk_read_KBps", 0u64.into()),
                 ("disk_write_KBps", 0u64.into()),
                 ("disk_busy_percent", 0.0.into()),
-                ("mem_ram_kbyte", m("MemTotal").into()),
-                ("mem_ram_percent", pct(ram_used, m("MemTotal")).into()),
-                ("mem_swap_kbyte", m("SwapTotal").into()),
-                ("mem_swap_percent", pct(swap_used, m("SwapTotal")).into()),
+                ("mem_ram_kbyte", mem.total.into()),
+                ("mem_ram_percent", mem.ram_ratio().into()),
+                ("mem_swap_kbyte", mem.swap_total.into()),
+                ("mem_swap_percent", mem.swap_ratio().into()),
                 ("cpus", procfs::cpus_online().into()),
                 ("cpus_online", procfs::cpus_online().into()),
                 ("uptime", uptime.into()),
@@ -329,8 +377,9 @@ fn rusages() -> Value {
     obj([
         ("ok", true.into()),
         ("sample_time", crate::app::log::now_unix_ms().into()),
-        ("ru_utime", (s.utime() as f64 / procfs::TICKS).into()),
-        ("ru_stime", (s.stime() as f64 / procfs::TICKS).into()),
+        // Whole seconds, integers: SRS writes `ru_utime.tv_sec` and `ru_stime.tv_sec`.
+        ("ru_utime", (s.utime() / procfs::TICKS as i64).into()),
+        ("ru_stime", (s.stime() / procfs::TICKS as i64).into()),
         ("ru_maxrss", g("VmHWM").into()),
         ("ru_ixrss", 0u64.into()),
         ("ru_idrss", 0u64.into()),
@@ -398,7 +447,7 @@ fn self_proc_stats() -> Value {
     let mut v = obj([
         ("ok", true.into()),
         ("sample_time", crate::app::log::now_unix_ms().into()),
-        ("percent", (own / 100.0).into()),
+        ("percent", own.into()),
         ("pid", std::process::id().into()),
         ("comm", s.comm.as_str().into()),
         ("state", s.state.as_str().into()),
@@ -415,7 +464,7 @@ fn system_proc_stats() -> Value {
     obj([
         ("ok", true.into()),
         ("sample_time", crate::app::log::now_unix_ms().into()),
-        ("percent", (sys / 100.0).into()),
+        ("percent", sys.into()),
         ("user", c[0].into()),
         ("nice", c[1].into()),
         ("sys", c[2].into()),
@@ -428,34 +477,32 @@ fn system_proc_stats() -> Value {
     ])
 }
 
+/// `/api/v1/meminfos`: SRS's fields and definitions (`MemActive` = total − free,
+/// `RealInUse` = active − buffers − cached); `percent_ram`/`percent_swap` are 0–1.
 fn meminfos() -> Value {
-    let mem = procfs::kv_file("/proc/meminfo");
-    let m = |k: &str| mem.get(k).copied().unwrap_or(0);
-    let total = m("MemTotal");
-    let not_in_use = m("MemFree") + m("Buffers") + m("Cached");
-    let real_in_use = total.saturating_sub(not_in_use);
-    let pct = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    let m = MemInfo::read();
     obj([
         ("ok", true.into()),
         ("sample_time", crate::app::log::now_unix_ms().into()),
-        ("percent_ram", pct(real_in_use, total).into()),
-        (
-            "percent_swap",
-            pct(m("SwapTotal").saturating_sub(m("SwapFree")), m("SwapTotal")).into(),
-        ),
-        ("MemActive", m("Active").into()),
-        ("RealInUse", real_in_use.into()),
-        ("NotInUse", not_in_use.into()),
-        ("MemTotal", total.into()),
-        ("MemFree", m("MemFree").into()),
-        ("Buffers", m("Buffers").into()),
-        ("Cached", m("Cached").into()),
-        ("SwapTotal", m("SwapTotal").into()),
-        ("SwapFree", m("SwapFree").into()),
+        ("percent_ram", m.ram_ratio().into()),
+        ("percent_swap", m.swap_ratio().into()),
+        ("MemActive", m.active().into()),
+        ("RealInUse", m.real_in_use().into()),
+        ("NotInUse", m.total.saturating_sub(m.real_in_use()).into()),
+        ("MemTotal", m.total.into()),
+        ("MemFree", m.free.into()),
+        ("Buffers", m.buffers.into()),
+        ("Cached", m.cached.into()),
+        ("SwapTotal", m.swap_total.into()),
+        ("SwapFree", m.swap_free.into()),
     ])
 }
 
-/// What this build offers (SRS's feature flags, reported truthfully for srsd).
+/// What this build offers: SRS 6's feature keys, each reported truthfully for srsd.
+/// `complex_send` (SRS_PERF_COMPLEX_SEND): players get merged, vectored writes;
+/// `tcp_nodelay`: set on every RTMP and HTTP socket; `so_sendbuf`: srsd leaves the kernel's
+/// send buffer size alone; `mr` (merged read, SRS's `mr_sleep`): srsd reads what is there and
+/// never waits to gather more. `ssl`, `hds` and `caster`: not in srsd.
 fn features() -> Value {
     obj([
         ("options", "".into()),
@@ -476,6 +523,11 @@ fn features() -> Value {
                 ("ingest", true.into()),
                 ("stat", true.into()),
                 ("caster", false.into()),
+                ("complex_send", true.into()),
+                ("tcp_nodelay", true.into()),
+                ("so_sendbuf", false.into()),
+                ("mr", false.into()),
+                // srsd's own, beyond SRS 6's list.
                 ("complex_handshake", true.into()),
                 ("hls_codec", true.into()),
             ]),
@@ -794,22 +846,67 @@ fn clients(ctx: &Context, id: Option<&str>, query: Option<&str>, delete: bool) -
     }
 }
 
-/// `/api/v1/raw?rpc=reload`: reloads the config when `raw_api.enabled` and `allow_reload`.
+/// `/api/v1/raw`, as SRS 6's `SrsGoApiRaw`:
+/// - `rpc=raw` answers code 0 and the `http_api` block (`enabled`, `listen`, `crossdomain`,
+///   `raw_api{enabled, allow_reload, allow_query, allow_update}`) whether or not the raw API
+///   is enabled: SRS's console reads its config page from it. `allow_query`/`allow_update`
+///   are always false (SRS 6 removed both); `crossdomain` is true (srsd always sends CORS).
+/// - anything else needs `raw_api.enabled` (else 1061); `rpc=reload` also `allow_reload`
+///   (else 1061); `reload-fetch` tells how the last reload went (`data{err, msg, state,
+///   rid}`, see [`crate::app::ReloadStatus`]); a missing or unknown rpc is 1060.
 fn raw(ctx: &Context, query: Option<&str>) -> Value {
     let config = ctx.config();
-    let raw = &config.http_api.raw_api;
+    let api = &config.http_api;
+    let raw = &api.raw_api;
+    let rpc = query_param(query, "rpc");
+    if rpc.as_deref() == Some("raw") {
+        return with(
+            code::OK,
+            "http_api",
+            obj([
+                ("enabled", api.enabled.into()),
+                ("listen", api.listen.as_str().into()),
+                ("crossdomain", true.into()),
+                (
+                    "raw_api",
+                    obj([
+                        ("enabled", raw.enabled.into()),
+                        ("allow_reload", raw.allow_reload.into()),
+                        ("allow_query", false.into()),
+                        ("allow_update", false.into()),
+                    ]),
+                ),
+            ]),
+        );
+    }
     if !raw.enabled {
         return envelope(code::RAW_DISABLED);
     }
-    match query_param(query, "rpc").as_deref() {
+    match rpc.as_deref() {
         Some("reload") if raw.allow_reload => {
             ::log::info!("reload requested by the HTTP API");
             ctx.reload.notify_one();
             envelope(code::OK)
         }
         Some("reload") => envelope(code::RAW_DISABLED),
-        Some("raw") | Some("reload-fetch") => envelope(code::RAW_NOT_ALLOWED),
-        _ => envelope(code::RAW_PARAMS),
+        Some("reload-fetch") => {
+            let s = ctx
+                .reload_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            with(
+                code::OK,
+                "data",
+                obj([
+                    ("err", s.err.into()),
+                    ("msg", s.msg.into()),
+                    ("state", u32::from(s.state).into()),
+                    ("rid", s.rid.into()),
+                ]),
+            )
+        }
+        _ => envelope(code::RAW),
     }
 }
 

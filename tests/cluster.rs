@@ -119,19 +119,9 @@ async fn player(url: &str) -> RtmpClient {
 }
 
 /// Receives until `want` video frames (sequence headers excluded) arrived or `limit` passed.
+/// Coded video frames only (AVC packet type 1), not sequence headers.
 async fn recv_video(c: &mut RtmpClient, want: usize, limit: Duration) -> Vec<(u32, Bytes)> {
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(limit, async {
-        while got.len() < want {
-            match c.recv().await {
-                Ok((MediaKind::Video, ts, p)) if p.len() > 1 && p[1] == 1 => got.push((ts, p)),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    got
+    recv_video_where(c, want, limit, |p| p.len() > 1 && p[1] == 1).await
 }
 
 fn consumers(s: &TestServer, stream: &str) -> usize {
@@ -757,30 +747,8 @@ async fn token_param_hook() -> (String, Bodies) {
         while let Ok((mut s, _)) = l.accept().await {
             let seen = seen2.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let len: usize = text[..i]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if text.len() >= i + 4 + len {
-                            break text[i + 4..i + 4 + len].to_string();
-                        }
-                    }
+                let Some((_, body)) = read_http_request(&mut s).await else {
+                    return;
                 };
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 let allow = v["param"] == "?token=good";

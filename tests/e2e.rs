@@ -81,23 +81,6 @@ async fn send_stream(p: &mut RtmpClient, start: u32, gops: u32, frame_size: usiz
     n
 }
 
-/// Receives until `want` video frames arrived or `limit` passed; returns the video frames
-/// (timestamp, payload).
-async fn recv_video(c: &mut RtmpClient, want: usize, limit: Duration) -> Vec<(u32, Bytes)> {
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(limit, async {
-        while got.len() < want {
-            match c.recv().await {
-                Ok((MediaKind::Video, ts, p)) => got.push((ts, p)),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    got
-}
-
 fn frame_no(p: &Bytes) -> Option<u32> {
     (p.len() >= 9 && p[1] == 1).then(|| u32::from_be_bytes([p[5], p[6], p[7], p[8]]))
 }

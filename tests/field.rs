@@ -103,21 +103,6 @@ async fn send_av(p: &mut RtmpClient, start: u32, n: u32) {
     }
 }
 
-async fn recv_video(c: &mut RtmpClient, want: usize, limit: Duration) -> Vec<(u32, Bytes)> {
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(limit, async {
-        while got.len() < want {
-            match c.recv().await {
-                Ok((MediaKind::Video, ts, p)) => got.push((ts, p)),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    })
-    .await;
-    got
-}
-
 fn key(app: &str, stream: &str) -> StreamKey {
     StreamKey::new("__defaultVhost__", app, stream)
 }

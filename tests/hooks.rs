@@ -54,31 +54,8 @@ async fn hook_server() -> (String, Arc<Mutex<Vec<Call>>>) {
             };
             let calls = c2.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head, body) = loop {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let head = text[..i].to_string();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if text.len() >= i + 4 + len {
-                            break (head, text[i + 4..i + 4 + len].to_string());
-                        }
-                    }
+                let Some((head, body)) = read_http_request(&mut s).await else {
+                    return;
                 };
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 calls.lock().unwrap().push(Call {

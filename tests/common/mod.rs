@@ -259,6 +259,67 @@ pub fn probe_stream_fields(target: &str, extra: &[&str], fields: &str) -> Vec<Ve
         .collect()
 }
 
+/// Receives until `want` video messages arrived or `limit` passed; returns them as
+/// (timestamp, payload), sequence headers included.
+pub async fn recv_video(
+    c: &mut srsd::client::RtmpClient,
+    want: usize,
+    limit: Duration,
+) -> Vec<(u32, bytes::Bytes)> {
+    recv_video_where(c, want, limit, |_| true).await
+}
+
+/// Like [`recv_video`], counting only the video messages `keep` accepts.
+pub async fn recv_video_where(
+    c: &mut srsd::client::RtmpClient,
+    want: usize,
+    limit: Duration,
+    keep: impl Fn(&bytes::Bytes) -> bool,
+) -> Vec<(u32, bytes::Bytes)> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(limit, async {
+        while got.len() < want {
+            match c.recv().await {
+                Ok((srsd::client::MediaKind::Video, ts, p)) if keep(&p) => got.push((ts, p)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    got
+}
+
+/// Reads one HTTP/1.1 request (head, then a Content-Length body) from a test peer's socket:
+/// (head, body), or `None` when the peer closed first.
+pub async fn read_http_request(s: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(i) = text.find("\r\n\r\n") {
+            let head = text[..i].to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if text.len() >= i + 4 + len {
+                return Some((head, text[i + 4..i + 4 + len].to_string()));
+            }
+        }
+    }
+}
+
 /// Polls `cond` every 50 ms for at most `limit`.
 pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

@@ -12,6 +12,7 @@
 //! sub-structs and restart only what changed.
 
 mod locate;
+pub mod security;
 #[cfg(test)]
 mod tests;
 
@@ -813,17 +814,14 @@ impl Config {
                     ": \"remote\" needs at least one cluster.origin".into(),
                 );
             }
-            for rule in vhost.security.allow.iter().chain(&vhost.security.deny) {
-                if !valid_security_rule(rule) {
-                    let key = if vhost.security.allow.contains(rule) {
-                        "allow"
-                    } else {
-                        "deny"
-                    };
-                    return err(
-                        &["security", key],
-                        format!(": bad rule \"{rule}\", want \"publish|play all|IP|CIDR\""),
-                    );
+            // Parsed as the server will apply them: a rule it could not apply (bad action,
+            // address or prefix length, `play 10.0.0.0/99`) would deny at runtime.
+            for (key, rules) in [
+                ("allow", &vhost.security.allow),
+                ("deny", &vhost.security.deny),
+            ] {
+                if let Some(why) = rules.iter().find_map(|r| security::Rule::parse(r).error()) {
+                    return err(&["security", key], format!(": {why}"));
                 }
             }
             let hls = &vhost.hls;
@@ -868,15 +866,5 @@ fn bad_chunk_size(key: &str, size: u32) -> String {
         "{key}: {size} out of range {}..={}",
         CHUNK_SIZE_RANGE.start(),
         CHUNK_SIZE_RANGE.end()
-    )
-}
-
-/// `"publish all"`, `"play 10.0.0.0/8"`, `"play 192.168.1.2"`: the action and one target.
-/// The target's address syntax is checked where the rules are compiled.
-fn valid_security_rule(rule: &str) -> bool {
-    let mut words = rule.split_whitespace();
-    matches!(
-        (words.next(), words.next(), words.next()),
-        (Some("publish" | "play"), Some(_), None)
     )
 }

@@ -241,6 +241,21 @@ fn security_rules_need_an_action_and_a_target() {
     assert!(parse("[vhost.x.security]\nallow = [\"publish all\", \"play 10.0.0.0/8\"]\n").is_ok());
     let e = parse_err("[vhost.x.security]\nallow = []\ndeny = [\"watch all\"]\n");
     assert_eq!(e.line, 3, "{e}");
+    // What the server could not apply is refused at load, with the key's line: a prefix
+    // past the address size, a non-address, a mapped IPv4 prefix under 96.
+    for bad in [
+        "play 10.0.0.0/99",
+        "play 10.0.0.300",
+        "publish ::1/129",
+        "play ::ffff:10.0.0.0/8",
+        "play 10.0.0.0/x",
+    ] {
+        let e = parse_err(&format!(
+            "[vhost.x.security]\nenabled = true\nallow = [\"publish all\", \"{bad}\"]\n"
+        ));
+        assert_eq!(e.line, 3, "{bad}: {e}");
+        assert!(e.to_string().contains(bad), "{bad}: {e}");
+    }
 }
 
 #[test]

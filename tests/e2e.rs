@@ -200,9 +200,9 @@ async fn slow_player_does_not_slow_others_and_memory_stays_bounded() {
     )
     .await;
     // The publisher sends 40 s of media as fast as it can; the fast player may lag behind that
-    // burst by up to `queue_length` of media (or the 8 MB byte cap, 160 frames here) before it
-    // would drop; with 10 s the byte cap decides, so on a loaded machine (CI, 2 cores) "every
-    // frame" is about correctness, not CPU speed. The slow player's queue has the same bounds.
+    // burst by up to `queue_length` of media (10 s, 12.5 MB here) before it would drop, so on
+    // a loaded machine (CI, 2 cores) "every frame" is about correctness, not CPU speed. The
+    // slow player's queue has the same bounds.
     // A player that plays and then never reads.
     let slow = player(&server, "live/slow").await;
     let mut fast = player(&server, "live/slow").await;
@@ -225,6 +225,14 @@ async fn slow_player_does_not_slow_others_and_memory_stays_bounded() {
     let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "slow");
     let src = server.ctx.hub.find(&key).expect("source");
     assert_eq!(src.consumer_count(), 2);
+    // The slow player holds at most its queue's worth of the stream: 10 s of 50 KB frames
+    // at 25 fps (12.5 MB), far below the 50 MB sent (the rest was dropped, not kept).
+    let queued = src.queued_bytes();
+    let most = queued.iter().copied().max().unwrap_or(0);
+    assert!(
+        most > 0 && most <= 11 * 25 * 50_000,
+        "the slow player's queue is bounded by queue_length: {queued:?}"
+    );
     drop(slow);
 }
 

@@ -317,11 +317,13 @@ mod tests {
             })
             .collect();
         assert_eq!(first_two[0], (true, false), "header kept first");
-        assert!(out
-            .iter()
-            .skip(1)
-            .take(1)
-            .all(|i| matches!(i, Item::Frame(f) if f.flags.keyframe || !f.flags.seq_header)));
+        assert_eq!(
+            first_two[1],
+            (false, true),
+            "then the keyframe it resumed on"
+        );
+        assert_eq!(out.len(), 2, "nothing between or after them");
+        assert!(matches!(&out[1], Item::Frame(f) if f.dts == 1340));
         assert_eq!(q.bytes(), 0);
     }
 

@@ -223,6 +223,17 @@ impl Source {
         )
     }
 
+    /// The bytes each consumer has queued now (frames waiting for its writer), in
+    /// subscription order: what a slow player holds of the stream, bounded by its
+    /// `QueueLimits`.
+    pub fn queued_bytes(&self) -> Vec<usize> {
+        lock(&self.inner)
+            .consumers
+            .iter()
+            .map(|c| lock(&c.queue).bytes())
+            .collect()
+    }
+
     /// The tracks this publish session has shown so far (none before its first frame).
     pub fn tracks(&self) -> Tracks {
         lock(&self.inner).tracks

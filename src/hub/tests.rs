@@ -174,6 +174,13 @@ fn gop_cache_off_and_overflow() {
         gop_cache_max_frames: 10,
         mix_correct: false,
     });
+    // Turned on (reload): a GOP within the cap (1 keyframe + 3 × audio and video) is
+    // cached, so a late joiner starts with it.
+    publish_gop(&p, 500, 3);
+    src.subscribe(QueueLimits::default(), TimeJitter::Full)
+        .try_recv(&mut out, usize::MAX);
+    assert_eq!(out.len(), 7, "the cached GOP after gop_cache was turned on");
+    out.clear();
     publish_gop(&p, 1000, 20);
     src.subscribe(QueueLimits::default(), TimeJitter::Full)
         .try_recv(&mut out, usize::MAX);

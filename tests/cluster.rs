@@ -305,9 +305,14 @@ async fn players_survive_an_origin_failover_with_monotonic_timestamps() {
     let _p1 = publish_live(o1.url("live/fo"), 0);
     let _p2 = publish_live(o2.url("live/fo"), 3_000_000);
     assert!(wait_for(T, || publishing(&o1, "fo") && publishing(&o2, "fo")).await);
+    // No merged writes on the edge: a 350 ms batch would look like a gap as long as a fast
+    // failover, and the test must find the failover's gap.
     let edge = start_server(
         "cl-fo-edge",
-        &edge_toml(&[origin_of(&o1), origin_of(&o2)], ""),
+        &edge_toml(
+            &[origin_of(&o1), origin_of(&o2)],
+            "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\n",
+        ),
     )
     .await;
     let start = Instant::now();
@@ -762,4 +767,72 @@ async fn token_param_hook() -> (String, Bodies) {
         }
     });
     (base, seen)
+}
+
+/// Reload reaches streams that are already live: a forward destination added by a reload
+/// starts receiving the stream at once, one removed stops, and `gop_cache` turned off drops
+/// a live stream's cache (a new player then waits for the next keyframe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reload_adds_and_removes_forwards_and_gop_cache_of_live_streams() {
+    let dest = start_server("cl-reload-dest", "").await;
+    let source = start_server("cl-reload-src", "").await;
+    let _p = publish_live(source.url("live/rl"), 0);
+    assert!(wait_for(T, || publishing(&source, "rl")).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!publishing(&dest, "rl"), "no forward configured yet");
+
+    let with = |extra: &str| {
+        let base = srsd::config::Config::clone(&source.ctx.config());
+        let text =
+            format!("listen = [\"127.0.0.1:0\"]\n[vhost.\"__defaultVhost__\".forward]\n{extra}\n");
+        let mut c = Config::parse(&text, "reload.toml").expect("reload config parses");
+        // Keep what the test server bound and wrote.
+        c.listen = base.listen.clone();
+        c.http_server = base.http_server.clone();
+        c.http_api = base.http_api.clone();
+        c.pid = base.pid.clone();
+        c
+    };
+    source.ctx.set_config(with(&format!(
+        "enabled = true\ndestination = [\"{}\"]",
+        origin_of(&dest)
+    )));
+    assert!(
+        wait_for(T, || publishing(&dest, "rl")).await,
+        "a forward added by reload reaches the live stream"
+    );
+    let mut c = player(&format!("rtmp://{}/live/rl", dest.addr)).await;
+    assert_eq!(
+        recv_video(&mut c, 10, Duration::from_secs(5)).await.len(),
+        10
+    );
+
+    source.ctx.set_config(with("enabled = false"));
+    assert!(
+        wait_for(T, || !publishing(&dest, "rl")).await,
+        "a forward turned off by reload stops"
+    );
+
+    // gop_cache off on the live source: a new player gets no cached GOP.
+    let mut off = with("enabled = false");
+    off.vhost
+        .get_mut("__defaultVhost__")
+        .expect("default vhost")
+        .play
+        .gop_cache = false;
+    source.ctx.set_config(off);
+    let src = source.ctx.hub.find(&key("rl")).expect("source");
+    let mut out = Vec::new();
+    src.subscribe(
+        srsd::hub::QueueLimits::default(),
+        srsd::hub::TimeJitter::Full,
+    )
+    .try_recv(&mut out, usize::MAX);
+    let frames = out
+        .iter()
+        .filter(
+            |i| matches!(i, srsd::hub::Item::Frame(f) if !f.flags.seq_header && !f.flags.metadata),
+        )
+        .count();
+    assert_eq!(frames, 0, "no cached GOP after gop_cache was turned off");
 }

@@ -5,7 +5,9 @@
 //! an upstream with the project's RTMP client. So a slow or dead destination only fills (and
 //! drops, counted) its own queue; the publisher and the other destinations never wait on it.
 //!
-//! Lifecycle: [`forward_stream`] runs until the local stream is unpublished (the consumer sees
+//! Lifecycle: [`spawn_all`] returns a [`Forwards`] guard that the publish state owns; while
+//! it lives, the set of forwarders follows the config (reloads add and remove destinations
+//! of live streams). [`forward_stream`] runs until the local stream is unpublished (the consumer sees
 //! [`Item::Unpublished`]) or the server shuts down. While the upstream is unreachable it keeps
 //! draining its queue, remembering metadata and sequence headers, and retries the upstreams in
 //! order with a capped [`Backoff`]; after every (re)connect it sends the remembered metadata
@@ -15,8 +17,8 @@
 use super::edge::{self, Link, LinkState};
 use super::Context;
 use crate::client::{ClientError, RtmpClient, RtmpUrl};
-use crate::config::VhostConfig;
-use crate::hub::{Consumer, Frame, Item, QueueLimits, Source, TimeJitter};
+use crate::hub::{Consumer, Frame, Item, QueueLimits, Source, StreamKey, TimeJitter};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,32 +59,91 @@ impl Backoff {
     }
 }
 
-/// On publish with `forward.enabled`: one independent forwarder per destination, each with
-/// its own consumer (subscribed here, so it is primed with the stream's headers).
-pub fn spawn_all(ctx: &Arc<Context>, vhost: &VhostConfig, source: &Arc<Source>, param: &str) {
-    if !vhost.forward.enabled {
-        return;
+/// Stops the stream's forwarders when dropped (the publish state owns it).
+pub struct Forwards {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Forwards {
+    fn drop(&mut self) {
+        // Aborting drops the supervisor's map of handles, which aborts each forwarder.
+        self.task.abort();
     }
+}
+
+/// Aborts its forwarder when dropped.
+struct Forwarder(tokio::task::JoinHandle<()>);
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// On publish: while the returned guard lives, one independent forwarder runs per
+/// destination of the vhost's `[forward]` (each with its own consumer, primed with the
+/// stream's headers), and the set follows reloads: a destination added to a live stream's
+/// vhost starts forwarding it at once, one removed (or `enabled = false`) stops.
+pub fn spawn_all(ctx: &Arc<Context>, source: &Arc<Source>, param: &str) -> Forwards {
+    let (ctx, source, param) = (ctx.clone(), source.clone(), param.to_string());
+    let cid = super::log::current_cid();
+    let task = tokio::spawn(super::log::with_cid(cid, async move {
+        let mut changes = ctx.config_changes();
+        let mut shutdown = ctx.shutdown.clone();
+        let mut running: HashMap<String, Forwarder> = HashMap::new();
+        loop {
+            let wanted = destinations(&ctx.config(), &source.key);
+            running.retain(|dest, _| {
+                let keep = wanted.contains(dest);
+                if !keep {
+                    log::info!("forward {}: {dest} removed by reload; stopped", source.key);
+                }
+                keep
+            });
+            for dest in wanted {
+                if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(dest) {
+                    if let Some(f) = start(&ctx, &source, &param, slot.key()) {
+                        slot.insert(f);
+                    }
+                }
+            }
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }));
+    Forwards { task }
+}
+
+/// The destinations the current config forwards `key` to (none when forward is off).
+fn destinations(config: &crate::config::Config, key: &StreamKey) -> Vec<String> {
+    match config.vhost.get(&key.vhost) {
+        Some(v) if v.forward.enabled => v.forward.destination.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Starts one forwarder of `source` to `dest`.
+fn start(ctx: &Arc<Context>, source: &Arc<Source>, param: &str, dest: &str) -> Option<Forwarder> {
     let key = &source.key;
     let up_vhost = edge::upstream_vhost(key, None);
     let query = edge::upstream_query(param, up_vhost);
-    for dest in &vhost.forward.destination {
-        let url = match edge::upstream_url(dest, up_vhost, &key.app, &key.stream, &query) {
-            Ok(u) => u,
-            Err(e) => {
-                log::error!("forward {key}: bad destination {dest:?}: {e}");
-                continue;
-            }
-        };
-        let consumer = source.subscribe(QueueLimits::default(), TimeJitter::Off);
-        let cid = super::log::next_cid();
-        log::info!("forward {key} -> {url} (forwarder cid {cid})");
-        let label = format!("forward {key} -> {dest}");
-        tokio::spawn(super::log::with_cid(
-            cid,
-            forward_stream(ctx.clone(), consumer, label, vec![url], None),
-        ));
-    }
+    let url = match edge::upstream_url(dest, up_vhost, &key.app, &key.stream, &query) {
+        Ok(u) => u,
+        Err(e) => {
+            log::error!("forward {key}: bad destination {dest:?}: {e}");
+            return None;
+        }
+    };
+    let consumer = source.subscribe(QueueLimits::default(), TimeJitter::Off);
+    let cid = super::log::next_cid();
+    log::info!("forward {key} -> {url} (forwarder cid {cid})");
+    let label = format!("forward {key} -> {dest}");
+    Some(Forwarder(tokio::spawn(super::log::with_cid(
+        cid,
+        forward_stream(ctx.clone(), consumer, label, vec![url], None),
+    ))))
 }
 
 /// Metadata and sequence headers seen on the stream, re-sent after every reconnect.

@@ -143,7 +143,15 @@ impl Context {
             .clone()
     }
 
+    /// Applies a new config (reload, or a test). Live streams take the play options that shape their source at once (`gop_cache`,
+    /// `gop_cache_max_frames`, `mix_correct`); features that follow [`Context::config_changes`]
+    /// (forward, transcode, ingest) adjust themselves.
     pub fn set_config(&self, c: Config) {
+        for source in self.hub.list() {
+            if let Some(v) = c.vhost.get(&source.key.vhost) {
+                source.set_options(rtmp::source_options(v));
+            }
+        }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
         self.config_generation
             .send_modify(|g| *g = g.wrapping_add(1));

@@ -95,6 +95,8 @@ struct PublishState {
     _hook: Option<Guard>,
     /// Stops the stream's ffmpeg transcoders when the publish ends.
     _transcode: super::transcode::Transcoder,
+    /// Stops the stream's forwarders when the publish ends.
+    _forward: super::forward::Forwards,
 }
 
 struct PlayState {
@@ -700,7 +702,7 @@ impl Conn<'_> {
         self.session.accept_publish(id);
         // edge/forward: a publish on an edge goes up to the origin; forward copies it out.
         super::edge::push(self.ctx, &v, &source, &r.param);
-        super::forward::spawn_all(self.ctx, &v, &source, &r.param);
+        let forward = super::forward::spawn_all(self.ctx, &source, &r.param);
         // edge/forward: end.
         super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone());
         super::dvr::spawn(self.ctx, &v, &source, who.clone());
@@ -715,6 +717,7 @@ impl Conn<'_> {
             msgs: 0,
             _hook: hook,
             _transcode: transcode,
+            _forward: forward,
         });
         Ok(())
     }

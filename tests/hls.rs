@@ -131,11 +131,11 @@ async fn republish_continues_numbering_with_a_discontinuity_and_window_cleans_up
     assert_eq!(ts_files, durations(&text).len(), "{text}");
 }
 
-/// One HTTP/1.1 GET (Connection: close); returns the head (lowercased) and the body.
+/// One HTTP/1.1 GET (Connection: close); returns the head (lowercased) and the body. A
+/// viewer's first playlist request is answered (200, as SRS 6) with a master playlist naming
+/// its own URL (`hls_ctx`), which players follow; so do we, once. Redirects are an error.
 async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
     let mut path = path.to_string();
-    // The first playlist request of a viewer is redirected to its own URL (`hls_ctx`),
-    // which players follow; so do we, once.
     for _ in 0..2 {
         let mut c = TcpStream::connect(addr).await.unwrap();
         let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
@@ -152,21 +152,22 @@ async fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
             + 4;
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         assert!(!head.contains("transfer-encoding: chunked"), "{head}");
-        if head.starts_with("http/1.1 302") {
-            let raw = String::from_utf8_lossy(&buf[..end]).to_string();
-            path = raw
+        assert!(!head.starts_with("http/1.1 3"), "never a redirect: {head}");
+        let body = buf[end..].to_vec();
+        let text = String::from_utf8_lossy(&body);
+        if text.contains("#EXT-X-STREAM-INF") {
+            let variant = text
                 .lines()
-                .find_map(|l| {
-                    l.split_once(':')
-                        .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
-                })
-                .map(|(_, v)| v.trim().to_string())
-                .expect("a Location");
+                .skip_while(|l| !l.starts_with("#EXT-X-STREAM-INF"))
+                .nth(1)
+                .expect("a variant URI");
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            path = format!("{dir}{variant}");
             continue;
         }
-        return (head, buf[end..].to_vec());
+        return (head, body);
     }
-    panic!("redirected more than once: {path}");
+    panic!("a master playlist naming another: {path}");
 }
 
 /// ffprobe's view of a URL's container duration, bounded by coreutils' timeout.

@@ -408,7 +408,7 @@ pub struct HlsConfig {
     pub dispose: u32,
     pub wait_keyframe: bool,
     /// Track HLS viewers as clients (SRS's `hls_ctx`): on_play/on_stop hooks, `hls-play` in
-    /// the API; a viewer's first playlist request is redirected to its own URL.
+    /// the API; a viewer's first playlist request gets a master playlist naming its own URL.
     pub ctx: bool,
 }
 

@@ -360,13 +360,16 @@ async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
     let m3u8 = std::fs::read_to_string(dir.join("live/h.m3u8")).unwrap();
     for (i, c) in got.iter().enumerate() {
         assert_eq!(field(&c.body, "seq_no"), i.to_string(), "{}", c.body);
+        // url is relative to the HTTP root (SRS: the playlist's directory + its URI).
         let url = field(&c.body, "url");
-        assert!(m3u8.contains(&url), "{url} in the playlist");
+        assert_eq!(url, format!("live/h-{i}.ts"), "{}", c.body);
+        let uri = url.strip_prefix("live/").unwrap();
+        assert!(m3u8.lines().any(|l| l == uri), "{uri} in the playlist");
         let file = field(&c.body, "file");
         assert!(std::path::Path::new(&file).exists(), "{file}");
         let d: f64 = field(&c.body, "duration").parse().unwrap();
         assert!(d > 0.5 && d < 3.5, "{}", c.body);
-        assert_eq!(field(&c.body, "m3u8_url"), "/live/h.m3u8");
+        assert_eq!(field(&c.body, "m3u8_url"), "live/h.m3u8");
     }
 }
 

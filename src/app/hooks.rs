@@ -482,7 +482,7 @@ pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &super::hls:
             ("duration", Value::Float(seg.duration)),
             ("cwd", cwd().into()),
             ("file", seg.file.display().to_string().into()),
-            ("url", seg.uri.as_str().into()),
+            ("url", seg.url.as_str().into()),
             ("m3u8", seg.m3u8.display().to_string().into()),
             ("m3u8_url", seg.m3u8_url.as_str().into()),
             ("seq_no", Value::UInt(seg.seq)),

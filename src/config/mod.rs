@@ -389,7 +389,9 @@ pub struct HlsConfig {
     pub enabled: bool,
     /// Target segment duration, s.
     pub fragment: f64,
-    /// A segment is cut without a keyframe once longer than `fragment * td_ratio`.
+    /// With video, segments are cut only on keyframes; a keyframe interval longer than
+    /// `fragment * td_ratio` is logged once per stream, and `ceil(fragment * td_ratio)` is the
+    /// least `EXT-X-TARGETDURATION`.
     pub td_ratio: f64,
     /// Pure-audio segments are cut at `fragment * aof_ratio`.
     pub aof_ratio: f64,

@@ -367,7 +367,9 @@ async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
         assert!(m3u8.lines().any(|l| l == uri), "{uri} in the playlist");
         let file = field(&c.body, "file");
         assert!(std::path::Path::new(&file).exists(), "{file}");
-        let d: f64 = field(&c.body, "duration").parse().unwrap();
+        let raw = field(&c.body, "duration");
+        assert!(raw.contains('.'), "a float: {}", c.body);
+        let d: f64 = raw.parse().unwrap();
         assert!(d > 0.5 && d < 3.5, "{}", c.body);
         assert_eq!(field(&c.body, "m3u8_url"), "live/h.m3u8");
     }
@@ -700,6 +702,104 @@ async fn api_basic_auth() {
     assert!(
         ok.starts_with("HTTP/1.1 200") && ok.contains("\"code\":0"),
         "{ok}"
+    );
+}
+
+/// The publisher's hook calls, in the order the hook server got them.
+fn calls_of(calls: &Arc<Mutex<Vec<Call>>>, client_id: &str) -> Vec<Call> {
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| field(&c.body, "client_id") == client_id)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_hls_body_is_srs6_and_the_last_on_hls_and_on_dvr_precede_on_unpublish() {
+    let (base, calls) = hook_server().await;
+    let dir = temp_dir("hooks-hls-srs6-files");
+    let extra = format!(
+        "{}on_hls = [\"{base}/allow\"]\non_dvr = [\"{base}/allow\"]\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 2\nwindow = 60\npath = \"{d}\"\n\
+         [vhost.\"__defaultVhost__\".dvr]\nenabled = true\nplan = \"session\"\n\
+         path = \"{d}/[app]/[stream].[timestamp].flv\"\n",
+        hooks_toml(&base, "/allow"),
+        d = dir.display()
+    );
+    let server = start_server("hooks-hls-srs6", &extra).await;
+    // 8 s of a 1 s GOP, then the keyframe at 8 s and nothing more: the publisher stops right
+    // after a keyframe, which opens a one-frame segment.
+    let mut tags = synthetic_tags(8000, 1000, 25);
+    tags.extend(
+        synthetic_tags(8040, 1000, 25)
+            .into_iter()
+            .filter(|t| t.kind == MediaKind::Video && t.timestamp == 8000),
+    );
+    let mut p = rtmp_publisher(&server, "live/h").await;
+    send_tags(&mut p, &tags, 50).await;
+    p.close().await;
+    assert!(
+        wait_for(T, || actions(&calls).contains(&"on_close".to_string())).await,
+        "{:?}",
+        actions(&calls)
+    );
+    let publisher = field(
+        &calls
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.action() == "on_publish")
+            .unwrap()
+            .body,
+        "client_id",
+    );
+    let mine = calls_of(&calls, &publisher);
+    let acts: Vec<String> = mine.iter().map(Call::action).collect();
+    // Four 2 s segments; the one-frame segment at 8 s is dropped: no on_hls of duration 0.
+    let hls: Vec<&Call> = mine.iter().filter(|c| c.action() == "on_hls").collect();
+    assert_eq!(hls.len(), 4, "{acts:?}");
+    for (i, c) in hls.iter().enumerate() {
+        assert_eq!(
+            field(&c.body, "url"),
+            format!("live/h-{i}.ts"),
+            "{}",
+            c.body
+        );
+        assert_eq!(field(&c.body, "m3u8_url"), "live/h.m3u8", "{}", c.body);
+        assert_eq!(field(&c.body, "seq_no"), i.to_string(), "{}", c.body);
+        // A JSON float as SRS writes it: "2.00", never the integer 2.
+        assert_eq!(field(&c.body, "duration"), "2.00", "{}", c.body);
+        assert!(
+            field(&c.body, "file").ends_with(&format!("live/h-{i}.ts")),
+            "{}",
+            c.body
+        );
+        assert!(
+            field(&c.body, "m3u8").ends_with("live/h.m3u8"),
+            "{}",
+            c.body
+        );
+    }
+    assert!(
+        !dir.join("live/h-4.ts").exists(),
+        "the dropped segment's file"
+    );
+    // SRS's order at unpublish: the last on_hls and on_dvr, then on_unpublish, then on_close.
+    let at = |a: &str| acts.iter().rposition(|x| x == a).unwrap_or(usize::MAX);
+    assert_eq!(
+        acts.iter().filter(|a| *a == "on_dvr").count(),
+        1,
+        "{acts:?}"
+    );
+    assert!(at("on_hls") < at("on_unpublish"), "{acts:?}");
+    assert!(at("on_dvr") < at("on_unpublish"), "{acts:?}");
+    assert!(at("on_unpublish") < at("on_close"), "{acts:?}");
+    assert_eq!(
+        acts.last().map(String::as_str),
+        Some("on_close"),
+        "{acts:?}"
     );
 }
 

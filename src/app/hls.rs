@@ -562,17 +562,19 @@ pub fn queue_limits() -> crate::hub::QueueLimits {
 }
 
 /// Spawns the segmenter for a new publish when the vhost has HLS on; closed segments are
-/// reported to `on_hls` hooks.
+/// reported to `on_hls` hooks. The returned [`Finished`](super::Finished) resolves once the
+/// last segment is closed and its `on_hls` queued (`None` when HLS is off).
 pub fn spawn(
     ctx: &Arc<super::Context>,
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
     publisher_cid: u32,
     who: super::hooks::Who,
-) {
+) -> Option<super::Finished> {
     if !vhost.hls.enabled {
-        return;
+        return None;
     }
+    let (signal, finished) = super::Finished::pair();
     let consumer = source.subscribe(queue_limits(), crate::hub::TimeJitter::Off);
     let key = source.key.clone();
     let cfg = vhost.hls.clone();
@@ -582,6 +584,8 @@ pub fn spawn(
     // Logged under the publisher's cid, so one grep follows the stream.
     let cid = super::log::current_cid();
     tokio::spawn(super::log::with_cid(cid, async move {
+        // Ends when the segmenter is done (its sender dropped), after the last on_hls.
+        let _signal = signal;
         while let Some(seg) = rx.recv().await {
             super::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
         }
@@ -596,6 +600,7 @@ pub fn spawn(
             }
         }
     }));
+    Some(finished)
 }
 
 #[cfg(test)]

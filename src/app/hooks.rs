@@ -479,7 +479,8 @@ pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &super::hls:
         "on_hls",
         who,
         vec![
-            ("duration", Value::Float(seg.duration)),
+            // SRS writes every JSON number with two decimals: "2.00", never "2".
+            ("duration", Value::Fixed2(seg.duration)),
             ("cwd", cwd().into()),
             ("file", seg.file.display().to_string().into()),
             ("url", seg.url.as_str().into()),

@@ -64,6 +64,7 @@ pub const MIN_SEGMENT_MS: i64 = 100;
 /// Something to tell the rest of the server: a segment was closed (for on_hls).
 #[derive(Debug, Clone)]
 pub struct SegmentEvent {
+    /// The stream the segment belongs to.
     pub key: StreamKey,
     /// The segment file as written (`hls.path` joined with the rendered `ts_file`).
     pub file: PathBuf,
@@ -75,6 +76,7 @@ pub struct SegmentEvent {
     pub m3u8: PathBuf,
     /// The playlist relative to the HTTP root (`live/hk.m3u8`), as SRS sends it.
     pub m3u8_url: String,
+    /// The segment's media sequence number.
     pub seq: u64,
     /// Seconds, as the playlist's `EXTINF` states it.
     pub duration: f64,
@@ -124,6 +126,9 @@ pub fn video_cut(
     cut_point && (duration_ms >= fragment_ms || (keyframe && tracks_changed))
 }
 
+/// The HLS writer of one publish: frames in (see [`Segmenter::handle`]), TS segments and the
+/// sliding m3u8 out, with the playlist's state shared with the publishes before and after
+/// it (numbering, window, target duration, discontinuities).
 pub struct Segmenter {
     cfg: HlsConfig,
     key: StreamKey,
@@ -141,6 +146,8 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
+    /// A segmenter for a new publish of `key`; closed segments are sent to `events` (for
+    /// on_hls). The first segment it lists after an earlier publish's is a discontinuity.
     pub fn new(
         cfg: HlsConfig,
         key: StreamKey,
@@ -175,6 +182,7 @@ impl Segmenter {
         }
     }
 
+    /// The playlist file (`hls.path` joined with the rendered `m3u8_file`).
     pub fn m3u8_path(&self) -> &Path {
         &self.m3u8_path
     }

@@ -89,7 +89,8 @@ impl Drop for Writing {
 /// so a hook server hears of the last segment before the unpublish, as SRS sends them.
 pub struct Finished(tokio::sync::oneshot::Receiver<()>);
 
-/// Held by an output task; dropping it (when the task ends) resolves its [`Finished`].
+/// Held by an output task; dropping it (when the task ends) resolves its [`Finished`]. The
+/// sender is never used otherwise: its drop is the signal.
 pub struct FinishSignal(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
 
 impl Finished {

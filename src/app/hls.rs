@@ -35,6 +35,21 @@ struct Memo {
     target_duration: u64,
     /// The long-GOP warning was logged for this stream.
     gop_warned: bool,
+    /// Seconds of media listed so far in this playlist's life: the clock that
+    /// [`Retired`] segments expire on.
+    clock: f64,
+    /// Segments that left the window, still on disk (with `cleanup`) until they expire.
+    retired: VecDeque<Retired>,
+}
+
+/// A segment that left the playlist. RFC 8216 §6.2.2: it must stay available for its
+/// duration plus that of the longest playlist that listed it, since a player may have just
+/// read that playlist; SRS deletes it at once, and a slow player then gets a 404.
+#[derive(Debug, Clone)]
+struct Retired {
+    path: PathBuf,
+    /// When it may be deleted, on [`Memo::clock`].
+    until: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -382,7 +397,7 @@ impl Segmenter {
         std::fs::rename(&o.tmp, &o.path)?;
         let duration = duration_ms as f64 / 1000.0;
         let floor = (self.cfg.fragment * self.cfg.td_ratio).ceil().max(1.0) as u64;
-        let (playlist, removed) = {
+        let (playlist, expired) = {
             let mut m = memo_lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
             let discontinuity = self.pending_discontinuity && !memo.window.is_empty();
@@ -398,14 +413,13 @@ impl Segmenter {
                 .target_duration
                 .max(floor)
                 .max(m3u8::target_for(duration));
-            let removed = slide(memo, self.cfg.window);
-            (self.playlist(memo), removed)
+            memo.clock += duration;
+            let expired = slide(memo, self.cfg.window, self.cfg.cleanup);
+            (self.playlist(memo), expired)
         };
         write_atomic(&self.m3u8_path, playlist.render().as_bytes())?;
-        if self.cfg.cleanup {
-            for p in removed {
-                let _ = std::fs::remove_file(p);
-            }
+        for p in expired {
+            let _ = std::fs::remove_file(p);
         }
         if let Some(tx) = &self.events {
             // SRS's on_hls url: the playlist's directory joined with the segment's URI.
@@ -457,15 +471,17 @@ impl Segmenter {
     }
 }
 
-/// Slides the window after a segment was added: drops the oldest segments while the rest
-/// still last more than `window` seconds, but never below three target durations (RFC 8216
-/// §6.2.2: a live playlist must not get shorter than that; with a long GOP the target grows,
-/// and a player needs three segments to start). Counts the discontinuities that leave.
-/// Returns the files of the segments removed.
-fn slide(memo: &mut Memo, window: f64) -> Vec<PathBuf> {
+/// Slides the window after a segment was added (and [`Memo::clock`] advanced): drops the
+/// oldest segments while the rest still last more than `window` seconds, but never below
+/// three target durations (RFC 8216 §6.2.2: a live playlist must not get shorter than that;
+/// with a long GOP the target grows, and a player needs three segments to start). Counts the
+/// discontinuities that leave. With `cleanup`, what left is retired until it expires; returns
+/// the files of the retired segments that expired now, to delete.
+fn slide(memo: &mut Memo, window: f64, cleanup: bool) -> Vec<PathBuf> {
     let keep_at_least = 3.0 * memo.target_duration as f64;
     let mut total: f64 = memo.window.iter().map(|d| d.duration).sum();
-    let mut removed = Vec::new();
+    // The longest playlist that listed the segments leaving now is this one.
+    let listed = total;
     while memo.window.len() > 1 {
         let Some(first) = memo.window.front() else {
             break;
@@ -478,10 +494,21 @@ fn slide(memo: &mut Memo, window: f64) -> Vec<PathBuf> {
             if old.discontinuity {
                 memo.discontinuity_seq += 1;
             }
-            removed.push(old.path);
+            if cleanup {
+                memo.retired.push_back(Retired {
+                    path: old.path,
+                    until: memo.clock + old.duration + listed,
+                });
+            }
         }
     }
-    removed
+    let mut expired = Vec::new();
+    while memo.retired.front().is_some_and(|r| r.until <= memo.clock) {
+        if let Some(r) = memo.retired.pop_front() {
+            expired.push(r.path);
+        }
+    }
+    expired
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -539,8 +566,33 @@ pub async fn run(
         log::warn!("hls {key}: closing the last segment: {e}");
     }
     drop(consumer);
+    // Nothing more is appended, so the clock stands: the retired segments expire after the
+    // media time they still had, now in wall time (unless a new publish takes them over).
+    let (generation, retention) = {
+        let m = memo_lock();
+        let memo = m.get(&m3u8);
+        let retention = memo
+            .and_then(|x| x.retired.back().map(|r| r.until - x.clock))
+            .unwrap_or(0.0);
+        (memo.map(|x| x.generation), retention)
+    };
+    if retention > 0.0 && (dispose == 0 || f64::from(dispose) > retention) {
+        let m3u8 = m3u8.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(retention.min(86_400.0))).await;
+            let mut m = memo_lock();
+            let Some(memo) = m
+                .get_mut(&m3u8)
+                .filter(|x| Some(x.generation) == generation)
+            else {
+                return; // republished (the new publish expires them) or disposed
+            };
+            for r in memo.retired.drain(..) {
+                let _ = std::fs::remove_file(r.path);
+            }
+        });
+    }
     if dispose > 0 {
-        let generation = memo_lock().get(&m3u8).map(|m| m.generation);
         let key2 = key.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(dispose as u64)).await;
@@ -551,6 +603,9 @@ pub async fn run(
             if let Some(memo) = m.remove(&m3u8) {
                 for d in memo.window {
                     let _ = std::fs::remove_file(d.path);
+                }
+                for r in memo.retired {
+                    let _ = std::fs::remove_file(r.path);
                 }
                 let _ = std::fs::remove_file(&m3u8);
                 log::info!("hls {key2}: disposed after {dispose} s without a publisher");
@@ -787,6 +842,38 @@ mod tests {
                 next_cc.insert(pid, (cc + 1) & 0x0F);
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn segments_that_left_stay_on_disk_until_they_expire() {
+        let dir = temp("retire");
+        let key = StreamKey::new("__defaultVhost__", "live", "x");
+        let mut seg = Segmenter::new(config(&dir), key, None);
+        // 3 minutes of 8.333 s segments: the window lists about 5 (41.7 s with the new one),
+        // a segment that leaves is kept for its 8.3 s plus the 41.7 s of the playlist.
+        feed(&mut seg, &stream(0, 180_000, 30, 250));
+        let memo = memo_of(seg.m3u8_path());
+        let on_disk: Vec<String> = std::fs::read_dir(dir.join("live"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".ts"))
+            .collect();
+        let kept: std::collections::HashSet<PathBuf> = memo
+            .window
+            .iter()
+            .map(|d| d.path.clone())
+            .chain(memo.retired.iter().map(|r| r.path.clone()))
+            .collect();
+        assert_eq!(on_disk.len(), kept.len(), "{on_disk:?}");
+        assert!(kept.iter().all(|p| p.exists()));
+        assert!(
+            !memo.retired.is_empty() && memo.retired.len() <= 7,
+            "{memo:?}"
+        );
+        assert!(memo.retired.iter().all(|r| r.until > memo.clock));
+        assert!(!dir.join("live/x-0.ts").exists(), "expired and deleted");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -118,27 +118,24 @@ struct Open {
 
 /// Whether a video frame starts a new segment (all times in ms).
 ///
-/// With `wait_keyframe` (the default), a segment only ever starts on a keyframe, so every
-/// segment opens with SPS/PPS and an IDR that a player can decode on its own: the cut comes
-/// at the first keyframe once the segment lasts `fragment_ms`, however long that takes. A GOP
-/// longer than the fragment makes segments as long as the GOP: SRS instead cut mid-GOP after
-/// `fragment * td_ratio` with some settings, and players (hls.js, ffmpeg: "non-existing PPS
-/// 0 referenced") cannot start such a segment. A keyframe also cuts early when a track
+/// A segment only ever starts on a keyframe, so every segment opens with SPS/PPS and an IDR
+/// that a player can decode on its own: the cut comes at the first keyframe once the segment
+/// lasts `fragment_ms`, however long that takes. A GOP longer than the fragment makes
+/// segments as long as the GOP: SRS instead cuts mid-GOP after `fragment * td_ratio` when
+/// `hls_wait_keyframe` is off, and players (hls.js, ffmpeg: "non-existing PPS 0
+/// referenced") cannot start such a segment. A keyframe also cuts early when a track
 /// appeared since the segment began (`tracks_changed`): the new track must be in the PMT.
-/// Without `wait_keyframe` (SRS's `hls_wait_keyframe off`), segments are cut on time alone.
 pub fn video_cut(
     open: bool,
     keyframe: bool,
     duration_ms: i64,
     fragment_ms: i64,
-    wait_keyframe: bool,
     tracks_changed: bool,
 ) -> bool {
-    let cut_point = keyframe || !wait_keyframe;
     if !open {
-        return cut_point;
+        return keyframe;
     }
-    cut_point && (duration_ms >= fragment_ms || (keyframe && tracks_changed))
+    keyframe && (duration_ms >= fragment_ms || tracks_changed)
 }
 
 /// The HLS writer of one publish: frames in (see [`Segmenter::handle`]), TS segments and the
@@ -181,6 +178,12 @@ impl Segmenter {
             let mut m = memo_lock();
             let memo = m.entry(m3u8_path.clone()).or_default();
             memo.generation += 1;
+        }
+        if !cfg.wait_keyframe {
+            log::info!(
+                "hls {key}: wait_keyframe = false is ignored for video: a segment that starts \
+                 mid-GOP cannot be played, so video segments always start on a keyframe"
+            );
         }
         let remux = TsRemuxer::new(cfg.vcodec != "vn", cfg.acodec != "an");
         Segmenter {
@@ -228,7 +231,6 @@ impl Segmenter {
                     keyframe,
                     duration,
                     (self.cfg.fragment * 1000.0) as i64,
-                    self.cfg.wait_keyframe,
                     tracks_changed,
                 );
                 if cut && tracks_changed {
@@ -676,29 +678,26 @@ mod tests {
 
     #[test]
     fn video_is_cut_only_on_keyframes_once_the_fragment_passed() {
-        // (open, keyframe, duration, wait_keyframe, tracks_changed) -> cut; fragment 2000.
+        // (open, keyframe, duration, tracks_changed) -> cut; fragment 2000.
         let table = [
-            ((false, true, 0, true, false), true),
-            ((false, false, 0, true, false), false),
-            ((true, true, 1999, true, false), false),
-            ((true, true, 2000, true, false), true),
+            ((false, true, 0, false), true),
+            ((false, false, 0, false), false),
+            ((true, true, 1999, false), false),
+            ((true, true, 2000, false), true),
             // However long the GOP, no cut between keyframes (SRS cut at fragment*td_ratio).
-            ((true, false, 3000, true, false), false),
-            ((true, false, 60_000, true, false), false),
-            ((true, true, 8333, true, false), true),
+            ((true, false, 2000, false), false),
+            ((true, false, 3000, false), false),
+            ((true, false, 60_000, false), false),
+            ((true, true, 8333, false), true),
             // A track appeared: the next keyframe cuts, so the PMT lists it.
-            ((true, true, 500, true, true), true),
-            ((true, false, 500, true, true), false),
-            // wait_keyframe off (SRS's hls_wait_keyframe off): on time alone.
-            ((false, false, 0, false, false), true),
-            ((true, false, 2000, false, false), true),
-            ((true, false, 1000, false, false), false),
+            ((true, true, 500, true), true),
+            ((true, false, 500, true), false),
         ];
-        for ((open, key, d, wait, changed), want) in table {
+        for ((open, key, d, changed), want) in table {
             assert_eq!(
-                video_cut(open, key, d, 2000, wait, changed),
+                video_cut(open, key, d, 2000, changed),
                 want,
-                "open={open} key={key} d={d} wait={wait} changed={changed}"
+                "open={open} key={key} d={d} changed={changed}"
             );
         }
     }

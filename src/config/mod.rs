@@ -408,6 +408,8 @@ pub struct HlsConfig {
     pub cleanup: bool,
     /// s after unpublish to delete the stream's files; 0 = never.
     pub dispose: u32,
+    /// SRS's `hls_wait_keyframe`, accepted for its configs; video segments always start on a
+    /// keyframe whatever it says (a segment starting mid-GOP cannot be played).
     pub wait_keyframe: bool,
     /// Track HLS viewers as clients (SRS's `hls_ctx`): on_play/on_stop hooks, `hls-play` in
     /// the API; a viewer's first playlist request gets a master playlist naming its own URL.

@@ -434,13 +434,18 @@ async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
     let m3u8 = std::fs::read_to_string(dir.join("live/h.m3u8")).unwrap();
     for (i, c) in got.iter().enumerate() {
         assert_eq!(field(&c.body, "seq_no"), i.to_string(), "{}", c.body);
+        // url is relative to the HTTP root (SRS: the playlist's directory + its URI).
         let url = field(&c.body, "url");
-        assert!(m3u8.contains(&url), "{url} in the playlist");
+        assert_eq!(url, format!("live/h-{i}.ts"), "{}", c.body);
+        let uri = url.strip_prefix("live/").unwrap();
+        assert!(m3u8.lines().any(|l| l == uri), "{uri} in the playlist");
         let file = field(&c.body, "file");
         assert!(std::path::Path::new(&file).exists(), "{file}");
-        let d: f64 = field(&c.body, "duration").parse().unwrap();
+        let raw = field(&c.body, "duration");
+        assert!(raw.contains('.'), "a float: {}", c.body);
+        let d: f64 = raw.parse().unwrap();
         assert!(d > 0.5 && d < 3.5, "{}", c.body);
-        assert_eq!(field(&c.body, "m3u8_url"), "/live/h.m3u8");
+        assert_eq!(field(&c.body, "m3u8_url"), "live/h.m3u8");
     }
 }
 
@@ -540,22 +545,19 @@ async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
         .await,
         "the playlist is written"
     );
-    // First request: the play checks, then a redirect to the viewer's own URL.
+    // First request: the play checks, then (200, as SRS 6) a master playlist naming the
+    // viewer's own URL.
     let first = http_get(http, "/live/v.m3u8?token=1").await;
-    assert!(first.starts_with("HTTP/1.1 302"), "{first}");
-    let location = first
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let variant = first
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or_else(|| l.strip_prefix("Location: "))
-        })
-        .expect("a Location")
+        .find(|l| l.starts_with("v.m3u8?"))
+        .unwrap_or_else(|| panic!("a variant: {first}"))
         .trim()
         .to_string();
-    assert!(
-        location.starts_with("/live/v.m3u8?token=1&hls_ctx="),
-        "{location}"
-    );
+    assert!(variant.starts_with("v.m3u8?hls_ctx="), "{variant}");
+    assert!(variant.ends_with("&token=1"), "{variant}");
+    let location = format!("/live/{variant}");
     let plays: Vec<Call> = calls
         .lock()
         .unwrap()
@@ -843,4 +845,200 @@ async fn unusable_names_never_reach_the_hooks() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(actions(&calls), Vec::<String>::new(), "no hook was called");
+}
+
+/// The publisher's hook calls, in the order the hook server got them.
+fn calls_of(calls: &Arc<Mutex<Vec<Call>>>, client_id: &str) -> Vec<Call> {
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| field(&c.body, "client_id") == client_id)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_hls_body_is_srs6_and_the_last_on_hls_and_on_dvr_precede_on_unpublish() {
+    let (base, calls) = hook_server().await;
+    let dir = temp_dir("hooks-hls-srs6-files");
+    let extra = format!(
+        "{}on_hls = [\"{base}/allow\"]\non_dvr = [\"{base}/allow\"]\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 2\nwindow = 60\npath = \"{d}\"\n\
+         [vhost.\"__defaultVhost__\".dvr]\nenabled = true\nplan = \"session\"\n\
+         path = \"{d}/[app]/[stream].[timestamp].flv\"\n",
+        hooks_toml(&base, "/allow"),
+        d = dir.display()
+    );
+    let server = start_server("hooks-hls-srs6", &extra).await;
+    // 8 s of a 1 s GOP, then the keyframe at 8 s and nothing more: the publisher stops right
+    // after a keyframe, which opens a one-frame segment.
+    let mut tags = synthetic_tags(8000, 1000, 25);
+    tags.extend(
+        synthetic_tags(8040, 1000, 25)
+            .into_iter()
+            .filter(|t| t.kind == MediaKind::Video && t.timestamp == 8000),
+    );
+    let mut p = rtmp_publisher(&server, "live/h").await;
+    send_tags(&mut p, &tags, 50).await;
+    p.close().await;
+    assert!(
+        wait_for(T, || actions(&calls).contains(&"on_close".to_string())).await,
+        "{:?}",
+        actions(&calls)
+    );
+    let publisher = field(
+        &calls
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.action() == "on_publish")
+            .unwrap()
+            .body,
+        "client_id",
+    );
+    let mine = calls_of(&calls, &publisher);
+    let acts: Vec<String> = mine.iter().map(Call::action).collect();
+    // Four 2 s segments; the one-frame segment at 8 s is dropped: no on_hls of duration 0.
+    let hls: Vec<&Call> = mine.iter().filter(|c| c.action() == "on_hls").collect();
+    assert_eq!(hls.len(), 4, "{acts:?}");
+    for (i, c) in hls.iter().enumerate() {
+        assert_eq!(
+            field(&c.body, "url"),
+            format!("live/h-{i}.ts"),
+            "{}",
+            c.body
+        );
+        assert_eq!(field(&c.body, "m3u8_url"), "live/h.m3u8", "{}", c.body);
+        assert_eq!(field(&c.body, "seq_no"), i.to_string(), "{}", c.body);
+        // A JSON float as SRS writes it: "2.00", never the integer 2.
+        assert_eq!(field(&c.body, "duration"), "2.00", "{}", c.body);
+        assert!(
+            field(&c.body, "file").ends_with(&format!("live/h-{i}.ts")),
+            "{}",
+            c.body
+        );
+        assert!(
+            field(&c.body, "m3u8").ends_with("live/h.m3u8"),
+            "{}",
+            c.body
+        );
+    }
+    assert!(
+        !dir.join("live/h-4.ts").exists(),
+        "the dropped segment's file"
+    );
+    // SRS's order at unpublish: the last on_hls and on_dvr, then on_unpublish, then on_close.
+    let at = |a: &str| acts.iter().rposition(|x| x == a).unwrap_or(usize::MAX);
+    assert_eq!(
+        acts.iter().filter(|a| *a == "on_dvr").count(),
+        1,
+        "{acts:?}"
+    );
+    assert!(at("on_hls") < at("on_unpublish"), "{acts:?}");
+    assert!(at("on_dvr") < at("on_unpublish"), "{acts:?}");
+    assert!(at("on_unpublish") < at("on_close"), "{acts:?}");
+    assert_eq!(
+        acts.last().map(String::as_str),
+        Some("on_close"),
+        "{acts:?}"
+    );
+}
+
+/// `GET` with a method of choice; returns the whole answer.
+async fn http_req(addr: std::net::SocketAddr, method: &str, target: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_ctx_master_playlist_then_refreshes_are_one_viewer() {
+    let (base, calls) = hook_server().await;
+    let dir = temp_dir("hooks-hls-master");
+    let extra = format!(
+        "{}[vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 10\npath = \"{d}\"\n\
+         [http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{d}\"\n",
+        hooks_toml(&base, "/allow"),
+        d = dir.display()
+    );
+    let server = start_server("hooks-hls-master", &extra).await;
+    let http = server.http.unwrap();
+    let mut p = rtmp_publisher(&server, "live/c").await;
+    send_tags(&mut p, &synthetic_tags(5000, 1000, 25), 50).await;
+    assert!(dir.join("live/c.m3u8").is_file(), "the playlist is written");
+    let plays = || -> Vec<Call> {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.action() == "on_play")
+            .cloned()
+            .collect()
+    };
+
+    // What curl gets: 200 and a one-variant master playlist (SRS 6's exact text).
+    let first = http_req(http, "GET", "/live/c.m3u8?token=1").await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let lower = first.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/vnd.apple.mpegurl"),
+        "{first}"
+    );
+    assert!(lower.contains("cache-control: no-cache"), "{first}");
+    assert!(!lower.contains("location:"), "{first}");
+    let body = &first[first.find("\r\n\r\n").unwrap() + 4..];
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 3, "{body}");
+    assert_eq!(lines[0], "#EXTM3U");
+    assert_eq!(
+        lines[1],
+        "#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1"
+    );
+    let id = lines[2]
+        .strip_prefix("c.m3u8?hls_ctx=")
+        .and_then(|r| r.strip_suffix("&token=1"))
+        .unwrap_or_else(|| panic!("the variant: {body}"))
+        .to_string();
+    assert!(
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{id}"
+    );
+    assert_eq!(plays().len(), 2, "one viewer, both on_play URLs");
+
+    // The player refreshes the variant URL (as Chromium's native player and hls.js do): the
+    // same viewer every time, no new on_play.
+    for _ in 0..5 {
+        let r = http_req(http, "GET", &format!("/live/{}", lines[2])).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains("#EXT-X-TARGETDURATION"), "a media playlist: {r}");
+        assert!(r.contains(&format!(".ts?hls_ctx={id}")), "{r}");
+    }
+    let head = http_req(http, "HEAD", &format!("/live/{}", lines[2])).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(plays().len(), 2, "refreshes are the same viewer");
+    let ids: std::collections::HashSet<String> = plays()
+        .iter()
+        .map(|c| field(&c.body, "client_id"))
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let clients = http_get(server.api.unwrap(), "/api/v1/clients").await;
+    assert_eq!(clients.matches("\"hls-play\"").count(), 1, "{clients}");
+
+    // A ctx the server does not know (expired, or the server restarted) is admitted under
+    // that ID and served the media playlist, so the player's next refresh finds it.
+    let r = http_req(http, "GET", "/live/c.m3u8?hls_ctx=zz9").await;
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.contains(".ts?hls_ctx=zz9"),
+        "{r}"
+    );
+    let r = http_req(http, "GET", "/live/c.m3u8?hls_ctx=zz9").await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert_eq!(plays().len(), 4, "one more viewer, once");
+    let clients = http_get(server.api.unwrap(), "/api/v1/clients").await;
+    assert_eq!(clients.matches("\"hls-play\"").count(), 2, "{clients}");
+    p.close().await;
 }

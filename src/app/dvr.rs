@@ -280,16 +280,18 @@ fn seekable_metadata(stream: Option<&[u8]>) -> (Bytes, usize, usize) {
 }
 
 /// Starts the recorder of a new publish when the vhost has DVR on; closed files are reported
-/// to `on_dvr` hooks.
+/// to `on_dvr` hooks. The returned [`Finished`](super::Finished) resolves once the last file
+/// is closed and its `on_dvr` queued (`None` when DVR is off).
 pub fn spawn(
     ctx: &Arc<super::Context>,
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
     who: super::hooks::Who,
-) {
+) -> Option<super::Finished> {
     if !vhost.dvr.enabled {
-        return;
+        return None;
     }
+    let (signal, finished) = super::Finished::pair();
     let mut consumer = source.subscribe(
         super::hls::queue_limits(),
         super::rtmp::jitter_mode(vhost.dvr.time_jitter),
@@ -303,6 +305,8 @@ pub fn spawn(
     let cid = super::log::current_cid();
     tokio::spawn(super::log::with_cid(cid, async move {
         let _writing = writing;
+        // Dropped last, after the last on_dvr is queued.
+        let _signal = signal;
         let mut items = Vec::with_capacity(256);
         let mut failed = false;
         'outer: loop {
@@ -331,6 +335,7 @@ pub fn spawn(
             Err(e) => log::error!("dvr {key}: closing: {e}"),
         }
     }));
+    Some(finished)
 }
 
 #[cfg(test)]

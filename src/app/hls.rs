@@ -9,7 +9,7 @@
 use super::template::{self, Vars};
 use crate::config::{HlsConfig, HlsOnError};
 use crate::hub::{Consumer, Frame, Item, StreamKey};
-use crate::protocol::m3u8::{Playlist, Segment as PlaylistSegment};
+use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use bytes::BytesMut;
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +26,30 @@ struct Memo {
     window: VecDeque<Done>,
     /// Bumped by every publish; a pending dispose only runs if no publish came since.
     generation: u64,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`: segments tagged `EXT-X-DISCONTINUITY` that left the
+    /// window (RFC 8216 §6.2.2).
+    discontinuity_seq: u64,
+    /// `EXT-X-TARGETDURATION` so far, whole seconds. It only grows while the playlist lives:
+    /// RFC 8216 §6.2.1 wants it never to change, which a server that cuts on keyframes cannot
+    /// promise (it learns the encoder's GOP as it goes), so it at least never shrinks.
+    target_duration: u64,
+    /// The long-GOP warning was logged for this stream.
+    gop_warned: bool,
+    /// Seconds of media listed so far in this playlist's life: the clock that
+    /// [`Retired`] segments expire on.
+    clock: f64,
+    /// Segments that left the window, still on disk (with `cleanup`) until they expire.
+    retired: VecDeque<Retired>,
+}
+
+/// A segment that left the playlist. RFC 8216 §6.2.2: it must stay available for its
+/// duration plus that of the longest playlist that listed it, since a player may have just
+/// read that playlist; SRS deletes it at once, and a slow player then gets a 404.
+#[derive(Debug, Clone)]
+struct Retired {
+    path: PathBuf,
+    /// When it may be deleted, on [`Memo::clock`].
+    until: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -47,15 +71,29 @@ fn memo_lock() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Memo>> {
     memos().lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Segments shorter than this are dropped instead of listed (SRS's
+/// `SRS_HLS_SEGMENT_MIN_DURATION`): a publisher that stops right after a keyframe would
+/// otherwise leave a one-frame segment, `#EXTINF:0.000` and an `on_hls` of duration 0.
+pub const MIN_SEGMENT_MS: i64 = 100;
+
 /// Something to tell the rest of the server: a segment was closed (for on_hls).
 #[derive(Debug, Clone)]
 pub struct SegmentEvent {
+    /// The stream the segment belongs to.
     pub key: StreamKey,
+    /// The segment file as written (`hls.path` joined with the rendered `ts_file`).
     pub file: PathBuf,
-    pub uri: String,
+    /// The segment's URL relative to the HTTP root, as SRS's `on_hls` sends it
+    /// (`live/hk-0.ts`): the playlist's directory joined with its URI; an absolute
+    /// `entry_prefix` URL is sent as it is.
+    pub url: String,
+    /// The playlist file as written.
     pub m3u8: PathBuf,
+    /// The playlist relative to the HTTP root (`live/hk.m3u8`), as SRS sends it.
     pub m3u8_url: String,
+    /// The segment's media sequence number.
     pub seq: u64,
+    /// Seconds, as the playlist's `EXTINF` states it.
     pub duration: f64,
 }
 
@@ -76,9 +114,33 @@ struct Open {
     file: io::BufWriter<File>,
     start_dts: i64,
     last_dts: i64,
-    discontinuity: bool,
 }
 
+/// Whether a video frame starts a new segment (all times in ms).
+///
+/// A segment only ever starts on a keyframe, so every segment opens with SPS/PPS and an IDR
+/// that a player can decode on its own: the cut comes at the first keyframe once the segment
+/// lasts `fragment_ms`, however long that takes. A GOP longer than the fragment makes
+/// segments as long as the GOP: SRS instead cuts mid-GOP after `fragment * td_ratio` when
+/// `hls_wait_keyframe` is off, and players (hls.js, ffmpeg: "non-existing PPS 0
+/// referenced") cannot start such a segment. A keyframe also cuts early when a track
+/// appeared since the segment began (`tracks_changed`): the new track must be in the PMT.
+pub fn video_cut(
+    open: bool,
+    keyframe: bool,
+    duration_ms: i64,
+    fragment_ms: i64,
+    tracks_changed: bool,
+) -> bool {
+    if !open {
+        return keyframe;
+    }
+    keyframe && (duration_ms >= fragment_ms || tracks_changed)
+}
+
+/// The HLS writer of one publish: frames in (see [`Segmenter::handle`]), TS segments and the
+/// sliding m3u8 out, with the playlist's state shared with the publishes before and after
+/// it (numbering, window, target duration, discontinuities).
 pub struct Segmenter {
     cfg: HlsConfig,
     key: StreamKey,
@@ -86,12 +148,18 @@ pub struct Segmenter {
     m3u8_url: String,
     remux: TsRemuxer,
     open: Option<Open>,
-    first_of_publish: bool,
+    /// The next segment listed follows a break (this publish after an earlier one, a track
+    /// that appeared): it is tagged `EXT-X-DISCONTINUITY` unless it is the playlist's first.
+    pending_discontinuity: bool,
+    /// DTS of the last video keyframe, to measure the encoder's keyframe interval.
+    last_keyframe: Option<i64>,
     buf: BytesMut,
     events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
 }
 
 impl Segmenter {
+    /// A segmenter for a new publish of `key`; closed segments are sent to `events` (for
+    /// on_hls). The first segment it lists after an earlier publish's is a discontinuity.
     pub fn new(
         cfg: HlsConfig,
         key: StreamKey,
@@ -105,11 +173,17 @@ impl Segmenter {
         };
         let rel = template::render(&cfg.m3u8_file, &vars);
         let m3u8_path = Path::new(&cfg.path).join(&rel);
-        let m3u8_url = format!("/{}", rel.trim_start_matches('/'));
+        let m3u8_url = rel.trim_start_matches('/').to_string();
         {
             let mut m = memo_lock();
             let memo = m.entry(m3u8_path.clone()).or_default();
             memo.generation += 1;
+        }
+        if !cfg.wait_keyframe {
+            log::info!(
+                "hls {key}: wait_keyframe = false is ignored for video: a segment that starts \
+                 mid-GOP cannot be played, so video segments always start on a keyframe"
+            );
         }
         let remux = TsRemuxer::new(cfg.vcodec != "vn", cfg.acodec != "an");
         Segmenter {
@@ -119,12 +193,14 @@ impl Segmenter {
             m3u8_url,
             remux,
             open: None,
-            first_of_publish: true,
+            pending_discontinuity: true,
+            last_keyframe: None,
             buf: BytesMut::with_capacity(64 * 1024),
             events,
         }
     }
 
+    /// The playlist file (`hls.path` joined with the rendered `m3u8_file`).
     pub fn m3u8_path(&self) -> &Path {
         &self.m3u8_path
     }
@@ -148,13 +224,20 @@ impl Segmenter {
         let cut = match sample {
             Sample::Skip => return Ok(()),
             Sample::Video { keyframe, .. } => {
-                let fragment_ms = (self.cfg.fragment * 1000.0) as i64;
-                let max_ms = (self.cfg.fragment * self.cfg.td_ratio * 1000.0) as i64;
-                let at_cut_point = keyframe || !self.cfg.wait_keyframe;
-                match &self.open {
-                    None => at_cut_point,
-                    Some(_) => (duration >= fragment_ms && at_cut_point) || duration >= max_ms,
+                self.watch_keyframes(f.dts, keyframe);
+                let tracks_changed = self.remux.tracks_changed();
+                let cut = video_cut(
+                    self.open.is_some(),
+                    keyframe,
+                    duration,
+                    (self.cfg.fragment * 1000.0) as i64,
+                    tracks_changed,
+                );
+                if cut && tracks_changed {
+                    // A track was added: the stream's encoding changes (RFC 8216 §4.3.2.3).
+                    self.pending_discontinuity = true;
                 }
+                cut
             }
             // Audio-only streams are cut on time (aof_ratio), as SRS does.
             Sample::Audio { .. } => {
@@ -178,6 +261,50 @@ impl Segmenter {
         }
     }
 
+    /// Measures the encoder's keyframe interval and tells the operator, once per stream, when
+    /// it is longer than `fragment * td_ratio`: segments then last a whole GOP.
+    fn watch_keyframes(&mut self, dts: i64, keyframe: bool) {
+        let limit_s = self.cfg.fragment * self.cfg.td_ratio.max(1.0);
+        let Some(last) = self.last_keyframe else {
+            if keyframe {
+                self.last_keyframe = Some(dts);
+            }
+            return;
+        };
+        let since_s = dts.saturating_sub(last) as f64 / 1000.0;
+        // Without a next keyframe, say so once it is clearly missing (some encoders send a
+        // single IDR, e.g. x264 with intra refresh): the segment grows until unpublish.
+        let missing = !keyframe && since_s > (10.0 * limit_s).max(30.0);
+        if (keyframe && since_s > limit_s) || missing {
+            let warned = {
+                let mut m = memo_lock();
+                let memo = m.entry(self.m3u8_path.clone()).or_default();
+                std::mem::replace(&mut memo.gop_warned, true)
+            };
+            if !warned {
+                let what = if missing {
+                    format!("has sent no keyframe for {since_s:.1} s")
+                } else {
+                    format!("sends a keyframe every {since_s:.1} s")
+                };
+                let fragment = self.cfg.fragment;
+                log::warn!(
+                    "hls {}: the encoder {what}, longer than hls fragment {fragment} s \
+                     (x td_ratio {}); segments start on keyframes, so each lasts a whole GOP \
+                     and players start and lag that much later. Set the encoder's keyframe \
+                     interval to {fragment} s or less (OBS: Settings > Output > Keyframe \
+                     Interval; ffmpeg: -g <fps x {fragment}>), or raise hls fragment. \
+                     (logged once per stream)",
+                    self.key,
+                    self.cfg.td_ratio
+                );
+            }
+        }
+        if keyframe {
+            self.last_keyframe = Some(dts);
+        }
+    }
+
     fn write_buf(&mut self, dts: i64) -> io::Result<()> {
         if let Some(o) = self.open.as_mut() {
             o.file.write_all(&self.buf)?;
@@ -189,15 +316,13 @@ impl Segmenter {
     /// Closes the open segment (if any) and opens the next one starting at `dts`.
     fn reap(&mut self, dts: i64) -> io::Result<()> {
         self.close_segment(dts)?;
-        let (seq, discontinuity) = {
+        let seq = {
             let mut m = memo_lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
             let seq = memo.next_seq;
             memo.next_seq += 1;
-            // The first segment of a republish follows older ones: a discontinuity.
-            (seq, self.first_of_publish && !memo.window.is_empty())
+            seq
         };
-        self.first_of_publish = false;
         let vars = Vars {
             vhost: &self.key.vhost,
             app: &self.key.app,
@@ -242,7 +367,6 @@ impl Segmenter {
             file,
             start_dts: dts,
             last_dts: dts,
-            discontinuity,
         });
         self.write_buf(dts)
     }
@@ -253,43 +377,66 @@ impl Segmenter {
         };
         o.file.flush()?;
         drop(o.file);
-        std::fs::rename(&o.tmp, &o.path)?;
         // A segment lasts until the next one starts (or its last frame, at the end).
         let end = next_dts.max(o.last_dts);
-        let duration = (end - o.start_dts).max(0) as f64 / 1000.0;
-        let done = Done {
-            seq: o.seq,
-            duration,
-            uri: o.uri.clone(),
-            path: o.path.clone(),
-            discontinuity: o.discontinuity,
-        };
-        let (playlist, removed) = {
+        let duration_ms = end.saturating_sub(o.start_dts).max(0);
+        if duration_ms < MIN_SEGMENT_MS {
+            // Too short to play (SRS drops these too): not listed, no on_hls, no file; its
+            // sequence number goes to the next segment.
+            let _ = std::fs::remove_file(&o.tmp);
             let mut m = memo_lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
-            memo.window.push_back(done);
-            // Slide the window: keep the newest segments that fit in `window` seconds.
-            let mut removed = Vec::new();
-            while memo.window.len() > 1
-                && memo.window.iter().map(|d| d.duration).sum::<f64>() > self.cfg.window
-            {
-                if let Some(old) = memo.window.pop_front() {
-                    removed.push(old.path);
-                }
+            if memo.next_seq == o.seq + 1 {
+                memo.next_seq = o.seq;
             }
-            (self.playlist(memo), removed)
+            log::info!(
+                "hls {}: dropped segment {} of {duration_ms} ms (under {MIN_SEGMENT_MS} ms)",
+                self.key,
+                o.seq
+            );
+            return Ok(());
+        }
+        std::fs::rename(&o.tmp, &o.path)?;
+        let duration = duration_ms as f64 / 1000.0;
+        let floor = (self.cfg.fragment * self.cfg.td_ratio).ceil().max(1.0) as u64;
+        let (playlist, expired) = {
+            let mut m = memo_lock();
+            let memo = m.entry(self.m3u8_path.clone()).or_default();
+            let discontinuity = self.pending_discontinuity && !memo.window.is_empty();
+            self.pending_discontinuity = false;
+            memo.window.push_back(Done {
+                seq: o.seq,
+                duration,
+                uri: o.uri.clone(),
+                path: o.path.clone(),
+                discontinuity,
+            });
+            memo.target_duration = memo
+                .target_duration
+                .max(floor)
+                .max(m3u8::target_for(duration));
+            memo.clock += duration;
+            let expired = slide(memo, self.cfg.window, self.cfg.cleanup);
+            (self.playlist(memo), expired)
         };
         write_atomic(&self.m3u8_path, playlist.render().as_bytes())?;
-        if self.cfg.cleanup {
-            for p in removed {
-                let _ = std::fs::remove_file(p);
-            }
+        for p in expired {
+            let _ = std::fs::remove_file(p);
         }
         if let Some(tx) = &self.events {
+            // SRS's on_hls url: the playlist's directory joined with the segment's URI.
+            let url = if o.uri.starts_with("http://") || o.uri.starts_with("https://") {
+                o.uri
+            } else {
+                match self.m3u8_url.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/{}", o.uri),
+                    None => o.uri,
+                }
+            };
             let _ = tx.try_send(SegmentEvent {
                 key: self.key.clone(),
                 file: o.path,
-                uri: o.uri,
+                url,
                 m3u8: self.m3u8_path.clone(),
                 m3u8_url: self.m3u8_url.clone(),
                 seq: o.seq,
@@ -301,8 +448,9 @@ impl Segmenter {
 
     fn playlist(&self, memo: &Memo) -> Playlist {
         Playlist {
-            target_duration: (self.cfg.fragment * self.cfg.td_ratio).ceil().max(1.0) as u64,
+            target_duration: memo.target_duration,
             media_sequence: memo.window.front().map(|d| d.seq).unwrap_or(0),
+            discontinuity_sequence: memo.discontinuity_seq,
             segments: memo
                 .window
                 .iter()
@@ -317,11 +465,52 @@ impl Segmenter {
         }
     }
 
-    /// Ends the publish: closes the open segment into the playlist.
+    /// Ends the publish: closes the open segment into the playlist (or drops it when it is
+    /// shorter than [`MIN_SEGMENT_MS`]).
     pub fn finish(&mut self) -> io::Result<()> {
         let last = self.open.as_ref().map(|o| o.last_dts).unwrap_or(0);
         self.close_segment(last)
     }
+}
+
+/// Slides the window after a segment was added (and [`Memo::clock`] advanced): drops the
+/// oldest segments while the rest still last more than `window` seconds, but never below
+/// three target durations (RFC 8216 §6.2.2: a live playlist must not get shorter than that;
+/// with a long GOP the target grows, and a player needs three segments to start). Counts the
+/// discontinuities that leave. With `cleanup`, what left is retired until it expires; returns
+/// the files of the retired segments that expired now, to delete.
+fn slide(memo: &mut Memo, window: f64, cleanup: bool) -> Vec<PathBuf> {
+    let keep_at_least = 3.0 * memo.target_duration as f64;
+    let mut total: f64 = memo.window.iter().map(|d| d.duration).sum();
+    // The longest playlist that listed the segments leaving now is this one.
+    let listed = total;
+    while memo.window.len() > 1 {
+        let Some(first) = memo.window.front() else {
+            break;
+        };
+        if total <= window || total - first.duration < keep_at_least {
+            break;
+        }
+        if let Some(old) = memo.window.pop_front() {
+            total -= old.duration;
+            if old.discontinuity {
+                memo.discontinuity_seq += 1;
+            }
+            if cleanup {
+                memo.retired.push_back(Retired {
+                    path: old.path,
+                    until: memo.clock + old.duration + listed,
+                });
+            }
+        }
+    }
+    let mut expired = Vec::new();
+    while memo.retired.front().is_some_and(|r| r.until <= memo.clock) {
+        if let Some(r) = memo.retired.pop_front() {
+            expired.push(r.path);
+        }
+    }
+    expired
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -379,8 +568,33 @@ pub async fn run(
         log::warn!("hls {key}: closing the last segment: {e}");
     }
     drop(consumer);
+    // Nothing more is appended, so the clock stands: the retired segments expire after the
+    // media time they still had, now in wall time (unless a new publish takes them over).
+    let (generation, retention) = {
+        let m = memo_lock();
+        let memo = m.get(&m3u8);
+        let retention = memo
+            .and_then(|x| x.retired.back().map(|r| r.until - x.clock))
+            .unwrap_or(0.0);
+        (memo.map(|x| x.generation), retention)
+    };
+    if retention > 0.0 && (dispose == 0 || f64::from(dispose) > retention) {
+        let m3u8 = m3u8.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(retention.min(86_400.0))).await;
+            let mut m = memo_lock();
+            let Some(memo) = m
+                .get_mut(&m3u8)
+                .filter(|x| Some(x.generation) == generation)
+            else {
+                return; // republished (the new publish expires them) or disposed
+            };
+            for r in memo.retired.drain(..) {
+                let _ = std::fs::remove_file(r.path);
+            }
+        });
+    }
     if dispose > 0 {
-        let generation = memo_lock().get(&m3u8).map(|m| m.generation);
         let key2 = key.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(dispose as u64)).await;
@@ -391,6 +605,9 @@ pub async fn run(
             if let Some(memo) = m.remove(&m3u8) {
                 for d in memo.window {
                     let _ = std::fs::remove_file(d.path);
+                }
+                for r in memo.retired {
+                    let _ = std::fs::remove_file(r.path);
                 }
                 let _ = std::fs::remove_file(&m3u8);
                 log::info!("hls {key2}: disposed after {dispose} s without a publisher");
@@ -410,17 +627,19 @@ pub fn queue_limits() -> crate::hub::QueueLimits {
 }
 
 /// Spawns the segmenter for a new publish when the vhost has HLS on; closed segments are
-/// reported to `on_hls` hooks.
+/// reported to `on_hls` hooks. The returned [`Finished`](super::Finished) resolves once the
+/// last segment is closed and its `on_hls` queued (`None` when HLS is off).
 pub fn spawn(
     ctx: &Arc<super::Context>,
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
     publisher_cid: u32,
     who: super::hooks::Who,
-) {
+) -> Option<super::Finished> {
     if !vhost.hls.enabled {
-        return;
+        return None;
     }
+    let (signal, finished) = super::Finished::pair();
     let consumer = source.subscribe(queue_limits(), crate::hub::TimeJitter::Off);
     let key = source.key.clone();
     let cfg = vhost.hls.clone();
@@ -430,6 +649,8 @@ pub fn spawn(
     // Logged under the publisher's cid, so one grep follows the stream.
     let cid = super::log::current_cid();
     tokio::spawn(super::log::with_cid(cid, async move {
+        // Ends when the segmenter is done (its sender dropped), after the last on_hls.
+        let _signal = signal;
         while let Some(seg) = rx.recv().await {
             super::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
         }
@@ -444,4 +665,279 @@ pub fn spawn(
             }
         }
     }));
+    Some(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::rtmp::session::MediaKind;
+    use crate::protocol::ts::{pid, PACKET_SIZE};
+    use bytes::Bytes;
+    use tokio::sync::mpsc;
+
+    #[test]
+    fn video_is_cut_only_on_keyframes_once_the_fragment_passed() {
+        // (open, keyframe, duration, tracks_changed) -> cut; fragment 2000.
+        let table = [
+            ((false, true, 0, false), true),
+            ((false, false, 0, false), false),
+            ((true, true, 1999, false), false),
+            ((true, true, 2000, false), true),
+            // However long the GOP, no cut between keyframes (SRS cut at fragment*td_ratio).
+            ((true, false, 2000, false), false),
+            ((true, false, 3000, false), false),
+            ((true, false, 60_000, false), false),
+            ((true, true, 8333, false), true),
+            // A track appeared: the next keyframe cuts, so the PMT lists it.
+            ((true, true, 500, true), true),
+            ((true, false, 500, true), false),
+        ];
+        for ((open, key, d, changed), want) in table {
+            assert_eq!(
+                video_cut(open, key, d, 2000, changed),
+                want,
+                "open={open} key={key} d={d} changed={changed}"
+            );
+        }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("srsd-hls-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn config(dir: &Path) -> HlsConfig {
+        HlsConfig {
+            enabled: true,
+            path: dir.display().to_string(),
+            ..HlsConfig::default()
+        }
+    }
+
+    /// Sequence headers, then video at `fps` with a keyframe every `gop` frames and AAC every
+    /// 23 ms, with timestamps in [from_ms, to_ms).
+    fn stream(from_ms: i64, to_ms: i64, fps: i64, gop: i64) -> Vec<Frame> {
+        let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
+        let pps = [0x68, 0xCE, 0x3C, 0x80];
+        let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1];
+        avc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+        avc.extend_from_slice(&sps);
+        avc.push(1);
+        avc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+        avc.extend_from_slice(&pps);
+        let mut out = vec![
+            Frame::new(MediaKind::Video, from_ms, 0, Bytes::from(avc)),
+            Frame::new(
+                MediaKind::Audio,
+                from_ms,
+                0,
+                Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+            ),
+        ];
+        let mut audio = from_ms;
+        for i in 0.. {
+            let v = from_ms + i * 1000 / fps;
+            if v >= to_ms {
+                break;
+            }
+            while audio < v {
+                out.push(Frame::new(
+                    MediaKind::Audio,
+                    audio,
+                    0,
+                    Bytes::from_static(&[0xAF, 1, 0x21, 0x10, 0x04]),
+                ));
+                audio += 23;
+            }
+            let key = i % gop == 0;
+            let nalu: &[u8] = if key {
+                &[0x65, 0x88, 0x84]
+            } else {
+                &[0x41, 0x9A, 0x02]
+            };
+            let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 3];
+            p.extend_from_slice(nalu);
+            out.push(Frame::new(MediaKind::Video, v, 0, Bytes::from(p)));
+        }
+        out
+    }
+
+    fn feed(seg: &mut Segmenter, frames: &[Frame]) {
+        for f in frames {
+            seg.handle(f).unwrap();
+        }
+    }
+
+    fn events(rx: &mut mpsc::Receiver<SegmentEvent>) -> Vec<SegmentEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    fn memo_of(m3u8: &Path) -> Memo {
+        memo_lock().get(m3u8).cloned().unwrap_or_default()
+    }
+
+    /// The elementary stream bytes in the first packet of the first video PES of a TS file.
+    fn first_video_payload(ts: &[u8]) -> &[u8] {
+        let p = ts
+            .chunks(PACKET_SIZE)
+            .find(|p| u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]) == pid::VIDEO)
+            .expect("a video packet");
+        assert!(p[1] & 0x40 != 0, "a PES starts the segment's video");
+        let start = if p[3] & 0x20 != 0 {
+            5 + p[4] as usize
+        } else {
+            4
+        };
+        // Past the PES header (9 bytes + its optional fields).
+        let pes = &p[start..];
+        &pes[9 + pes[8] as usize..]
+    }
+
+    #[test]
+    fn an_obs_gop_makes_whole_gop_segments_each_starting_with_sps_pps_idr() {
+        let dir = temp("gop");
+        let (tx, mut rx) = mpsc::channel(64);
+        let key = StreamKey::new("__defaultVhost__", "live", "obs");
+        let mut seg = Segmenter::new(config(&dir), key, Some(tx));
+        // OBS's default: 30 fps, a keyframe every 250 frames (8.333 s); 60 s.
+        feed(&mut seg, &stream(0, 60_000, 30, 250));
+        seg.finish().unwrap();
+        let got = events(&mut rx);
+        let d: Vec<f64> = got.iter().map(|e| e.duration).collect();
+        assert_eq!(d.len(), 8, "{d:?}");
+        for x in &d[..7] {
+            assert!((8.3..=8.34).contains(x), "{d:?}");
+        }
+        let m3u8 = seg.m3u8_path().to_path_buf();
+        let memo = memo_of(&m3u8);
+        assert!(memo.gop_warned, "the long GOP was reported");
+        assert_eq!(memo.target_duration, 9);
+        // Window 12 s, but never under three target durations (27 s).
+        let listed: f64 = memo.window.iter().map(|d| d.duration).sum();
+        let first = memo.window.front().map_or(0.0, |d| d.duration);
+        assert!(listed >= 27.0 && listed - first < 27.0, "{listed}");
+        assert_eq!(memo.window.front().map(|d| d.seq), Some(3));
+        let text = std::fs::read_to_string(&m3u8).unwrap();
+        assert!(text.contains("#EXT-X-TARGETDURATION:9\n"), "{text}");
+        // Every listed segment starts with AUD/SPS/PPS/IDR, and counters run on across them.
+        let mut next_cc: HashMap<u16, u8> = HashMap::new();
+        for d in &memo.window {
+            let ts = std::fs::read(&d.path).unwrap();
+            let pes = first_video_payload(&ts);
+            let nal_types: Vec<u8> = pes
+                .windows(4)
+                .filter(|w| w[..3] == [0, 0, 1])
+                .map(|w| w[3] & 0x1F)
+                .collect();
+            assert_eq!(&nal_types[..4], &[9, 7, 8, 5], "segment {}", d.seq);
+            for p in ts.chunks(PACKET_SIZE) {
+                let pid = u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
+                let cc = p[3] & 0x0F;
+                if let Some(want) = next_cc.get(&pid) {
+                    assert_eq!(cc, *want, "pid {pid:#x} in segment {}", d.seq);
+                }
+                next_cc.insert(pid, (cc + 1) & 0x0F);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn segments_that_left_stay_on_disk_until_they_expire() {
+        let dir = temp("retire");
+        let key = StreamKey::new("__defaultVhost__", "live", "x");
+        let mut seg = Segmenter::new(config(&dir), key, None);
+        // 3 minutes of 8.333 s segments: the window lists about 5 (41.7 s with the new one),
+        // a segment that leaves is kept for its 8.3 s plus the 41.7 s of the playlist.
+        feed(&mut seg, &stream(0, 180_000, 30, 250));
+        let memo = memo_of(seg.m3u8_path());
+        let on_disk: Vec<String> = std::fs::read_dir(dir.join("live"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".ts"))
+            .collect();
+        let kept: std::collections::HashSet<PathBuf> = memo
+            .window
+            .iter()
+            .map(|d| d.path.clone())
+            .chain(memo.retired.iter().map(|r| r.path.clone()))
+            .collect();
+        assert_eq!(on_disk.len(), kept.len(), "{on_disk:?}");
+        assert!(kept.iter().all(|p| p.exists()));
+        assert!(
+            !memo.retired.is_empty() && memo.retired.len() <= 7,
+            "{memo:?}"
+        );
+        assert!(memo.retired.iter().all(|r| r.until > memo.clock));
+        assert!(!dir.join("live/x-0.ts").exists(), "expired and deleted");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn short_gops_are_not_reported() {
+        let dir = temp("short-gop");
+        let key = StreamKey::new("__defaultVhost__", "live", "s");
+        let mut seg = Segmenter::new(config(&dir), key, None);
+        // 1.5 s GOP: segments of 3 s (fragment 2 reached at 1.5 s? no: at 3 s), no warning.
+        feed(&mut seg, &stream(0, 20_000, 25, 37));
+        seg.finish().unwrap();
+        let memo = memo_of(seg.m3u8_path());
+        assert!(!memo.gop_warned);
+        assert_eq!(memo.target_duration, 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_publisher_stopping_right_after_a_keyframe_leaves_no_tiny_segment() {
+        let dir = temp("tiny");
+        let (tx, mut rx) = mpsc::channel(64);
+        let key = StreamKey::new("__defaultVhost__", "live", "t");
+        let mut seg = Segmenter::new(config(&dir), key, Some(tx));
+        // 1 s GOP to 8 s, then the keyframe at 8 s opens a segment, and the publisher stops.
+        let mut frames = stream(0, 8040, 25, 25);
+        frames.retain(|f| f.dts < 8000 || f.kind == MediaKind::Video);
+        feed(&mut seg, &frames);
+        seg.finish().unwrap();
+        let got = events(&mut rx);
+        let d: Vec<f64> = got.iter().map(|e| e.duration).collect();
+        assert_eq!(d, vec![2.0; 4], "no on_hls for the one-frame segment");
+        let text = std::fs::read_to_string(seg.m3u8_path()).unwrap();
+        assert!(!text.contains("#EXTINF:0.000"), "{text}");
+        assert!(!dir.join("live/t-4.ts").exists() && !dir.join("live/t-4.ts.tmp").exists());
+        // Its number goes to the next segment.
+        assert_eq!(memo_of(seg.m3u8_path()).next_seq, 4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_republish_is_a_discontinuity_counted_once_it_slides_out() {
+        let dir = temp("republish");
+        let key = StreamKey::new("__defaultVhost__", "live", "r");
+        let mut first = Segmenter::new(config(&dir), key.clone(), None);
+        // A long GOP first: the target grows to 5 and must stay there.
+        feed(&mut first, &stream(0, 20_000, 25, 110));
+        first.finish().unwrap();
+        let m3u8 = first.m3u8_path().to_path_buf();
+        assert_eq!(memo_of(&m3u8).target_duration, 5);
+        let mut second = Segmenter::new(config(&dir), key, None);
+        feed(&mut second, &stream(0, 6_000, 25, 25));
+        let text = std::fs::read_to_string(&m3u8).unwrap();
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+        assert!(!text.contains("DISCONTINUITY-SEQUENCE"), "{text}");
+        assert!(
+            text.contains("#EXT-X-TARGETDURATION:5\n"),
+            "never lowered: {text}"
+        );
+        // Long after: the republish's first segment left the window, and is counted.
+        feed(&mut second, &stream(6_000, 60_000, 25, 25));
+        second.finish().unwrap();
+        let text = std::fs::read_to_string(&m3u8).unwrap();
+        assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:5\n"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -480,10 +480,11 @@ pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &super::hls:
         "on_hls",
         who,
         vec![
-            ("duration", Value::Float(seg.duration)),
+            // SRS writes every JSON number with two decimals: "2.00", never "2".
+            ("duration", Value::Fixed2(seg.duration)),
             ("cwd", cwd().into()),
             ("file", seg.file.display().to_string().into()),
-            ("url", seg.uri.as_str().into()),
+            ("url", seg.url.as_str().into()),
             ("m3u8", seg.m3u8.display().to_string().into()),
             ("m3u8_url", seg.m3u8_url.as_str().into()),
             ("seq_no", Value::UInt(seg.seq)),

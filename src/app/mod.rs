@@ -135,6 +135,28 @@ impl Drop for Writing {
     }
 }
 
+/// Resolves when an output task of a publish (HLS, DVR) has closed its last file and queued
+/// its last hook (`on_hls`, `on_dvr`). The publisher waits for it before its `on_unpublish`,
+/// so a hook server hears of the last segment before the unpublish, as SRS sends them.
+pub struct Finished(tokio::sync::oneshot::Receiver<()>);
+
+/// Held by an output task; dropping it (when the task ends) resolves its [`Finished`]. The
+/// sender is never used otherwise: its drop is the signal.
+pub struct FinishSignal(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
+
+impl Finished {
+    /// A signal for the task and the [`Finished`] that waits for it.
+    pub fn pair() -> (FinishSignal, Finished) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (FinishSignal(tx), Finished(rx))
+    }
+
+    /// Waits at most `limit`; false when the task was still running then.
+    pub async fn wait(self, limit: std::time::Duration) -> bool {
+        tokio::time::timeout(limit, self.0).await.is_ok()
+    }
+}
+
 impl Context {
     pub fn config(&self) -> Arc<Config> {
         self.config

@@ -97,7 +97,14 @@ struct PublishState {
     _transcode: super::transcode::Transcoder,
     /// Stops the stream's forwarders when the publish ends.
     _forward: super::forward::Forwards,
+    /// The HLS and DVR writers of this publish: [`Conn::end_publish`] waits for their last
+    /// on_hls/on_dvr before it lets on_unpublish go.
+    outputs: Vec<super::Finished>,
 }
+
+/// How long an unpublish waits for the HLS/DVR writers to close their last files before
+/// on_unpublish is sent anyway.
+const OUTPUTS_FINISH_LIMIT: Duration = Duration::from_secs(5);
 
 struct PlayState {
     consumer: Consumer,
@@ -300,6 +307,7 @@ async fn serve_inner(
     if let Role::Publishing(p) = &conn.role {
         log::info!("unpublish {} (publisher left)", p.key);
     }
+    conn.end_publish().await;
     let _ = writer.shutdown().await;
     result
 }
@@ -353,6 +361,35 @@ pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> 
 }
 
 impl Conn<'_> {
+    /// Ends a publish (if one is on) in SRS's hook order: the stream is unpublished, the
+    /// HLS/DVR writers close their last files and queue their last on_hls/on_dvr (waited for
+    /// up to [`OUTPUTS_FINISH_LIMIT`]), and only then is on_unpublish queued, so a hook
+    /// server hears of every file before the unpublish and the on_close after it.
+    async fn end_publish(&mut self) {
+        let Role::Publishing(p) = std::mem::replace(&mut self.role, Role::Idle) else {
+            return;
+        };
+        let PublishState {
+            publisher,
+            key,
+            _hook: hook,
+            _transcode: transcode,
+            outputs,
+            ..
+        } = p;
+        drop(publisher);
+        drop(transcode);
+        for o in outputs {
+            if !o.wait(OUTPUTS_FINISH_LIMIT).await {
+                log::warn!(
+                    "unpublish {key}: HLS/DVR still writing after {:?}; on_unpublish sent first",
+                    OUTPUTS_FINISH_LIMIT
+                );
+            }
+        }
+        drop(hook);
+    }
+
     fn deadline(&self, idle_since: Instant) -> Instant {
         match &self.role {
             // A peer that has not sent a valid connect yet gets the handshake's bound.
@@ -469,7 +506,7 @@ impl Conn<'_> {
                     if let Role::Publishing(p) = &self.role {
                         log::info!("unpublish {}", p.key);
                     }
-                    self.role = Role::Idle;
+                    self.end_publish().await;
                 }
                 ServerEvent::PlayStop => {
                     if let Role::Playing(p) = &self.role {
@@ -704,8 +741,13 @@ impl Conn<'_> {
         super::edge::push(self.ctx, &v, &source, &r.param);
         let forward = super::forward::spawn_all(self.ctx, &source, &r.param);
         // edge/forward: end.
-        super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone());
-        super::dvr::spawn(self.ctx, &v, &source, who.clone());
+        let outputs = [
+            super::hls::spawn(self.ctx, &v, &source, self.cid, who.clone()),
+            super::dvr::spawn(self.ctx, &v, &source, who.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let transcode = super::transcode::spawn(self.ctx, &key, &r.param);
         self.role = Role::Publishing(PublishState {
             publisher,
@@ -718,6 +760,7 @@ impl Conn<'_> {
             _hook: hook,
             _transcode: transcode,
             _forward: forward,
+            outputs,
         });
         Ok(())
     }

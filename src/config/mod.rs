@@ -396,7 +396,9 @@ pub struct HlsConfig {
     pub enabled: bool,
     /// Target segment duration, s.
     pub fragment: f64,
-    /// A segment is cut without a keyframe once longer than `fragment * td_ratio`.
+    /// With video, segments are cut only on keyframes; a keyframe interval longer than
+    /// `fragment * td_ratio` is logged once per stream, and `ceil(fragment * td_ratio)` is the
+    /// least `EXT-X-TARGETDURATION`.
     pub td_ratio: f64,
     /// Pure-audio segments are cut at `fragment * aof_ratio`.
     pub aof_ratio: f64,
@@ -413,9 +415,11 @@ pub struct HlsConfig {
     pub cleanup: bool,
     /// s after unpublish to delete the stream's files; 0 = never.
     pub dispose: u32,
+    /// SRS's `hls_wait_keyframe`, accepted for its configs; video segments always start on a
+    /// keyframe whatever it says (a segment starting mid-GOP cannot be played).
     pub wait_keyframe: bool,
     /// Track HLS viewers as clients (SRS's `hls_ctx`): on_play/on_stop hooks, `hls-play` in
-    /// the API; a viewer's first playlist request is redirected to its own URL.
+    /// the API; a viewer's first playlist request gets a master playlist naming its own URL.
     pub ctx: bool,
 }
 

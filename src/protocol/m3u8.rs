@@ -4,6 +4,7 @@
 //! #EXTM3U
 //! #EXT-X-VERSION:3
 //! #EXT-X-MEDIA-SEQUENCE:12
+//! #EXT-X-DISCONTINUITY-SEQUENCE:1
 //! #EXT-X-TARGETDURATION:10
 //! #EXT-X-DISCONTINUITY
 //! #EXTINF:9.960,
@@ -12,6 +13,9 @@
 //! ```
 //!
 //! Version 3 because durations are decimal (RFC 8216 §4.3.2.1 needs version 3 for them).
+//! `EXT-X-DISCONTINUITY-SEQUENCE` (§4.3.3.3) is written once a segment tagged
+//! `EXT-X-DISCONTINUITY` has left a live window (§6.2.2 asks the server to count them); SRS
+//! never writes it, and players then misalign the timelines of the segments around a republish.
 
 use std::fmt::Write;
 
@@ -36,6 +40,9 @@ pub struct Playlist {
     pub target_duration: u64,
     /// `EXT-X-MEDIA-SEQUENCE`: the sequence number of the first segment listed.
     pub media_sequence: u64,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`: how many segments tagged `EXT-X-DISCONTINUITY` have
+    /// left the playlist so far. Written only when not 0 (absent means 0).
+    pub discontinuity_sequence: u64,
     pub segments: Vec<Segment>,
     /// Adds `EXT-X-ENDLIST`: the stream stopped and no segment will be added.
     pub ended: bool,
@@ -49,7 +56,7 @@ impl Playlist {
     pub fn effective_target_duration(&self) -> u64 {
         self.segments
             .iter()
-            .map(|s| (written_millis(s.duration) as u64).div_ceil(1000))
+            .map(|s| target_for(s.duration))
             .fold(self.target_duration, u64::max)
     }
 
@@ -59,8 +66,19 @@ impl Playlist {
         // Writing to a String cannot fail; the results are ignored for that reason.
         let _ = write!(
             text,
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-TARGETDURATION:{}\n",
-            self.media_sequence,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+            self.media_sequence
+        );
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                text,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        let _ = writeln!(
+            text,
+            "#EXT-X-TARGETDURATION:{}",
             self.effective_target_duration()
         );
         for s in &self.segments {
@@ -77,6 +95,12 @@ impl Playlist {
         }
         text
     }
+}
+
+/// The smallest `EXT-X-TARGETDURATION` (whole seconds) that covers a segment of `seconds`:
+/// the ceiling of the duration as the playlist writes it (three decimals).
+pub fn target_for(seconds: f64) -> u64 {
+    (written_millis(seconds) as u64).div_ceil(1000)
 }
 
 /// The duration in whole milliseconds, as the playlist states it. NaN, negative and absurd
@@ -121,6 +145,7 @@ mod tests {
         let p = Playlist {
             target_duration: 10,
             media_sequence: 12,
+            discontinuity_sequence: 0,
             segments: vec![
                 seg(12, 9.96, false),
                 seg(13, 10.0, false),
@@ -145,10 +170,32 @@ mod tests {
     }
 
     #[test]
+    fn discontinuity_sequence_is_written_once_not_zero() {
+        let p = Playlist {
+            target_duration: 9,
+            media_sequence: 40,
+            discontinuity_sequence: 2,
+            segments: vec![seg(40, 8.333, false), seg(41, 8.334, true)],
+            ended: false,
+        };
+        assert_eq!(
+            p.render(),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:40\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:2\n#EXT-X-TARGETDURATION:9\n\
+             #EXTINF:8.333,\nlive/livestream-40.ts\n\
+             #EXT-X-DISCONTINUITY\n#EXTINF:8.334,\nlive/livestream-41.ts\n"
+        );
+        assert_eq!(target_for(8.3334), 9);
+        assert_eq!(target_for(9.0004), 9);
+        assert_eq!(target_for(0.0), 0);
+    }
+
+    #[test]
     fn renders_an_ended_playlist() {
         let p = Playlist {
             target_duration: 6,
             media_sequence: 0,
+            discontinuity_sequence: 0,
             segments: vec![seg(0, 6.0, false)],
             ended: true,
         };
@@ -201,6 +248,7 @@ mod tests {
         let p = Playlist {
             target_duration: 2,
             media_sequence: 1,
+            discontinuity_sequence: 0,
             segments: vec![
                 Segment {
                     sequence: 1,

@@ -149,6 +149,18 @@ impl TsMuxer {
         }
     }
 
+    /// Takes over `prev`'s continuity counters, so the next packet of each PID continues
+    /// where `prev` stopped. The segments of one HLS stream are one transport stream to a
+    /// player that reads them back to back (ffmpeg's HLS demuxer, VLC): counters restarting
+    /// at 0 in each segment are a continuity error per segment there. SRS likewise keeps one
+    /// TS context, hence one set of counters, for all the segments of a publish.
+    pub fn continue_counters(&mut self, prev: &TsMuxer) {
+        self.cc_pat = prev.cc_pat;
+        self.cc_pmt = prev.cc_pmt;
+        self.cc_video = prev.cc_video;
+        self.cc_audio = prev.cc_audio;
+    }
+
     /// The PID whose packets carry the PCR.
     pub fn pcr_pid(&self) -> u16 {
         if self.has_video {

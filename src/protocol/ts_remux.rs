@@ -186,8 +186,10 @@ impl TsRemuxer {
         Ok(Sample::Audio { dts })
     }
 
-    /// Starts an output: a fresh muxer (continuity counters from 0) for the tracks seen so
-    /// far, and its PAT/PMT.
+    /// Starts an output (a segment): a muxer for the tracks seen so far, and its PAT/PMT.
+    /// The continuity counters of each PID go on from the previous output of this remuxer
+    /// (0 for the first), so consecutive segments read back to back are one continuous
+    /// stream (see [`TsMuxer::continue_counters`]); a new remuxer starts them at 0.
     pub fn start(&mut self, out: &mut BytesMut) {
         let tracks = (self.has_video(), self.has_audio());
         let codec = if self.mp3 {
@@ -196,6 +198,9 @@ impl TsRemuxer {
             AudioCodec::Aac
         };
         let mut muxer = TsMuxer::new(tracks.0, tracks.1, codec);
+        if let Some(prev) = &self.muxer {
+            muxer.continue_counters(prev);
+        }
         muxer.write_pat_pmt(out);
         self.muxer = Some(muxer);
         self.started_with = tracks;
@@ -379,6 +384,48 @@ mod tests {
         out.clear();
         r.write_pat_pmt(&mut out);
         assert_eq!(pids(&out), vec![pid::PAT, pid::PMT]);
+    }
+
+    /// The continuity counter of every packet, by PID.
+    fn counters(ts: &[u8]) -> Vec<(u16, u8)> {
+        ts.chunks(PACKET_SIZE)
+            .map(|p| (u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]), p[3] & 0x0F))
+            .collect()
+    }
+
+    #[test]
+    fn counters_run_on_across_outputs_of_one_remuxer() {
+        let mut r = TsRemuxer::new(true, false);
+        r.inspect(MediaKind::Video, 0, &avc_seq_header(), false, true)
+            .unwrap();
+        let frame = idr(0);
+        let mut all = BytesMut::new();
+        // Three segments of one PAT, one PMT and one video packet each, and 20 more frames
+        // so the 4-bit video counter wraps.
+        for seg in 0..3 {
+            let mut out = BytesMut::new();
+            r.start(&mut out);
+            for i in 0..if seg == 2 { 20 } else { 1 } {
+                let s = r
+                    .inspect(MediaKind::Video, 40 * i, &frame, true, false)
+                    .unwrap();
+                r.write(s, &frame, &mut out).unwrap();
+            }
+            all.extend_from_slice(&out);
+        }
+        let mut next: std::collections::HashMap<u16, u8> = Default::default();
+        for (pid, cc) in counters(&all) {
+            let want = next.get(&pid).copied().unwrap_or(0);
+            assert_eq!(cc, want, "pid {pid:#x}");
+            next.insert(pid, (cc + 1) & 0x0F);
+        }
+        assert_eq!(next.get(&pid::PAT), Some(&3));
+        assert_eq!(next.get(&pid::VIDEO), Some(&(22 & 0x0F)));
+        // A new remuxer (a new publish) starts again at 0.
+        let mut r2 = TsRemuxer::new(true, false);
+        let mut out = BytesMut::new();
+        r2.start(&mut out);
+        assert!(counters(&out).iter().all(|&(_, cc)| cc == 0));
     }
 
     #[test]

@@ -372,12 +372,15 @@ async fn flv_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
     true
 }
 
-/// The parts of a media playlist an HLS client needs.
+/// The parts of a playlist an HLS client needs: a media playlist's segments, or a master
+/// playlist's variants.
 #[derive(Debug, Default, PartialEq)]
 struct MediaPlaylist {
     target_duration: f64,
     /// (media sequence number, URI) of each segment.
     segments: Vec<(u64, String)>,
+    /// The URI after each `#EXT-X-STREAM-INF` (a master playlist).
+    variants: Vec<String>,
 }
 
 fn parse_playlist(text: &str) -> MediaPlaylist {
@@ -386,29 +389,34 @@ fn parse_playlist(text: &str) -> MediaPlaylist {
         ..MediaPlaylist::default()
     };
     let mut seq = 0u64;
+    let mut variant = false;
     for line in text.lines().map(str::trim) {
         if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
             p.target_duration = v.parse().unwrap_or(p.target_duration);
         } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
             seq = v.parse().unwrap_or(seq);
+        } else if line.starts_with("#EXT-X-STREAM-INF") {
+            variant = true;
         } else if !line.is_empty() && !line.starts_with('#') {
-            p.segments.push((seq, line.to_string()));
-            seq += 1;
+            if std::mem::take(&mut variant) {
+                p.variants.push(line.to_string());
+            } else {
+                p.segments.push((seq, line.to_string()));
+                seq += 1;
+            }
         }
     }
     p
 }
 
 /// GETs `url` on `conn` (opened, or reopened when the server closed it). The body is kept
-/// when `keep`, else only counted. `None` for a status other than 200; a redirect's
-/// `Location` goes to `redirect`.
+/// when `keep`, else only counted. `None` for a status other than 200.
 async fn fetch(
     conn: &mut Option<HttpConn>,
     url: &HttpUrl,
     me: &Player,
     start: Instant,
     keep: bool,
-    redirect: &mut Option<String>,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let request = async {
         for attempt in 0..2 {
@@ -427,9 +435,6 @@ async fn fetch(
                 Err(e) => return Err(e),
             };
             let ok = resp.status == 200;
-            if matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
-                *redirect = resp.header("location").map(str::to_string);
-            }
             let mut body = Vec::new();
             while let Some(data) = resp.chunk().await? {
                 me.received(data.len(), start);
@@ -467,18 +472,9 @@ async fn hls_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
     let mut next_seq: Option<u64> = None;
     let mut started = false;
     let mut url = url.clone();
-    let mut redirects = 0;
+    let mut hops = 0;
     loop {
-        let mut location = None;
-        let fetched = fetch(&mut conn, &url, me, start, true, &mut location).await;
-        // A server that tracks HLS viewers (SRS's hls_ctx) sends each to its own URL once.
-        if let Some(next) = location.and_then(|l| url.join(&l).ok()) {
-            redirects += 1;
-            if redirects <= 3 {
-                url = next;
-                continue;
-            }
-        }
+        let fetched = fetch(&mut conn, &url, me, start, true).await;
         let text = match fetched {
             Ok(Some(body)) => String::from_utf8_lossy(&body).into_owned(),
             other => {
@@ -493,11 +489,20 @@ async fn hls_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
                 continue;
             }
         };
+        let playlist = parse_playlist(&text);
+        // A server that tracks HLS viewers (SRS 6's hls_ctx) answers the first request with
+        // a master playlist naming the viewer's own media playlist: poll that one from now on.
+        if playlist.segments.is_empty() && hops < 3 {
+            if let Some(next) = playlist.variants.first().and_then(|v| url.join(v).ok()) {
+                hops += 1;
+                url = next;
+                continue;
+            }
+        }
         if !started {
             me.playing(start);
             started = true;
         }
-        let playlist = parse_playlist(&text);
         let first = next_seq.unwrap_or_else(|| {
             let n = playlist.segments.len();
             playlist
@@ -513,7 +518,7 @@ async fn hls_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
             } else {
                 &mut seg_conn
             };
-            if let Ok(Some(_)) = fetch(c, &seg, me, start, false, &mut None).await {
+            if let Ok(Some(_)) = fetch(c, &seg, me, start, false).await {
                 me.frames.fetch_add(1, Ordering::Relaxed);
             }
             next_seq = Some(seq + 1);
@@ -555,6 +560,16 @@ mod tests {
             p.segments,
             vec![(7, "s-7.ts".to_string()), (8, "/live/s-8.ts".to_string())]
         );
+    }
+
+    #[test]
+    fn parses_master_playlists() {
+        let p = parse_playlist(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n\
+             s.m3u8?hls_ctx=ab12&token=1\n",
+        );
+        assert!(p.segments.is_empty());
+        assert_eq!(p.variants, vec!["s.m3u8?hls_ctx=ab12&token=1".to_string()]);
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+pub mod playlist;
+
 /// A server running on the test's runtime; stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -130,34 +132,46 @@ pub async fn wait_exit(p: &mut Proc, limit: Duration) -> bool {
     }
 }
 
-/// ffmpeg arguments for `secs` seconds of generated H.264 + AAC (320x240 25 fps, GOP 1 s)
-/// as FLV; the output comes after them.
-fn ffmpeg_source(realtime: bool, secs: u32) -> Command {
+/// ffmpeg arguments for `secs` seconds of generated H.264 + AAC (320x240 at `fps`, a
+/// keyframe exactly every `gop` frames) as FLV; the output comes after them.
+fn ffmpeg_source(realtime: bool, secs: u32, fps: u32, gop: u32) -> Command {
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-y"]);
     if realtime {
         c.arg("-re");
     }
-    c.args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", &secs.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "25", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"]);
+    c.args([
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc=size=320x240:rate={fps}"),
+    ])
+    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+    .args(["-t", &secs.to_string()])
+    .args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+    ])
+    .args(["-g", &gop.to_string(), "-keyint_min", &gop.to_string()])
+    .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+    .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"]);
     c
 }
 
 /// Makes an H.264 + AAC FLV file with ffmpeg: `secs` seconds of 320x240 25 fps, GOP 1 s.
 pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
-    let out = dir.join("source.flv");
-    let status = ffmpeg_source(false, secs)
+    make_flv_gop(dir, "source.flv", secs, 25, 25)
+}
+
+/// Makes an H.264 + AAC FLV file `name` in `dir` with ffmpeg: `secs` seconds of 320x240 at
+/// `fps`, a keyframe every `gop` frames (OBS's default is 250 at 30 fps: 8.3 s).
+pub fn make_flv_gop(dir: &Path, name: &str, secs: u32, fps: u32, gop: u32) -> PathBuf {
+    let out = dir.join(name);
+    let status = ffmpeg_source(false, secs, fps, gop)
         .arg(&out)
         .status()
         .expect("run ffmpeg");
@@ -165,10 +179,48 @@ pub fn make_flv(dir: &Path, secs: u32) -> PathBuf {
     out
 }
 
+/// The tags of an FLV file, in order.
+pub fn flv_tags(path: &Path) -> Vec<srsd::protocol::flv::Tag> {
+    let mut buf = bytes::BytesMut::from(&std::fs::read(path).expect("read FLV")[..]);
+    let mut dec = srsd::protocol::flv::FlvDecoder::new();
+    let mut tags = Vec::new();
+    while let Ok(Some(t)) = dec.decode(&mut buf) {
+        tags.push(t);
+    }
+    tags
+}
+
+/// Whether an FLV video tag body is a keyframe (not a sequence header).
+pub fn is_video_keyframe(tag: &srsd::protocol::flv::Tag) -> bool {
+    tag.kind == srsd::client::MediaKind::Video
+        && tag.payload.len() > 1
+        && tag.payload[0] >> 4 == 1
+        && tag.payload[1] == 1
+}
+
+/// Publishes `tags` on `client`, `speed` times faster than real time (bounded: a tag is never
+/// sent later than its time allows, and the whole run is bounded by the tags' span / speed).
+pub async fn send_tags(
+    client: &mut srsd::client::RtmpClient,
+    tags: &[srsd::protocol::flv::Tag],
+    speed: u32,
+) {
+    let start = tokio::time::Instant::now();
+    let first = tags.first().map_or(0, |t| t.timestamp);
+    for t in tags {
+        let at = u64::from(t.timestamp.saturating_sub(first)) / u64::from(speed.max(1));
+        tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+        client
+            .send(t.kind, t.timestamp, t.payload.clone())
+            .await
+            .expect("send a tag");
+    }
+}
+
 /// ffmpeg publishing a generated live source for `secs` seconds, in real time.
 pub fn ffmpeg_publish(url: &str, secs: u32) -> Proc {
     Proc(
-        ffmpeg_source(true, secs)
+        ffmpeg_source(true, secs, 25, 25)
             .arg(url)
             .stdin(Stdio::null())
             .spawn()
@@ -340,4 +392,75 @@ pub async fn wait_publishing(server: &TestServer, path: &str, limit: Duration) -
         server.ctx.hub.find(&key).is_some_and(|s| s.is_publishing())
     })
     .await
+}
+
+/// A synthetic H.264 + AAC stream as FLV tags, no encoder needed: the AVC and AAC sequence
+/// headers, then `fps` video frames a second with a keyframe every `gop_ms`, and an AAC frame
+/// every 23 ms, from 0 up to `end_ms` (exclusive). The frames are tiny and not decodable
+/// pictures; the server's muxers only need them well-formed.
+pub fn synthetic_tags(end_ms: u32, gop_ms: u32, fps: u32) -> Vec<srsd::protocol::flv::Tag> {
+    use bytes::Bytes;
+    use srsd::client::MediaKind;
+    use srsd::protocol::flv::Tag;
+    let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
+    let pps = [0x68, 0xCE, 0x3C, 0x80];
+    let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1];
+    avc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    avc.extend_from_slice(&sps);
+    avc.push(1);
+    avc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    avc.extend_from_slice(&pps);
+    let mut tags = vec![
+        Tag {
+            kind: MediaKind::Video,
+            timestamp: 0,
+            payload: Bytes::from(avc),
+        },
+        Tag {
+            kind: MediaKind::Audio,
+            timestamp: 0,
+            payload: Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+        },
+    ];
+    let frame_ms = 1000 / fps.max(1);
+    let (mut v, mut a) = (0u32, 0u32);
+    while v < end_ms || a < end_ms {
+        if v <= a && v < end_ms {
+            let key = v % gop_ms.max(1) < frame_ms;
+            let nalu: &[u8] = if key {
+                &[0x65, 0x88, 0x84, 0x00, 0x33]
+            } else {
+                &[0x41, 0x9A, 0x02, 0x10]
+            };
+            let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+            p.extend_from_slice(&(nalu.len() as u32).to_be_bytes());
+            p.extend_from_slice(nalu);
+            tags.push(Tag {
+                kind: MediaKind::Video,
+                timestamp: v,
+                payload: Bytes::from(p),
+            });
+            v += frame_ms;
+        } else {
+            tags.push(Tag {
+                kind: MediaKind::Audio,
+                timestamp: a,
+                payload: Bytes::from_static(&[0xAF, 1, 0x21, 0x10, 0x04, 0x60, 0x8C]),
+            });
+            a += 23;
+        }
+    }
+    tags
+}
+
+/// A publisher of `path` (`app/stream[?param]`) on `server` with the project's own client.
+pub async fn rtmp_publisher(server: &TestServer, path: &str) -> srsd::client::RtmpClient {
+    let url = srsd::client::RtmpUrl::parse(&server.url(path)).expect("URL");
+    let mut c = srsd::client::RtmpClient::connect(&url, Duration::from_secs(5))
+        .await
+        .expect("connect");
+    c.publish(&url.stream, Duration::from_secs(5))
+        .await
+        .expect("publish");
+    c
 }

@@ -1,8 +1,18 @@
-//! HLS viewers as clients, as SRS does with `hls_ctx`: a player's first playlist request runs
-//! the play checks (refer, security, `on_play`) and is redirected to the same URL with
-//! `?hls_ctx=ID`; the playlist served for that ID names its segments with the same ID, so
-//! every request of the viewer refreshes it. A viewer that has asked for nothing for twice
-//! the HLS `window` is gone: its `on_stop` is sent and it leaves `/api/v1/clients`.
+//! HLS viewers as clients, as SRS 6 does with `hls_ctx`: a player's first playlist request
+//! runs the play checks (refer, security, `on_play`) and is answered 200 with a one-variant
+//! master playlist naming the same playlist with `?hls_ctx=ID` ([`master_playlist`]); the
+//! media playlist served for that ID names its segments with the same ID, so every request of
+//! the viewer refreshes it. A viewer that has asked for nothing for twice the HLS `window` is
+//! gone: its `on_stop` is sent and it leaves `/api/v1/clients`.
+//!
+//! Not a redirect (srsd once answered 302): `curl` and players that do not follow redirects
+//! got nothing, and Chromium's native player re-requests the *original* URL on every refresh
+//! after a redirect, so each refresh was a new viewer with its own `on_play`. A player reloads
+//! the variant URL of a master playlist, which carries its ID.
+//!
+//! A request with an `hls_ctx` the server does not know (the viewer expired, the server
+//! restarted) is admitted under that ID, as SRS does, and gets the media playlist: its player
+//! keeps refreshing that URL, which then finds the viewer again.
 //!
 //! Only playlists that exist are tracked (a 404 stays a 404, with no hook), and the number of
 //! tracked viewers is capped by `max_connections`, so a request flood cannot grow the table.
@@ -166,53 +176,77 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     }
     let (app, stream) = stem.trim_start_matches('/').rsplit_once('/')?;
     let key = StreamKey::new(&vhost_name, app, stream);
-    let known = ctx_param(query).filter(|id| conn.ctx.hls_viewers.touch(id));
+    let given = ctx_param(query);
+    let known = given.filter(|id| conn.ctx.hls_viewers.touch(id));
     let id = match known {
         Some(id) => id.to_string(),
         None => {
             let timeout = Duration::from_secs_f64((2.0 * v.hls.window).max(0.0)).max(MIN_TIMEOUT);
-            match admit(conn, req, v, &key, &host, timeout).await {
+            match admit(conn, req, v, &key, &host, timeout, given).await {
                 Ok(id) => id,
                 Err(resp) => return Some(resp),
             }
         }
     };
-    if known.is_none() && ctx_param(query).is_none() {
-        // First request: send the player to its own URL, as SRS does.
-        let mut location = format!("{path}{}", param_without_ctx(query));
-        location.push(if location.contains('?') { '&' } else { '?' });
-        location.push_str("hls_ctx=");
-        location.push_str(&id);
-        let mut r = Response::new(Body::empty());
-        *r.status_mut() = StatusCode::FOUND;
-        if let Ok(l) = HeaderValue::from_str(&location) {
-            r.headers_mut().insert(header::LOCATION, l);
-        }
-        cors(r.headers_mut());
-        return Some(r);
+    if given.is_none() {
+        // First request: the viewer's own playlist URL in a master playlist, as SRS 6.
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let body = master_playlist(name, &id, &param_without_ctx(query));
+        return Some(playlist_response(req, body));
     }
     let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(file))
         .await
         .ok()?
         .ok()?;
-    let body = with_ctx(&text, &id);
+    Some(playlist_response(req, with_ctx(&text, &id)))
+}
+
+/// The master playlist of a new viewer (SRS 6's `SrsHlsStream::serve_new_session`): one
+/// variant, the requested playlist `name` with `?hls_ctx=ID` and then the request's other
+/// parameters (`param`, with its `?`, as the hooks get it):
+///
+/// ```text
+/// #EXTM3U
+/// #EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1
+/// livestream.m3u8?hls_ctx=ID&token=1
+/// ```
+///
+/// SRS writes the request's absolute path; srsd writes the file name, relative to the
+/// master's own URL (RFC 8216 §4.1), which resolves to the same URL and still works behind a
+/// reverse proxy that serves srsd under a path prefix.
+pub fn master_playlist(name: &str, id: &str, param: &str) -> String {
+    let mut uri = format!("{name}?hls_ctx={id}");
+    if let Some(rest) = param.strip_prefix('?').filter(|r| !r.is_empty()) {
+        uri.push('&');
+        uri.push_str(rest);
+    }
+    // A name or parameter from the request line cannot hold CR/LF (hyper refuses them), and
+    // the URI is one line whatever: a stray line break would be a new playlist line.
+    let uri = uri.replace(['\r', '\n'], "");
+    format!("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n{uri}\n")
+}
+
+/// A 200 with a playlist: its type, no caching, CORS; no body for HEAD.
+fn playlist_response(req: &Request<hyper::body::Incoming>, body: String) -> Response<Body> {
+    let len = body.len();
     let mut r = Response::new(if req.method() == hyper::Method::HEAD {
         Body::empty()
     } else {
-        Body::full(body.clone())
+        Body::full(body)
     });
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/vnd.apple.mpegurl"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     cors(h);
-    Some(r)
+    r
 }
 
-/// A new viewer: the play checks, then its entry (a client of type `hls-play`).
+/// A new viewer: the play checks, then its entry (a client of type `hls-play`) under
+/// `wanted` (an `hls_ctx` the request brought) or a new ID.
 async fn admit(
     conn: &Conn,
     req: &Request<hyper::body::Incoming>,
@@ -220,6 +254,7 @@ async fn admit(
     key: &StreamKey,
     host: &str,
     timeout: Duration,
+    wanted: Option<&str>,
 ) -> Result<String, Response<Body>> {
     let ctx = &conn.ctx;
     if ctx.hls_viewers.len() >= ctx.config().max_connections as usize {
@@ -234,7 +269,7 @@ async fn admit(
         .get(header::REFERER)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let id = new_id(ctx);
+    let id = wanted.map_or_else(|| new_id(ctx), str::to_string);
     let cid = crate::app::log::next_cid() as u32;
     let who = Who {
         client_id: cid,
@@ -266,16 +301,23 @@ async fn admit(
         i.key = Some(key.clone());
     });
     ::log::info!("HLS viewer {id} of {key} from {} (client {cid})", who.ip);
-    ctx.hls_viewers.lock().insert(
-        id.clone(),
-        Viewer {
-            key: key.clone(),
-            last: Instant::now(),
-            timeout,
-            _hook: hook,
-            _client: client,
-        },
-    );
+    let viewer = Viewer {
+        key: key.clone(),
+        last: Instant::now(),
+        timeout,
+        _hook: hook,
+        _client: client,
+    };
+    // Two first requests racing with the same unknown ID: the first entry stays, the other
+    // is dropped (its guard sends the on_stop matching its on_play) outside the lock.
+    let duplicate = match ctx.hls_viewers.lock().entry(id.clone()) {
+        std::collections::hash_map::Entry::Occupied(_) => Some(viewer),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(viewer);
+            None
+        }
+    };
+    drop(duplicate);
     Ok(id)
 }
 
@@ -290,6 +332,21 @@ mod tests {
             with_ctx(m3u8, "ab12"),
             "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n#EXTINF:2.0,\ns-3.ts?hls_ctx=ab12\n#EXTINF:2.0,\nseg/s-4.ts?k=v&hls_ctx=ab12\n"
         );
+    }
+
+    #[test]
+    fn master_playlist_names_the_viewer_url() {
+        assert_eq!(
+            master_playlist("livestream.m3u8", "k3x9", ""),
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n\
+             livestream.m3u8?hls_ctx=k3x9\n"
+        );
+        assert_eq!(
+            master_playlist("s.m3u8", "a1", "?token=1&x=2"),
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n\
+             s.m3u8?hls_ctx=a1&token=1&x=2\n"
+        );
+        assert!(!master_playlist("a\r\n#EXT-X-ENDLIST", "a1", "").contains("\n#EXT-X-ENDLIST"));
     }
 
     #[test]

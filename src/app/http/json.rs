@@ -12,6 +12,10 @@ pub enum Value {
     UInt(u64),
     /// Non-finite numbers have no JSON form; they are written as `null`.
     Float(f64),
+    /// A number always written with two decimals (`2.00`, `8.34`), the way SRS's JSON writer
+    /// writes every number (`%.2f`): hook servers written for SRS may expect a decimal point.
+    /// Non-finite numbers are written as `null`.
+    Fixed2(f64),
     Str(String),
     Arr(Vec<Value>),
     Obj(Vec<(&'static str, Value)>),
@@ -44,7 +48,10 @@ impl Value {
                     out.push_str(".0");
                 }
             }
-            Value::Float(_) => out.push_str("null"),
+            Value::Fixed2(f) if f.is_finite() => {
+                let _ = write!(out, "{f:.2}");
+            }
+            Value::Float(_) | Value::Fixed2(_) => out.push_str("null"),
             Value::Str(s) => write_str(s, out),
             Value::Arr(items) => {
                 out.push('[');
@@ -182,5 +189,19 @@ mod tests {
             v.to_json(),
             r#"{"s":"a\"b\\c\nd\u0001e\u2028é","n":null,"f":1.5,"whole":2.0,"nan":null,"a":[1,-2,true]}"#
         );
+    }
+
+    #[test]
+    fn fixed2_always_has_two_decimals() {
+        let table = [
+            (2.0, "2.00"),
+            (0.0, "0.00"),
+            (8.333, "8.33"),
+            (1.999, "2.00"),
+            (f64::INFINITY, "null"),
+        ];
+        for (f, text) in table {
+            assert_eq!(Value::Fixed2(f).to_json(), text, "{f}");
+        }
     }
 }

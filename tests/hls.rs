@@ -664,3 +664,85 @@ async fn obs_gop_publish_stop_republish_dispose_keeps_every_playlist_state_valid
     assert!(st.segments.iter().all(|s| !s.discontinuity), "{st:?}");
     assert!(history.states >= 15, "{} states checked", history.states);
 }
+
+/// `storage = "memory"`: the live window is served over HTTP from RAM and nothing is written
+/// under the HLS path; ffprobe reads the live playlist and every segment it lists; memory
+/// is bounded by the window and freed when the stream is disposed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_from_memory_is_served_and_no_file_is_written() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let dir = temp_dir("hls-memory-files");
+    let extra = format!(
+        "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{d}\"\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 4\n\
+         path = \"{d}\"\nstorage = \"memory\"\ndispose = 2\nctx = false\n",
+        d = dir.display()
+    );
+    let server = start_server("hls-memory", &extra).await;
+    let http = server.http.expect("HTTP server");
+    let url = format!("http://127.0.0.1:{}/live/m.m3u8", http.port());
+    let mut publisher = ffmpeg_publish(&server.url("live/m"), 14);
+    let mem = server.ctx.hls_memory.clone();
+    let mut checker = playlist::History::default();
+    let mut peak = 0usize;
+    let mut probed = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(13) {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        peak = peak.max(mem.bytes());
+        let (head, body) = http_get(http, "/live/m.m3u8").await;
+        if !head.starts_with("http/1.1 200") {
+            continue;
+        }
+        let text = String::from_utf8(body).unwrap();
+        let state = checker.check(&text);
+        // Every segment the playlist lists is there, and ffprobe reads it as H.264 + AAC.
+        for uri in state.segments.iter().map(|s| s.uri.clone()) {
+            let seg = format!("http://127.0.0.1:{}/live/{uri}", http.port());
+            if probed < 3 {
+                let p = tokio::task::spawn_blocking(move || probe_streams(&seg, &[]))
+                    .await
+                    .unwrap();
+                assert!(
+                    p.iter().any(|(k, c)| k == "video" && c == "h264"),
+                    "segment {uri}: {p:?}"
+                );
+                probed += 1;
+            } else {
+                let (head, seg) = http_get(http, &format!("/live/{uri}")).await;
+                assert!(head.starts_with("http/1.1 200"), "{uri}: {head}");
+                assert!(seg.len() % 188 == 0 && seg.first() == Some(&0x47), "{uri}");
+            }
+        }
+    }
+    assert!(probed >= 3, "segments were listed and probed");
+    // ffprobe on the live playlist itself.
+    let u = url.clone();
+    let streams = tokio::task::spawn_blocking(move || probe_streams(&u, &[]))
+        .await
+        .unwrap();
+    assert!(
+        streams.iter().any(|(k, c)| k == "video" && c == "h264"),
+        "{streams:?}"
+    );
+    // Nothing on disk under the HLS path.
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e != "pid"))
+        .collect();
+    assert!(files.is_empty(), "no file or directory written: {files:?}");
+    // Bounded by the window: 4 s of a ~300 kbit/s test stream, plus retired segments.
+    assert!(peak > 0 && peak < 4 * 1024 * 1024, "peak {peak} bytes");
+    let _ = wait_exit(&mut publisher, Duration::from_secs(10)).await;
+    assert!(
+        wait_for(Duration::from_secs(10), || mem.is_empty()).await,
+        "disposed: {} bytes left",
+        mem.bytes()
+    );
+    let (head, _) = http_get(http, "/live/m.m3u8").await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+}

@@ -59,6 +59,8 @@ pub struct Context {
     pub graceful: std::sync::atomic::AtomicBool,
     /// HLS viewers (by `hls_ctx`), clients without a connection of their own.
     pub hls_viewers: http::hls_play::HlsViewers,
+    /// HLS segments and playlists of `storage = "memory"` streams, served over HTTP.
+    pub hls_memory: Arc<hls::MemoryFiles>,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
     /// to close their files.
     pub writers: AtomicUsize,
@@ -226,6 +228,7 @@ impl Server {
             edges: edge::Edges::default(),
             writers: AtomicUsize::new(0),
             hls_viewers: Default::default(),
+            hls_memory: Default::default(),
             graceful: Default::default(),
             rtmp_port,
             processes: Arc::new(AtomicUsize::new(0)),

@@ -421,6 +421,22 @@ pub struct HlsConfig {
     /// Track HLS viewers as clients (SRS's `hls_ctx`): on_play/on_stop hooks, `hls-play` in
     /// the API; a viewer's first playlist request gets a master playlist naming its own URL.
     pub ctx: bool,
+    /// Where segments and playlists live: files under `path`, or the server's memory.
+    pub storage: HlsStorage,
+}
+
+/// Where HLS keeps its segments and playlists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HlsStorage {
+    /// Files under `hls.path` (written under a temporary name, then renamed); `on_hls` names
+    /// them.
+    #[default]
+    Disk,
+    /// In the server's memory, bounded by the window (and a server-wide cap): served by the
+    /// HTTP server at the URLs the files would have had (so `hls.path` should be
+    /// `http_server.dir`, the default); nothing touches the disk. Routers keep their flash.
+    Memory,
 }
 
 impl Default for HlsConfig {
@@ -442,6 +458,7 @@ impl Default for HlsConfig {
             dispose: 0,
             wait_keyframe: true,
             ctx: true,
+            storage: HlsStorage::Disk,
         }
     }
 }

@@ -171,7 +171,9 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     }
     let rel = super::static_files::relative_path(path).ok()?;
     let file = std::path::Path::new(&config.http_server.dir).join(&rel);
-    if !file.is_file() {
+    // The playlist as HLS wrote it: in memory (`storage = "memory"`) or a file.
+    let in_memory = conn.ctx.hls_memory.get(&file);
+    if in_memory.is_none() && !file.is_file() {
         return None;
     }
     let (app, stream) = stem.trim_start_matches('/').rsplit_once('/')?;
@@ -194,10 +196,13 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         let body = master_playlist(name, &id, &param_without_ctx(query));
         return Some(playlist_response(req, body));
     }
-    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(file))
-        .await
-        .ok()?
-        .ok()?;
+    let text = match in_memory {
+        Some(data) => String::from_utf8_lossy(&data).into_owned(),
+        None => tokio::task::spawn_blocking(move || std::fs::read_to_string(file))
+            .await
+            .ok()?
+            .ok()?,
+    };
     Some(playlist_response(req, with_ctx(&text, &id)))
 }
 

@@ -74,6 +74,12 @@ pub fn render(ctx: &Context) -> String {
         (procfs::rss_kbyte() * 1024).to_string(),
     );
     metric(
+        "srsd_hls_memory_bytes",
+        "gauge",
+        "Bytes of HLS segments and playlists kept in memory (hls.storage = \"memory\").",
+        ctx.hls_memory.bytes().to_string(),
+    );
+    metric(
         "srsd_cpu_seconds_total",
         "counter",
         "CPU time used by the process (user + system).",

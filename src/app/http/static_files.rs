@@ -185,6 +185,11 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Respon
         Err(PathError::Bad) => return text(StatusCode::BAD_REQUEST, "bad path\n"),
     };
     let root = PathBuf::from(&conn.ctx.config().http_server.dir);
+    // HLS kept in memory (`hls.storage = "memory"`) is served where its files would be.
+    let virtual_path = root.join(&rel);
+    if let Some(data) = conn.ctx.hls_memory.get(&virtual_path) {
+        return memory_file(req, &virtual_path, data);
+    }
     let opened = tokio::task::spawn_blocking(move || open_inside(&root, &rel)).await;
     let (path, file, len) = match opened {
         Ok(Ok(x)) => x,
@@ -199,31 +204,76 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Respon
         Ok(Err(_)) => return text(StatusCode::NOT_FOUND, "not found\n"),
         Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
     };
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map_or(RangeSpec::Whole, |v| parse_range(v, len));
-    let (status, start, count) = match range {
-        RangeSpec::Whole => (StatusCode::OK, 0, len),
-        RangeSpec::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        RangeSpec::Unsatisfiable => {
-            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return r;
-        }
+    let (status, start, count) = match requested_range(req, len) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let body = if head || count == 0 {
         Body::empty()
     } else {
         stream_file(Arc::new(file), start, count)
     };
+    respond(body, &path, status, start, count, len)
+}
+
+/// The part of a `len`-byte file a request asks for, `(status, start, count)`, or the 416
+/// answer for a range outside it.
+#[allow(clippy::result_large_err)]
+fn requested_range(
+    req: &Request<hyper::body::Incoming>,
+    len: u64,
+) -> Result<(StatusCode, u64, u64), Response<Body>> {
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(RangeSpec::Whole, |v| parse_range(v, len));
+    match range {
+        RangeSpec::Whole => Ok((StatusCode::OK, 0, len)),
+        RangeSpec::Part(a, b) => Ok((StatusCode::PARTIAL_CONTENT, a, b - a + 1)),
+        RangeSpec::Unsatisfiable => {
+            let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            Err(r)
+        }
+    }
+}
+
+/// A file kept in memory (HLS with `storage = "memory"`), answered like one on disk.
+fn memory_file(
+    req: &Request<hyper::body::Incoming>,
+    path: &Path,
+    data: bytes::Bytes,
+) -> Response<Body> {
+    let len = data.len() as u64;
+    let (status, start, count) = match requested_range(req, len) {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
+    let body = if req.method() == Method::HEAD || count == 0 {
+        Body::empty()
+    } else {
+        Body::full(data.slice(start as usize..(start + count) as usize))
+    };
+    respond(body, path, status, start, count, len)
+}
+
+/// The answer for `count` bytes from `start` of the `len`-byte file at `path`: type, length,
+/// range and caching headers (a playlist changes every segment; a segment never changes).
+fn respond(
+    body: Body,
+    path: &Path,
+    status: StatusCode,
+    start: u64,
+    count: u64,
+    len: u64,
+) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime(&path)));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime(path)));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
@@ -232,7 +282,6 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Respon
             h.insert(header::CONTENT_RANGE, v);
         }
     }
-    // A playlist changes every segment; a segment never changes once written.
     match path.extension().and_then(OsStr::to_str) {
         Some("m3u8") => {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -7,17 +7,20 @@
 //! republish continues the numbering and marks `EXT-X-DISCONTINUITY`, as SRS does.
 
 use super::template::{self, Vars};
-use crate::config::{HlsConfig, HlsOnError};
+use crate::config::{HlsConfig, HlsOnError, HlsStorage};
 use crate::hub::{Consumer, Frame, Item, StreamKey};
 use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use bytes::BytesMut;
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+pub mod storage;
+use storage::SegmentOut;
+pub use storage::{MemoryFiles, Storage};
 
 /// The playlist state of one m3u8, kept across publishes.
 #[derive(Debug, Default, Clone)]
@@ -109,9 +112,8 @@ pub enum HlsStop {
 struct Open {
     seq: u64,
     path: PathBuf,
-    tmp: PathBuf,
     uri: String,
-    file: io::BufWriter<File>,
+    out: SegmentOut,
     start_dts: i64,
     last_dts: i64,
 }
@@ -155,15 +157,18 @@ pub struct Segmenter {
     last_keyframe: Option<i64>,
     buf: BytesMut,
     events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
+    storage: Storage,
 }
 
 impl Segmenter {
-    /// A segmenter for a new publish of `key`; closed segments are sent to `events` (for
-    /// on_hls). The first segment it lists after an earlier publish's is a discontinuity.
+    /// A segmenter for a new publish of `key`, writing to `storage`; closed segments are
+    /// sent to `events` (for on_hls). The first segment it lists after an earlier publish's
+    /// is a discontinuity.
     pub fn new(
         cfg: HlsConfig,
         key: StreamKey,
         events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
+        storage: Storage,
     ) -> Self {
         let vars = Vars {
             vhost: &key.vhost,
@@ -197,6 +202,7 @@ impl Segmenter {
             last_keyframe: None,
             buf: BytesMut::with_capacity(64 * 1024),
             events,
+            storage,
         }
     }
 
@@ -307,7 +313,7 @@ impl Segmenter {
 
     fn write_buf(&mut self, dts: i64) -> io::Result<()> {
         if let Some(o) = self.open.as_mut() {
-            o.file.write_all(&self.buf)?;
+            o.out.write_all(&self.buf)?;
             o.last_dts = o.last_dts.max(dts);
         }
         Ok(())
@@ -333,11 +339,7 @@ impl Segmenter {
         };
         let rel = template::render(&self.cfg.ts_file, &vars);
         let path = Path::new(&self.cfg.path).join(&rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("ts.tmp");
-        let file = io::BufWriter::with_capacity(64 * 1024, File::create(&tmp)?);
+        let out = self.storage.create(&path)?;
         // The URI is relative to the m3u8's directory unless entry_prefix makes it absolute.
         let m3u8_dir = self
             .m3u8_path
@@ -362,9 +364,8 @@ impl Segmenter {
         self.open = Some(Open {
             seq,
             path,
-            tmp,
             uri,
-            file,
+            out,
             start_dts: dts,
             last_dts: dts,
         });
@@ -372,18 +373,16 @@ impl Segmenter {
     }
 
     fn close_segment(&mut self, next_dts: i64) -> io::Result<()> {
-        let Some(mut o) = self.open.take() else {
+        let Some(o) = self.open.take() else {
             return Ok(());
         };
-        o.file.flush()?;
-        drop(o.file);
         // A segment lasts until the next one starts (or its last frame, at the end).
         let end = next_dts.max(o.last_dts);
         let duration_ms = end.saturating_sub(o.start_dts).max(0);
         if duration_ms < MIN_SEGMENT_MS {
             // Too short to play (SRS drops these too): not listed, no on_hls, no file; its
             // sequence number goes to the next segment.
-            let _ = std::fs::remove_file(&o.tmp);
+            self.storage.discard(o.out);
             let mut m = memo_lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
             if memo.next_seq == o.seq + 1 {
@@ -396,7 +395,7 @@ impl Segmenter {
             );
             return Ok(());
         }
-        std::fs::rename(&o.tmp, &o.path)?;
+        self.storage.commit(o.out, &o.path)?;
         let duration = duration_ms as f64 / 1000.0;
         let floor = (self.cfg.fragment * self.cfg.td_ratio).ceil().max(1.0) as u64;
         let (playlist, expired) = {
@@ -419,9 +418,10 @@ impl Segmenter {
             let expired = slide(memo, self.cfg.window, self.cfg.cleanup);
             (self.playlist(memo), expired)
         };
-        write_atomic(&self.m3u8_path, playlist.render().as_bytes())?;
+        self.storage
+            .write_whole(&self.m3u8_path, playlist.render().as_bytes())?;
         for p in expired {
-            let _ = std::fs::remove_file(p);
+            self.storage.remove(&p);
         }
         if let Some(tx) = &self.events {
             // SRS's on_hls url: the playlist's directory joined with the segment's URI.
@@ -513,14 +513,9 @@ fn slide(memo: &mut Memo, window: f64, cleanup: bool) -> Vec<PathBuf> {
     expired
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("m3u8.tmp");
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
-}
+/// Seconds without a publisher after which a `storage = "memory"` stream with `dispose = 0`
+/// frees its playlist and segments (SRS's full.conf suggests 120 for `hls_dispose`).
+pub const MEMORY_DISPOSE_S: u32 = 120;
 
 /// Runs the segmenter on `consumer` until the stream is unpublished.
 pub async fn run(
@@ -528,10 +523,16 @@ pub async fn run(
     key: StreamKey,
     consumer: Consumer,
     events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
+    storage: Storage,
 ) -> HlsStop {
-    let dispose = cfg.dispose;
+    // In memory, a stream that is gone must give its window back: without a dispose of its
+    // own it is freed after MEMORY_DISPOSE_S without a publisher.
+    let dispose = match (&storage, cfg.dispose) {
+        (Storage::Memory(_), 0) => MEMORY_DISPOSE_S,
+        (_, d) => d,
+    };
     let on_error = cfg.on_error;
-    let mut seg = Segmenter::new(cfg, key.clone(), events);
+    let mut seg = Segmenter::new(cfg, key.clone(), events, storage.clone());
     let m3u8 = seg.m3u8_path().to_path_buf();
     log::info!("hls {key}: writing {}", m3u8.display());
     let mut items = Vec::with_capacity(256);
@@ -580,6 +581,7 @@ pub async fn run(
     };
     if retention > 0.0 && (dispose == 0 || f64::from(dispose) > retention) {
         let m3u8 = m3u8.clone();
+        let storage = storage.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs_f64(retention.min(86_400.0))).await;
             let mut m = memo_lock();
@@ -590,7 +592,7 @@ pub async fn run(
                 return; // republished (the new publish expires them) or disposed
             };
             for r in memo.retired.drain(..) {
-                let _ = std::fs::remove_file(r.path);
+                storage.remove(&r.path);
             }
         });
     }
@@ -604,12 +606,12 @@ pub async fn run(
             }
             if let Some(memo) = m.remove(&m3u8) {
                 for d in memo.window {
-                    let _ = std::fs::remove_file(d.path);
+                    storage.remove(&d.path);
                 }
                 for r in memo.retired {
-                    let _ = std::fs::remove_file(r.path);
+                    storage.remove(&r.path);
                 }
-                let _ = std::fs::remove_file(&m3u8);
+                storage.remove(&m3u8);
                 log::info!("hls {key2}: disposed after {dispose} s without a publisher");
             }
         });
@@ -655,11 +657,15 @@ pub fn spawn(
             super::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
         }
     }));
+    let storage = match cfg.storage {
+        HlsStorage::Disk => Storage::Disk,
+        HlsStorage::Memory => Storage::Memory(ctx.hls_memory.clone()),
+    };
     let ctx = ctx.clone();
     let writing = super::Writing::start(&ctx);
     tokio::spawn(super::log::with_cid(cid, async move {
         let _writing = writing;
-        if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx)).await {
+        if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx), storage).await {
             if let Some(c) = ctx.stats.client(publisher_cid) {
                 c.kick.notify_one();
             }
@@ -669,275 +675,4 @@ pub fn spawn(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::rtmp::session::MediaKind;
-    use crate::protocol::ts::{pid, PACKET_SIZE};
-    use bytes::Bytes;
-    use tokio::sync::mpsc;
-
-    #[test]
-    fn video_is_cut_only_on_keyframes_once_the_fragment_passed() {
-        // (open, keyframe, duration, tracks_changed) -> cut; fragment 2000.
-        let table = [
-            ((false, true, 0, false), true),
-            ((false, false, 0, false), false),
-            ((true, true, 1999, false), false),
-            ((true, true, 2000, false), true),
-            // However long the GOP, no cut between keyframes (SRS cut at fragment*td_ratio).
-            ((true, false, 2000, false), false),
-            ((true, false, 3000, false), false),
-            ((true, false, 60_000, false), false),
-            ((true, true, 8333, false), true),
-            // A track appeared: the next keyframe cuts, so the PMT lists it.
-            ((true, true, 500, true), true),
-            ((true, false, 500, true), false),
-        ];
-        for ((open, key, d, changed), want) in table {
-            assert_eq!(
-                video_cut(open, key, d, 2000, changed),
-                want,
-                "open={open} key={key} d={d} changed={changed}"
-            );
-        }
-    }
-
-    fn temp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("srsd-hls-unit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
-    }
-
-    fn config(dir: &Path) -> HlsConfig {
-        HlsConfig {
-            enabled: true,
-            path: dir.display().to_string(),
-            ..HlsConfig::default()
-        }
-    }
-
-    /// Sequence headers, then video at `fps` with a keyframe every `gop` frames and AAC every
-    /// 23 ms, with timestamps in [from_ms, to_ms).
-    fn stream(from_ms: i64, to_ms: i64, fps: i64, gop: i64) -> Vec<Frame> {
-        let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
-        let pps = [0x68, 0xCE, 0x3C, 0x80];
-        let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1];
-        avc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-        avc.extend_from_slice(&sps);
-        avc.push(1);
-        avc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
-        avc.extend_from_slice(&pps);
-        let mut out = vec![
-            Frame::new(MediaKind::Video, from_ms, 0, Bytes::from(avc)),
-            Frame::new(
-                MediaKind::Audio,
-                from_ms,
-                0,
-                Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
-            ),
-        ];
-        let mut audio = from_ms;
-        for i in 0.. {
-            let v = from_ms + i * 1000 / fps;
-            if v >= to_ms {
-                break;
-            }
-            while audio < v {
-                out.push(Frame::new(
-                    MediaKind::Audio,
-                    audio,
-                    0,
-                    Bytes::from_static(&[0xAF, 1, 0x21, 0x10, 0x04]),
-                ));
-                audio += 23;
-            }
-            let key = i % gop == 0;
-            let nalu: &[u8] = if key {
-                &[0x65, 0x88, 0x84]
-            } else {
-                &[0x41, 0x9A, 0x02]
-            };
-            let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 3];
-            p.extend_from_slice(nalu);
-            out.push(Frame::new(MediaKind::Video, v, 0, Bytes::from(p)));
-        }
-        out
-    }
-
-    fn feed(seg: &mut Segmenter, frames: &[Frame]) {
-        for f in frames {
-            seg.handle(f).unwrap();
-        }
-    }
-
-    fn events(rx: &mut mpsc::Receiver<SegmentEvent>) -> Vec<SegmentEvent> {
-        std::iter::from_fn(|| rx.try_recv().ok()).collect()
-    }
-
-    fn memo_of(m3u8: &Path) -> Memo {
-        memo_lock().get(m3u8).cloned().unwrap_or_default()
-    }
-
-    /// The elementary stream bytes in the first packet of the first video PES of a TS file.
-    fn first_video_payload(ts: &[u8]) -> &[u8] {
-        let p = ts
-            .chunks(PACKET_SIZE)
-            .find(|p| u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]) == pid::VIDEO)
-            .expect("a video packet");
-        assert!(p[1] & 0x40 != 0, "a PES starts the segment's video");
-        let start = if p[3] & 0x20 != 0 {
-            5 + p[4] as usize
-        } else {
-            4
-        };
-        // Past the PES header (9 bytes + its optional fields).
-        let pes = &p[start..];
-        &pes[9 + pes[8] as usize..]
-    }
-
-    #[test]
-    fn an_obs_gop_makes_whole_gop_segments_each_starting_with_sps_pps_idr() {
-        let dir = temp("gop");
-        let (tx, mut rx) = mpsc::channel(64);
-        let key = StreamKey::new("__defaultVhost__", "live", "obs");
-        let mut seg = Segmenter::new(config(&dir), key, Some(tx));
-        // OBS's default: 30 fps, a keyframe every 250 frames (8.333 s); 60 s.
-        feed(&mut seg, &stream(0, 60_000, 30, 250));
-        seg.finish().unwrap();
-        let got = events(&mut rx);
-        let d: Vec<f64> = got.iter().map(|e| e.duration).collect();
-        assert_eq!(d.len(), 8, "{d:?}");
-        for x in &d[..7] {
-            assert!((8.3..=8.34).contains(x), "{d:?}");
-        }
-        let m3u8 = seg.m3u8_path().to_path_buf();
-        let memo = memo_of(&m3u8);
-        assert!(memo.gop_warned, "the long GOP was reported");
-        assert_eq!(memo.target_duration, 9);
-        // Window 12 s, but never under three target durations (27 s).
-        let listed: f64 = memo.window.iter().map(|d| d.duration).sum();
-        let first = memo.window.front().map_or(0.0, |d| d.duration);
-        assert!(listed >= 27.0 && listed - first < 27.0, "{listed}");
-        assert_eq!(memo.window.front().map(|d| d.seq), Some(3));
-        let text = std::fs::read_to_string(&m3u8).unwrap();
-        assert!(text.contains("#EXT-X-TARGETDURATION:9\n"), "{text}");
-        // Every listed segment starts with AUD/SPS/PPS/IDR, and counters run on across them.
-        let mut next_cc: HashMap<u16, u8> = HashMap::new();
-        for d in &memo.window {
-            let ts = std::fs::read(&d.path).unwrap();
-            let pes = first_video_payload(&ts);
-            let nal_types: Vec<u8> = pes
-                .windows(4)
-                .filter(|w| w[..3] == [0, 0, 1])
-                .map(|w| w[3] & 0x1F)
-                .collect();
-            assert_eq!(&nal_types[..4], &[9, 7, 8, 5], "segment {}", d.seq);
-            for p in ts.chunks(PACKET_SIZE) {
-                let pid = u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
-                let cc = p[3] & 0x0F;
-                if let Some(want) = next_cc.get(&pid) {
-                    assert_eq!(cc, *want, "pid {pid:#x} in segment {}", d.seq);
-                }
-                next_cc.insert(pid, (cc + 1) & 0x0F);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn segments_that_left_stay_on_disk_until_they_expire() {
-        let dir = temp("retire");
-        let key = StreamKey::new("__defaultVhost__", "live", "x");
-        let mut seg = Segmenter::new(config(&dir), key, None);
-        // 3 minutes of 8.333 s segments: the window lists about 5 (41.7 s with the new one),
-        // a segment that leaves is kept for its 8.3 s plus the 41.7 s of the playlist.
-        feed(&mut seg, &stream(0, 180_000, 30, 250));
-        let memo = memo_of(seg.m3u8_path());
-        let on_disk: Vec<String> = std::fs::read_dir(dir.join("live"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".ts"))
-            .collect();
-        let kept: std::collections::HashSet<PathBuf> = memo
-            .window
-            .iter()
-            .map(|d| d.path.clone())
-            .chain(memo.retired.iter().map(|r| r.path.clone()))
-            .collect();
-        assert_eq!(on_disk.len(), kept.len(), "{on_disk:?}");
-        assert!(kept.iter().all(|p| p.exists()));
-        assert!(
-            !memo.retired.is_empty() && memo.retired.len() <= 7,
-            "{memo:?}"
-        );
-        assert!(memo.retired.iter().all(|r| r.until > memo.clock));
-        assert!(!dir.join("live/x-0.ts").exists(), "expired and deleted");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn short_gops_are_not_reported() {
-        let dir = temp("short-gop");
-        let key = StreamKey::new("__defaultVhost__", "live", "s");
-        let mut seg = Segmenter::new(config(&dir), key, None);
-        // 1.5 s GOP: segments of 3 s (fragment 2 reached at 1.5 s? no: at 3 s), no warning.
-        feed(&mut seg, &stream(0, 20_000, 25, 37));
-        seg.finish().unwrap();
-        let memo = memo_of(seg.m3u8_path());
-        assert!(!memo.gop_warned);
-        assert_eq!(memo.target_duration, 3);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_publisher_stopping_right_after_a_keyframe_leaves_no_tiny_segment() {
-        let dir = temp("tiny");
-        let (tx, mut rx) = mpsc::channel(64);
-        let key = StreamKey::new("__defaultVhost__", "live", "t");
-        let mut seg = Segmenter::new(config(&dir), key, Some(tx));
-        // 1 s GOP to 8 s, then the keyframe at 8 s opens a segment, and the publisher stops.
-        let mut frames = stream(0, 8040, 25, 25);
-        frames.retain(|f| f.dts < 8000 || f.kind == MediaKind::Video);
-        feed(&mut seg, &frames);
-        seg.finish().unwrap();
-        let got = events(&mut rx);
-        let d: Vec<f64> = got.iter().map(|e| e.duration).collect();
-        assert_eq!(d, vec![2.0; 4], "no on_hls for the one-frame segment");
-        let text = std::fs::read_to_string(seg.m3u8_path()).unwrap();
-        assert!(!text.contains("#EXTINF:0.000"), "{text}");
-        assert!(!dir.join("live/t-4.ts").exists() && !dir.join("live/t-4.ts.tmp").exists());
-        // Its number goes to the next segment.
-        assert_eq!(memo_of(seg.m3u8_path()).next_seq, 4);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_republish_is_a_discontinuity_counted_once_it_slides_out() {
-        let dir = temp("republish");
-        let key = StreamKey::new("__defaultVhost__", "live", "r");
-        let mut first = Segmenter::new(config(&dir), key.clone(), None);
-        // A long GOP first: the target grows to 5 and must stay there.
-        feed(&mut first, &stream(0, 20_000, 25, 110));
-        first.finish().unwrap();
-        let m3u8 = first.m3u8_path().to_path_buf();
-        assert_eq!(memo_of(&m3u8).target_duration, 5);
-        let mut second = Segmenter::new(config(&dir), key, None);
-        feed(&mut second, &stream(0, 6_000, 25, 25));
-        let text = std::fs::read_to_string(&m3u8).unwrap();
-        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
-        assert!(!text.contains("DISCONTINUITY-SEQUENCE"), "{text}");
-        assert!(
-            text.contains("#EXT-X-TARGETDURATION:5\n"),
-            "never lowered: {text}"
-        );
-        // Long after: the republish's first segment left the window, and is counted.
-        feed(&mut second, &stream(6_000, 60_000, 25, 25));
-        second.finish().unwrap();
-        let text = std::fs::read_to_string(&m3u8).unwrap();
-        assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
-        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
-        assert!(text.contains("#EXT-X-TARGETDURATION:5\n"), "{text}");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

@@ -1042,3 +1042,60 @@ async fn hls_ctx_master_playlist_then_refreshes_are_one_viewer() {
     assert_eq!(clients.matches("\"hls-play\"").count(), 2, "{clients}");
     p.close().await;
 }
+
+/// A hook server that is down is not a denial: HTTP viewers get 503 (retry later), a
+/// rejecting one gets 403, and `/metrics` counts each refusal by its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_hook_server_is_a_503_and_refusals_are_counted_by_reason() {
+    let (base, _calls) = hook_server().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    for (on_play, want) in [
+        (format!("http://{closed}/allow"), 503),
+        (format!("{base}/deny"), 403),
+    ] {
+        let cfg = format!(
+            "[vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n\
+             [vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\ntimeout = 1000\n\
+             on_play = [\"{on_play}\"]\n"
+        );
+        let server = start_server("hooks-503", &cfg).await;
+        let http = server.http.unwrap();
+        assert_eq!(
+            http_status(http, "/live/x.flv", None).await,
+            want,
+            "{on_play}"
+        );
+        // An RTMP player is refused either way.
+        let url = RtmpUrl::parse(&server.url("live/x")).unwrap();
+        let mut c = RtmpClient::connect(&url, T).await.unwrap();
+        assert!(c.play(&url.stream, T).await.is_err());
+        // A bad name is counted apart from the hook.
+        let mut c = RtmpClient::connect(&url, T).await.unwrap();
+        assert!(c.publish("..", T).await.is_err());
+        let metrics = http_get(server.api.unwrap(), "/metrics").await;
+        let count = |reason: &str| {
+            metrics
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(&format!("srsd_denials_total{{reason=\"{reason}\"}} "))
+                })
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        };
+        let hook_reason = if want == 503 {
+            "hook_unreachable"
+        } else {
+            "hook_rejected"
+        };
+        assert_eq!(count(hook_reason), Some(2), "{metrics}");
+        assert_eq!(count("bad_name"), Some(1), "{metrics}");
+        let other = if want == 503 {
+            "hook_rejected"
+        } else {
+            "hook_unreachable"
+        };
+        assert_eq!(count(other), Some(0), "{metrics}");
+    }
+}

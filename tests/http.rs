@@ -944,10 +944,11 @@ async fn api_values_have_srs6_types_and_units() {
     let api = s.api.unwrap();
 
     // Percentages are fractions (SRS's console multiplies by 100): under a busy second a
-    // CPU share stays within the number of CPUs, never near 100.
+    // CPU share stays within the number of CPUs, never near 100. (A new CPU figure needs a
+    // second of wall clock since the last one.)
     let _ = api_json(api, "/api/v1/summaries").await;
     let busy = std::thread::spawn(|| {
-        let until = Instant::now() + Duration::from_millis(400);
+        let until = Instant::now() + Duration::from_millis(1100);
         let mut x = 0u64;
         while Instant::now() < until {
             x = x.wrapping_mul(31).wrapping_add(1);

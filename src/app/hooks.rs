@@ -210,18 +210,74 @@ fn top_level_code(text: &str) -> Option<i64> {
 }
 
 /// Calls each URL in order; the first that does not allow stops the chain.
-pub async fn gate(urls: &[String], body: &str, timeout: Duration) -> Result<(), String> {
+pub async fn gate(urls: &[String], body: &str, timeout: Duration) -> Result<(), HookError> {
     for url in urls {
         match post_json(url, body.to_string(), timeout).await {
             Ok((status, resp)) if allows(status, &resp) => {}
             Ok((status, resp)) => {
-                let shown: String = resp.chars().take(80).collect();
-                return Err(format!("{url} denied: HTTP {status} {shown:?}"));
+                return Err(HookError::Rejected {
+                    url: url.clone(),
+                    status,
+                    body: resp.chars().take(80).collect(),
+                })
             }
-            Err(e) => return Err(format!("{url}: {e}")),
+            Err(reason) => {
+                return Err(HookError::Unreachable {
+                    url: url.clone(),
+                    reason,
+                })
+            }
         }
     }
     Ok(())
+}
+
+/// Why a gate hook did not allow a client: the hook server said no, or it could not be
+/// asked. The client is refused either way (SRS's rule), but the two are told apart: an
+/// HTTP viewer gets 403 for a rejection and 503 (retry later) when the hook server is down
+/// or too slow, the log never calls an outage a denial, and `/metrics` counts each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookError {
+    /// The hook server answered, and not with an allow (see [`allows`]).
+    Rejected {
+        url: String,
+        status: u16,
+        /// The start of its answer (80 characters at most).
+        body: String,
+    },
+    /// No answer: connection refused, a broken exchange, or the hook timeout passed.
+    Unreachable { url: String, reason: String },
+}
+
+impl HookError {
+    /// The HTTP status an HTTP viewer gets: 403 for a rejection, 503 for an outage.
+    pub fn http_status(&self) -> hyper::StatusCode {
+        match self {
+            HookError::Rejected { .. } => hyper::StatusCode::FORBIDDEN,
+            HookError::Unreachable { .. } => hyper::StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The reason label `/metrics` counts it under.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HookError::Rejected { .. } => "hook_rejected",
+            HookError::Unreachable { .. } => "hook_unreachable",
+        }
+    }
+}
+
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookError::Rejected { url, status, body } => {
+                write!(f, "denied by {url}: HTTP {status} {body:?}")
+            }
+            HookError::Unreachable { url, reason } => {
+                write!(f, "hook server unreachable: {url}: {reason}")
+            }
+        }
+    }
 }
 
 /// A notify to send later.
@@ -415,7 +471,7 @@ pub async fn run_gate(
     action: &'static str,
     who: &Who,
     stat: Option<Arc<super::stats::ClientStat>>,
-) -> Result<Option<Guard>, String> {
+) -> Result<Option<Guard>, HookError> {
     let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
     let urls = urls_for(cfg, action);
     if !urls.is_empty() {

@@ -42,6 +42,8 @@ pub struct Context {
     pub connections: AtomicUsize,
     /// Connections refused because `max_connections` was reached.
     pub refused: AtomicUsize,
+    /// Publishes and plays refused, by reason.
+    pub denials: stats::Denials,
     /// Flips to true once: every task selects on it.
     pub shutdown: watch::Receiver<bool>,
     pub server_name: String,
@@ -219,6 +221,7 @@ impl Server {
             started: Instant::now(),
             connections: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            denials: Default::default(),
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
             stats: Arc::new(stats::Stats::default()),

@@ -62,17 +62,25 @@ fn err(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
     io::Error::new(kind, msg.into())
 }
 
-/// Why a publish or play was refused: the name itself (NetStream.Publish.BadName), or a
-/// policy (NetStream.Publish.Denied; players get NetStream.Play.StreamNotFound for both).
-enum Refusal {
-    BadName(String),
-    Denied(String),
+/// Why a publish or play was refused: `reason` is the `/metrics` label (one of
+/// `stats::DENIAL_REASONS`; `bad_name` answers NetStream.Publish.BadName, the others
+/// NetStream.Publish.Denied; players get NetStream.Play.StreamNotFound for all), `message`
+/// what the log and the client's onStatus say.
+struct Refusal {
+    reason: &'static str,
+    message: String,
 }
 
 impl Refusal {
-    fn reason(&self) -> &str {
-        match self {
-            Refusal::BadName(s) | Refusal::Denied(s) => s,
+    fn new(reason: &'static str, message: String) -> Refusal {
+        Refusal { reason, message }
+    }
+
+    fn publish_code(&self) -> &'static str {
+        if self.reason == "bad_name" {
+            status::PUBLISH_BAD_NAME
+        } else {
+            status::PUBLISH_DENIED
         }
     }
 }
@@ -586,25 +594,31 @@ impl Conn<'_> {
         action: Action,
     ) -> Result<(StreamRequest, StreamKey, VhostConfig), Refusal> {
         if !self.connected {
-            return Err(Refusal::Denied("publish or play before connect".into()));
+            return Err(Refusal::new(
+                "bad_name",
+                "publish or play before connect".into(),
+            ));
         }
         let r = url::parse(&self.tc_url, stream_name)
-            .map_err(|e| Refusal::BadName(format!("{stream_name:?}: {e}")))?;
+            .map_err(|e| Refusal::new("bad_name", format!("{stream_name:?}: {e}")))?;
         let (name, v) = self
             .config
             .resolve_vhost(&r.vhost)
             .map(|(name, v)| (name.to_string(), v.clone()))
-            .ok_or_else(|| Refusal::Denied(format!("vhost {} not found or disabled", r.vhost)))?;
+            .ok_or_else(|| {
+                Refusal::new("vhost", format!("vhost {} not found or disabled", r.vhost))
+            })?;
         if let Some((first, _)) = &self.vhost {
             if *first != name {
-                return Err(Refusal::Denied(format!(
-                    "vhost {name}: this connection already uses vhost {first}"
-                )));
+                return Err(Refusal::new(
+                    "vhost",
+                    format!("vhost {name}: this connection already uses vhost {first}"),
+                ));
             }
         }
         let key = StreamKey::new(&name, &r.app, &r.stream);
         self.check_access(&v, action)
-            .map_err(|why| Refusal::Denied(format!("{key}: {why}")))?;
+            .map_err(|(reason, why)| Refusal::new(reason, format!("{key}: {why}")))?;
         if self.vhost.is_none() {
             let who = Who {
                 client_id: self.cid,
@@ -625,12 +639,12 @@ impl Conn<'_> {
                 Some(self.stat.clone()),
             )
             .await
-            .map_err(|e| Refusal::Denied(format!("{key}: on_connect {e}")))?;
+            .map_err(|e| Refusal::new(e.reason(), format!("{key}: on_connect {e}")))?;
             // edge: token traverse asks an origin whether it would take this client.
             if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
                 super::edge::token_traverse(&v, &key, &self.connect, &r.param)
                     .await
-                    .map_err(|e| Refusal::Denied(format!("{key}: {e}")))?;
+                    .map_err(|e| Refusal::new("origin", format!("{key}: {e}")))?;
             }
             // edge: end.
             self.who = who;
@@ -643,12 +657,16 @@ impl Conn<'_> {
         Ok((r, key, v))
     }
 
-    /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before hooks.
-    fn check_access(&self, v: &VhostConfig, action: Action) -> Result<(), String> {
+    /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before
+    /// hooks; a refusal says which (its `/metrics` reason) and why.
+    fn check_access(&self, v: &VhostConfig, action: Action) -> Result<(), (&'static str, String)> {
         if !access::refer_allows(&v.refer, action, &self.connect.page_url) {
-            return Err(format!(
-                "refer: pageUrl {:?} not allowed to {action}",
-                self.connect.page_url
+            return Err((
+                "refer",
+                format!(
+                    "refer: pageUrl {:?} not allowed to {action}",
+                    self.connect.page_url
+                ),
             ));
         }
         let ip = self
@@ -656,7 +674,7 @@ impl Conn<'_> {
             .ip
             .parse()
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        access::security_allows(&v.security, action, ip)
+        access::security_allows(&v.security, action, ip).map_err(|why| ("security", why))
     }
 
     /// The hook facts for a request on `key`.
@@ -674,12 +692,10 @@ impl Conn<'_> {
         let (r, key, v) = match self.admit(stream_name, Action::Publish).await {
             Ok(x) => x,
             Err(refusal) => {
-                log::warn!("reject publish: {}", refusal.reason());
-                let code = match refusal {
-                    Refusal::BadName(_) => status::PUBLISH_BAD_NAME,
-                    Refusal::Denied(_) => status::PUBLISH_DENIED,
-                };
-                self.session.reject_publish(id, code, refusal.reason());
+                log::warn!("reject publish: {}", refusal.message);
+                self.ctx.denials.count(refusal.reason);
+                self.session
+                    .reject_publish(id, refusal.publish_code(), &refusal.message);
                 self.close_after_flush = true;
                 return Ok(());
             }
@@ -692,6 +708,7 @@ impl Conn<'_> {
                     "reject publish {key}: already published by client {}",
                     busy.publisher
                 );
+                self.ctx.denials.count("busy");
                 self.session.reject_publish(
                     id,
                     status::PUBLISH_BAD_NAME,
@@ -710,6 +727,7 @@ impl Conn<'_> {
             Ok(g) => g,
             Err(e) => {
                 log::warn!("reject publish {key}: on_publish {e}");
+                self.ctx.denials.count(e.reason());
                 drop(publisher);
                 self.session.reject_publish(
                     id,
@@ -769,9 +787,10 @@ impl Conn<'_> {
         let (r, key, v) = match self.admit(stream_name, Action::Play).await {
             Ok(x) => x,
             Err(refusal) => {
-                log::warn!("reject play: {}", refusal.reason());
+                log::warn!("reject play: {}", refusal.message);
+                self.ctx.denials.count(refusal.reason);
                 self.session
-                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, refusal.reason());
+                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &refusal.message);
                 self.close_after_flush = true;
                 return Ok(());
             }
@@ -782,6 +801,7 @@ impl Conn<'_> {
             Ok(g) => g,
             Err(e) => {
                 log::warn!("reject play {key}: on_play {e}");
+                self.ctx.denials.count(e.reason());
                 // The source was made for this player only: refused names must not pile up.
                 self.ctx.hub.release(&key);
                 self.session.reject_play(

@@ -262,3 +262,48 @@ mod tests {
         assert!(k.samples.len() <= 8);
     }
 }
+
+/// Clients refused, counted by why (for `/metrics` `srsd_denials_total{reason=...}`). The
+/// reasons are a fixed set, so counting takes no lock.
+#[derive(Debug, Default)]
+pub struct Denials {
+    counts: [std::sync::atomic::AtomicU64; DENIAL_REASONS.len()],
+}
+
+/// Every reason a client is refused for, as `/metrics` labels them.
+pub const DENIAL_REASONS: [&str; 8] = [
+    // An empty or unsafe stream name (Publish.BadName).
+    "bad_name",
+    // No such vhost, or it is disabled.
+    "vhost",
+    // `[vhost.X.refer]`.
+    "refer",
+    // `[vhost.X.security]`.
+    "security",
+    // A second publisher of a live stream.
+    "busy",
+    // A gate hook answered, and not with an allow.
+    "hook_rejected",
+    // A gate hook could not be asked (refused, broken, timed out).
+    "hook_unreachable",
+    // An edge's origin refused the client (token traverse).
+    "origin",
+];
+
+impl Denials {
+    /// Counts one refusal for `reason` (one of [`DENIAL_REASONS`]; others are ignored).
+    pub fn count(&self, reason: &str) {
+        if let Some(i) = DENIAL_REASONS.iter().position(|r| *r == reason) {
+            self.counts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// (reason, count) for every reason, in [`DENIAL_REASONS`] order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        DENIAL_REASONS
+            .iter()
+            .zip(&self.counts)
+            .map(|(r, c)| (*r, c.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
+}

@@ -18,7 +18,7 @@
 //! tracked viewers is capped by `max_connections`, so a request flood cannot grow the table.
 
 use super::body::Body;
-use super::live::{forbidden, play_gate, request_host, viewer_tc_url};
+use super::live::{play_gate, refused, request_host, viewer_tc_url};
 use super::{cors, Conn};
 use crate::app::hooks::{Guard, Who};
 use crate::app::stats::{ClientGuard, ClientType};
@@ -292,9 +292,7 @@ async fn admit(
             .map(|s| s.id.to_string())
             .unwrap_or_default(),
     };
-    let hook = play_gate(conn, v, key, &who)
-        .await
-        .map_err(|()| forbidden())?;
+    let hook = play_gate(conn, v, key, &who).await.map_err(refused)?;
     let client = ctx.stats.register(cid, who.ip.clone());
     client.stat.update(|i| {
         i.vhost = key.vhost.clone();

@@ -332,9 +332,12 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         stream_url: key.url(),
         stream_id: source_id.to_string(),
     };
-    let Ok(hook) = play_gate(conn, &v, &key, &who).await else {
-        conn.ctx.hub.release(&key);
-        return Some(forbidden());
+    let hook = match play_gate(conn, &v, &key, &who).await {
+        Ok(hook) => hook,
+        Err(status) => {
+            conn.ctx.hub.release(&key);
+            return Some(refused(status));
+        }
     };
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
@@ -415,24 +418,48 @@ fn missing_track(source: &crate::hub::Source, format: Format) -> Option<String> 
 
 /// The checks of an RTMP play, for an HTTP viewer, in SRS's order: refer (against the
 /// Referer, in `who.page_url`), security, then the on_play hook, whose guard is returned.
+/// A refusal is the status to answer: 403, or 503 when the hook server could not be asked
+/// (a player may retry; nothing was denied).
 pub(super) async fn play_gate(
     conn: &Conn,
     v: &VhostConfig,
     key: &StreamKey,
     who: &Who,
-) -> Result<Option<hooks::Guard>, ()> {
+) -> Result<Option<hooks::Guard>, StatusCode> {
     let denied = if !access::refer_allows(&v.refer, Action::Play, &who.page_url) {
-        Some(format!("refer: page {:?} not allowed", who.page_url))
+        Some((
+            "refer",
+            format!("refer: page {:?} not allowed", who.page_url),
+        ))
     } else {
-        access::security_allows(&v.security, Action::Play, conn.peer.ip()).err()
+        access::security_allows(&v.security, Action::Play, conn.peer.ip())
+            .err()
+            .map(|why| ("security", why))
     };
-    if let Some(why) = denied {
+    if let Some((reason, why)) = denied {
         ::log::warn!("reject HTTP play {key}: {why}");
-        return Err(());
+        conn.ctx.denials.count(reason);
+        return Err(StatusCode::FORBIDDEN);
     }
     hooks::run_gate(&conn.ctx, &v.http_hooks, "on_play", who, None)
         .await
-        .map_err(|e| ::log::warn!("reject HTTP play {key}: on_play {e}"))
+        .map_err(|e| {
+            ::log::warn!("reject HTTP play {key}: on_play {e}");
+            conn.ctx.denials.count(e.reason());
+            e.http_status()
+        })
+}
+
+/// The answer to a refused HTTP viewer: 403, or 503 with `Retry-After` when the hook
+/// server was unreachable.
+pub(super) fn refused(status: StatusCode) -> Response<Body> {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let mut r = super::text(status, "hook server unavailable, retry later\n");
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    }
+    forbidden()
 }
 
 fn subscribe(

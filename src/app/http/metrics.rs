@@ -85,6 +85,13 @@ pub fn render(ctx: &Context) -> String {
         "CPU time used by the process (user + system).",
         format!("{:.2}", procfs::SelfStat::read().cpu_seconds()),
     );
+    out.push_str(
+        "# HELP srsd_denials_total Publishes and plays refused, by reason.\n\
+         # TYPE srsd_denials_total counter\n",
+    );
+    for (reason, n) in ctx.denials.snapshot() {
+        out.push_str(&format!("srsd_denials_total{{reason=\"{reason}\"}} {n}\n"));
+    }
     out
 }
 

@@ -191,18 +191,28 @@ pub fn cpu_percent() -> (f64, f64) {
         sys_idle: u64,
         sys_total: u64,
     }
-    static LAST: Mutex<Option<Sample>> = Mutex::new(None);
+    // The previous sample and what it gave. Ticks come in 10 ms steps, so two calls a few
+    // ms apart (the API answering several requests at once) would turn one tick into
+    // several cores' worth: a new figure needs MIN_SAMPLE of wall clock, like SRS's timer.
+    const MIN_SAMPLE: f64 = 1.0;
+    static LAST: Mutex<Option<(Sample, (f64, f64))>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let at = Instant::now();
+    if let Some((prev, out)) = last.as_ref() {
+        if at.duration_since(prev.at).as_secs_f64() < MIN_SAMPLE {
+            return *out;
+        }
+    }
     let s = SelfStat::read();
     let c = system_cpu();
     let now = Sample {
-        at: Instant::now(),
+        at,
         proc_ticks: s.utime() + s.stime(),
         sys_idle: c[3],
         sys_total: c[..8].iter().sum(),
     };
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     let out = match last.as_ref() {
-        Some(prev) => cpu_fractions(
+        Some((prev, _)) => cpu_fractions(
             now.at.duration_since(prev.at).as_secs_f64(),
             now.proc_ticks - prev.proc_ticks,
             now.sys_idle.saturating_sub(prev.sys_idle),
@@ -210,7 +220,7 @@ pub fn cpu_percent() -> (f64, f64) {
         ),
         None => (0.0, 0.0),
     };
-    *last = Some(now);
+    *last = Some((now, out));
     out
 }
 

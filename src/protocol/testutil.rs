@@ -292,6 +292,21 @@ pub const TEXT_PIECES: &[&str] = &[
     "bytes=",
 ];
 
+/// An FLV video body holding an AVC sequence header: an AVCDecoderConfigurationRecord with
+/// one tiny SPS (Baseline, level 3.0) and one PPS; enough for the muxers, which copy them
+/// out as Annex B.
+pub fn avc_sequence_header() -> Vec<u8> {
+    let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
+    let pps = [0x68, 0xCE, 0x3C, 0x80];
+    let mut v = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1];
+    v.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    v.extend_from_slice(&sps);
+    v.push(1);
+    v.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    v.extend_from_slice(&pps);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,3 +323,4 @@ mod tests {
         assert_eq!(small, 0);
     }
 }
+

@@ -260,18 +260,7 @@ mod tests {
     use super::*;
     use crate::protocol::ts::{pid, PACKET_SIZE, SYNC_BYTE};
 
-    /// An AVCDecoderConfigurationRecord with one tiny SPS and PPS (contents are not parsed).
-    fn avc_seq_header() -> Vec<u8> {
-        let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
-        let pps = [0x68, 0xCE, 0x3C, 0x80];
-        let mut v = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1];
-        v.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-        v.extend_from_slice(&sps);
-        v.push(1);
-        v.extend_from_slice(&(pps.len() as u16).to_be_bytes());
-        v.extend_from_slice(&pps);
-        v
-    }
+    use crate::protocol::testutil::avc_sequence_header as avc_seq_header;
 
     fn idr(cts: i32) -> Vec<u8> {
         let c = cts.to_be_bytes();

@@ -49,14 +49,7 @@ fn config(dir: &Path) -> HlsConfig {
 /// Sequence headers, then video at `fps` with a keyframe every `gop` frames and AAC every
 /// 23 ms, with timestamps in [from_ms, to_ms).
 fn stream(from_ms: i64, to_ms: i64, fps: i64, gop: i64) -> Vec<Frame> {
-    let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
-    let pps = [0x68, 0xCE, 0x3C, 0x80];
-    let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1];
-    avc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-    avc.extend_from_slice(&sps);
-    avc.push(1);
-    avc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
-    avc.extend_from_slice(&pps);
+    let avc = crate::protocol::testutil::avc_sequence_header();
     let mut out = vec![
         Frame::new(MediaKind::Video, from_ms, 0, Bytes::from(avc)),
         Frame::new(

@@ -55,7 +55,9 @@ async function main() {
   });
   try {
     // 1. Desktop: the stream and its clients are listed within 5 s.
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...creds });
+    const ctx = await browser.newContext({
+      viewport: { width: 1280, height: 900 }, colorScheme: 'light', ...creds,
+    });
     const page = await ctx.newPage();
     watch(page, 'console');
     page.on('dialog', (d) => d.accept());
@@ -100,9 +102,11 @@ async function main() {
     if (cfg.includes('hunter2')) throw new Error('the config shows a password');
     ok('the config page shows the running config, password masked');
 
-    // 2. Phone: 360 px wide, no horizontal scroll on any tab.
+    // 2. Phone: 360 px wide, no horizontal scroll on any tab; in the dark scheme (the
+    // desktop pages above are light).
     const phone = await browser.newContext({
-      viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, ...creds,
+      viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, colorScheme: 'dark',
+      ...creds,
     });
     const pp = await phone.newPage();
     watch(pp, 'phone');

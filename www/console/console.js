@@ -3,7 +3,7 @@
 'use strict';
 (function () {
   var $ = function (id) { return document.getElementById(id); };
-  var state = { info: null, prev: null, frames: {}, configLoaded: false };
+  var state = { info: null, prev: null, frames: {}, bytes: {}, configLoaded: false };
 
   function esc(s) {
     return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
@@ -28,6 +28,18 @@
     if (h) return h + 'h ' + m + 'm';
     if (m) return m + 'm ' + r + 's';
     return r + 's';
+  }
+  // kbps in/out of a stream or client: from its byte counters since the last refresh (the
+  // API's 30 s average lags a new stream), else that average.
+  function rates(key, o, now) {
+    var p = state.bytes[key], r = [o.kbps.recv_30s, o.kbps.send_30s];
+    if (p && now > p.t) {
+      // A stream's counters are sums over its clients: one leaving must not read as negative.
+      r = [Math.max(0, (o.recv_bytes - p.r) * 8 / (now - p.t)),
+        Math.max(0, (o.send_bytes - p.s) * 8 / (now - p.t))];
+    }
+    state.bytes[key] = { r: o.recv_bytes, s: o.send_bytes, t: now };
+    return 'in ' + kbps(r[0]) + ' · out ' + kbps(r[1]);
   }
   function pct(f) { return f == null ? '—' : (f * 100).toFixed(1) + '%'; }
 
@@ -150,7 +162,7 @@
         (s.publish && s.publish.active ? 'live' : 'idle') + '</span></div>' +
         '<dl><dt>Codecs</dt><dd>' + esc(codecs(s)) + '</dd>' +
         '<dt>FPS</dt><dd>' + esc(fps) + '</dd>' +
-        '<dt>Bitrate</dt><dd>in ' + kbps(s.kbps.recv_30s) + ' · out ' + kbps(s.kbps.send_30s) + '</dd>' +
+        '<dt>Bitrate</dt><dd>' + rates('s' + s.id, s, now) + '</dd>' +
         '<dt>Clients</dt><dd>' + esc(s.clients) + '</dd>' +
         '<dt>Published</dt><dd>' + (pub ? esc(dur(pub.alive)) + ' ago' : '—') + '</dd>' +
         '<dt>Edge</dt><dd>' + esc(edge) + '</dd>' +
@@ -165,14 +177,14 @@
     $('nstreams').textContent = '(' + streams.length + ')';
   }
 
-  function renderClients(clients) {
+  function renderClients(clients, now) {
     var html = clients.map(function (c) {
       return '<div class="card client" data-id="' + esc(c.id) + '">' +
         '<h3>' + esc(c.type) + ' <span class="muted">#' + esc(c.id) + '</span></h3>' +
         '<dl><dt>IP</dt><dd>' + esc(c.ip) + '</dd>' +
         '<dt>Stream</dt><dd>' + esc(c.url || '—') + '</dd>' +
         '<dt>Duration</dt><dd>' + esc(dur(c.alive)) + '</dd>' +
-        '<dt>Bitrate</dt><dd>in ' + kbps(c.kbps.recv_30s) + ' · out ' + kbps(c.kbps.send_30s) + '</dd></dl>' +
+        '<dt>Bitrate</dt><dd>' + rates('c' + c.id, c, now) + '</dd></dl>' +
         '<div class="actions"><button class="danger" data-kick="' + esc(c.id) + '">Kick</button></div></div>';
     }).join('');
     setHtml($('clientlist'), html || '<p class="muted">No client.</p>');
@@ -191,7 +203,7 @@
       var now = Date.now(), streams = r[1].streams || [], clients = r[2].clients || [];
       renderOverview(r[0].data || {}, streams, clients);
       renderStreams(streams, clients, now);
-      renderClients(clients);
+      renderClients(clients, now);
       $('reloadbox').hidden = !state.info.reload;
       status('updated ' + new Date(now).toLocaleTimeString());
     }).catch(function (e) {

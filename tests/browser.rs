@@ -136,7 +136,7 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
     assert!(run.status.success(), "browser checks failed:\n{out}");
     for want in [
         "Kick removed client",
-        "no horizontal overflow at 360 px",
+        "no horizontal overflow at 360 px (console tabs and player)",
         "HTTP-FLV plays",
         "HLS plays",
         "no JavaScript error in any page",

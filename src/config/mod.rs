@@ -91,6 +91,8 @@ impl PartialEq for SourceText {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
+    /// Serve the console, the player and the stream index (a binary built without the
+    /// `console` feature has none of them).
     pub enabled: bool,
     /// Directory holding the player libraries (`lib/mpegts.js`, `lib/hls.min.js`); empty =
     /// `/usr/share/srsd/www`, else `target/www` (a source checkout).

@@ -100,7 +100,8 @@ async function main() {
       null, { timeout: 5000 });
     const cfg = await page.textContent('#configtext');
     if (cfg.includes('hunter2')) throw new Error('the config shows a password');
-    ok('the config page shows the running config, password masked');
+    if (await page.isHidden('#reload')) throw new Error('no Reload button though raw_api allows it');
+    ok('the config page shows the running config, password masked, and Reload');
 
     // 2. Phone: 360 px wide, no horizontal scroll on any tab; in the dark scheme (the
     // desktop pages above are light).
@@ -118,7 +119,11 @@ async function main() {
       if (w[0] > w[1]) throw new Error(`#${tab} at 360 px is ${w[0]} px wide`);
       if (tab === 'streams') await shot(pp, 'console-phone.png');
     }
-    ok('no horizontal overflow at 360 px');
+    await pp.goto(`${API}/console/play.html?app=${APP}&stream=${STREAM}&mode=flv`);
+    await plays(pp, 15000, 0.5);
+    const pw = await pp.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    if (pw[0] > pw[1]) throw new Error(`the player at 360 px is ${pw[0]} px wide`);
+    ok('no horizontal overflow at 360 px (console tabs and player)');
 
     // 3. The HTTP server's index links to the player, which plays HTTP-FLV, then HLS.
     const pl = await ctx.newPage();

@@ -512,6 +512,14 @@ mod tests {
         );
     }
 
+    /// The console is embedded in every board's binary: it must stay small (no framework).
+    #[test]
+    fn embedded_console_stays_small() {
+        assert!(embedded_bytes() < 48 * 1024, "{} bytes", embedded_bytes());
+        #[cfg(feature = "console")]
+        assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
+    }
+
     #[test]
     fn index_escapes_names() {
         assert_eq!(

@@ -313,7 +313,11 @@ async fn route(conn: Conn, req: Request<hyper::body::Incoming>) -> Response<Body
     if conn.roles.api && (path == "/metrics" || path == "/api" || path.starts_with("/api/")) {
         return api::handle(&conn, &req);
     }
-    if conn.roles.api && (path == "/" || path == "/console" || path.starts_with("/console/")) {
+    // `/` redirects to the console on the API's own listener; on one shared with the HTTP
+    // server it stays the server's (its index.html, or the index of live streams).
+    let console_path =
+        (path == "/" && !conn.roles.files) || path == "/console" || path.starts_with("/console/");
+    if conn.roles.api && console_path {
         if let Some(denied) = api::unauthorized(&conn, &req, None) {
             return denied;
         }

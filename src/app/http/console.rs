@@ -327,37 +327,133 @@ fn config_text(ctx: &Context) -> Response<Body> {
     r
 }
 
-/// Masks what a config must not show: the value of any key whose name says password,
-/// secret or token, the password of `scheme://user:password@` and the value of such query
-/// parameters in URLs.
+/// Masks what a config must not show: the string value (or list of strings) of any key whose
+/// name says password, secret or token, also inside inline tables; the password of
+/// `scheme://user:password@`; and such query parameters in URLs. Comments stay as written.
 pub fn mask_secrets(text: &str) -> String {
-    fn secret_name(k: &str) -> bool {
-        let k = k.to_ascii_lowercase();
-        ["password", "passwd", "secret", "token"]
-            .iter()
-            .any(|s| k.contains(s))
-            || k == "key"
-            || k.ends_with("_key")
-    }
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        let trimmed = line.trim_start();
-        // Only string values (or lists of them): `token_traverse = true` says nothing secret.
-        let masked = match line.split_once('=') {
-            Some((k, v))
-                if !trimmed.starts_with('#')
-                    && !trimmed.starts_with('[')
-                    && v.trim_start().starts_with(['"', '\'', '['])
-                    && secret_name(k.trim().trim_matches('"')) =>
-            {
-                format!("{k}= \"****\"")
-            }
-            _ => mask_urls(line, secret_name),
-        };
-        out.push_str(&masked);
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            out.push_str(&mask_urls(&mask_values(line), secret_name));
+        }
         out.push('\n');
     }
     out
+}
+
+/// A key or query parameter name that holds a secret.
+fn secret_name(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["password", "passwd", "secret", "token"]
+        .iter()
+        .any(|s| k.contains(s))
+        || k == "key"
+        || k.ends_with("_key")
+}
+
+/// Replaces the string values of secret keys on one TOML line (`k = "v"`, `k = ['a', "b"]`,
+/// `t = { k = "v" }`) with `"****"`. Only string values: `token_traverse = true` is no secret.
+fn mask_values(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    // The bare or quoted key read last, outside strings.
+    let mut key = String::new();
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' => {
+                let end = string_end(&chars, i);
+                let s: String = chars[i..end].iter().collect();
+                key = s.trim_matches(c).to_string();
+                out.push_str(&s);
+                i = end;
+                continue;
+            }
+            '=' if secret_name(&key) => {
+                out.push('=');
+                i += 1;
+                while chars.get(i) == Some(&' ') {
+                    out.push(' ');
+                    i += 1;
+                }
+                let end = match chars.get(i) {
+                    Some('"') | Some('\'') => Some(string_end(&chars, i)),
+                    Some('[') => Some(array_end(&chars, i)),
+                    _ => None,
+                };
+                if let Some(end) = end {
+                    out.push_str(if chars[i] == '[' {
+                        "[\"****\"]"
+                    } else {
+                        "\"****\""
+                    });
+                    i = end;
+                }
+                key.clear();
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => {
+                let joined = i > 0
+                    && (chars[i - 1].is_ascii_alphanumeric()
+                        || chars[i - 1] == '_'
+                        || chars[i - 1] == '-');
+                if !joined {
+                    key.clear();
+                }
+                key.push(c);
+            }
+            ' ' | '\t' => {}
+            _ => key.clear(),
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// The index after the string that starts at `start` (a `"` string honours `\` escapes); the
+/// line's end when it is not closed.
+fn string_end(chars: &[char], start: usize) -> usize {
+    let q = chars[start];
+    let mut i = start + 1;
+    while i < chars.len() {
+        if q == '"' && chars[i] == '\\' {
+            i += 2;
+            continue;
+        }
+        if chars[i] == q {
+            return i + 1;
+        }
+        i += 1;
+    }
+    chars.len()
+}
+
+/// The index after the array that starts at `start` (strings inside skipped); the line's end
+/// when it is not closed.
+fn array_end(chars: &[char], start: usize) -> usize {
+    let (mut depth, mut i) = (0usize, start);
+    while i < chars.len() {
+        match chars[i] {
+            '"' | '\'' => {
+                i = string_end(chars, i);
+                continue;
+            }
+            '[' => depth += 1,
+            ']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    chars.len()
 }
 
 /// Masks `user:PASSWORD@` after `://` and `?name=VALUE` / `&name=VALUE` of secret names.
@@ -478,7 +574,9 @@ mod tests {
         let t = "[http_api.auth]\nusername = \"admin\"\npassword = \"hunter2\"\n\
                  # password = \"comment stays\"\n\
                  on_publish = [\"http://u:pw@hooks:8085/api?token=abc&x=1\"]\n\
-                 destination = [\"127.0.0.1:19350\"]\ntoken_traverse = true\nwait_keyframe = true\n";
+                 destination = [\"127.0.0.1:19350\"]\ntoken_traverse = true\nwait_keyframe = true\n\
+                 auth = { username = \"a\", password = 'pw2', x = 1 }\n\
+                 \"secret_key\" = [\"s1\", \"s2\"]\nname = \"password = x\"\n";
         let m = mask_secrets(t);
         assert!(!m.contains("hunter2"), "{m}");
         assert!(!m.contains("pw@"), "{m}");
@@ -494,6 +592,30 @@ mod tests {
             m.contains("token_traverse = true\nwait_keyframe = true"),
             "{m}"
         );
+        assert!(
+            m.contains("auth = { username = \"a\", password = \"****\", x = 1 }"),
+            "{m}"
+        );
+        assert!(m.contains("\"secret_key\" = [\"****\"]"), "{m}");
+        assert!(m.contains("name = \"password = x\""), "{m}");
+        assert!(!m.contains("pw2") && !m.contains("s1"), "{m}");
+    }
+
+    #[test]
+    fn masking_any_text_keeps_its_lines_and_never_panics() {
+        use crate::protocol::testutil::{fuzz, text, TEXT_PIECES};
+        let pieces: Vec<&str> = TEXT_PIECES
+            .iter()
+            .copied()
+            .chain([
+                "password", "=", "\"", "'", "[", "]", "{", "://", "@", "\\", "\n",
+            ])
+            .collect();
+        fuzz("mask secrets", 0xC0_5E, 2_000, |rng| {
+            let t = text(rng, &pieces, 24);
+            let m = mask_secrets(&t);
+            assert_eq!(m.lines().count(), t.lines().count(), "{t:?} -> {m:?}");
+        });
     }
 
     #[test]

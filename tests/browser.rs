@@ -139,6 +139,7 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
         "no horizontal overflow at 360 px (console tabs and player)",
         "HTTP-FLV plays",
         "HLS plays",
+        "without the player libraries the page says how to install them",
         "no JavaScript error in any page",
     ] {
         assert!(out.contains(want), "missing check {want:?}:\n{out}");

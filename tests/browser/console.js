@@ -150,6 +150,16 @@ async function main() {
     await plays(pa, 15000, 1);
     ok('the player on the API port plays HTTP-FLV');
 
+    // Without the libraries the player says how to get them (its 404s are expected here,
+    // so this page is not watched for errors).
+    const miss = await browser.newPage();
+    await miss.route('**/lib/**', (r) => r.fulfill({ status: 404, body: 'not found' }));
+    await miss.goto(`${HTTP}/console/play.html?app=${APP}&stream=${STREAM}&mode=flv`);
+    await miss.waitForFunction(() => /web-assets\.sh/.test(document.getElementById('note').textContent),
+      null, { timeout: 5000 });
+    await miss.close();
+    ok('without the player libraries the page says how to install them');
+
     const bad = errors;
     if (bad.length) throw new Error(`JavaScript errors:\n${bad.join('\n')}`);
     ok('no JavaScript error in any page');

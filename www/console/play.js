@@ -128,7 +128,10 @@
 
   document.querySelector('nav').addEventListener('click', function (ev) {
     var mode = ev.target.getAttribute('data-mode');
-    if (mode) { ev.preventDefault(); start(mode); }
+    if (!mode) return;
+    ev.preventDefault();
+    // Before info.json has arrived, the choice waits for it.
+    if (info) start(mode); else q.set('mode', mode);
   });
 
   $('title').textContent = (vhost !== '__defaultVhost__' ? vhost : '') + '/' + app + '/' + stream;

@@ -1246,3 +1246,33 @@ async fn console_routes_auth_and_the_stream_index() {
     std::fs::write(s.dir.join("index.html"), "mine").unwrap();
     assert_eq!(get(http, "/").await.text(), "mine");
 }
+
+/// On one listener serving both the HTTP server and the API, `/` stays the HTTP server's (the
+/// stream index) while `/console/` is the console.
+#[tokio::test]
+async fn shared_listener_keeps_the_index_at_root() {
+    // A free port for both keys (port 0 would bind two listeners).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = temp_dir("http-console-shared-dir");
+    let s = start_server(
+        "http-console-shared",
+        &format!(
+            "[http_api]\nlisten = \"127.0.0.1:{port}\"\n\
+             [http_server]\nlisten = \"127.0.0.1:{port}\"\ndir = \"{}\"\n",
+            dir.display()
+        ),
+    )
+    .await;
+    let addr = s.api.expect("api");
+    assert_eq!(Some(addr), s.http, "one listener");
+    let r = get(addr, "/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Live streams"), "{}", r.text());
+    let r = get(addr, "/console/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("console.js"), "{}", r.text());
+}

@@ -7,8 +7,10 @@
 #
 #   packaging/build.sh BOARD [OUTDIR]     (default OUTDIR: target/boards/packages)
 #
-# Input: target/boards/out/BOARD/{srsd,srsd.toml} (or SRSD_BOARD_OUT). Tools: tar, gzip,
-# dpkg-deb (Debian's dpkg), rpmbuild (Debian's rpm). Files are owned by root in every package.
+# Input: target/boards/out/BOARD/{srsd,srsd.toml} (or SRSD_BOARD_OUT), and the console's
+# player libraries from target/www (or SRSD_WWW), which packaging/web-assets.sh fetches when
+# they are missing. Tools: tar, gzip, dpkg-deb (Debian's dpkg), rpmbuild (Debian's rpm), npm
+# (web-assets.sh). Files are owned by root in every package.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -23,6 +25,8 @@ OUT=${2:-target/boards/packages}
 case "$OUT" in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 IN=${SRSD_BOARD_OUT:-$ROOT/target/boards/out/$BOARD}
 [ -f "$IN/srsd" ] && [ -f "$IN/srsd.toml" ] || die "no $IN/srsd or srsd.toml: run board/build.sh $BOARD first"
+WWW=${SRSD_WWW:-$ROOT/target/www}
+packaging/web-assets.sh "$WWW" >/dev/null || die "no player libraries in $WWW (packaging/web-assets.sh)"
 
 prop() {
     awk -v k="$1" '
@@ -63,6 +67,10 @@ stage_common() { # DIR
     # srsd runs as root, like SRS (no privilege drop yet); the packages' srsd group may read
     # the logs.
     install -d -m 0755 "$d/var/log/srsd"
+    # The console player's libraries ([console] www = /usr/share/srsd/www by default).
+    for f in mpegts.js mpegts.js.LICENSE hls.min.js hls.min.js.LICENSE; do
+        install -D -m 0644 "$WWW/lib/$f" "$d/usr/share/srsd/www/lib/$f"
+    done
 }
 
 # 1. rootfs tarball: unpacks over a busybox or Debian root (tar xzf ... -C /).
@@ -94,6 +102,12 @@ if [ -n "$DEB_ARCH" ]; then
         echo "Copyright: srsd contributors"
         echo "License: MIT"
         sed 's/^$/./; s/^/ /' LICENSE
+        echo ""
+        echo "Files: usr/share/srsd/www/lib/*"
+        echo "Copyright: the mpegts.js and hls.js authors (npm packages mpegts.js, hls.js)"
+        echo "License: Apache-2.0"
+        echo " On Debian systems, the full text of the Apache License 2.0 is in"
+        echo " /usr/share/common-licenses/Apache-2.0 (and beside each file, FILE.LICENSE)."
     } > "$D/usr/share/doc/srsd/copyright"
     printf 'srsd (%s-1) unstable; urgency=medium\n\n  * Package of srsd %s for the %s board.\n\n -- %s  %s\n' \
         "$VERSION" "$VERSION" "$BOARD" "$MAINTAINER" "$(date -u -R -d "@$EPOCH")" |
@@ -159,6 +173,9 @@ if [ -n "$IPK_ARCH" ]; then
     install -D -m 0644 "$IN/srsd.toml" "$I/data/etc/srsd/srsd.toml"
     install -D -m 0755 packaging/openwrt/srsd.init "$I/data/etc/init.d/srsd"
     install -D -m 0644 packaging/openwrt/srsd.config "$I/data/etc/config/srsd"
+    for f in mpegts.js mpegts.js.LICENSE hls.min.js hls.min.js.LICENSE; do
+        install -D -m 0644 "$WWW/lib/$f" "$I/data/usr/share/srsd/www/lib/$f"
+    done
     install -d -m 0755 "$I/control"
     size=$(du -sb "$I/data" | cut -f1)
     cat > "$I/control/control" <<EOF

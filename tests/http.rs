@@ -1165,3 +1165,115 @@ async fn reload_fetch_tells_how_the_last_reload_went() {
         "{bad}"
     );
 }
+
+/// The console's routes without a browser: `/` of the API redirects, the console sits behind
+/// the API's Basic auth, `info.json` and the masked config, and the HTTP server's share (the
+/// player, a public `info.json`, the stream index unless `http_server.dir` has its own).
+#[tokio::test]
+async fn console_routes_auth_and_the_stream_index() {
+    let empty = temp_dir("http-console-www");
+    let s = start_server(
+        "http-console",
+        &format!(
+            "[http_api]\nlisten = \"127.0.0.1:0\"\n\
+             [http_api.auth]\nenabled = true\nusername = \"admin\"\npassword = \"hunter2\"\n\
+             [console]\nwww = \"{}\"\n{REMUX}",
+            empty.display()
+        ),
+    )
+    .await;
+    let (api, http) = (s.api.unwrap(), s.http.unwrap());
+    let auth = "Authorization: Basic YWRtaW46aHVudGVyMg==\r\n";
+    assert_eq!(get(api, "/console/").await.status, 401);
+    assert_eq!(get(api, "/").await.status, 401);
+    let r = request(api, "GET", "/", auth).await;
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (302, Some("/console/"))
+    );
+    let r = request(api, "GET", "/console/", auth).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("console.js"), "{}", r.text());
+    for f in ["console.js", "console.css", "play.html", "play.js"] {
+        let r = request(api, "GET", &format!("/console/{f}"), auth).await;
+        assert_eq!(r.status, 200, "{f}");
+    }
+    let info = request(api, "GET", "/console/info.json", auth).await.text();
+    let j: serde_json::Value = serde_json::from_str(&info).expect("info.json is JSON");
+    assert_eq!(j["rtmp_port"], s.addr.port(), "{j}");
+    assert_eq!(j["http_port"], http.port(), "{j}");
+    assert_eq!(j["reload"], false, "{j}");
+    assert_eq!(j["libs"]["mpegts"], false, "{j}");
+    assert_eq!(j["vhosts"][0]["remux"], "/[app]/[stream].flv", "{j}");
+    let cfg = request(api, "GET", "/console/config.toml", auth)
+        .await
+        .text();
+    assert!(cfg.contains("username = \"admin\""), "{cfg}");
+    assert!(!cfg.contains("hunter2"), "{cfg}");
+    // Missing libraries say how to get them.
+    let r = request(api, "GET", "/console/lib/mpegts.js", auth).await;
+    assert_eq!(r.status, 404);
+    std::fs::create_dir_all(empty.join("lib")).unwrap();
+    std::fs::write(empty.join("lib/mpegts.js"), "// lib").unwrap();
+    let r = request(api, "GET", "/console/lib/mpegts.js", auth).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "// lib"));
+
+    // The HTTP server: no auth, only the player's files, a public info.json.
+    assert_eq!(get(http, "/console/play.html").await.status, 200);
+    assert_eq!(get(http, "/console/lib/mpegts.js").await.status, 200);
+    assert_eq!(get(http, "/console/index.html").await.status, 404);
+    assert_eq!(get(http, "/console/config.toml").await.status, 404);
+    let public = get(http, "/console/info.json").await.text();
+    assert!(
+        public.contains("\"remux\"") && !public.contains("reload"),
+        "{public}"
+    );
+    // `/` lists the live streams with links to their players...
+    let url = RtmpUrl::parse(&s.url("live/idx")).unwrap();
+    let mut publisher = RtmpClient::connect(&url, T).await.unwrap();
+    publisher.publish(&url.stream, T).await.unwrap();
+    let deadline = Instant::now() + T;
+    let mut index = String::new();
+    while Instant::now() < deadline && !index.contains("stream=idx") {
+        index = get(http, "/").await.text();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        index.contains("/console/play.html?app=live&amp;stream=idx"),
+        "{index}"
+    );
+    publisher.close().await;
+    // ...unless http_server.dir has an index.html of its own.
+    std::fs::write(s.dir.join("index.html"), "mine").unwrap();
+    assert_eq!(get(http, "/").await.text(), "mine");
+}
+
+/// On one listener serving both the HTTP server and the API, `/` stays the HTTP server's (the
+/// stream index) while `/console/` is the console.
+#[tokio::test]
+async fn shared_listener_keeps_the_index_at_root() {
+    // A free port for both keys (port 0 would bind two listeners).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = temp_dir("http-console-shared-dir");
+    let s = start_server(
+        "http-console-shared",
+        &format!(
+            "[http_api]\nlisten = \"127.0.0.1:{port}\"\n\
+             [http_server]\nlisten = \"127.0.0.1:{port}\"\ndir = \"{}\"\n",
+            dir.display()
+        ),
+    )
+    .await;
+    let addr = s.api.expect("api");
+    assert_eq!(Some(addr), s.http, "one listener");
+    let r = get(addr, "/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Live streams"), "{}", r.text());
+    let r = get(addr, "/console/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("console.js"), "{}", r.text());
+}

@@ -87,6 +87,14 @@ fn entry<'a>(list: &'a [(String, String, String)], path: &str) -> &'a (String, S
         .unwrap_or_else(|| panic!("{path} missing from {list:?}"))
 }
 
+/// The console player's libraries every package carries ([console] www's default).
+const WWW_LIBS: [&str; 4] = [
+    "usr/share/srsd/www/lib/mpegts.js",
+    "usr/share/srsd/www/lib/mpegts.js.LICENSE",
+    "usr/share/srsd/www/lib/hls.min.js",
+    "usr/share/srsd/www/lib/hls.min.js.LICENSE",
+];
+
 fn check_rootfs(board: &str, dir: &Path) {
     let version = srsd::VERSION;
     let tgz = dir.join(format!("srsd-{version}-{board}.tar.gz"));
@@ -101,6 +109,9 @@ fn check_rootfs(board: &str, dir: &Path) {
     assert_eq!(entry(&list, "./var/log/srsd").0, "drwxr-xr-x");
     assert_eq!(entry(&list, "./tmp/srsd/html").0, "drwxr-xr-x");
     assert_eq!(entry(&list, "./tmp").0, "drwxrwxrwt");
+    for lib in WWW_LIBS {
+        assert_eq!(entry(&list, &format!("./{lib}")).0, "-rw-r--r--");
+    }
 
     // Unpacked: the board's config, the repository's init script and logrotate file.
     let root = dir.join("root");
@@ -153,6 +164,8 @@ fn check_deb(board: &str, dir: &Path, arch: &str) {
         "./usr/lib/systemd/system/srsd.service",
         "./usr/share/doc/srsd/copyright",
         "./var/log/srsd/",
+        "./usr/share/srsd/www/lib/mpegts.js",
+        "./usr/share/srsd/www/lib/hls.min.js",
     ] {
         assert!(
             list.lines().any(|l| l.ends_with(path)),
@@ -207,6 +220,8 @@ fn check_rpm(board: &str, dir: &Path, arch: &str) {
         "/etc/logrotate.d/srsd",
         "/usr/lib/systemd/system/srsd.service",
         "/var/log/srsd",
+        "/usr/share/srsd/www/lib/mpegts.js",
+        "/usr/share/srsd/www/lib/hls.min.js",
     ] {
         let line = list
             .lines()
@@ -284,6 +299,9 @@ fn check_ipk(board: &str, dir: &Path, arch: &str) {
     );
     let list = tar_list(&x.join("data.tar.gz"));
     assert!(list.iter().all(|(_, owner, _)| owner == "0/0"), "{list:?}");
+    for lib in WWW_LIBS {
+        assert_eq!(entry(&list, &format!("./{lib}")).0, "-rw-r--r--");
+    }
     for s in ["postinst", "prerm"] {
         run(Command::new("sh").arg("-n").arg(x.join("control").join(s)));
     }

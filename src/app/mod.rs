@@ -68,6 +68,8 @@ pub struct Context {
     pub writers: AtomicUsize,
     /// The first RTMP listener's bound port: `[port]` in transcode and ingest templates.
     pub rtmp_port: u16,
+    /// The HTTP server's bound port (0 when disabled): the console's play URLs.
+    pub http_port: u16,
     /// ffmpeg (transcode, ingest) children running now; shutdown waits for them.
     pub processes: Arc<AtomicUsize>,
     /// Bumped by every applied reload; features that restart on reload watch it.
@@ -214,6 +216,11 @@ impl Server {
             .first()
             .and_then(|l| l.local_addr().ok())
             .map_or(0, |a| a.port());
+        let http_port = http
+            .iter()
+            .find(|l| l.roles.files)
+            .and_then(http::HttpListener::local_addr)
+            .map_or(0, |a| a.port());
         let (shutdown_tx, shutdown) = watch::channel(false);
         let ctx = Arc::new(Context {
             config: RwLock::new(Arc::new(config)),
@@ -234,6 +241,7 @@ impl Server {
             hls_memory: Default::default(),
             graceful: Default::default(),
             rtmp_port,
+            http_port,
             processes: Arc::new(AtomicUsize::new(0)),
             config_generation: watch::channel(0).0,
         });

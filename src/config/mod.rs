@@ -70,6 +70,43 @@ pub struct Config {
     pub vhost: BTreeMap<String, VhostConfig>,
     pub ingest: Vec<IngestConfig>,
     pub heartbeat: HeartbeatConfig,
+    pub console: ConsoleConfig,
+    /// The text this config was parsed from (the console shows it, secrets masked).
+    #[serde(skip)]
+    pub source: SourceText,
+}
+
+/// The text a [`Config`] was parsed from. It never makes two configs differ: reload compares
+/// values, and a changed comment changes no feature.
+#[derive(Debug, Clone, Default)]
+pub struct SourceText(pub std::sync::Arc<str>);
+
+impl PartialEq for SourceText {
+    fn eq(&self, _: &SourceText) -> bool {
+        true
+    }
+}
+
+/// `[console]`: the web console on the API port (`/console/`), its player page, and the
+/// index of live streams at `/` of the HTTP server.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console, the player and the stream index (a binary built without the
+    /// `console` feature has none of them).
+    pub enabled: bool,
+    /// Directory holding the player libraries (`lib/mpegts.js`, `lib/hls.min.js`); empty =
+    /// `/usr/share/srsd/www`, else `target/www` (a source checkout).
+    pub www: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            www: String::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -89,6 +126,8 @@ impl Default for Config {
             vhost,
             ingest: Vec::new(),
             heartbeat: HeartbeatConfig::default(),
+            console: ConsoleConfig::default(),
+            source: SourceText::default(),
         }
     }
 }
@@ -700,6 +739,7 @@ impl Config {
             }
         })?;
         config.vhost.entry(DEFAULT_VHOST.to_string()).or_default();
+        config.source = SourceText(text.into());
         config.validate().map_err(|(path, message)| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             let (line, col) = locate::find_key(text, &path);

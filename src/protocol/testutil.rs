@@ -323,4 +323,3 @@ mod tests {
         assert_eq!(small, 0);
     }
 }
-

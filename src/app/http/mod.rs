@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod hls_play;
 pub mod json;
 pub mod live;
@@ -312,7 +313,22 @@ async fn route(conn: Conn, req: Request<hyper::body::Incoming>) -> Response<Body
     if conn.roles.api && (path == "/metrics" || path == "/api" || path.starts_with("/api/")) {
         return api::handle(&conn, &req);
     }
+    // `/` redirects to the console on the API's own listener; on one shared with the HTTP
+    // server it stays the server's (its index.html, or the index of live streams).
+    let console_path =
+        (path == "/" && !conn.roles.files) || path == "/console" || path.starts_with("/console/");
+    if conn.roles.api && console_path {
+        if let Some(denied) = api::unauthorized(&conn, &req, None) {
+            return denied;
+        }
+        if let Some(resp) = console::handle_api(&conn, &req).await {
+            return resp;
+        }
+    }
     if conn.roles.files {
+        if let Some(resp) = console::handle_files(&conn, &req).await {
+            return resp;
+        }
         if let Some(resp) = live::handle(&conn, &req).await {
             return resp;
         }

@@ -167,12 +167,25 @@ fn open_inside(root: &Path, rel: &Path) -> Result<(PathBuf, File, u64), StatusCo
     Ok((path, file, meta.len()))
 }
 
+/// Serves the request's path from `http_server.dir`.
 pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Response<Body> {
+    let root = PathBuf::from(&conn.ctx.config().http_server.dir);
+    serve(conn, req, root, req.uri().path()).await
+}
+
+/// Serves `uri_path` (still percent-encoded) from under `root`, with the same checks, ranges
+/// and headers as every static file.
+pub async fn serve(
+    conn: &Conn,
+    req: &Request<hyper::body::Incoming>,
+    root: PathBuf,
+    uri_path: &str,
+) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     if !head && req.method() != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    let rel = match relative_path(req.uri().path()) {
+    let rel = match relative_path(uri_path) {
         Ok(r) => r,
         Err(PathError::Forbidden) => {
             ::log::warn!(
@@ -184,7 +197,6 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Respon
         }
         Err(PathError::Bad) => return text(StatusCode::BAD_REQUEST, "bad path\n"),
     };
-    let root = PathBuf::from(&conn.ctx.config().http_server.dir);
     // HLS kept in memory (`hls.storage = "memory"`) is served where its files would be.
     let virtual_path = root.join(&rel);
     if let Some(data) = conn.ctx.hls_memory.get(&virtual_path) {

@@ -120,20 +120,34 @@ fn valid_callback(cb: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'.')
 }
 
+/// The 401 answer when `[http_api.auth]` is on and the request lacks the right credentials
+/// (the API, /metrics and the console share it).
+pub fn unauthorized(
+    conn: &Conn,
+    req: &Request<hyper::body::Incoming>,
+    callback: Option<&str>,
+) -> Option<Response<Body>> {
+    let auth = &conn.ctx.config().http_api.auth;
+    if !auth.enabled || super::auth::authorized(req, &auth.username, &auth.password) {
+        return None;
+    }
+    // The usual JSON envelope, code 401, as every other answer of the API.
+    let mut r = answer(StatusCode::UNAUTHORIZED, &envelope(401), callback);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"srsd\""),
+    );
+    Some(r)
+}
+
+/// Answers an API request (`/api...`, `/metrics`).
 pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Response<Body> {
     let query = req.uri().query();
     let callback = query_param(query, "callback").filter(|c| valid_callback(c));
     let callback = callback.as_deref();
     let path = req.uri().path();
-    let auth = &conn.ctx.config().http_api.auth;
-    if auth.enabled && !super::auth::authorized(req, &auth.username, &auth.password) {
-        // The usual JSON envelope, code 401, as every other answer of the API.
-        let mut r = answer(StatusCode::UNAUTHORIZED, &envelope(401), callback);
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"srsd\""),
-        );
-        return r;
+    if let Some(denied) = unauthorized(conn, req, callback) {
+        return denied;
     }
     if path == "/metrics" {
         return super::metrics::handle(&conn.ctx);

@@ -177,6 +177,11 @@ pub struct HttpServerConfig {
     pub listen: String,
     /// Root of the static files (HLS output lives here by default).
     pub dir: String,
+    /// HTTP VOD of recordings under `dir`, as SRS's http static server: `.flv?start=BYTES`
+    /// answers an FLV header, the sequence headers, then the file from the keyframe at or
+    /// after BYTES; `.mp4?range=A-B` is read as `Range: bytes=A-B`. Off, `?start=` and
+    /// `?range=` are ignored (the file is served whole; the Range header still works).
+    pub vod: bool,
 }
 
 impl Default for HttpServerConfig {
@@ -185,6 +190,7 @@ impl Default for HttpServerConfig {
             enabled: true,
             listen: "8080".to_string(),
             dir: "./objs/html".to_string(),
+            vod: true,
         }
     }
 }

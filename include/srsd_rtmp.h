@@ -34,7 +34,9 @@
  *
  * Errors: 0 is success; a negative SRSD_RTMP_ERR_* code otherwise. srsd_rtmp_strerror names
  * a code; srsd_rtmp_last_error says what happened on a handle. After ERR_IO, ERR_PROTOCOL,
- * ERR_HANDSHAKE or ERR_CLOSED the connection is gone: destroy the handle.
+ * ERR_HANDSHAKE or ERR_CLOSED, and after ERR_TIMEOUT from a write, the connection is gone:
+ * later calls answer ERR_STATE; destroy the handle. ERR_TIMEOUT from srsd_rtmp_read_tag
+ * leaves the handle usable.
  */
 #ifndef SRSD_RTMP_H
 #define SRSD_RTMP_H

@@ -163,7 +163,14 @@ impl Handle {
         });
         match r {
             Ok(()) => OK,
-            Err(e) => self.client_error(e),
+            Err(e) => {
+                // A write cut by its timeout may have left half a chunk on the wire: the
+                // connection cannot be used any more.
+                if matches!(e, ClientError::Timeout(_)) {
+                    self.client = None;
+                }
+                self.client_error(e)
+            }
         }
     }
 

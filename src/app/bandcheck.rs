@@ -184,7 +184,9 @@ fn epoch_ms() -> f64 {
 }
 
 /// Runs a check on a connection whose connect request `id` is pending: the key and the
-/// gate decide, then the play and publish phases and the report. `Ok` when the check ended
+/// gate decide, then the play and publish phases and the report. A `flash` client (its
+/// connect had a swfUrl) is not waited for after the publish phase, as SRS does: its queue
+/// of publishing calls hides the `onSrsBandCheckStoppedPublishBytes` it never sends. `Ok` when the check ended
 /// (or was refused) normally; the connection closes afterwards either way.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -195,6 +197,7 @@ pub async fn run(
     id: u32,
     vhost: &str,
     tc_url: &str,
+    flash: bool,
     cfg: &BandcheckConfig,
     gate: &Gate,
 ) -> io::Result<()> {
@@ -314,7 +317,9 @@ pub async fn run(
         ],
     )
     .await?;
-    link.expect("onSrsBandCheckStoppedPublishBytes").await?;
+    if !flash {
+        link.expect("onSrsBandCheckStoppedPublishBytes").await?;
+    }
 
     log::info!(
         "bandcheck {vhost}: play {play_kbps} kbps ({play_bytes} bytes in {} ms), publish \

@@ -266,6 +266,7 @@ async fn serve_inner(
                     id,
                     &vhost,
                     &conn.tc_url,
+                    !conn.connect.swf_url.is_empty(),
                     &bc,
                     &ctx.bandcheck,
                 )

@@ -53,9 +53,12 @@ lib="$CARGO_TARGET_DIR/$TARGET/release/libsrsd_rtmp.a"
 mkdir -p "$OUT"
 cp "$lib" include/srsd_rtmp.h "$OUT/"
 
-# zig's target name: the Rust triple without the vendor, armv7 as arm (hard-float).
+# zig's target name: the Rust triple without the vendor; armv7 as arm (hard-float); Rust's
+# mips*-musl targets are MIPS32r2 soft-float (OpenWrt's mips_24kc), zig's musleabi.
 case "$TARGET" in
     armv7-unknown-linux-musleabihf) ZT=arm-linux-musleabihf; ZCPU=-mcpu=cortex_a7 ;;
+    mips-unknown-linux-musl) ZT=mips-linux-musleabi; ZCPU="-mcpu=mips32r2 -msoft-float" ;;
+    mipsel-unknown-linux-musl) ZT=mipsel-linux-musleabi; ZCPU="-mcpu=mips32r2 -msoft-float" ;;
     *) ZT=$(echo "$TARGET" | sed 's/-unknown-/-/'); ZCPU= ;;
 esac
 zigcc() {

@@ -33,12 +33,16 @@ fn ffmpeg(args: &[&str], out: &Path) {
     assert!(ok, "ffmpeg {args:?}");
 }
 
-/// Access units of an Annex B stream written with an AUD before each (x264 `aud=1`).
-fn access_units(data: &[u8]) -> Vec<&[u8]> {
+/// Access units of an Annex B stream written with an AUD before each (x264/x265 `aud=1`).
+fn access_units(data: &[u8], codec: Codec) -> Vec<&[u8]> {
+    let is_aud = |b: u8| match codec {
+        Codec::H264 => b & 0x1f == 9,
+        Codec::Hevc => (b >> 1) & 0x3f == 35,
+    };
     let mut starts: Vec<usize> = data
         .windows(5)
         .enumerate()
-        .filter(|(_, w)| w[..4] == [0, 0, 0, 1] && w[4] & 0x1f == 9)
+        .filter(|(_, w)| w[..4] == [0, 0, 0, 1] && is_aud(w[4]))
         .map(|(i, _)| i)
         .collect();
     starts.push(data.len());
@@ -72,23 +76,30 @@ fn open(url: &str) -> Handle {
     Handle(h)
 }
 
-#[test]
-fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
-    if !have_ffmpeg() {
-        return;
-    }
-    let dir: PathBuf = std::env::temp_dir().join(format!("srsd-clib-raw-{}", std::process::id()));
+#[derive(Clone, Copy, PartialEq)]
+enum Codec {
+    H264,
+    Hevc,
+}
+
+/// Publishes 3 s of `codec` + AAC through the raw writers while another thread plays them
+/// back; the played FLV file.
+fn publish_and_play_raw(codec: Codec, name: &str) -> PathBuf {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("srsd-clib-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (h264, aac) = (dir.join("v.h264"), dir.join("a.aac"));
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-t",
-            "3",
+    let (h264, aac) = (dir.join("v.es"), dir.join("a.aac"));
+    let source = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-t",
+        "3",
+    ];
+    let video_args: Vec<&str> = match codec {
+        Codec::H264 => vec![
             "-c:v",
             "libx264",
             "-preset",
@@ -104,8 +115,22 @@ fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
             "-f",
             "h264",
         ],
-        &h264,
-    );
+        Codec::Hevc => vec![
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-x265-params",
+            "aud=1:bframes=0:log-level=error",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "hevc",
+        ],
+    };
+    ffmpeg(&[&source[..], &video_args[..]].concat(), &h264);
     ffmpeg(
         &[
             "-f",
@@ -179,7 +204,7 @@ fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
 
     let publisher = open(&url);
     assert_eq!(unsafe { srsd_rtmp_publish(publisher.0, 5000) }, 0);
-    let aus = access_units(&video);
+    let aus = access_units(&video, codec);
     let frames = adts_frames(&audio);
     assert!(
         aus.len() >= 70 && frames.len() >= 120,
@@ -195,8 +220,12 @@ fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
         let (ts, rc) = if v < aus.len() && (a >= frames.len() || vts <= ats) {
             v += 1;
             let au = aus[v - 1];
+            let write = match codec {
+                Codec::H264 => srsd_rtmp_write_h264,
+                Codec::Hevc => srsd_rtmp_write_hevc,
+            };
             (vts, unsafe {
-                srsd_rtmp_write_h264(publisher.0, vts, vts, au.as_ptr(), au.len())
+                write(publisher.0, vts, vts, au.as_ptr(), au.len())
             })
         } else {
             a += 1;
@@ -221,7 +250,15 @@ fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
     let tags = play.join().unwrap();
     assert!(tags > 150, "{tags} tags played");
     let _ = stop.send(());
+    out
+}
 
+#[test]
+fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let out = publish_and_play_raw(Codec::H264, "raw-h264");
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-show_entries"])
         .args([
@@ -242,4 +279,54 @@ fn raw_h264_and_aac_published_by_one_thread_play_back_on_another() {
     let n: u32 = video.rsplit(',').next().unwrap().trim().parse().unwrap();
     assert!(n >= 70, "{text}");
     assert!(lines.iter().any(|l| l.starts_with("aac")), "{text}");
+}
+
+/// A modern ffmpeg (PyPI's imageio-ffmpeg, ffmpeg 9) that reads Enhanced RTMP FLV; Debian's
+/// 5.1 does not.
+fn modern_ffmpeg() -> Option<String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && !path.is_empty() {
+        return Some(path);
+    }
+    if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+        panic!("imageio-ffmpeg is required (SRSD_REQUIRE_INTEROP=1): pip install imageio-ffmpeg");
+    }
+    eprintln!("\n*** SKIPPED: imageio-ffmpeg (a modern ffmpeg) not installed ***\n");
+    None
+}
+
+#[test]
+fn raw_hevc_goes_out_as_enhanced_rtmp_that_a_modern_ffmpeg_decodes() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(ff9) = modern_ffmpeg() else { return };
+    let out = publish_and_play_raw(Codec::Hevc, "raw-hevc");
+    // Decoding every frame proves the HEVCDecoderConfigurationRecord and the frames.
+    let r = Command::new(&ff9)
+        .args(["-hide_banner", "-i"])
+        .arg(&out)
+        .args(["-map", "0:v", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("Video: hevc") && err.contains("320x240"),
+        "{err}"
+    );
+    let frames: u32 = err
+        .rsplit("frame=")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 70, "{frames} frames: {err}");
 }

@@ -201,3 +201,45 @@ async fn mp4_recordings_answer_range_requests_with_206() {
     );
     assert!(p.video_frames >= 70, "{p:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_is_ignored_with_vod_off_and_head_agrees_with_get() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("srsd-test-vod-off-{}", std::process::id()));
+    let extra = format!(
+        "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\nvod = false\n",
+        root.display()
+    );
+    let server = start_server("vod-off", &extra).await;
+    let http = server.http.expect("http server");
+    make_flv(&server.dir, 2);
+    let len = std::fs::metadata(server.dir.join("source.flv"))
+        .unwrap()
+        .len() as usize;
+    let (status, _, body) = get(http, "/source.flv?start=5000", "").await;
+    assert_eq!((status, body.len()), (200, len), "the whole file");
+    drop(server);
+
+    let on = start_server("vod-on", "").await;
+    let http = on.http.expect("http server");
+    make_flv(&on.dir, 2);
+    let (_, _, body) = get(http, "/source.flv?start=5000", "").await;
+    assert!(body.len() < len, "a part of the file");
+    let mut s = TcpStream::connect(http).await.unwrap();
+    s.write_all(b"HEAD /source.flv?start=5000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    timeout(Duration::from_secs(5), s.read_to_end(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert_eq!(
+        header(&head, "content-length"),
+        Some(body.len().to_string()),
+        "{head}"
+    );
+}

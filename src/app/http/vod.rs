@@ -21,6 +21,9 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 /// a large keyframe index is the biggest of them).
 pub const MAX_PREFIX: usize = 4 * 1024 * 1024;
 
+/// Read-ahead of the tag walk.
+const WALK_BUFFER: usize = 8 * 1024;
+
 /// Where a `?start=` request is answered from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlvSeek {
@@ -168,7 +171,9 @@ impl<R: Read + Seek> Walker<R> {
 /// video) at or after `start`. A tag cut short by the end of the file ends the walk.
 pub fn seek<R: Read + Seek>(r: R, len: u64, start: u64) -> Result<FlvSeek, VodError> {
     let mut r = Walker {
-        r: BufReader::with_capacity(64 * 1024, r),
+        // Small: audio tags are skipped inside the buffer, and a video frame larger than it
+        // is skipped by a seek instead of being read.
+        r: BufReader::with_capacity(WALK_BUFFER, r),
         at: 0,
     };
     let mut header = [0u8; FLV_HEADER_LEN];

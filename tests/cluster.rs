@@ -507,15 +507,6 @@ async fn token_traverse_lets_the_origin_judge_edge_clients() {
     }
 }
 
-/// A port nothing listens on (bound, then freed).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A server listening on a given RTMP port; stops when the sender is dropped.
 async fn server_on(port: u16) -> (Arc<srsd::app::Context>, oneshot::Sender<()>) {
     let dir = temp_dir(&format!("cl-port-{port}"));
@@ -585,62 +576,6 @@ async fn forward_to_a_dead_destination_never_delays_the_live_one() {
         recv_video(&mut c, 10, Duration::from_secs(5)).await.len(),
         10
     );
-}
-
-const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-
-/// nginx with the rtmp module there, or skip loudly (fail when SRSD_REQUIRE_INTEROP=1).
-fn have_nginx_rtmp() -> bool {
-    let found = Command::new("nginx")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-        && std::path::Path::new(NGINX_MODULE).exists();
-    if !found {
-        if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!("nginx with libnginx-mod-rtmp is required (SRSD_REQUIRE_INTEROP=1)");
-        }
-        eprintln!("\n*** SKIPPED: nginx + libnginx-mod-rtmp not installed; interop not run ***\n");
-    }
-    found
-}
-
-/// nginx-rtmp on a free port, `live` application; killed when dropped.
-async fn start_nginx(name: &str) -> (Proc, SocketAddr) {
-    let dir = temp_dir(name);
-    let port = free_port();
-    let conf = dir.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             load_module {NGINX_MODULE};\nevents {{ worker_connections 256; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let p = Proc(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn nginx"),
-    );
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + T;
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "nginx listens on {addr}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (p, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,6 +4,7 @@
 //! the ports back); [`Server::run`] serves until the shutdown future resolves.
 
 pub mod access;
+pub mod bandcheck;
 pub mod daemon;
 pub mod dvr;
 pub mod edge;
@@ -63,6 +64,8 @@ pub struct Context {
     pub hls_viewers: http::hls_play::HlsViewers,
     /// HLS segments and playlists of `storage = "memory"` streams, served over HTTP.
     pub hls_memory: Arc<hls::MemoryFiles>,
+    /// The last bandwidth check of each vhost (one per `bandcheck.interval`).
+    pub bandcheck: bandcheck::Gate,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
     /// to close their files.
     pub writers: AtomicUsize,
@@ -239,6 +242,7 @@ impl Server {
             writers: AtomicUsize::new(0),
             hls_viewers: Default::default(),
             hls_memory: Default::default(),
+            bandcheck: Default::default(),
             graceful: Default::default(),
             rtmp_port,
             http_port,

@@ -157,6 +157,9 @@ struct Conn<'a> {
     who: Who,
     /// Sends on_close when the connection ends (dropped with `Conn`).
     connect_hook: Option<Guard>,
+    /// A connect to a vhost with `bandcheck` on, left unanswered for [`super::bandcheck`]:
+    /// the request id, the vhost and its settings.
+    bandcheck: Option<(u32, String, crate::config::BandcheckConfig)>,
 }
 
 async fn serve_inner(
@@ -232,6 +235,7 @@ async fn serve_inner(
         connect: ConnectRequest::default(),
         who: Who::default(),
         connect_hook: None,
+        bandcheck: None,
     };
     let mut shutdown = ctx.shutdown.clone();
     let mut items: Vec<Item> = Vec::with_capacity(256);
@@ -259,6 +263,22 @@ async fn serve_inner(
             }
             if let Err(e) = conn.handle_events().await {
                 break Err(e);
+            }
+            // A bandwidth check takes the connection over until it ends.
+            if let Some((id, vhost, bc)) = conn.bandcheck.take() {
+                break super::bandcheck::run(
+                    &mut conn.session,
+                    &mut reader,
+                    &mut writer,
+                    &mut rbuf,
+                    id,
+                    &vhost,
+                    &conn.tc_url,
+                    !conn.connect.swf_url.is_empty(),
+                    &bc,
+                    &ctx.bandcheck,
+                )
+                .await;
             }
         }
         if let Some(out) = conn.session.take_output() {
@@ -516,6 +536,7 @@ impl Conn<'_> {
                     }
                     self.end_publish().await;
                 }
+                ServerEvent::Call { .. } => {}
                 ServerEvent::PlayStop => {
                     if let Role::Playing(p) = &self.role {
                         log::info!("stop playing {}", p.key);
@@ -565,6 +586,12 @@ impl Conn<'_> {
                 self.tc_url = request.tc_url.clone();
                 self.connect = request;
                 self.connected = true;
+                if let Some((name, v)) = self.config.resolve_vhost(&r.vhost) {
+                    if v.bandcheck.enabled {
+                        self.bandcheck = Some((id, name.to_string(), v.bandcheck.clone()));
+                        return;
+                    }
+                }
                 self.session.accept_connect(id);
             }
             Err(e) => {

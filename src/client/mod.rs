@@ -289,6 +289,8 @@ pub struct RtmpClient {
     /// The stream name while publishing, to unpublish it on close.
     publishing: Option<String>,
     last_status: Option<String>,
+    /// From sending `connect` to its `_result`: one round trip plus the server's answer.
+    connect_rtt: Duration,
 }
 
 impl RtmpClient {
@@ -320,9 +322,11 @@ impl RtmpClient {
             bytes_received: 0,
             publishing: None,
             last_status: None,
+            connect_rtt: Duration::ZERO,
         };
         bounded("RTMP handshake", timeout, client.handshake()).await?;
         client.session.connect(command_object, extra_args);
+        let asked = tokio::time::Instant::now();
         bounded("connect _result", timeout, async {
             client.flush().await?;
             loop {
@@ -336,6 +340,7 @@ impl RtmpClient {
             }
         })
         .await?;
+        client.connect_rtt = asked.elapsed();
         Ok(client)
     }
 
@@ -451,6 +456,60 @@ impl RtmpClient {
             }
             self.fill().await?;
         }
+    }
+
+    /// Sends a call with transaction id 0 and a null command object before `args` (SRS's
+    /// bandcheck replies) and writes it out.
+    pub async fn call(&mut self, name: &str, args: Vec<Amf0Value>) -> Result<(), ClientError> {
+        self.session.call(name, args);
+        self.flush().await
+    }
+
+    /// Like [`RtmpClient::call`], then reads without waiting what the server sent meanwhile
+    /// and returns its events (at most what one read buffer holds).
+    pub async fn call_and_poll(
+        &mut self,
+        name: &str,
+        args: Vec<Amf0Value>,
+    ) -> Result<Vec<ClientEvent>, ClientError> {
+        self.session.call(name, args);
+        self.flush().await?;
+        self.read_ready().await
+    }
+
+    /// Reads what the socket already holds, without waiting, and returns the session's events.
+    async fn read_ready(&mut self) -> Result<Vec<ClientEvent>, ClientError> {
+        let mut got = false;
+        loop {
+            if self.read_buf.len() >= MAX_READ_BUFFER {
+                break;
+            }
+            self.read_buf.reserve(READ_SIZE);
+            match self.socket.try_read_buf(&mut self.read_buf) {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(n) => {
+                    self.bytes_received += n as u64;
+                    got = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut events = Vec::new();
+        if got {
+            self.session.handle_input(&mut self.read_buf)?;
+            while let Some(e) = self.session.poll_event() {
+                self.note(&e);
+                events.push(e);
+            }
+            self.flush().await?;
+        }
+        Ok(events)
+    }
+
+    /// From sending `connect` to its `_result`: about one round trip to the server.
+    pub fn connect_rtt(&self) -> Duration {
+        self.connect_rtt
     }
 
     /// The code of the last onStatus seen (e.g. `NetStream.Play.UnpublishNotify`).

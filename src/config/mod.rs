@@ -216,6 +216,11 @@ pub struct HttpServerConfig {
     pub listen: String,
     /// Root of the static files (HLS output lives here by default).
     pub dir: String,
+    /// HTTP VOD of recordings under `dir`, as SRS's http static server: `.flv?start=BYTES`
+    /// answers an FLV header, the sequence headers, then the file from the keyframe at or
+    /// after BYTES; `.mp4?range=A-B` is read as `Range: bytes=A-B`. Off, `?start=` and
+    /// `?range=` are ignored (the file is served whole; the Range header still works).
+    pub vod: bool,
 }
 
 impl Default for HttpServerConfig {
@@ -224,6 +229,7 @@ impl Default for HttpServerConfig {
             enabled: true,
             listen: "8080".to_string(),
             dir: "./objs/html".to_string(),
+            vod: true,
         }
     }
 }
@@ -245,6 +251,7 @@ pub struct VhostConfig {
     pub http_remux: HttpRemuxConfig,
     pub dvr: DvrConfig,
     pub transcode: Vec<TranscodeConfig>,
+    pub bandcheck: BandcheckConfig,
 }
 
 impl Default for VhostConfig {
@@ -263,6 +270,7 @@ impl Default for VhostConfig {
             http_remux: HttpRemuxConfig::default(),
             dvr: DvrConfig::default(),
             transcode: Vec::new(),
+            bandcheck: BandcheckConfig::default(),
         }
     }
 }
@@ -355,6 +363,32 @@ pub struct ClusterConfig {
     pub token_traverse: bool,
     /// The vhost to ask the origin for, when it differs from this one.
     pub vhost: Option<String>,
+}
+
+/// SRS's bandwidth check (`bandcheck` block, `bw_check` in SRS 2): a client connecting to
+/// this vhost with `key=KEY` in its tcUrl gets the play and publish test instead of a normal
+/// connection (see `app::bandcheck`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BandcheckConfig {
+    pub enabled: bool,
+    /// The key a client must send as `key=` in its tcUrl's query.
+    pub key: String,
+    /// Seconds: at most one check per vhost in this window; later ones are refused.
+    pub interval: f64,
+    /// Kbps: the most either phase sends or reads.
+    pub limit_kbps: u32,
+}
+
+impl Default for BandcheckConfig {
+    fn default() -> Self {
+        BandcheckConfig {
+            enabled: false,
+            key: "35c9b402c12a7246868752e2878f7e0e".to_string(),
+            interval: 30.0,
+            limit_kbps: 4000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -894,6 +928,21 @@ impl Config {
             ] {
                 if !(value.is_finite() && value > 0.0) {
                     return err(&["hls", key], format!(": {value} must be > 0"));
+                }
+            }
+            let bc = &vhost.bandcheck;
+            if bc.enabled {
+                if !(bc.interval.is_finite() && bc.interval >= 0.0) {
+                    return err(
+                        &["bandcheck", "interval"],
+                        format!(": {} must be >= 0 (seconds)", bc.interval),
+                    );
+                }
+                if bc.limit_kbps == 0 {
+                    return err(&["bandcheck", "limit_kbps"], ": must be > 0".into());
+                }
+                if bc.key.is_empty() {
+                    return err(&["bandcheck", "key"], ": must not be empty".into());
                 }
             }
             if vhost.dvr.plan == DvrPlan::Segment && vhost.dvr.duration == 0 {

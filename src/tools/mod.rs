@@ -1,9 +1,11 @@
-//! CLI tools built into the same binary: `srsd publish`, `srsd play`, `srsd bench`.
+//! CLI tools built into the same binary: `srsd publish`, `srsd play`, `srsd bench`,
+//! `srsd probe`, `srsd bandcheck`.
 //!
 //! Each tool parses its own arguments, builds its own tokio runtime and returns a process exit
 //! code: 0 success, 1 failure, 2 bad arguments (after printing its usage). Tools are CLIs, so
 //! they print with `println!`/`eprintln!` rather than the server's logger.
 
+pub mod bandcheck;
 mod bench;
 pub mod http_client;
 mod play;
@@ -27,6 +29,10 @@ pub const TOOLS: &[(&str, &str)] = &[
         "probe",
         "print a stream's metadata, codecs, frame rate and bitrate as JSON",
     ),
+    (
+        "bandcheck",
+        "measure up/down kbps and RTT with SRS's bandwidth check",
+    ),
 ];
 
 /// Runs tool `tool` with its arguments (without the tool name). `None` when `tool` is not a
@@ -37,6 +43,7 @@ pub fn run(tool: &str, args: &[String]) -> Option<i32> {
         "play" => play::main(args),
         "bench" => bench::main(args),
         "probe" => probe::main(args),
+        "bandcheck" => bandcheck::main(args),
         _ => return None,
     })
 }

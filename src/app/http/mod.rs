@@ -18,6 +18,7 @@ pub mod live;
 pub mod metrics;
 pub mod procfs;
 pub mod static_files;
+pub mod vod;
 
 use super::Context;
 use crate::config::{parse_listen, Config};

@@ -5,6 +5,9 @@
 //! escape; and a file whose canonical path (symlinks resolved) is outside the canonical root
 //! is refused too. Files are read in chunks off the async threads and streamed, never read
 //! whole into memory.
+//!
+//! With `http_server.vod` (on by default, as SRS), recordings are VOD: `.flv?start=BYTES` is
+//! answered by [`super::vod`], and `.mp4?range=A-B` is read as a Range header.
 
 use super::body::{Body, Chunks};
 use super::{cors, percent_decode, text, Conn};
@@ -197,6 +200,7 @@ pub async fn serve(
         }
         Err(PathError::Bad) => return text(StatusCode::BAD_REQUEST, "bad path\n"),
     };
+    let vod = conn.ctx.config().http_server.vod;
     // HLS kept in memory (`hls.storage = "memory"`) is served where its files would be.
     let virtual_path = root.join(&rel);
     if let Some(data) = conn.ctx.hls_memory.get(&virtual_path) {
@@ -216,16 +220,79 @@ pub async fn serve(
         Ok(Err(_)) => return text(StatusCode::NOT_FOUND, "not found\n"),
         Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
     };
-    let (status, start, count) = match requested_range(req, len) {
+    let ext = path
+        .extension()
+        .and_then(OsStr::to_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let query = req.uri().query();
+    if vod && ext == "flv" {
+        let start = super::query_param(query, "start").and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(start) = start.filter(|&s| s > 0) {
+            return flv_from(conn, &path, file, len, start, head).await;
+        }
+    }
+    // SRS's VOD reads an mp4 range from the query too (`?range=A-B`, for players that cannot
+    // set headers).
+    let query_range = match (vod, ext.as_str()) {
+        (true, "mp4" | "m4v" | "m4a") => {
+            super::query_param(query, "range").map(|r| match r.starts_with("bytes=") {
+                true => r,
+                false => format!("bytes={r}"),
+            })
+        }
+        _ => None,
+    };
+    let (status, start, count) = match requested_range_or(req, query_range.as_deref(), len) {
         Ok(r) => r,
         Err(refused) => return refused,
     };
     let body = if head || count == 0 {
         Body::empty()
     } else {
-        stream_file(Arc::new(file), start, count)
+        stream_file(Arc::new(file), Bytes::new(), start, count)
     };
     respond(body, &path, status, start, count, len)
+}
+
+/// The answer to `file.flv?start=BYTES` (see [`super::vod`]): 200 with the header and the
+/// sequence headers, then the file from the keyframe at or after `start`.
+async fn flv_from(
+    conn: &Conn,
+    path: &Path,
+    file: File,
+    len: u64,
+    start: u64,
+    head: bool,
+) -> Response<Body> {
+    let file = Arc::new(file);
+    let f = file.clone();
+    let found = tokio::task::spawn_blocking(move || super::vod::seek(&*f, len, start)).await;
+    let seek = match found {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            ::log::warn!("HTTP {} VOD {}: {e}", conn.peer, path.display());
+            return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{e}\n"));
+        }
+        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
+    };
+    let tail = len - seek.from;
+    let total = seek.prefix.len() as u64 + tail;
+    ::log::info!(
+        "HTTP {} VOD {} start={start}: from {} of {len}",
+        conn.peer,
+        path.display(),
+        seek.from
+    );
+    let body = if head {
+        Body::empty()
+    } else {
+        stream_file(file, seek.prefix, seek.from, tail)
+    };
+    let mut r = respond(body, path, StatusCode::OK, 0, total, total);
+    // A part of the file, not the file: a Range on it would mean nothing.
+    r.headers_mut().remove(header::ACCEPT_RANGES);
+    r
 }
 
 /// The part of a `len`-byte file a request asks for, `(status, start, count)`, or the 416
@@ -235,10 +302,23 @@ fn requested_range(
     req: &Request<hyper::body::Incoming>,
     len: u64,
 ) -> Result<(StatusCode, u64, u64), Response<Body>> {
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
+    requested_range_or(req, None, len)
+}
+
+/// [`requested_range`] with `query` (a `bytes=` spec from the URL) taking the Range header's
+/// place when given.
+#[allow(clippy::result_large_err)]
+fn requested_range_or(
+    req: &Request<hyper::body::Incoming>,
+    query: Option<&str>,
+    len: u64,
+) -> Result<(StatusCode, u64, u64), Response<Body>> {
+    let range = query
+        .or_else(|| {
+            req.headers()
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+        })
         .map_or(RangeSpec::Whole, |v| parse_range(v, len));
     match range {
         RangeSpec::Whole => Ok((StatusCode::OK, 0, len)),
@@ -310,11 +390,18 @@ fn respond(
     r
 }
 
-/// Streams `count` bytes from `start`: each chunk read by a blocking-pool job (which holds
-/// no thread while the client is slow), sent through a small channel.
-fn stream_file(file: Arc<File>, start: u64, count: u64) -> Body {
+/// Streams `prefix`, then `count` bytes of the file from `start`: each chunk read by a
+/// blocking-pool job (which holds no thread while the client is slow), sent through a small
+/// channel.
+fn stream_file(file: Arc<File>, prefix: Bytes, start: u64, count: u64) -> Body {
     let (tx, body) = Body::channel(READ_AHEAD);
     tokio::spawn(async move {
+        if !prefix.is_empty() {
+            match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(Chunks::one(prefix)))).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
         let mut off = start;
         let end = start + count;
         while off < end {

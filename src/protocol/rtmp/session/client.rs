@@ -24,6 +24,13 @@ pub enum ClientEvent {
         timestamp: u32,
         payload: Bytes,
     },
+    /// A call from the server that is not a reply or a status (SRS's bandcheck
+    /// `onSrsBandCheck*`, `onBWDone`, ...): its name and arguments (the command object, often
+    /// null, first).
+    Call {
+        name: String,
+        args: Vec<Amf0Value>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -347,8 +354,21 @@ impl ClientSession {
                     description: field("description"),
                 });
             }
-            _ => {}
+            "onBWDone" | "onFCPublish" | "onFCUnpublish" | "close" => {}
+            _ => self.events.push_back(ClientEvent::Call {
+                name: c.name,
+                args: c.args,
+            }),
         }
+    }
+
+    /// Sends a call the server answers with no `_result` (transaction id 0) on the
+    /// connection's stream 0: a null command object, then `args`.
+    pub fn call(&mut self, name: &str, args: Vec<Amf0Value>) {
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(Amf0Value::Null);
+        all.extend(args);
+        self.t.send_command(command::command(0, name, 0.0, all));
     }
 }
 

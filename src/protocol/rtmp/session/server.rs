@@ -33,6 +33,13 @@ pub enum ServerEvent {
     Unpublish,
     /// The player closed its stream (closeStream, deleteStream).
     PlayStop,
+    /// A bandcheck call from the client (`onSrsBandCheck*`, `finalClientPacket`), after
+    /// connect. Other calls the session does not implement (`checkbw`, `FCSubscribe`, ...)
+    /// raise nothing, so they cost a normal connection no event.
+    Call {
+        name: String,
+        args: Vec<Amf0Value>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +335,12 @@ impl ServerSession {
                 // when the client waits for one (transaction id > 0), as SRS does.
                 if c.transaction_id > 0.0 && c.name != "@setDataFrame" {
                     self.result(c.stream_id, c.transaction_id, vec![Amf0Value::Null]);
+                }
+                if c.name.starts_with("onSrsBandCheck") || c.name == "finalClientPacket" {
+                    self.events.push_back(ServerEvent::Call {
+                        name: c.name,
+                        args: c.args,
+                    });
                 }
             }
             ClientCommand::Result { .. } | ClientCommand::Error { .. } => {}

@@ -503,3 +503,38 @@ mod hostile {
         assert!(matches!(r, Err(SessionError::TooManyEvents)), "{r:?}");
     }
 }
+
+#[test]
+fn calls_the_sessions_do_not_implement_reach_the_app_both_ways() {
+    let (mut s, mut c) = connected();
+    c.call(
+        "onSrsBandCheckStartingPlayBytes",
+        vec![Amf0Value::Number(1.0)],
+    );
+    let (se, _) = pump(&mut s, &mut c);
+    assert!(
+        matches!(&se[..], [ServerEvent::Call { name, args }]
+            if name == "onSrsBandCheckStartingPlayBytes"
+                && args == &[Amf0Value::Null, Amf0Value::Number(1.0)]),
+        "{se:?}"
+    );
+    let call = command::command(
+        0,
+        "onSrsBandCheckStopPlayBytes",
+        0.0,
+        vec![
+            Amf0Value::Null,
+            Amf0Value::object(vec![("bytes_delta", Amf0Value::Number(9.0))]),
+        ],
+    );
+    s.send_message(&Message::Command(call));
+    let (_, ce) = pump(&mut s, &mut c);
+    let Some(ClientEvent::Call { name, args }) = ce.last() else {
+        panic!("{ce:?}")
+    };
+    assert_eq!(name, "onSrsBandCheckStopPlayBytes");
+    assert_eq!(
+        args[1].get("bytes_delta").and_then(Amf0Value::as_f64),
+        Some(9.0)
+    );
+}

@@ -267,7 +267,7 @@ mod tests {
 /// reasons are a fixed set, so counting takes no lock.
 #[derive(Debug, Default)]
 pub struct Denials {
-    counts: [std::sync::atomic::AtomicU64; DENIAL_REASONS.len()],
+    counts: [std::sync::atomic::AtomicUsize; DENIAL_REASONS.len()],
 }
 
 /// Every reason a client is refused for, as `/metrics` labels them.
@@ -303,7 +303,7 @@ impl Denials {
         DENIAL_REASONS
             .iter()
             .zip(&self.counts)
-            .map(|(r, c)| (*r, c.load(std::sync::atomic::Ordering::Relaxed)))
+            .map(|(r, c)| (*r, c.load(std::sync::atomic::Ordering::Relaxed) as u64))
             .collect()
     }
 }

@@ -94,7 +94,8 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
          [http_api.auth]\nenabled = true\nusername = \"admin\"\npassword = \"hunter2\"\n\
          [console]\nwww = \"{www}\"\n\
          [vhost.\"__defaultVhost__\".http_remux]\nenabled = true\n\
-         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 6\npath = \"{dir}\"\n",
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 6\npath = \"{dir}\"\n\
+         [vhost.\"__defaultVhost__\".dvr]\nenabled = true\npath = \"{dir}/dvr/[app]/[stream].flv\"\n",
         www = concat!(env!("CARGO_MANIFEST_DIR"), "/target/www"),
         dir = dir.display()
     );
@@ -114,6 +115,15 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
             .spawn()
             .expect("spawn ffmpeg player"),
     );
+    // A short recording for the player's VOD check (DVR writes under the HTTP root).
+    let mut recorder = ffmpeg_publish(&srv.url("live/rec"), 4);
+    assert!(wait_exit(&mut recorder, Duration::from_secs(20)).await);
+    let recording = dir.join("dvr/live/rec.flv");
+    assert!(
+        wait_for(Duration::from_secs(10), || recording.is_file()).await,
+        "the recording {} was closed",
+        recording.display()
+    );
     // Seconds of HLS segments before the browser starts.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -125,6 +135,7 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
         .env("SRSD_AUTH", "admin:hunter2")
         .env("SRSD_STREAM", "live/browser")
         .env("SRSD_KICK", "1")
+        .env("SRSD_VOD", "/dvr/live/rec.flv")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let run = tokio::time::timeout(Duration::from_secs(240), node.output())
@@ -139,6 +150,7 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
         "no horizontal overflow at 360 px (console tabs and player)",
         "HTTP-FLV plays",
         "HLS plays",
+        "a recording plays over HTTP VOD",
         "without the player libraries the page says how to install them",
         "no JavaScript error in any page",
     ] {

@@ -150,6 +150,16 @@ async function main() {
     await plays(pa, 15000, 1);
     ok('the player on the API port plays HTTP-FLV');
 
+    // A DVR recording over HTTP VOD, in the same player page.
+    if (process.env.SRSD_VOD) {
+      const pv = await ctx.newPage();
+      watch(pv, 'player-vod');
+      await pv.goto(`${HTTP}/console/play.html?vod=${encodeURIComponent(process.env.SRSD_VOD)}`);
+      await plays(pv, 15000, 1);
+      if ((await pv.evaluate(() => window.srsdPlayer.mode)) !== 'vod') throw new Error('not VOD');
+      ok(`a recording plays over HTTP VOD (${process.env.SRSD_VOD})`);
+    }
+
     // Without the libraries the player says how to get them (its 404s are expected here,
     // so this page is not watched for errors).
     const miss = await browser.newPage();

@@ -1,12 +1,15 @@
 // srsd player: plays ?app=&stream=[&vhost=][&mode=flv|hls] in the page. HTTP-FLV with
-// mpegts.js, HLS with hls.js (or the browser's own HLS when it has no MSE). The libraries
-// come from lib/ (packaging/web-assets.sh); the page says how to get them when they are missing.
+// mpegts.js, HLS with hls.js (or the browser's own HLS when it has no MSE). ?vod=PATH plays a
+// recording the HTTP server serves (http_server.vod: .flv with mpegts.js, .mp4 natively).
+// The libraries come from lib/ (packaging/web-assets.sh); the page says how to get them when
+// they are missing.
 'use strict';
 (function () {
   var $ = function (id) { return document.getElementById(id); };
   var q = new URLSearchParams(location.search);
   var app = q.get('app') || 'live', stream = q.get('stream') || 'livestream';
   var vhost = q.get('vhost') || '__defaultVhost__';
+  var vod = q.get('vod');
   var video = $('video'), info = null, current = null;
   // For tests and the curious: what plays now.
   window.srsdPlayer = { mode: null, video: video, error: null };
@@ -66,14 +69,31 @@
     if (mode === 'flv') startFlv(url); else startHls(url);
   }
 
-  function startFlv(url) {
+  // A recording on the HTTP server: its path, on this host and the HTTP port.
+  function startVod() {
+    var host = location.hostname;
+    if (host.indexOf(':') >= 0) host = '[' + host + ']';
+    var path = vod.charAt(0) === '/' ? vod : '/' + vod;
+    var url = location.protocol + '//' + host + ':' + info.http_port + encodeURI(path);
+    window.srsdPlayer.mode = 'vod';
+    $('url').textContent = url;
+    if (/\.mp4$/i.test(path)) {
+      video.src = url;
+      current = { destroy: function () { video.removeAttribute('src'); } };
+      $('engine').textContent = 'the browser (MP4)';
+      return play();
+    }
+    startFlv(url, false);
+  }
+
+  function startFlv(url, live) {
     loadScript('lib/mpegts.js').then(function () {
       var m = window.mpegts;
       if (!m.getFeatureList().mseLivePlayback) return fail('This browser cannot play HTTP-FLV (no MSE); try HLS.');
       m.LoggingControl.enableVerbose = false;
       m.LoggingControl.enableDebug = false;
       m.LoggingControl.enableInfo = false;
-      var p = m.createPlayer({ type: 'flv', isLive: true, url: url },
+      var p = m.createPlayer({ type: 'flv', isLive: live !== false, url: url },
         { enableWorker: false, lazyLoad: false, liveBufferLatencyChasing: true,
           liveBufferLatencyMaxLatency: 3, liveBufferLatencyMinRemain: 0.5 });
       p.on(m.Events.ERROR, function (type, detail) { fail('HTTP-FLV: ' + type + ' ' + detail); });
@@ -134,12 +154,17 @@
     if (info) start(mode); else q.set('mode', mode);
   });
 
-  $('title').textContent = (vhost !== '__defaultVhost__' ? vhost : '') + '/' + app + '/' + stream;
-  document.title = stream + ' · srsd';
+  $('title').textContent = vod || (vhost !== '__defaultVhost__' ? vhost : '') + '/' + app + '/' + stream;
+  document.title = (vod ? vod.split('/').pop() : stream) + ' · srsd';
   fetch('info.json', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (i) {
     info = i;
     if (!info.libs.mpegts && !info.libs.hls) {
       note('The player libraries are not installed. ' + HOWTO);
+    }
+    if (vod) {
+      // A recording has no live modes to switch between.
+      document.querySelector('nav').hidden = true;
+      return startVod();
     }
     var mode = q.get('mode');
     if (mode !== 'flv' && mode !== 'hls') mode = urlOf('flv') ? 'flv' : 'hls';

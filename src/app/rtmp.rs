@@ -103,6 +103,10 @@ struct PlayState {
     stream_id: u32,
     paused: bool,
     mw_latency: Duration,
+    /// A batch with media went out since the play (or the last republish). Until then
+    /// nothing waits for `mw_latency`: a joining player's metadata, sequence headers and GOP
+    /// cache go out at once, and merging applies to the live frames after them.
+    primed: bool,
     /// `play.publish_notify`: send Unpublish/PublishNotify on a republish.
     publish_notify: bool,
     msgs: u64,
@@ -780,6 +784,7 @@ impl Conn<'_> {
             stream_id,
             paused: false,
             mw_latency: Duration::from_millis(v.play.mw_latency as u64),
+            primed: false,
             publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
@@ -791,7 +796,8 @@ impl Conn<'_> {
     }
 
     /// Writes queued items: per frame its own first header and the shared chunked payload,
-    /// all in vectored writes. Waits `mw_latency` first to merge more frames per syscall.
+    /// all in vectored writes. Once primed (see `PlayState::primed`), waits `mw_latency`
+    /// first to merge more frames per syscall.
     async fn write_items(
         &mut self,
         writer: &mut OwnedWriteHalf,
@@ -801,7 +807,7 @@ impl Conn<'_> {
             items.clear();
             return Ok(());
         };
-        if !p.mw_latency.is_zero() {
+        if p.primed && !p.mw_latency.is_zero() {
             tokio::time::sleep(p.mw_latency).await;
             p.consumer.try_recv(items, WRITE_BATCH_BYTES);
         }
@@ -829,6 +835,7 @@ impl Conn<'_> {
                         f.chunks(chunk_size)
                     });
                     p.msgs += 1;
+                    p.primed |= !f.flags.metadata && !f.flags.seq_header;
                 }
                 Item::Unpublished => {
                     log::info!("{} unpublished; player waits for the next publish", p.key);
@@ -844,6 +851,8 @@ impl Conn<'_> {
                 Item::Published => {
                     // The timeline continues (time_jitter): players ride over the gap.
                     p.consumer.reset_timeline();
+                    // The new publish's headers and first keyframe go out at once.
+                    p.primed = false;
                     if p.publish_notify {
                         self.session.send_status(
                             "status",

@@ -500,6 +500,8 @@ fn subscribe(
         let mut need_entry = true;
         let mut items: Vec<Item> = Vec::with_capacity(256);
         let mut reported_drops = 0u64;
+        // A batch with media went out (see `PlayState::primed` in app/rtmp.rs).
+        let mut primed = false;
         let why: io::Result<&str> = loop {
             if let Some(batch) = pending.take() {
                 match tokio::time::timeout(SEND_TIMEOUT, tx.send(batch)).await {
@@ -513,7 +515,9 @@ fn subscribe(
             tokio::select! {
                 _ = async {
                     consumer.recv(&mut items, BATCH_BYTES).await;
-                    if !mw_latency.is_zero() {
+                    // The first media (metadata, sequence headers, GOP cache) goes out at
+                    // once; merging applies to the live frames after it.
+                    if primed && !mw_latency.is_zero() {
                         tokio::time::sleep(mw_latency).await;
                         consumer.try_recv(&mut items, BATCH_BYTES);
                     }
@@ -644,6 +648,7 @@ fn subscribe(
             }
             chunks.push(small.split().freeze());
             sent += chunks.len() as u64;
+            primed |= flv_header && sent > 0;
             if !chunks.is_empty() {
                 pending = Some(Ok(chunks));
             }

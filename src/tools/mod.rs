@@ -5,6 +5,7 @@
 //! they print with `println!`/`eprintln!` rather than the server's logger.
 
 mod bench;
+mod bench_floor;
 pub mod http_client;
 mod play;
 mod probe;

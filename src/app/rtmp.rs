@@ -9,6 +9,7 @@ use super::stats::{ClientStat, ClientType};
 use super::url::{self, StreamRequest};
 use super::Context;
 use crate::config::{Config, VhostConfig};
+use crate::hub::queue::shrunk_capacity;
 use crate::hub::{Consumer, Item, Publisher, QueueLimits, SourceOptions, StreamKey, TimeJitter};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::{status, ConnectRequest};
@@ -19,8 +20,8 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
@@ -32,8 +33,13 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes drained from a consumer queue per vectored write.
 const WRITE_BATCH_BYTES: usize = 512 * 1024;
-/// Slices per `writev` (Linux IOV_MAX is 1024).
-const MAX_IOV: usize = 512;
+/// Slices per `writev` (Linux IOV_MAX is 1024): a whole batch (two per item, at most
+/// `hub::queue::MAX_BATCH_ITEMS` items, plus status messages) goes in one call.
+const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
+/// Queue items a player keeps room for between writes after a burst. A steady 350 ms batch
+/// of a 25 fps stream with AAC is ~24 frames: capacities up to four times this stay (no
+/// reallocation per batch); a burst's (the GOP cache: `MAX_BATCH_ITEMS`) is given back.
+const ITEMS_KEEP: usize = 8;
 /// Period of the per-connection summary line (SRS's "pithy print").
 const PITHY: Duration = Duration::from_secs(10);
 
@@ -111,11 +117,6 @@ struct PlayState {
     publish_notify: bool,
     msgs: u64,
     reported_drops: u64,
-    /// Per-frame first headers and the write's parts, kept between writes so a write
-    /// allocates nothing once they have grown (the header buffer is reclaimed in place when
-    /// the previous write's parts are gone).
-    headers: BytesMut,
-    parts: Vec<Bytes>,
     /// Sends on_stop when the play ends.
     _hook: Option<Guard>,
 }
@@ -131,7 +132,7 @@ struct Conn<'a> {
     connected: bool,
     /// The vhost the first publish or play resolved to (SRS resolves it once the stream, and
     /// with it a `?vhost=` in the stream's query, is known).
-    vhost: Option<(String, VhostConfig)>,
+    vhost: Option<String>,
     role: Role,
     close_after_flush: bool,
     bytes_out: u64,
@@ -154,53 +155,22 @@ async fn serve_inner(
     stat: &Arc<ClientStat>,
 ) -> io::Result<()> {
     let (mut reader, mut writer) = socket.into_split();
-    let mut rbuf = BytesMut::with_capacity(8192);
+    // C0+C1 (1537 bytes) and C2 (1536) fit; after the handshake it is given up once empty
+    // (see `read_some`).
+    let mut rbuf = BytesMut::with_capacity(4096);
 
-    // Handshake.
-    let mut hs = ServerHandshake::new();
-    let mut seed = (cid as u64) ^ (ctx.started.elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15;
-    let mut random = move |buf: &mut [u8]| {
-        for b in buf {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            *b = seed as u8;
-        }
-    };
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    loop {
-        let n = timeout_at(deadline, reader.read_buf(&mut rbuf), "handshake").await??;
-        if n == 0 {
-            return Err(err(
-                io::ErrorKind::UnexpectedEof,
-                "peer closed during handshake",
-            ));
-        }
-        let epoch = ctx.started.elapsed().as_millis() as u32;
-        let progress = hs
-            .handle_input(&mut rbuf, &mut random, epoch)
-            .map_err(|e| err(io::ErrorKind::InvalidData, format!("handshake: {e}")))?;
-        let (send, done) = match progress {
-            HandshakeProgress::NeedMore { send } => (send, false),
-            HandshakeProgress::Done { send } => (send, true),
-        };
-        if !send.is_empty() {
-            timeout_at(deadline, writer.write_all(&send), "handshake write").await??;
-        }
-        if done {
-            break;
-        }
-        if rbuf.len() > 8192 {
-            return Err(err(io::ErrorKind::InvalidData, "handshake too long"));
-        }
-    }
-    log::info!(
-        "RTMP client ip={peer}, {} handshake",
-        match hs.complex_schema() {
-            Some(s) => format!("complex (schema {s})"),
-            None => "simple".to_string(),
-        }
-    );
+    // Boxed: its state (C1/S1 buffers, digests) is needed only here, not in every
+    // player's task for the life of the connection.
+    let accepted = Instant::now();
+    Box::pin(handshake(
+        ctx,
+        &mut reader,
+        &mut writer,
+        &mut rbuf,
+        peer,
+        cid,
+    ))
+    .await?;
 
     let config = ctx.config();
     let mut conn = Conn {
@@ -214,14 +184,15 @@ async fn serve_inner(
         role: Role::Idle,
         close_after_flush: false,
         bytes_out: 0,
-        started: deadline - HANDSHAKE_TIMEOUT,
+        started: accepted,
         stat: stat.clone(),
         connect: ConnectRequest::default(),
         who: Who::default(),
         connect_hook: None,
     };
     let mut shutdown = ctx.shutdown.clone();
-    let mut items: Vec<Item> = Vec::with_capacity(256);
+    // Grows to one batch (at most MAX_BATCH_ITEMS) and shrinks back after a burst.
+    let mut items: Vec<Item> = Vec::new();
     let mut idle_since = Instant::now();
     let mut next_pithy = Instant::now() + PITHY;
     // One timer for the connection's life, moved only when its deadline changes: arming a
@@ -244,7 +215,9 @@ async fn serve_inner(
             if let Err(e) = conn.session.handle_input(&mut rbuf) {
                 break Err(err(io::ErrorKind::InvalidData, e.to_string()));
             }
-            if let Err(e) = conn.handle_events().await {
+            // Boxed: connect/publish/play (hooks, edge, admission) are rare and their futures
+            // large; inline they would sit in every player's task for its whole life.
+            if let Err(e) = Box::pin(conn.handle_events()).await {
                 break Err(e);
             }
         }
@@ -266,14 +239,10 @@ async fn serve_inner(
             _ => None,
         };
         tokio::select! {
-            r = reader.read_buf(&mut rbuf) => match r {
-                Ok(0) => break Ok(()),
-                Ok(_) => {
-                    pending_input = true;
-                    if rbuf.capacity() - rbuf.len() < 4096 {
-                        rbuf.reserve(64 * 1024);
-                    }
-                }
+            r = read_some(&mut reader, &mut rbuf, matches!(conn.role, Role::Publishing(_))) => match r {
+                Ok(Some(0)) => break Ok(()),
+                Ok(Some(_)) => pending_input = true,
+                Ok(None) => {}
                 Err(e) => break Err(e),
             },
             _ = async { match playing { Some(c) => c.recv(&mut items, WRITE_BATCH_BYTES).await, None => std::future::pending().await } } => {
@@ -306,6 +275,96 @@ async fn serve_inner(
     result
 }
 
+/// The RTMP handshake (simple or complex), bounded by HANDSHAKE_TIMEOUT. Bytes after C2
+/// stay in `rbuf` as the first chunks.
+async fn handshake(
+    ctx: &Arc<Context>,
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    rbuf: &mut BytesMut,
+    peer: SocketAddr,
+    cid: u32,
+) -> io::Result<()> {
+    // Handshake.
+    let mut hs = ServerHandshake::new();
+    let mut seed = (cid as u64) ^ (ctx.started.elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15;
+    let mut random = move |buf: &mut [u8]| {
+        for b in buf {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+    };
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    loop {
+        let n = timeout_at(deadline, reader.read_buf(rbuf), "handshake").await??;
+        if n == 0 {
+            return Err(err(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed during handshake",
+            ));
+        }
+        let epoch = ctx.started.elapsed().as_millis() as u32;
+        let progress = hs
+            .handle_input(rbuf, &mut random, epoch)
+            .map_err(|e| err(io::ErrorKind::InvalidData, format!("handshake: {e}")))?;
+        let (send, done) = match progress {
+            HandshakeProgress::NeedMore { send } => (send, false),
+            HandshakeProgress::Done { send } => (send, true),
+        };
+        if !send.is_empty() {
+            timeout_at(deadline, writer.write_all(&send), "handshake write").await??;
+        }
+        if done {
+            break;
+        }
+        if rbuf.len() > 8192 {
+            return Err(err(io::ErrorKind::InvalidData, "handshake too long"));
+        }
+    }
+    log::info!(
+        "RTMP client ip={peer}, {} handshake",
+        match hs.complex_schema() {
+            Some(s) => format!("complex (schema {s})"),
+            None => "simple".to_string(),
+        }
+    );
+
+    Ok(())
+}
+
+/// Reads what the peer sent into `rbuf`. A publisher's media comes in large reads straight
+/// into `rbuf` (its payloads are split off it, never copied), which grows by 64 KiB. Anyone
+/// else (players send acks and the odd command) reads through a buffer on the stack of one
+/// poll, and `rbuf` keeps no capacity once the session consumed it: idle players hold no
+/// read buffer at all. `Ok(None)`: a spurious wake-up, nothing read.
+async fn read_some(
+    reader: &mut OwnedReadHalf,
+    rbuf: &mut BytesMut,
+    publishing: bool,
+) -> io::Result<Option<usize>> {
+    if publishing {
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(64 * 1024);
+        }
+        return reader.read_buf(rbuf).await.map(Some);
+    }
+    if rbuf.is_empty() && rbuf.capacity() > 0 {
+        *rbuf = BytesMut::new();
+    }
+    reader.readable().await?;
+    let mut tmp = [0u8; 2048];
+    match reader.try_read(&mut tmp) {
+        Ok(n) => {
+            rbuf.extend_from_slice(&tmp[..n]);
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn timeout_at<F: std::future::Future>(
     deadline: Instant,
     f: F,
@@ -322,7 +381,9 @@ async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) ->
         .map_err(|_| err(io::ErrorKind::TimedOut, "write timed out"))?
 }
 
-/// Writes every part with vectored writes, resuming after partial writes.
+/// Writes every part with vectored writes, resuming after partial writes. The iovec array
+/// lives on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`]
+/// slices per `writev`.
 pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> io::Result<()> {
     let mut idx = 0;
     while idx < parts.len() {
@@ -330,13 +391,19 @@ pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> 
             idx += 1;
             continue;
         }
-        let slices: Vec<IoSlice<'_>> = parts[idx..]
-            .iter()
-            .filter(|b| !b.is_empty())
-            .take(MAX_IOV)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut n = w.write_vectored(&slices).await?;
+        let mut n = std::future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut used = 0;
+            for (slot, b) in slices
+                .iter_mut()
+                .zip(parts[idx..].iter().filter(|b| !b.is_empty()))
+            {
+                *slot = IoSlice::new(b);
+                used += 1;
+            }
+            std::pin::Pin::new(&mut *w).poll_write_vectored(cx, &slices[..used])
+        })
+        .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -560,7 +627,7 @@ impl Conn<'_> {
             .resolve_vhost(&r.vhost)
             .map(|(name, v)| (name.to_string(), v.clone()))
             .ok_or_else(|| Refusal::Denied(format!("vhost {} not found or disabled", r.vhost)))?;
-        if let Some((first, _)) = &self.vhost {
+        if let Some(first) = &self.vhost {
             if *first != name {
                 return Err(Refusal::Denied(format!(
                     "vhost {name}: this connection already uses vhost {first}"
@@ -603,7 +670,7 @@ impl Conn<'_> {
                 i.vhost = name.clone();
                 i.app = r.app.clone();
             });
-            self.vhost = Some((name, v.clone()));
+            self.vhost = Some(name);
         }
         Ok((r, key, v))
     }
@@ -788,8 +855,6 @@ impl Conn<'_> {
             publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
-            headers: BytesMut::new(),
-            parts: Vec::new(),
             _hook: hook,
         });
         Ok(())
@@ -812,16 +877,18 @@ impl Conn<'_> {
             p.consumer.try_recv(items, WRITE_BATCH_BYTES);
         }
         let chunk_size = self.session.out_chunk_size();
-        let headers = &mut p.headers;
-        headers.reserve(items.len() * 16);
-        let mut parts = std::mem::take(&mut p.parts);
-        parts.clear();
+        // The batch's buffers are made for it and freed after it: a few allocations per
+        // write (a 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by
+        // every player between writes. Each frame: its own first header (12 bytes, 16 with
+        // an extended timestamp) and the shared chunked payload.
+        let mut headers = BytesMut::with_capacity(items.len() * 16);
+        let mut parts: Vec<Bytes> = Vec::with_capacity(items.len() * 2 + 2);
         for item in items.drain(..) {
             match item {
                 Item::Frame(f) => {
                     let ts = p.consumer.timestamp(&f);
                     encode_first_header(
-                        headers,
+                        &mut headers,
                         f.kind.csid(),
                         ts,
                         f.payload.len() as u32,
@@ -867,9 +934,11 @@ impl Conn<'_> {
         let n: usize = parts.iter().map(Bytes::len).sum();
         self.bytes_out += n as u64;
         let written = write_timeout(write_all_vectored(writer, &mut parts)).await;
-        // Drop the payload references now (frames may be freed), keep the capacity.
-        parts.clear();
-        p.parts = parts;
+        // Drop the payload references now (frames may be freed).
+        drop(parts);
+        if let Some(cap) = shrunk_capacity(0, items.capacity(), ITEMS_KEEP) {
+            items.shrink_to(cap);
+        }
         written?;
         let drops = p.consumer.dropped();
         if drops > p.reported_drops {

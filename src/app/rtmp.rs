@@ -15,7 +15,7 @@ use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::{status, ConnectRequest};
 use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
 use crate::protocol::rtmp::session::{ServerEvent, ServerSession};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ const ITEMS_KEEP: usize = 8;
 const PITHY: Duration = Duration::from_secs(10);
 
 pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: u32) {
+    // On until a player's first media went out (then the vhost's `tcp_nodelay`): command
+    // answers and the GOP burst must not wait for the peer's delayed ACK.
     let _ = socket.set_nodelay(true);
     let guard = ctx.stats.register(cid, peer.ip().to_string());
     match serve_inner(&ctx, socket, peer, cid, &guard.stat).await {
@@ -113,6 +115,10 @@ struct PlayState {
     /// nothing waits for `mw_latency`: a joining player's metadata, sequence headers and GOP
     /// cache go out at once, and merging applies to the live frames after them.
     primed: bool,
+    /// When the next merged write is due (`mw_latency` after the last one, once primed).
+    next_write: Option<Instant>,
+    /// The vhost's `tcp_nodelay`, applied once primed.
+    tcp_nodelay: bool,
     /// `play.publish_notify`: send Unpublish/PublishNotify on a republish.
     publish_notify: bool,
     msgs: u64,
@@ -234,22 +240,34 @@ async fn serve_inner(
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
-        let playing = match &conn.role {
-            Role::Playing(p) if !p.paused => Some(&p.consumer),
-            _ => None,
+        let publishing = matches!(conn.role, Role::Publishing(_));
+        let (playing, merge_at) = match &conn.role {
+            Role::Playing(p) if !p.paused => (Some(&p.consumer), p.next_write),
+            _ => (None, None),
         };
+        // Biased, queue first: a player woken for a frame writes it without polling the
+        // socket's read side, the timers or the shutdown signals (each poll of them costs a
+        // lock or more, per frame and player). They are polled whenever the queue is empty.
         tokio::select! {
-            r = read_some(&mut reader, &mut rbuf, matches!(conn.role, Role::Publishing(_))) => match r {
-                Ok(Some(0)) => break Ok(()),
-                Ok(Some(_)) => pending_input = true,
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            },
-            _ = async { match playing { Some(c) => c.recv(&mut items, WRITE_BATCH_BYTES).await, None => std::future::pending().await } } => {
+            biased;
+            _ = async {
+                // Merged writes: wait out mw_latency since the last write, then take what
+                // came meanwhile (or wait for the next frame).
+                if let Some(at) = merge_at {
+                    tokio::time::sleep_until(at).await;
+                }
+                std::future::poll_fn(|cx| match playing {
+                    Some(c) => c.poll_recv(cx, &mut items, WRITE_BATCH_BYTES),
+                    None => std::task::Poll::Pending,
+                })
+                .await
+            } => {
                 if let Err(e) = conn.write_items(&mut writer, &mut items).await {
                     break Err(e);
                 }
             }
+            _ = &mut shut => break Ok(()),
+            _ = &mut kicked => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
             _ = &mut timer => {
                 let now = Instant::now();
                 if now >= next_pithy {
@@ -260,8 +278,12 @@ async fn serve_inner(
                     break Err(e);
                 }
             }
-            _ = &mut shut => break Ok(()),
-            _ = &mut kicked => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
+            r = read_some(&mut reader, &mut rbuf, publishing) => match r {
+                Ok(Some(0)) => break Ok(()),
+                Ok(Some(_)) => pending_input = true,
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            },
         }
         stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
         if !matches!(conn.role, Role::Idle) {
@@ -353,7 +375,9 @@ async fn read_some(
     if rbuf.is_empty() && rbuf.capacity() > 0 {
         *rbuf = BytesMut::new();
     }
-    reader.readable().await?;
+    // Readiness through the socket's one reader slot (no waiter list to join and leave on
+    // every wake-up, as `readable()` would).
+    std::future::poll_fn(|cx| reader.as_ref().poll_read_ready(cx)).await?;
     let mut tmp = [0u8; 2048];
     match reader.try_read(&mut tmp) {
         Ok(n) => {
@@ -381,10 +405,19 @@ async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) ->
         .map_err(|_| err(io::ErrorKind::TimedOut, "write timed out"))?
 }
 
+/// One piece of a player's write: a range of the batch's header buffer, the shared chunks
+/// of the batch's `i`th item, or an owned buffer.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Header(usize, usize),
+    Frame(usize),
+    Owned(usize),
+}
+
 /// Writes every part with vectored writes, resuming after partial writes. The iovec array
 /// lives on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`]
 /// slices per `writev`.
-pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> io::Result<()> {
+async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [&[u8]]) -> io::Result<()> {
     let mut idx = 0;
     while idx < parts.len() {
         if parts[idx].is_empty() {
@@ -413,7 +446,7 @@ pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> 
                 n -= len;
                 idx += 1;
             } else {
-                parts[idx].advance(n);
+                parts[idx] = &parts[idx][n..];
                 n = 0;
             }
         }
@@ -852,6 +885,8 @@ impl Conn<'_> {
             paused: false,
             mw_latency: Duration::from_millis(v.play.mw_latency as u64),
             primed: false,
+            next_write: None,
+            tcp_nodelay: v.tcp_nodelay,
             publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
@@ -872,21 +907,21 @@ impl Conn<'_> {
             items.clear();
             return Ok(());
         };
-        if p.primed && !p.mw_latency.is_zero() {
-            tokio::time::sleep(p.mw_latency).await;
-            p.consumer.try_recv(items, WRITE_BATCH_BYTES);
-        }
+        let was_primed = p.primed;
         let chunk_size = self.session.out_chunk_size();
         // The batch's buffers are made for it and freed after it: a few allocations per
         // write (a 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by
         // every player between writes. Each frame: its own first header (12 bytes, 16 with
-        // an extended timestamp) and the shared chunked payload.
+        // an extended timestamp) and the shared chunked payload, borrowed from the frame
+        // (`items` holds it) so no reference count is touched per frame and player.
         let mut headers = BytesMut::with_capacity(items.len() * 16);
-        let mut parts: Vec<Bytes> = Vec::with_capacity(items.len() * 2 + 2);
-        for item in items.drain(..) {
+        let mut owned: Vec<Bytes> = Vec::new();
+        let mut plan: Vec<Part> = Vec::with_capacity(items.len() * 2 + 1);
+        for (i, item) in items.iter().enumerate() {
             match item {
                 Item::Frame(f) => {
-                    let ts = p.consumer.timestamp(&f);
+                    let ts = p.consumer.timestamp(f);
+                    let at = headers.len();
                     encode_first_header(
                         &mut headers,
                         f.kind.csid(),
@@ -895,12 +930,17 @@ impl Conn<'_> {
                         f.kind.type_id(),
                         p.stream_id,
                     );
-                    parts.push(headers.split().freeze());
-                    parts.push(if ts >= EXTENDED_TIMESTAMP {
-                        f.chunks_extended(chunk_size, ts)
+                    plan.push(Part::Header(at, headers.len()));
+                    if ts < EXTENDED_TIMESTAMP && f.chunks_ref(chunk_size).is_some() {
+                        plan.push(Part::Frame(i));
                     } else {
-                        f.chunks(chunk_size)
-                    });
+                        owned.push(if ts >= EXTENDED_TIMESTAMP {
+                            f.chunks_extended(chunk_size, ts)
+                        } else {
+                            f.chunks(chunk_size)
+                        });
+                        plan.push(Part::Owned(owned.len() - 1));
+                    }
                     p.msgs += 1;
                     p.primed |= !f.flags.metadata && !f.flags.seq_header;
                 }
@@ -912,7 +952,10 @@ impl Conn<'_> {
                             status::PLAY_UNPUBLISH_NOTIFY,
                             "stream is now unpublished",
                         );
-                        parts.extend(self.session.take_output());
+                        if let Some(b) = self.session.take_output() {
+                            owned.push(b);
+                            plan.push(Part::Owned(owned.len() - 1));
+                        }
                     }
                 }
                 Item::Published => {
@@ -926,16 +969,40 @@ impl Conn<'_> {
                             status::PLAY_PUBLISH_NOTIFY,
                             "stream is now published",
                         );
-                        parts.extend(self.session.take_output());
+                        if let Some(b) = self.session.take_output() {
+                            owned.push(b);
+                            plan.push(Part::Owned(owned.len() - 1));
+                        }
                     }
                 }
             }
         }
-        let n: usize = parts.iter().map(Bytes::len).sum();
+        let mut slices: Vec<&[u8]> = plan
+            .iter()
+            .map(|part| match *part {
+                Part::Header(a, b) => &headers[a..b],
+                Part::Frame(i) => match &items[i] {
+                    Item::Frame(f) => f.chunks_ref(chunk_size).unwrap_or_default(),
+                    _ => &[],
+                },
+                Part::Owned(i) => &owned[i][..],
+            })
+            .collect();
+        let n: usize = slices.iter().map(|s| s.len()).sum();
         self.bytes_out += n as u64;
-        let written = write_timeout(write_all_vectored(writer, &mut parts)).await;
+        let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
+        drop(slices);
+        if p.primed && !was_primed && !p.tcp_nodelay {
+            // Live frames from here on: let the kernel merge them (see `tcp_nodelay`).
+            let _ = writer.as_ref().set_nodelay(false);
+        }
+        if p.primed && !p.mw_latency.is_zero() {
+            // The next batch goes out mw_latency after this one (merged writes): the task
+            // sleeps until then and is not woken by the frames queued meanwhile.
+            p.next_write = Some(Instant::now() + p.mw_latency);
+        }
         // Drop the payload references now (frames may be freed).
-        drop(parts);
+        items.clear();
         if let Some(cap) = shrunk_capacity(0, items.capacity(), ITEMS_KEEP) {
             items.shrink_to(cap);
         }

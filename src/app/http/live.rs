@@ -494,11 +494,13 @@ fn subscribe(
         let mut aac_config: Option<aac::AacConfig> = None;
         // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
         // stream waits for an entry point (the first keyframe, again after a republish).
-        let mut remux = TsRemuxer::new(true, true);
+        // Made by the first frame of an HTTP-TS viewer only.
+        let mut remux: Option<Box<TsRemuxer>> = None;
         let mut ts_out = BytesMut::new();
         let mut last_psi = 0i64;
         let mut need_entry = true;
-        let mut items: Vec<Item> = Vec::with_capacity(256);
+        // Grows to one batch and shrinks back after a burst (see app/rtmp.rs).
+        let mut items: Vec<Item> = Vec::new();
         let mut reported_drops = 0u64;
         // A batch with media went out (see `PlayState::primed` in app/rtmp.rs).
         let mut primed = false;
@@ -566,6 +568,8 @@ fn subscribe(
                         Format::Ts => {
                             let ts = i64::from(consumer.timestamp(&f));
                             let flags = f.flags;
+                            let remux =
+                                remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
                             let sample = match remux.inspect(
                                 f.kind,
                                 ts,
@@ -657,6 +661,9 @@ fn subscribe(
                     io::ErrorKind::InvalidData,
                     "the stream's audio is not in this mount's codec",
                 ));
+            }
+            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 8) {
+                items.shrink_to(cap);
             }
             let drops = consumer.dropped();
             if drops > reported_drops {

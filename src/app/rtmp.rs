@@ -37,9 +37,9 @@ const WRITE_BATCH_BYTES: usize = 512 * 1024;
 /// `hub::queue::MAX_BATCH_ITEMS` items, plus status messages) goes in one call.
 const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
 /// Queue items a player keeps room for between writes after a burst. A steady 350 ms batch
-/// of a 25 fps stream with AAC is ~24 frames: capacities up to four times this stay (no
+/// of a 25 fps stream with AAC is ~24 frames: capacities up to twice this stay (no
 /// reallocation per batch); a burst's (the GOP cache: `MAX_BATCH_ITEMS`) is given back.
-const ITEMS_KEEP: usize = 8;
+const ITEMS_KEEP: usize = 16;
 /// Period of the per-connection summary line (SRS's "pithy print").
 const PITHY: Duration = Duration::from_secs(10);
 
@@ -372,7 +372,9 @@ async fn read_some(
         }
         return reader.read_buf(rbuf).await.map(Some);
     }
-    if rbuf.is_empty() && rbuf.capacity() > 0 {
+    if rbuf.is_empty() {
+        // Also when its capacity reads 0: it may still share a block with the messages
+        // split off it, and keep that alive.
         *rbuf = BytesMut::new();
     }
     // Readiness through the socket's one reader slot (no waiter list to join and leave on

@@ -237,13 +237,13 @@ pub const MAX_BATCH_ITEMS: usize = 64;
 pub const QUEUE_KEEP: usize = 32;
 
 /// The capacity a buffer should shrink to, or `None` to leave it: a buffer holding `len`
-/// items whose capacity grew past four times `keep` (a burst: GOP cache, a stalled player)
-/// goes back to `max(keep, 2 * len)` once it is mostly empty, so per-player memory returns
-/// to its steady size after the burst instead of keeping its peak. Growth is left to the
-/// container, so a steady load never reallocates.
+/// items whose capacity is more than twice `max(keep, 2 * len)` (it grew for a burst: the
+/// GOP cache, a stalled player) goes back to that, so per-player memory returns to its
+/// steady size after the burst instead of keeping its peak. Growth is left to the
+/// container; a steady load within `2 * keep` never reallocates.
 pub fn shrunk_capacity(len: usize, capacity: usize, keep: usize) -> Option<usize> {
     let target = keep.max(len * 2);
-    (capacity > keep * 4 && capacity > target * 2).then_some(target)
+    (capacity > target * 2).then_some(target)
 }
 
 fn item_bytes(i: &Item) -> usize {
@@ -427,8 +427,9 @@ mod tests {
         // (len, capacity, keep, expected)
         let cases = [
             (0, 16, 32, None),        // small: leave it
-            (0, 128, 32, None),       // at 4x keep: leave it
-            (0, 129, 32, Some(32)),   // past 4x keep, empty: back to keep
+            (0, 64, 32, None),        // a steady batch's room: leave it
+            (0, 65, 32, Some(32)),    // grew past twice keep, empty: back to keep
+            (0, 128, 32, Some(32)),   // the GOP burst's room
             (10, 1024, 32, Some(32)), // mostly empty
             (40, 1024, 32, Some(80)), // keeps room for twice what it holds
             (300, 1024, 32, None),    // half full: leave it
@@ -456,7 +457,7 @@ mod tests {
         }
         assert_eq!(batches, 1000usize.div_ceil(MAX_BATCH_ITEMS));
         assert!(
-            q.items.capacity() <= QUEUE_KEEP * 4,
+            q.items.capacity() <= QUEUE_KEEP * 2,
             "{}",
             q.items.capacity()
         );

@@ -662,7 +662,7 @@ fn subscribe(
                     "the stream's audio is not in this mount's codec",
                 ));
             }
-            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 8) {
+            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 16) {
                 items.shrink_to(cap);
             }
             let drops = consumer.dropped();

@@ -243,7 +243,7 @@ physical floor of this job here. nginx-rtmp runs one process (`master_process of
 
 ![players vs CPU and RSS](bench.svg)
 
-Binary: `{srsd}`.
+Binary: `{srsd}` (x86_64 glibc release build unless said otherwise).
 """
 open(f"{out}/bench.md", "w").write(md)
 

@@ -262,7 +262,9 @@ async fn serve_inner(
                 })
                 .await
             } => {
-                if let Err(e) = conn.write_items(&mut writer, &mut items).await {
+                // Boxed: a write's state (its buffers, the write timeout) exists only while it
+                // runs, not in every player's task between batches.
+                if let Err(e) = Box::pin(conn.write_items(&mut writer, &mut items)).await {
                     break Err(e);
                 }
             }
@@ -706,6 +708,10 @@ impl Conn<'_> {
                 i.app = r.app.clone();
             });
             self.vhost = Some(name);
+            // The connect's command object and extra arguments served token traverse (done
+            // above, once per connection): not kept for the connection's life.
+            self.connect.command_object = Vec::new();
+            self.connect.extra_args = Vec::new();
         }
         Ok((r, key, v))
     }

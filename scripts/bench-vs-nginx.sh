@@ -243,6 +243,10 @@ physical floor of this job here. nginx-rtmp runs one process (`master_process of
 
 ![players vs CPU and RSS](bench.svg)
 
+The machine is shared: figures move between sessions (another run of this script the same
+day gave RTMP at mw_latency 0 32.1% vs nginx-rtmp's 32.4%). Compare runs of one session.
+The musl board build is measured in [bench-musl.md](bench-musl.md).
+
 Binary: `{srsd}` (x86_64 glibc release build unless said otherwise).
 """
 open(f"{out}/bench.md", "w").write(md)

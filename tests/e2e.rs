@@ -409,3 +409,42 @@ async fn atc_and_atc_auto_keep_the_publishers_timestamps() {
         assert_eq!(first, Some(want), "{play:?} bravo_atc={bravo}: {got:?}");
     }
 }
+
+/// A late player's first media message arrives at once (within 50 ms over loopback) with
+/// the default `mw_latency` of 350 ms: the GOP burst is never held back by the merge timer;
+/// merging applies to the live frames after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_player_gets_first_media_within_50ms_at_mw_latency_350() {
+    let server = start_server(
+        "first-media",
+        "[vhost.\"__defaultVhost__\".play]\nmw_latency = 350\n",
+    )
+    .await;
+    let mut p = publisher(&server, "live/fm").await;
+    // Headers and one GOP cached; the publisher then goes quiet, so only the cache can
+    // answer the player.
+    send_stream(&mut p, 0, 1, 2000).await;
+    assert!(wait_publishing(&server, "live/fm", T).await);
+    // Let the server take in what was sent (the cache is filled by then).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let mut c = player(&server, "live/fm").await;
+        let asked = std::time::Instant::now();
+        let first = tokio::time::timeout(T, async {
+            loop {
+                match c.recv().await {
+                    Ok((MediaKind::Video | MediaKind::Audio, _, _)) => break true,
+                    Ok(_) => {}
+                    Err(_) => break false,
+                }
+            }
+        })
+        .await;
+        let took = asked.elapsed();
+        assert_eq!(first, Ok(true), "media arrived");
+        assert!(
+            took < Duration::from_millis(50),
+            "first media after {took:?} (mw_latency 350)"
+        );
+    }
+}

@@ -1277,3 +1277,48 @@ async fn shared_listener_keeps_the_index_at_root() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("console.js"), "{}", r.text());
 }
+
+/// An HTTP-FLV viewer joining a live stream gets its FLV header and first tags at once
+/// (within 50 ms over loopback) with the default `mw_latency` of 350 ms.
+#[tokio::test]
+async fn http_flv_first_media_within_50ms_at_mw_latency_350() {
+    let s = start_server(
+        "http-flv-first",
+        &format!("{REMUX}[vhost.\"__defaultVhost__\".play]\nmw_latency = 350\n"),
+    )
+    .await;
+    let http = s.http.unwrap();
+    let url = RtmpUrl::parse(&s.url("live/ff")).unwrap();
+    let mut p = RtmpClient::connect(&url, T).await.unwrap();
+    p.publish(&url.stream, T).await.unwrap();
+    let sh = Bytes::from_static(&[
+        0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E,
+    ]);
+    p.send(MediaKind::Video, 0, sh).await.unwrap();
+    p.send(
+        MediaKind::Video,
+        0,
+        Bytes::from(vec![0x17, 1, 0, 0, 0, 9, 9, 9, 9]),
+    )
+    .await
+    .unwrap();
+    assert!(wait_publishing(&s, "live/ff", T).await);
+    // Let the server take in what was sent (the cache is filled by then).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut v = TcpStream::connect(http).await.unwrap();
+    let asked = Instant::now();
+    v.write_all(b"GET /live/ff.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // header(13) + sequence header tag (32) + keyframe tag (24)
+    let (head, body) = read_stream(&mut v, &mut buf, 13 + 32 + 24).await;
+    let took = asked.elapsed();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.len() >= 13 + 32 + 24, "got {} bytes", body.len());
+    assert!(
+        took < Duration::from_millis(50),
+        "first media after {took:?} (mw_latency 350)"
+    );
+    p.close().await;
+}

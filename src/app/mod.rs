@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod http;
 pub mod ingest;
 pub mod log;
+pub mod memory;
 pub mod process;
 pub mod rtmp;
 pub mod stats;
@@ -327,6 +328,7 @@ impl Server {
             }
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
+        tasks.push(tokio::spawn(memory::run(self.ctx.clone())));
         stop.await;
         // Listeners (and ingest) first: no new client comes in from here on.
         for t in tasks {

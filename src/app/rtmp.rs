@@ -9,18 +9,19 @@ use super::stats::{ClientStat, ClientType};
 use super::url::{self, StreamRequest};
 use super::Context;
 use crate::config::{Config, VhostConfig};
+use crate::hub::queue::shrunk_capacity;
 use crate::hub::{Consumer, Item, Publisher, QueueLimits, SourceOptions, StreamKey, TimeJitter};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::{status, ConnectRequest};
 use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
 use crate::protocol::rtmp::session::{ServerEvent, ServerSession};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
@@ -32,12 +33,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes drained from a consumer queue per vectored write.
 const WRITE_BATCH_BYTES: usize = 512 * 1024;
-/// Slices per `writev` (Linux IOV_MAX is 1024).
-const MAX_IOV: usize = 512;
+/// Slices per `writev` (Linux IOV_MAX is 1024): a whole batch (two per item, at most
+/// `hub::queue::MAX_BATCH_ITEMS` items, plus status messages) goes in one call.
+const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
+/// Queue items a player keeps room for between writes after a burst. A steady 350 ms batch
+/// of a 25 fps stream with AAC is ~24 frames: capacities up to twice this stay (no
+/// reallocation per batch); a burst's (the GOP cache: `MAX_BATCH_ITEMS`) is given back.
+const ITEMS_KEEP: usize = 16;
 /// Period of the per-connection summary line (SRS's "pithy print").
 const PITHY: Duration = Duration::from_secs(10);
 
 pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: u32) {
+    // On until a player's first media went out (then the vhost's `tcp_nodelay`): command
+    // answers and the GOP burst must not wait for the peer's delayed ACK.
     let _ = socket.set_nodelay(true);
     let guard = ctx.stats.register(cid, peer.ip().to_string());
     match serve_inner(&ctx, socket, peer, cid, &guard.stat).await {
@@ -120,15 +128,18 @@ struct PlayState {
     stream_id: u32,
     paused: bool,
     mw_latency: Duration,
+    /// A batch with media went out since the play (or the last republish). Until then
+    /// nothing waits for `mw_latency`: a joining player's metadata, sequence headers and GOP
+    /// cache go out at once, and merging applies to the live frames after them.
+    primed: bool,
+    /// When the next merged write is due (`mw_latency` after the last one, once primed).
+    next_write: Option<Instant>,
+    /// The vhost's `tcp_nodelay`, applied once primed.
+    tcp_nodelay: bool,
     /// `play.publish_notify`: send Unpublish/PublishNotify on a republish.
     publish_notify: bool,
     msgs: u64,
     reported_drops: u64,
-    /// Per-frame first headers and the write's parts, kept between writes so a write
-    /// allocates nothing once they have grown (the header buffer is reclaimed in place when
-    /// the previous write's parts are gone).
-    headers: BytesMut,
-    parts: Vec<Bytes>,
     /// Sends on_stop when the play ends.
     _hook: Option<Guard>,
 }
@@ -144,7 +155,7 @@ struct Conn<'a> {
     connected: bool,
     /// The vhost the first publish or play resolved to (SRS resolves it once the stream, and
     /// with it a `?vhost=` in the stream's query, is known).
-    vhost: Option<(String, VhostConfig)>,
+    vhost: Option<String>,
     role: Role,
     close_after_flush: bool,
     bytes_out: u64,
@@ -170,8 +181,172 @@ async fn serve_inner(
     stat: &Arc<ClientStat>,
 ) -> io::Result<()> {
     let (mut reader, mut writer) = socket.into_split();
-    let mut rbuf = BytesMut::with_capacity(8192);
+    // C0+C1 (1537 bytes) and C2 (1536) fit; after the handshake it is given up once empty
+    // (see `read_some`).
+    let mut rbuf = BytesMut::with_capacity(4096);
 
+    // Boxed: its state (C1/S1 buffers, digests) is needed only here, not in every
+    // player's task for the life of the connection.
+    let accepted = Instant::now();
+    Box::pin(handshake(
+        ctx,
+        &mut reader,
+        &mut writer,
+        &mut rbuf,
+        peer,
+        cid,
+    ))
+    .await?;
+
+    let config = ctx.config();
+    let mut conn = Conn {
+        ctx,
+        session: ServerSession::new(config.chunk_size, &ctx.server_name),
+        config,
+        cid,
+        tc_url: String::new(),
+        connected: false,
+        vhost: None,
+        role: Role::Idle,
+        close_after_flush: false,
+        bytes_out: 0,
+        started: accepted,
+        stat: stat.clone(),
+        connect: ConnectRequest::default(),
+        who: Who::default(),
+        connect_hook: None,
+        bandcheck: None,
+    };
+    let mut shutdown = ctx.shutdown.clone();
+    // Grows to one batch (at most MAX_BATCH_ITEMS) and shrinks back after a burst.
+    let mut items: Vec<Item> = Vec::new();
+    let mut idle_since = Instant::now();
+    let mut next_pithy = Instant::now() + PITHY;
+    // One timer for the connection's life, moved only when its deadline changes: arming a
+    // new timer on every wake-up costs more than the write it precedes.
+    let timer = tokio::time::sleep_until(next_pithy);
+    tokio::pin!(timer);
+    let mut last_pithy = (Instant::now(), 0u64, 0u64);
+    // Leftover bytes after C2 are the first chunks.
+    let mut pending_input = !rbuf.is_empty();
+    // Made once, not per wake-up: each new `changed()`/`notified()` future takes a lock to
+    // join a waiter list shared by every connection, a cost paid per frame by every player.
+    let shut = shutdown.changed();
+    tokio::pin!(shut);
+    let kicked = stat.kick.notified();
+    tokio::pin!(kicked);
+
+    let result: io::Result<()> = loop {
+        if pending_input {
+            pending_input = false;
+            if let Err(e) = conn.session.handle_input(&mut rbuf) {
+                break Err(err(io::ErrorKind::InvalidData, e.to_string()));
+            }
+            // Boxed: connect/publish/play (hooks, edge, admission) are rare and their futures
+            // large; inline they would sit in every player's task for its whole life.
+            if let Err(e) = Box::pin(conn.handle_events()).await {
+                break Err(e);
+            }
+            // A bandwidth check takes the connection over until it ends.
+            if let Some((id, vhost, bc)) = conn.bandcheck.take() {
+                break Box::pin(super::bandcheck::run(
+                    &mut conn.session,
+                    &mut reader,
+                    &mut writer,
+                    &mut rbuf,
+                    id,
+                    &vhost,
+                    &conn.tc_url,
+                    !conn.connect.swf_url.is_empty(),
+                    &bc,
+                    &ctx.bandcheck,
+                ))
+                .await;
+            }
+        }
+        if let Some(out) = conn.session.take_output() {
+            conn.bytes_out += out.len() as u64;
+            if let Err(e) = write_timeout(writer.write_all(&out)).await {
+                break Err(e);
+            }
+        }
+        if conn.close_after_flush {
+            break Ok(());
+        }
+        let deadline = conn.deadline(idle_since).min(next_pithy);
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        let publishing = matches!(conn.role, Role::Publishing(_));
+        let (playing, merge_at) = match &conn.role {
+            Role::Playing(p) if !p.paused => (Some(&p.consumer), p.next_write),
+            _ => (None, None),
+        };
+        // Biased, queue first: a player woken for a frame writes it without polling the
+        // socket's read side, the timers or the shutdown signals (each poll of them costs a
+        // lock or more, per frame and player). They are polled whenever the queue is empty.
+        tokio::select! {
+            biased;
+            _ = async {
+                // Merged writes: wait out mw_latency since the last write, then take what
+                // came meanwhile (or wait for the next frame).
+                if let Some(at) = merge_at {
+                    tokio::time::sleep_until(at).await;
+                }
+                std::future::poll_fn(|cx| match playing {
+                    Some(c) => c.poll_recv(cx, &mut items, WRITE_BATCH_BYTES),
+                    None => std::task::Poll::Pending,
+                })
+                .await
+            } => {
+                // Boxed: a write's state (its buffers, the write timeout) exists only while it
+                // runs, not in every player's task between batches.
+                if let Err(e) = Box::pin(conn.write_items(&mut writer, &mut items)).await {
+                    break Err(e);
+                }
+            }
+            _ = &mut shut => break Ok(()),
+            _ = &mut kicked => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
+            _ = &mut timer => {
+                let now = Instant::now();
+                if now >= next_pithy {
+                    conn.pithy(&mut last_pithy);
+                    next_pithy = now + PITHY;
+                }
+                if let Err(e) = conn.check_timeouts(idle_since) {
+                    break Err(e);
+                }
+            }
+            r = read_some(&mut reader, &mut rbuf, publishing) => match r {
+                Ok(Some(0)) => break Ok(()),
+                Ok(Some(_)) => pending_input = true,
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            },
+        }
+        stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
+        if !matches!(conn.role, Role::Idle) {
+            idle_since = Instant::now();
+        }
+    };
+    if let Role::Publishing(p) = &conn.role {
+        log::info!("unpublish {} (publisher left)", p.key);
+    }
+    conn.end_publish().await;
+    let _ = writer.shutdown().await;
+    result
+}
+
+/// The RTMP handshake (simple or complex), bounded by HANDSHAKE_TIMEOUT. Bytes after C2
+/// stay in `rbuf` as the first chunks.
+async fn handshake(
+    ctx: &Arc<Context>,
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    rbuf: &mut BytesMut,
+    peer: SocketAddr,
+    cid: u32,
+) -> io::Result<()> {
     // Handshake.
     let mut hs = ServerHandshake::new();
     let mut seed = (cid as u64) ^ (ctx.started.elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15;
@@ -185,7 +360,7 @@ async fn serve_inner(
     };
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     loop {
-        let n = timeout_at(deadline, reader.read_buf(&mut rbuf), "handshake").await??;
+        let n = timeout_at(deadline, reader.read_buf(rbuf), "handshake").await??;
         if n == 0 {
             return Err(err(
                 io::ErrorKind::UnexpectedEof,
@@ -194,7 +369,7 @@ async fn serve_inner(
         }
         let epoch = ctx.started.elapsed().as_millis() as u32;
         let progress = hs
-            .handle_input(&mut rbuf, &mut random, epoch)
+            .handle_input(rbuf, &mut random, epoch)
             .map_err(|e| err(io::ErrorKind::InvalidData, format!("handshake: {e}")))?;
         let (send, done) = match progress {
             HandshakeProgress::NeedMore { send } => (send, false),
@@ -218,126 +393,42 @@ async fn serve_inner(
         }
     );
 
-    let config = ctx.config();
-    let mut conn = Conn {
-        ctx,
-        session: ServerSession::new(config.chunk_size, &ctx.server_name),
-        config,
-        cid,
-        tc_url: String::new(),
-        connected: false,
-        vhost: None,
-        role: Role::Idle,
-        close_after_flush: false,
-        bytes_out: 0,
-        started: deadline - HANDSHAKE_TIMEOUT,
-        stat: stat.clone(),
-        connect: ConnectRequest::default(),
-        who: Who::default(),
-        connect_hook: None,
-        bandcheck: None,
-    };
-    let mut shutdown = ctx.shutdown.clone();
-    let mut items: Vec<Item> = Vec::with_capacity(256);
-    let mut idle_since = Instant::now();
-    let mut next_pithy = Instant::now() + PITHY;
-    // One timer for the connection's life, moved only when its deadline changes: arming a
-    // new timer on every wake-up costs more than the write it precedes.
-    let timer = tokio::time::sleep_until(next_pithy);
-    tokio::pin!(timer);
-    let mut last_pithy = (Instant::now(), 0u64, 0u64);
-    // Leftover bytes after C2 are the first chunks.
-    let mut pending_input = !rbuf.is_empty();
-    // Made once, not per wake-up: each new `changed()`/`notified()` future takes a lock to
-    // join a waiter list shared by every connection, a cost paid per frame by every player.
-    let shut = shutdown.changed();
-    tokio::pin!(shut);
-    let kicked = stat.kick.notified();
-    tokio::pin!(kicked);
+    Ok(())
+}
 
-    let result: io::Result<()> = loop {
-        if pending_input {
-            pending_input = false;
-            if let Err(e) = conn.session.handle_input(&mut rbuf) {
-                break Err(err(io::ErrorKind::InvalidData, e.to_string()));
-            }
-            if let Err(e) = conn.handle_events().await {
-                break Err(e);
-            }
-            // A bandwidth check takes the connection over until it ends.
-            if let Some((id, vhost, bc)) = conn.bandcheck.take() {
-                break super::bandcheck::run(
-                    &mut conn.session,
-                    &mut reader,
-                    &mut writer,
-                    &mut rbuf,
-                    id,
-                    &vhost,
-                    &conn.tc_url,
-                    !conn.connect.swf_url.is_empty(),
-                    &bc,
-                    &ctx.bandcheck,
-                )
-                .await;
-            }
+/// Reads what the peer sent into `rbuf`. A publisher's media comes in large reads straight
+/// into `rbuf` (its payloads are split off it, never copied), which grows by 64 KiB. Anyone
+/// else (players send acks and the odd command) reads through a buffer on the stack of one
+/// poll, and `rbuf` keeps no capacity once the session consumed it: idle players hold no
+/// read buffer at all. `Ok(None)`: a spurious wake-up, nothing read.
+async fn read_some(
+    reader: &mut OwnedReadHalf,
+    rbuf: &mut BytesMut,
+    publishing: bool,
+) -> io::Result<Option<usize>> {
+    if publishing {
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(64 * 1024);
         }
-        if let Some(out) = conn.session.take_output() {
-            conn.bytes_out += out.len() as u64;
-            if let Err(e) = write_timeout(writer.write_all(&out)).await {
-                break Err(e);
-            }
-        }
-        if conn.close_after_flush {
-            break Ok(());
-        }
-        let deadline = conn.deadline(idle_since).min(next_pithy);
-        if timer.deadline() != deadline {
-            timer.as_mut().reset(deadline);
-        }
-        let playing = match &conn.role {
-            Role::Playing(p) if !p.paused => Some(&p.consumer),
-            _ => None,
-        };
-        tokio::select! {
-            r = reader.read_buf(&mut rbuf) => match r {
-                Ok(0) => break Ok(()),
-                Ok(_) => {
-                    pending_input = true;
-                    if rbuf.capacity() - rbuf.len() < 4096 {
-                        rbuf.reserve(64 * 1024);
-                    }
-                }
-                Err(e) => break Err(e),
-            },
-            _ = async { match playing { Some(c) => c.recv(&mut items, WRITE_BATCH_BYTES).await, None => std::future::pending().await } } => {
-                if let Err(e) = conn.write_items(&mut writer, &mut items).await {
-                    break Err(e);
-                }
-            }
-            _ = &mut timer => {
-                let now = Instant::now();
-                if now >= next_pithy {
-                    conn.pithy(&mut last_pithy);
-                    next_pithy = now + PITHY;
-                }
-                if let Err(e) = conn.check_timeouts(idle_since) {
-                    break Err(e);
-                }
-            }
-            _ = &mut shut => break Ok(()),
-            _ = &mut kicked => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
-        }
-        stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
-        if !matches!(conn.role, Role::Idle) {
-            idle_since = Instant::now();
-        }
-    };
-    if let Role::Publishing(p) = &conn.role {
-        log::info!("unpublish {} (publisher left)", p.key);
+        return reader.read_buf(rbuf).await.map(Some);
     }
-    conn.end_publish().await;
-    let _ = writer.shutdown().await;
-    result
+    if rbuf.is_empty() {
+        // Also when its capacity reads 0: it may still share a block with the messages
+        // split off it, and keep that alive.
+        *rbuf = BytesMut::new();
+    }
+    // Readiness through the socket's one reader slot (no waiter list to join and leave on
+    // every wake-up, as `readable()` would).
+    std::future::poll_fn(|cx| reader.as_ref().poll_read_ready(cx)).await?;
+    let mut tmp = [0u8; 2048];
+    match reader.try_read(&mut tmp) {
+        Ok(n) => {
+            rbuf.extend_from_slice(&tmp[..n]);
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 async fn timeout_at<F: std::future::Future>(
@@ -356,21 +447,38 @@ async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) ->
         .map_err(|_| err(io::ErrorKind::TimedOut, "write timed out"))?
 }
 
-/// Writes every part with vectored writes, resuming after partial writes.
-pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> io::Result<()> {
+/// One piece of a player's write: a range of the batch's header buffer, the shared chunks
+/// of the batch's `i`th item, or an owned buffer.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Header(usize, usize),
+    Frame(usize),
+    Owned(usize),
+}
+
+/// Writes every part with vectored writes, resuming after partial writes. The iovec array
+/// lives on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`]
+/// slices per `writev`.
+async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [&[u8]]) -> io::Result<()> {
     let mut idx = 0;
     while idx < parts.len() {
         if parts[idx].is_empty() {
             idx += 1;
             continue;
         }
-        let slices: Vec<IoSlice<'_>> = parts[idx..]
-            .iter()
-            .filter(|b| !b.is_empty())
-            .take(MAX_IOV)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut n = w.write_vectored(&slices).await?;
+        let mut n = std::future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut used = 0;
+            for (slot, b) in slices
+                .iter_mut()
+                .zip(parts[idx..].iter().filter(|b| !b.is_empty()))
+            {
+                *slot = IoSlice::new(b);
+                used += 1;
+            }
+            std::pin::Pin::new(&mut *w).poll_write_vectored(cx, &slices[..used])
+        })
+        .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -380,7 +488,7 @@ pub async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [Bytes]) -> 
                 n -= len;
                 idx += 1;
             } else {
-                parts[idx].advance(n);
+                parts[idx] = &parts[idx][n..];
                 n = 0;
             }
         }
@@ -635,7 +743,7 @@ impl Conn<'_> {
             .ok_or_else(|| {
                 Refusal::new("vhost", format!("vhost {} not found or disabled", r.vhost))
             })?;
-        if let Some((first, _)) = &self.vhost {
+        if let Some(first) = &self.vhost {
             if *first != name {
                 return Err(Refusal::new(
                     "vhost",
@@ -679,7 +787,11 @@ impl Conn<'_> {
                 i.vhost = name.clone();
                 i.app = r.app.clone();
             });
-            self.vhost = Some((name, v.clone()));
+            self.vhost = Some(name);
+            // The connect's command object and extra arguments served token traverse (done
+            // above, once per connection): not kept for the connection's life.
+            self.connect.command_object = Vec::new();
+            self.connect.extra_args = Vec::new();
         }
         Ok((r, key, v))
     }
@@ -873,18 +985,20 @@ impl Conn<'_> {
             stream_id,
             paused: false,
             mw_latency: Duration::from_millis(v.play.mw_latency as u64),
+            primed: false,
+            next_write: None,
+            tcp_nodelay: v.tcp_nodelay,
             publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
-            headers: BytesMut::new(),
-            parts: Vec::new(),
             _hook: hook,
         });
         Ok(())
     }
 
     /// Writes queued items: per frame its own first header and the shared chunked payload,
-    /// all in vectored writes. Waits `mw_latency` first to merge more frames per syscall.
+    /// all in vectored writes. Once primed (see `PlayState::primed`), waits `mw_latency`
+    /// first to merge more frames per syscall.
     async fn write_items(
         &mut self,
         writer: &mut OwnedWriteHalf,
@@ -894,34 +1008,42 @@ impl Conn<'_> {
             items.clear();
             return Ok(());
         };
-        if !p.mw_latency.is_zero() {
-            tokio::time::sleep(p.mw_latency).await;
-            p.consumer.try_recv(items, WRITE_BATCH_BYTES);
-        }
+        let was_primed = p.primed;
         let chunk_size = self.session.out_chunk_size();
-        let headers = &mut p.headers;
-        headers.reserve(items.len() * 16);
-        let mut parts = std::mem::take(&mut p.parts);
-        parts.clear();
-        for item in items.drain(..) {
+        // The batch's buffers are made for it and freed after it: a few allocations per
+        // write (a 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by
+        // every player between writes. Each frame: its own first header (12 bytes, 16 with
+        // an extended timestamp) and the shared chunked payload, borrowed from the frame
+        // (`items` holds it) so no reference count is touched per frame and player.
+        let mut headers = BytesMut::with_capacity(items.len() * 16);
+        let mut owned: Vec<Bytes> = Vec::new();
+        let mut plan: Vec<Part> = Vec::with_capacity(items.len() * 2 + 1);
+        for (i, item) in items.iter().enumerate() {
             match item {
                 Item::Frame(f) => {
-                    let ts = p.consumer.timestamp(&f);
+                    let ts = p.consumer.timestamp(f);
+                    let at = headers.len();
                     encode_first_header(
-                        headers,
+                        &mut headers,
                         f.kind.csid(),
                         ts,
                         f.payload.len() as u32,
                         f.kind.type_id(),
                         p.stream_id,
                     );
-                    parts.push(headers.split().freeze());
-                    parts.push(if ts >= EXTENDED_TIMESTAMP {
-                        f.chunks_extended(chunk_size, ts)
+                    plan.push(Part::Header(at, headers.len()));
+                    if ts < EXTENDED_TIMESTAMP && f.chunks_ref(chunk_size).is_some() {
+                        plan.push(Part::Frame(i));
                     } else {
-                        f.chunks(chunk_size)
-                    });
+                        owned.push(if ts >= EXTENDED_TIMESTAMP {
+                            f.chunks_extended(chunk_size, ts)
+                        } else {
+                            f.chunks(chunk_size)
+                        });
+                        plan.push(Part::Owned(owned.len() - 1));
+                    }
                     p.msgs += 1;
+                    p.primed |= !f.flags.metadata && !f.flags.seq_header;
                 }
                 Item::Unpublished => {
                     log::info!("{} unpublished; player waits for the next publish", p.key);
@@ -931,29 +1053,60 @@ impl Conn<'_> {
                             status::PLAY_UNPUBLISH_NOTIFY,
                             "stream is now unpublished",
                         );
-                        parts.extend(self.session.take_output());
+                        if let Some(b) = self.session.take_output() {
+                            owned.push(b);
+                            plan.push(Part::Owned(owned.len() - 1));
+                        }
                     }
                 }
                 Item::Published => {
                     // The timeline continues (time_jitter): players ride over the gap.
                     p.consumer.reset_timeline();
+                    // The new publish's headers and first keyframe go out at once.
+                    p.primed = false;
                     if p.publish_notify {
                         self.session.send_status(
                             "status",
                             status::PLAY_PUBLISH_NOTIFY,
                             "stream is now published",
                         );
-                        parts.extend(self.session.take_output());
+                        if let Some(b) = self.session.take_output() {
+                            owned.push(b);
+                            plan.push(Part::Owned(owned.len() - 1));
+                        }
                     }
                 }
             }
         }
-        let n: usize = parts.iter().map(Bytes::len).sum();
+        let mut slices: Vec<&[u8]> = plan
+            .iter()
+            .map(|part| match *part {
+                Part::Header(a, b) => &headers[a..b],
+                Part::Frame(i) => match &items[i] {
+                    Item::Frame(f) => f.chunks_ref(chunk_size).unwrap_or_default(),
+                    _ => &[],
+                },
+                Part::Owned(i) => &owned[i][..],
+            })
+            .collect();
+        let n: usize = slices.iter().map(|s| s.len()).sum();
         self.bytes_out += n as u64;
-        let written = write_timeout(write_all_vectored(writer, &mut parts)).await;
-        // Drop the payload references now (frames may be freed), keep the capacity.
-        parts.clear();
-        p.parts = parts;
+        let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
+        drop(slices);
+        if p.primed && !was_primed && !p.tcp_nodelay {
+            // Live frames from here on: let the kernel merge them (see `tcp_nodelay`).
+            let _ = writer.as_ref().set_nodelay(false);
+        }
+        if p.primed && !p.mw_latency.is_zero() {
+            // The next batch goes out mw_latency after this one (merged writes): the task
+            // sleeps until then and is not woken by the frames queued meanwhile.
+            p.next_write = Some(Instant::now() + p.mw_latency);
+        }
+        // Drop the payload references now (frames may be freed).
+        items.clear();
+        if let Some(cap) = shrunk_capacity(0, items.capacity(), ITEMS_KEEP) {
+            items.shrink_to(cap);
+        }
         written?;
         let drops = p.consumer.dropped();
         if drops > p.reported_drops {

@@ -240,6 +240,12 @@ pub struct VhostConfig {
     pub enabled: bool,
     /// Overrides the global `chunk_size` for this vhost's connections.
     pub chunk_size: Option<u32>,
+    /// TCP_NODELAY on players' sockets once their first media went out (SRS's vhost
+    /// `tcp_nodelay`, default off, as SRS and nginx-rtmp): off lets the kernel merge the
+    /// small writes of live frames into fewer packets while the player's ACK is pending;
+    /// on sends every write at once (more packets, more CPU). The first media is always
+    /// written with it on.
+    pub tcp_nodelay: bool,
     pub play: PlayConfig,
     pub publish: PublishConfig,
     pub cluster: ClusterConfig,
@@ -259,6 +265,7 @@ impl Default for VhostConfig {
         VhostConfig {
             enabled: true,
             chunk_size: None,
+            tcp_nodelay: false,
             play: PlayConfig::default(),
             publish: PublishConfig::default(),
             cluster: ClusterConfig::default(),

@@ -67,6 +67,19 @@ impl Frame {
         }
     }
 
+    /// [`Frame::chunks`] borrowed, without touching a reference count (every player of a
+    /// frame reads it: a shared count would bounce between cores). `None` when this frame
+    /// was chunked for another size (the caller takes [`Frame::chunks`]).
+    pub fn chunks_ref(&self, chunk_size: u32) -> Option<&[u8]> {
+        if self.payload.len() <= chunk_size as usize {
+            return Some(&self.payload);
+        }
+        let (size, bytes) = self
+            .chunks
+            .get_or_init(|| (chunk_size, self.encode_chunks(chunk_size, None)));
+        (*size == chunk_size).then_some(&bytes[..])
+    }
+
     /// The continuation part for a player whose timestamp needs the extended form: type-3
     /// headers then carry the timestamp, so it cannot be shared.
     pub fn chunks_extended(&self, chunk_size: u32, timestamp: u32) -> Bytes {

@@ -204,21 +204,46 @@ impl ConsumerQueue {
         (before - self.items.len()) as u64
     }
 
-    /// Moves queued items into `out`, up to about `max_bytes` (at least one item).
+    /// Moves queued items into `out`, up to about `max_bytes` and at most [`MAX_BATCH_ITEMS`]
+    /// (at least one item). A queue that held a burst (a GOP cache, a stall) and is nearly
+    /// empty again gives its capacity back ([`shrunk_capacity`]).
     pub fn drain_into(&mut self, out: &mut Vec<Item>, max_bytes: usize) {
         let mut taken = 0;
+        let mut count = 0;
         while let Some(item) = self.items.front() {
             let b = item_bytes(item);
-            if taken > 0 && taken + b > max_bytes {
+            if count > 0 && (taken + b > max_bytes || count >= MAX_BATCH_ITEMS) {
                 break;
             }
+            count += 1;
             taken += b;
             self.bytes -= b;
             if let Some(i) = self.items.pop_front() {
                 out.push(i);
             }
         }
+        if let Some(cap) = shrunk_capacity(self.items.len(), self.items.capacity(), QUEUE_KEEP) {
+            self.items.shrink_to(cap);
+        }
     }
+}
+
+/// Items one drain hands out at most: two iovecs each (own header, shared payload), so a
+/// batch is one `writev`'s worth (well under IOV_MAX, 1024) and the per-player batch
+/// buffers stay small however much was queued.
+pub const MAX_BATCH_ITEMS: usize = 64;
+
+/// The capacity a consumer queue keeps between bursts (items; 16 bytes each).
+pub const QUEUE_KEEP: usize = 32;
+
+/// The capacity a buffer should shrink to, or `None` to leave it: a buffer holding `len`
+/// items whose capacity is more than twice `max(keep, 2 * len)` (it grew for a burst: the
+/// GOP cache, a stalled player) goes back to that, so per-player memory returns to its
+/// steady size after the burst instead of keeping its peak. Growth is left to the
+/// container; a steady load within `2 * keep` never reallocates.
+pub fn shrunk_capacity(len: usize, capacity: usize, keep: usize) -> Option<usize> {
+    let target = keep.max(len * 2);
+    (capacity > target * 2).then_some(target)
 }
 
 fn item_bytes(i: &Item) -> usize {
@@ -397,6 +422,47 @@ mod tests {
         assert_eq!(sizes, vec![5, 5000], "the header, then the big keyframe");
         // And the queue goes on after it.
         assert_eq!(q.push(video(80, false), limits), 0);
+    }
+
+    #[test]
+    fn shrinks_after_a_burst_only() {
+        // (len, capacity, keep, expected)
+        let cases = [
+            (0, 16, 32, None),        // small: leave it
+            (0, 64, 32, None),        // a steady batch's room: leave it
+            (0, 65, 32, Some(32)),    // grew past twice keep, empty: back to keep
+            (0, 128, 32, Some(32)),   // the GOP burst's room
+            (10, 1024, 32, Some(32)), // mostly empty
+            (40, 1024, 32, Some(80)), // keeps room for twice what it holds
+            (300, 1024, 32, None),    // half full: leave it
+            (600, 1024, 32, None),    // still busy: leave it
+        ];
+        for (len, cap, keep, want) in cases {
+            assert_eq!(shrunk_capacity(len, cap, keep), want, "{len} {cap} {keep}");
+        }
+    }
+
+    #[test]
+    fn a_burst_is_drained_in_bounded_batches_and_the_queue_shrinks() {
+        let mut q = ConsumerQueue::default();
+        for i in 0..1000 {
+            q.push(video(i, i % 50 == 0), QueueLimits::default());
+        }
+        assert!(q.items.capacity() >= 1000);
+        let mut out = Vec::new();
+        let mut batches = 0;
+        while !q.is_empty() {
+            out.clear();
+            q.drain_into(&mut out, usize::MAX);
+            assert!(out.len() <= MAX_BATCH_ITEMS);
+            batches += 1;
+        }
+        assert_eq!(batches, 1000usize.div_ceil(MAX_BATCH_ITEMS));
+        assert!(
+            q.items.capacity() <= QUEUE_KEEP * 2,
+            "{}",
+            q.items.capacity()
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 /// How a source caches (per vhost, from `[vhost.X.play]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,9 +146,36 @@ struct Inner {
 
 pub struct ConsumerShared {
     id: u64,
-    queue: Mutex<ConsumerQueue>,
-    notify: Notify,
+    /// The queue and the waker of the consumer's task when it found the queue empty: one
+    /// lock for both, so a push takes one uncontended lock and wakes the task only when it
+    /// waits (at most one wake-up per push, none while the task is busy writing).
+    queue: Mutex<Waiting>,
     limits: QueueLimits,
+}
+
+/// A consumer's queue and its waiting task.
+#[derive(Default)]
+struct Waiting {
+    queue: ConsumerQueue,
+    waker: Option<Waker>,
+}
+
+impl ConsumerShared {
+    /// Runs `f` on the queue, then wakes the consumer's task if it waits and `wake` says so.
+    fn with_queue<R>(
+        &self,
+        wake: impl FnOnce(&R) -> bool,
+        f: impl FnOnce(&mut ConsumerQueue) -> R,
+    ) -> R {
+        let mut w = lock(&self.queue);
+        let r = f(&mut w.queue);
+        let waker = if wake(&r) { w.waker.take() } else { None };
+        drop(w);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        r
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +257,7 @@ impl Source {
         lock(&self.inner)
             .consumers
             .iter()
-            .map(|c| lock(&c.queue).bytes())
+            .map(|c| lock(&c.queue).queue.bytes())
             .collect()
     }
 
@@ -265,8 +292,7 @@ impl Source {
         i.tracks = Tracks::default();
         i.expects_video = false;
         for c in &i.consumers {
-            lock(&c.queue).push_control(Item::Published);
-            c.notify.notify_one();
+            c.with_queue(|_| true, |q| q.push_control(Item::Published));
         }
         self.publishing.store(true, Ordering::Release);
         self.publisher_cid.store(id, Ordering::Relaxed);
@@ -287,8 +313,7 @@ impl Source {
             i.tracks = Tracks::default();
             i.expects_video = false;
             for c in &i.consumers {
-                lock(&c.queue).push_control(Item::Unpublished);
-                c.notify.notify_one();
+                c.with_queue(|_| true, |q| q.push_control(Item::Unpublished));
             }
             self.publishing.store(false, Ordering::Release);
             self.publisher_cid.store(0, Ordering::Relaxed);
@@ -324,8 +349,10 @@ impl Source {
         }
         let shared = Arc::new(ConsumerShared {
             id,
-            queue: Mutex::new(q),
-            notify: Notify::new(),
+            queue: Mutex::new(Waiting {
+                queue: q,
+                waker: None,
+            }),
             limits,
         });
         i.consumers.push(shared.clone());
@@ -401,14 +428,15 @@ impl Source {
         } else if i.opts.gop_cache && kind != MediaKind::Data {
             Self::cache_gop(i, &frame);
         }
+        let expects_video = i.expects_video;
         for c in &i.consumers {
-            let mut q = lock(&c.queue);
-            q.expects_video = i.expects_video;
-            let dropped = q.push(frame.clone(), c.limits);
-            drop(q);
-            if dropped == 0 {
-                c.notify.notify_one();
-            }
+            c.with_queue(
+                |dropped| *dropped == 0,
+                |q| {
+                    q.expects_video = expects_video;
+                    q.push(frame.clone(), c.limits)
+                },
+            );
         }
     }
 
@@ -477,28 +505,43 @@ impl Consumer {
         &self.source
     }
 
-    /// Waits until at least one item is queued, then moves up to ~`max_bytes` into `out`.
+    /// Waits until at least one item is queued, then moves up to ~`max_bytes` (and at most
+    /// `queue::MAX_BATCH_ITEMS`) into `out`.
     pub async fn recv(&self, out: &mut Vec<Item>, max_bytes: usize) {
-        loop {
-            // Register interest before checking, so a push in between is not missed.
-            let notified = self.shared.notify.notified();
-            if self.try_recv(out, max_bytes) > 0 {
-                return;
-            }
-            notified.await;
+        std::future::poll_fn(|cx| self.poll_recv(cx, out, max_bytes)).await
+    }
+
+    /// [`Consumer::recv`] as a poll: `Ready` with items moved into `out`, or `Pending` with
+    /// the task's waker stored under the queue's lock (so a push in between is not missed).
+    pub fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Item>,
+        max_bytes: usize,
+    ) -> Poll<()> {
+        let mut w = lock(&self.shared.queue);
+        let before = out.len();
+        w.queue.drain_into(out, max_bytes);
+        if out.len() > before {
+            return Poll::Ready(());
         }
+        match &mut w.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Moves what is queued (up to ~`max_bytes`) into `out` without waiting; returns the count.
     pub fn try_recv(&self, out: &mut Vec<Item>, max_bytes: usize) -> usize {
         let before = out.len();
-        lock(&self.shared.queue).drain_into(out, max_bytes);
+        lock(&self.shared.queue).queue.drain_into(out, max_bytes);
         out.len() - before
     }
 
     /// Frames dropped for this consumer so far.
     pub fn dropped(&self) -> u64 {
-        lock(&self.shared.queue).dropped
+        lock(&self.shared.queue).queue.dropped
     }
 
     /// The timestamp this consumer sends for `frame`.

@@ -86,7 +86,9 @@ impl TsRemuxer {
             has_video: false,
             muxer: None,
             started_with: (false, false),
-            es: BytesMut::with_capacity(64 * 1024),
+            // Grows to the largest frame seen; an HTTP-TS viewer per remuxer, so not
+            // reserved up front.
+            es: BytesMut::new(),
         }
     }
 

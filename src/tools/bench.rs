@@ -1,11 +1,18 @@
-//! `srsd bench play rtmp://HOST/APP/STREAM -n N [--duration SECS] [--ramp MS]`,
-//! `srsd bench flv http://HOST:PORT/APP/STREAM.flv ...`, `srsd bench hls http://.../S.m3u8 ...`
+//! `srsd bench play rtmp://HOST/APP/STREAM -n N [--duration SECS] [--ramp MS] [--pid PID]`,
+//! `srsd bench flv http://HOST:PORT/APP/STREAM.flv ...`, `srsd bench hls http://.../S.m3u8 ...`,
+//! `srsd bench floor FILE.flv --listen ADDR ...` (the bare writer, [`super::bench_floor`]).
 //!
 //! N concurrent players (RTMP players, HTTP-FLV viewers reading the endless body, or HLS
 //! clients polling the playlist every half target duration and fetching each new segment), one
 //! task each, started `ramp` ms apart. A reporter prints one line a
 //! second and a summary at the end. Counters are per-player atomics written by the player's
 //! own task and summed by the reporter, so players never contend on a lock.
+//!
+//! With `--pid` the bench also reads the server's CPU time and RSS from `/proc` (Linux): the
+//! RSS before the first player (idle), its peak, and `--after` seconds after the players
+//! left; the CPU over the steady window (from 2 s after the last connect to the end) divided
+//! by the bits delivered in that window. Each player's first-media latency (play request to
+//! its first audio or video message or FLV tag) is summarised as percentiles.
 
 use super::http_client::{HttpConn, HttpUrl};
 use super::{option_value, parsed, runtime, STEP_TIMEOUT};
@@ -17,9 +24,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 const USAGE: &str = "\
-usage: srsd bench play rtmp://HOST[:PORT]/APP/STREAM -n N [--duration SECS] [--ramp MS]
-       srsd bench flv http://HOST[:PORT]/APP/STREAM.flv -n N [--duration SECS] [--ramp MS]
-       srsd bench hls http://HOST[:PORT]/APP/STREAM.m3u8 -n N [--duration SECS] [--ramp MS]
+usage: srsd bench play rtmp://HOST[:PORT]/APP/STREAM -n N [OPTIONS]
+       srsd bench flv http://HOST[:PORT]/APP/STREAM.flv -n N [OPTIONS]
+       srsd bench hls http://HOST[:PORT]/APP/STREAM.m3u8 -n N [OPTIONS]
+       srsd bench floor FILE.flv --listen HOST:PORT [--mw MS]   (srsd bench floor --help)
 
 Starts N concurrent players of one stream and reports, every second:
   [bench] t=Xs connected=C/N mbps=M stalled=S
@@ -29,7 +37,14 @@ playlist polled every half target duration, each new segment fetched once, keep-
 summary's frames are RTMP messages, FLV tags, or HLS segments.
   -n N              number of players (1..=100000)
   --duration SECS   how long the bench runs, ramp included (default 30)
-  --ramp MS         delay between two connects (default 5)";
+  --ramp MS         delay between two connects (default 5)
+  --pid PID[,PID]   the server's process(es): report its CPU per delivered Gbit/s (over the
+                    window from 2 s after the last connect to the end), RSS idle, peak and
+                    per player (peak - idle) / N, as `[bench] server: key=value ...`
+  --after SECS      with --pid: after the players left, wait SECS and report the RSS then
+
+The summary also gives first_media_ms p50/p95/max: from the play request (RTMP play
+command, HTTP GET) to the first audio or video message (FLV tag for flv).";
 
 /// A connected player that received nothing for this long counts as stalled.
 const STALL: Duration = Duration::from_secs(3);
@@ -56,6 +71,10 @@ struct Args {
     players: usize,
     duration: Duration,
     ramp: Duration,
+    /// The server's processes, to read CPU time and RSS of.
+    pids: Vec<u32>,
+    /// Seconds to wait after the players left before the last RSS reading.
+    after: Option<Duration>,
 }
 
 fn parse(args: &[String]) -> Result<Option<Args>, String> {
@@ -64,6 +83,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     }
     let mut it = args.iter();
     let mode = match it.next().map(String::as_str) {
+        Some("floor") => return Err("floor is run by bench_floor".into()),
         Some(m @ ("play" | "flv" | "hls")) => m,
         Some(other) => {
             return Err(format!(
@@ -75,6 +95,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     let mut url = None;
     let mut players = None;
     let (mut duration, mut ramp) = (Duration::from_secs(30), Duration::from_millis(5));
+    let (mut pids, mut after) = (Vec::new(), None);
     while let Some(a) = it.next() {
         match a.as_str() {
             "-n" => players = Some(option_value::<usize>("-n", &mut it)?),
@@ -84,6 +105,19 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
                     .map_err(|_| format!("--duration: bad value {secs}"))?;
             }
             "--ramp" => ramp = Duration::from_millis(option_value::<u64>("--ramp", &mut it)?),
+            "--pid" => {
+                let v: String = option_value("--pid", &mut it)?;
+                for p in v.split(',') {
+                    pids.push(p.parse().map_err(|_| format!("--pid: bad pid {p:?}"))?);
+                }
+            }
+            "--after" => {
+                let secs: f64 = option_value("--after", &mut it)?;
+                after = Some(
+                    Duration::try_from_secs_f64(secs)
+                        .map_err(|_| format!("--after: bad value {secs}"))?,
+                );
+            }
             o if o.starts_with('-') => return Err(format!("unknown option {o}")),
             u if url.is_none() => {
                 url = Some(match mode {
@@ -109,10 +143,15 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         players,
         duration,
         ramp,
+        pids,
+        after,
     }))
 }
 
 pub fn main(args: &[String]) -> i32 {
+    if args.first().is_some_and(|m| m == "floor") {
+        return super::bench_floor::main(&args[1..]);
+    }
     let args = match parsed(parse(args), USAGE) {
         Ok(a) => a,
         Err(code) => return code,
@@ -130,6 +169,60 @@ struct Player {
     bytes: AtomicUsize,
     frames: AtomicUsize,
     last_rx_ms: AtomicUsize,
+    /// Milliseconds from the play request to the first media, plus one (0 = none yet).
+    first_media: AtomicUsize,
+}
+
+/// One reading of a server's processes from `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcSample {
+    /// utime + stime, in clock ticks (USER_HZ, 100 on every Linux board we ship).
+    cpu_ticks: u64,
+    rss_kib: u64,
+}
+
+/// USER_HZ: the unit of utime/stime in /proc/PID/stat.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// Reads utime+stime and VmRSS of `pids` (summed); `None` when a process is gone or /proc
+/// cannot be read.
+fn proc_sample(pids: &[u32]) -> Option<ProcSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut s = ProcSample::default();
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        s.cpu_ticks += stat_cpu_ticks(&stat)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        s.rss_kib += status_rss_kib(&status)?;
+    }
+    Some(s)
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/PID/stat line; the command name (field 2)
+/// may hold spaces and parentheses, so fields are counted after its last ')'.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_ascii_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// VmRSS in KiB from /proc/PID/status.
+fn status_rss_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+/// The `p`-th percentile (0..=100) of sorted values, nearest rank.
+fn percentile(sorted: &[u64], p: u64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len() as u64).div_ceil(100).max(1) as usize;
+    sorted[rank.min(sorted.len()) - 1]
 }
 
 async fn bench(args: Args) -> i32 {
@@ -172,6 +265,15 @@ async fn bench(args: Args) -> i32 {
     }
 
     let n = args.players;
+    let pids = args.pids.clone();
+    let idle = proc_sample(&pids);
+    if !pids.is_empty() && idle.is_none() {
+        eprintln!("[bench] cannot read /proc for pid(s) {pids:?}");
+    }
+    // The steady window: from 2 s after the last connect to the end.
+    let window_at = start + args.ramp.saturating_mul(n as u32) + Duration::from_secs(2);
+    let mut window: Option<(Instant, ProcSample, u64, Vec<usize>)> = None;
+    let mut peak_rss = idle.map_or(0, |s| s.rss_kib);
     let (mut prev_bytes, mut max_stalled, mut max_connected) = (0u64, 0usize, 0usize);
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     let ctrl_c = tokio::signal::ctrl_c();
@@ -196,6 +298,13 @@ async fn bench(args: Args) -> i32 {
                         }
                     }
                 }
+                if let Some(s) = proc_sample(&pids) {
+                    peak_rss = peak_rss.max(s.rss_kib);
+                    if window.is_none() && now >= window_at && now + Duration::from_secs(3) < deadline {
+                        let frames = players.iter().map(|p| p.frames.load(Ordering::Relaxed)).collect();
+                        window = Some((now, s, bytes, frames));
+                    }
+                }
                 let mbps = bytes.saturating_sub(prev_bytes) as f64 * 8.0 / 1e6;
                 prev_bytes = bytes;
                 max_stalled = max_stalled.max(stalled);
@@ -212,6 +321,14 @@ async fn bench(args: Args) -> i32 {
             }
         }
     }
+    // The window ends before the players are stopped.
+    let window_end = proc_sample(&pids).map(|s| {
+        let bytes: u64 = players
+            .iter()
+            .map(|p| p.bytes.load(Ordering::Relaxed) as u64)
+            .sum();
+        (Instant::now(), s, bytes)
+    });
     for t in &tasks {
         t.abort();
     }
@@ -237,6 +354,53 @@ async fn bench(args: Args) -> i32 {
         .filter(|p| p.frames.load(Ordering::Relaxed) > 0)
         .count();
     let failures = failures.load(Ordering::Relaxed);
+    let mut first: Vec<u64> = players
+        .iter()
+        .filter_map(|p| match p.first_media.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms as u64 - 1),
+        })
+        .collect();
+    first.sort_unstable();
+    println!(
+        "[bench] first_media_ms: players={} p50={} p95={} max={}",
+        first.len(),
+        percentile(&first, 50),
+        percentile(&first, 95),
+        first.last().copied().unwrap_or(0)
+    );
+    if let (Some(idle), Some((t0, s0, b0, f0)), Some((t1, s1, b1))) = (idle, window, window_end) {
+        let secs = t1.duration_since(t0).as_secs_f64().max(0.001);
+        let cpu = (s1.cpu_ticks.saturating_sub(s0.cpu_ticks)) as f64 / TICKS_PER_SEC / secs;
+        let gbps = b1.saturating_sub(b0) as f64 * 8.0 / 1e9 / secs;
+        // Delivered: each player's frames in the window against the best player's.
+        let got: Vec<usize> = players
+            .iter()
+            .zip(&f0)
+            .map(|(p, f)| p.frames.load(Ordering::Relaxed).saturating_sub(*f))
+            .collect();
+        let best = got.iter().copied().max().unwrap_or(0).max(1);
+        let delivered = got.iter().sum::<usize>() as f64 / (best * n) as f64 * 100.0;
+        println!(
+            "[bench] server: window={secs:.1}s cpu_pct={:.1} gbps={gbps:.4} cpu_per_gbps={:.3} \
+             delivered_pct={delivered:.1} rss_idle_kib={} rss_peak_kib={peak_rss} \
+             rss_per_player_kib={:.2}",
+            cpu * 100.0,
+            if gbps > 0.0 { cpu / gbps } else { 0.0 },
+            idle.rss_kib,
+            peak_rss.saturating_sub(idle.rss_kib) as f64 / n as f64,
+        );
+    }
+    if let (Some(after), false) = (args.after, pids.is_empty()) {
+        tokio::time::sleep(after).await;
+        if let Some(s) = proc_sample(&pids) {
+            println!(
+                "[bench] server: rss_after_kib={} after_s={:.0}",
+                s.rss_kib,
+                after.as_secs_f64()
+            );
+        }
+    }
     println!(
         "[bench] summary: played={played}/{n} connected(max)={max_connected}/{n} received_media={got_data}/{n} \
          total={:.2}MB frames={frames} avg_mbps={:.2} max_stalled={max_stalled} \
@@ -257,6 +421,7 @@ async fn player(url: &RtmpUrl, me: &Player, start: Instant) -> bool {
             return false;
         }
     };
+    let asked = Instant::now();
     if let Err(e) = client.play(&url.stream, STEP_TIMEOUT).await {
         eprintln!("[bench] play failed: {e}");
         return false;
@@ -265,7 +430,11 @@ async fn player(url: &RtmpUrl, me: &Player, start: Instant) -> bool {
         .store(start.elapsed().as_millis() as usize, Ordering::Relaxed);
     me.connected.store(true, Ordering::Relaxed);
     me.played.store(true, Ordering::Relaxed);
-    while client.recv().await.is_ok() {
+    while let Ok((kind, _, _)) = client.recv().await {
+        if kind != crate::client::MediaKind::Data && me.first_media.load(Ordering::Relaxed) == 0 {
+            me.first_media
+                .store(asked.elapsed().as_millis() as usize + 1, Ordering::Relaxed);
+        }
         me.frames.fetch_add(1, Ordering::Relaxed);
         me.bytes
             .store(client.bytes_received() as usize, Ordering::Relaxed);
@@ -298,6 +467,8 @@ struct FlvTagCounter {
     header: [u8; 11],
     header_len: usize,
     tags: usize,
+    /// Audio and video tags (not script data).
+    media: usize,
 }
 
 impl FlvTagCounter {
@@ -308,6 +479,7 @@ impl FlvTagCounter {
             header: [0; 11],
             header_len: 0,
             tags: 0,
+            media: 0,
         }
     }
 
@@ -329,6 +501,9 @@ impl FlvTagCounter {
                 self.skip = size + 4;
                 self.header_len = 0;
                 self.tags += 1;
+                if h[0] == 8 || h[0] == 9 {
+                    self.media += 1;
+                }
             }
         }
     }
@@ -347,6 +522,7 @@ async fn flv_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
             return false;
         }
     };
+    let asked = Instant::now();
     let mut resp = match tokio::time::timeout(STEP_TIMEOUT, conn.get(url)).await {
         Ok(Ok(r)) if r.status == 200 => r,
         Ok(Ok(r)) => {
@@ -366,6 +542,10 @@ async fn flv_viewer(url: &HttpUrl, me: &Player, start: Instant) -> bool {
     let mut tags = FlvTagCounter::new();
     while let Ok(Some(data)) = resp.chunk().await {
         tags.feed(&data);
+        if tags.media > 0 && me.first_media.load(Ordering::Relaxed) == 0 {
+            me.first_media
+                .store(asked.elapsed().as_millis() as usize + 1, Ordering::Relaxed);
+        }
         me.frames.store(tags.tags, Ordering::Relaxed);
         me.received(data.len(), start);
     }
@@ -570,6 +750,19 @@ mod tests {
         );
         assert!(p.segments.is_empty());
         assert_eq!(p.variants, vec!["s.m3u8?hls_ctx=ab12&token=1".to_string()]);
+    }
+
+    #[test]
+    fn reads_proc_fields() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 5 1000 200";
+        assert_eq!(stat_cpu_ticks(stat), Some(325));
+        assert_eq!(stat_cpu_ticks("garbage"), None);
+        let status = "Name:\tsrsd\nVmPeak:\t  9000 kB\nVmRSS:\t    4321 kB\n";
+        assert_eq!(status_rss_kib(status), Some(4321));
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&v, 50), 5);
+        assert_eq!(percentile(&v, 95), 10);
+        assert_eq!(percentile(&[], 50), 0);
     }
 
     #[test]

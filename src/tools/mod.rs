@@ -7,6 +7,7 @@
 
 pub mod bandcheck;
 mod bench;
+mod bench_floor;
 pub mod http_client;
 mod play;
 mod probe;

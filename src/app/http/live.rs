@@ -521,12 +521,16 @@ fn subscribe(
         let mut aac_config: Option<aac::AacConfig> = None;
         // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
         // stream waits for an entry point (the first keyframe, again after a republish).
-        let mut remux = TsRemuxer::new(true, true);
+        // Made by the first frame of an HTTP-TS viewer only.
+        let mut remux: Option<Box<TsRemuxer>> = None;
         let mut ts_out = BytesMut::new();
         let mut last_psi = 0i64;
         let mut need_entry = true;
-        let mut items: Vec<Item> = Vec::with_capacity(256);
+        // Grows to one batch and shrinks back after a burst (see app/rtmp.rs).
+        let mut items: Vec<Item> = Vec::new();
         let mut reported_drops = 0u64;
+        // A batch with media went out (see `PlayState::primed` in app/rtmp.rs).
+        let mut primed = false;
         let why: io::Result<&str> = loop {
             if let Some(batch) = pending.take() {
                 match tokio::time::timeout(SEND_TIMEOUT, tx.send(batch)).await {
@@ -540,7 +544,9 @@ fn subscribe(
             tokio::select! {
                 _ = async {
                     consumer.recv(&mut items, BATCH_BYTES).await;
-                    if !mw_latency.is_zero() {
+                    // The first media (metadata, sequence headers, GOP cache) goes out at
+                    // once; merging applies to the live frames after it.
+                    if primed && !mw_latency.is_zero() {
                         tokio::time::sleep(mw_latency).await;
                         consumer.try_recv(&mut items, BATCH_BYTES);
                     }
@@ -589,6 +595,8 @@ fn subscribe(
                         Format::Ts => {
                             let ts = i64::from(consumer.timestamp(&f));
                             let flags = f.flags;
+                            let remux =
+                                remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
                             let sample = match remux.inspect(
                                 f.kind,
                                 ts,
@@ -671,6 +679,7 @@ fn subscribe(
             }
             chunks.push(small.split().freeze());
             sent += chunks.len() as u64;
+            primed |= flv_header && sent > 0;
             if !chunks.is_empty() {
                 pending = Some(Ok(chunks));
             }
@@ -679,6 +688,9 @@ fn subscribe(
                     io::ErrorKind::InvalidData,
                     "the stream's audio is not in this mount's codec",
                 ));
+            }
+            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 16) {
+                items.shrink_to(cap);
             }
             let drops = consumer.dropped();
             if drops > reported_drops {

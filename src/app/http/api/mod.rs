@@ -514,7 +514,8 @@ fn meminfos() -> Value {
 
 /// What this build offers: SRS 6's feature keys, each reported truthfully for srsd.
 /// `complex_send` (SRS_PERF_COMPLEX_SEND): players get merged, vectored writes;
-/// `tcp_nodelay`: set on every RTMP and HTTP socket; `so_sendbuf`: srsd leaves the kernel's
+/// `tcp_nodelay`: the vhost's `tcp_nodelay` for RTMP players (HTTP sockets always have it);
+/// `so_sendbuf`: srsd leaves the kernel's
 /// send buffer size alone; `mr` (merged read, SRS's `mr_sleep`): srsd reads what is there and
 /// never waits to gather more. `ssl`, `hds` and `caster`: not in srsd.
 fn features() -> Value {

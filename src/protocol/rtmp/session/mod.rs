@@ -119,7 +119,8 @@ impl Transport {
     fn new() -> Self {
         Transport {
             decoder: ChunkDecoder::new(),
-            out: BytesMut::with_capacity(4096),
+            // Grows to what a command's answer needs; a player's session keeps it small.
+            out: BytesMut::new(),
             out_chunk_size: chunk::DEFAULT_CHUNK_SIZE,
             received: 0,
             acked: 0,

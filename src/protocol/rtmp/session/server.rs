@@ -117,12 +117,18 @@ impl ServerSession {
         self.t.received
     }
 
+    /// The bytes to write, the whole output buffer with them: a player's session writes
+    /// only the odd command answer and acknowledgement, so it keeps no buffer in between.
     pub fn take_output(&mut self) -> Option<Bytes> {
-        (!self.t.out.is_empty()).then(|| self.t.out.split().freeze())
+        (!self.t.out.is_empty()).then(|| std::mem::take(&mut self.t.out).freeze())
     }
 
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         if let Some(e) = self.events.pop_front() {
+            if self.events.is_empty() {
+                // Commands are rare; their queue (events are large) is not kept.
+                self.events = VecDeque::new();
+            }
             return Some(e);
         }
         self.media.pop_front().map(|m| ServerEvent::Media {

@@ -151,6 +151,7 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
         "HTTP-FLV plays",
         "HLS plays",
         "a recording plays over HTTP VOD",
+        "no Reload button when raw_api does not allow it",
         "without the player libraries the page says how to install them",
         "no JavaScript error in any page",
     ] {

@@ -102,6 +102,21 @@ async function main() {
     if (cfg.includes('hunter2')) throw new Error('the config shows a password');
     if (await page.isHidden('#reload')) throw new Error('no Reload button though raw_api allows it');
     ok('the config page shows the running config, password masked, and Reload');
+    // Where raw_api does not allow a reload (the default), there is no button.
+    const nr = await ctx.newPage();
+    watch(nr, 'no-reload');
+    await nr.route('**/console/info.json', async (r) => {
+      const res = await r.fetch();
+      const j = await res.json();
+      j.reload = false;
+      await r.fulfill({ response: res, json: j });
+    });
+    await nr.goto(`${API}/console/#config`);
+    await nr.waitForFunction(() => /updated/.test(document.getElementById('status').textContent),
+      null, { timeout: 5000 });
+    if (await nr.isVisible('#reload')) throw new Error('a Reload button though raw_api forbids it');
+    await nr.close();
+    ok('no Reload button when raw_api does not allow it');
 
     // 2. Phone: 360 px wide, no horizontal scroll on any tab; in the dark scheme (the
     // desktop pages above are light).

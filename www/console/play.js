@@ -142,8 +142,10 @@
     var b = video.buffered, ahead = b.length ? b.end(b.length - 1) - video.currentTime : 0;
     var l = current && typeof current.latency === 'number' && isFinite(current.latency)
       ? current.latency : ahead;
-    $('latency').textContent = window.srsdPlayer.mode
-      ? 'latency ' + Math.max(0, l).toFixed(1) + ' s · t ' + video.currentTime.toFixed(1) + ' s' : '';
+    var mode = window.srsdPlayer.mode;
+    $('latency').textContent = !mode ? ''
+      : mode === 'vod' ? 't ' + video.currentTime.toFixed(1) + ' s'
+        : 'latency ' + Math.max(0, l).toFixed(1) + ' s · t ' + video.currentTime.toFixed(1) + ' s';
   }, 500);
 
   document.querySelector('nav').addEventListener('click', function (ev) {

@@ -534,7 +534,10 @@ pub async fn run(
     let on_error = cfg.on_error;
     let mut seg = Segmenter::new(cfg, key.clone(), events, storage.clone());
     let m3u8 = seg.m3u8_path().to_path_buf();
-    log::info!("hls {key}: writing {}", m3u8.display());
+    match &storage {
+        Storage::Disk => log::info!("hls {key}: writing {}", m3u8.display()),
+        Storage::Memory(_) => log::info!("hls {key}: in memory, served as {}", m3u8.display()),
+    }
     let mut items = Vec::with_capacity(256);
     let mut failed = false;
     let stop = 'outer: loop {

@@ -174,6 +174,22 @@ impl Handle {
         }
     }
 
+    /// Sends what an H.264 or HEVC packer made of one access unit (all at `dts_ms`), or
+    /// fails the handle with ERR_MEDIA.
+    fn send_video(
+        &mut self,
+        packed: Result<Vec<mux::Packed>, mux::MuxError>,
+        dts_ms: u32,
+    ) -> c_int {
+        match packed {
+            Ok(p) => self.send_packed(
+                p.into_iter().map(|p| (dts_ms, p)).collect(),
+                MediaKind::Video,
+            ),
+            Err(e) => self.fail(ERR_MEDIA, e),
+        }
+    }
+
     fn send_packed(&mut self, packed: Vec<(u32, mux::Packed)>, kind: MediaKind) -> c_int {
         for (ts, p) in packed {
             let r = self.send(kind, ts, p.body);
@@ -330,12 +346,9 @@ pub unsafe extern "C" fn srsd_rtmp_write_h264(
     let Some(au) = bytes_of(data, size) else {
         return ERR_ARG;
     };
-    with(h, |h| match h.h264.pack(au, dts_ms, pts_ms) {
-        Ok(p) => h.send_packed(
-            p.into_iter().map(|p| (dts_ms, p)).collect(),
-            MediaKind::Video,
-        ),
-        Err(e) => h.fail(ERR_MEDIA, e),
+    with(h, |h| {
+        let packed = h.h264.pack(au, dts_ms, pts_ms);
+        h.send_video(packed, dts_ms)
     })
 }
 
@@ -350,12 +363,9 @@ pub unsafe extern "C" fn srsd_rtmp_write_hevc(
     let Some(au) = bytes_of(data, size) else {
         return ERR_ARG;
     };
-    with(h, |h| match h.hevc.pack(au, dts_ms, pts_ms) {
-        Ok(p) => h.send_packed(
-            p.into_iter().map(|p| (dts_ms, p)).collect(),
-            MediaKind::Video,
-        ),
-        Err(e) => h.fail(ERR_MEDIA, e),
+    with(h, |h| {
+        let packed = h.hevc.pack(au, dts_ms, pts_ms);
+        h.send_video(packed, dts_ms)
     })
 }
 

@@ -570,32 +570,10 @@ impl RtmpClient {
         self.flush().await
     }
 
-    /// Reads what is already there without waiting (used while publishing).
+    /// Reads what is already there without waiting (used while publishing): answers pings
+    /// and acknowledges; the events are dropped but for the status code kept.
     async fn drain_nonblocking(&mut self) -> Result<(), ClientError> {
-        let mut got = false;
-        loop {
-            if self.read_buf.len() >= MAX_READ_BUFFER {
-                break;
-            }
-            self.read_buf.reserve(READ_SIZE);
-            match self.socket.try_read_buf(&mut self.read_buf) {
-                Ok(0) => return Err(ClientError::Closed),
-                Ok(n) => {
-                    self.bytes_received += n as u64;
-                    got = true;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if got {
-            self.session.handle_input(&mut self.read_buf)?;
-            while let Some(e) = self.session.poll_event() {
-                self.note(&e);
-            }
-            self.flush().await?;
-        }
-        Ok(())
+        self.read_ready().await.map(drop)
     }
 }
 

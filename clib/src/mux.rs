@@ -34,34 +34,8 @@ impl std::fmt::Display for MuxError {
     }
 }
 
-/// The NAL units of an Annex B buffer (start codes `00 00 01` and `00 00 00 01`), without
-/// their start codes and trailing zero bytes.
-pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut out = Vec::with_capacity(starts.len());
-    for (k, &s) in starts.iter().enumerate() {
-        let mut e = match starts.get(k + 1) {
-            Some(&next) => next - 3,
-            None => data.len(),
-        };
-        while e > s && data[e - 1] == 0 {
-            e -= 1;
-        }
-        if e > s {
-            out.push(&data[s..e]);
-        }
-    }
-    out
-}
+/// The NAL units of an Annex B buffer, the server's own splitter.
+pub use srsd::protocol::avc::split_annexb;
 
 /// One packed FLV video/audio body, and whether it is a sequence header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,24 +137,6 @@ impl H264 {
     }
 }
 
-/// Removes emulation prevention bytes (`00 00 03` -> `00 00`) from the first `max` bytes.
-fn rbsp(nal: &[u8], max: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(max);
-    let mut zeros = 0;
-    for &b in nal {
-        if out.len() >= max {
-            break;
-        }
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
 /// HEVC Annex B to Enhanced RTMP `hvc1` packets; remembers the parameter sets.
 #[derive(Debug, Default)]
 pub struct Hevc {
@@ -258,7 +214,8 @@ impl Hevc {
 /// the general profile/tier/level fields are copied from the SPS's profile_tier_level.
 fn hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, MuxError> {
     // NAL header (2) + sps_video_parameter_set_id..temporal_id_nesting (1) + PTL (12).
-    let r = rbsp(sps, 15);
+    let mut r = srsd::protocol::avc::unescape_rbsp(sps);
+    r.truncate(15);
     if r.len() < 15
         || [vps.len(), sps.len(), pps.len()]
             .iter()

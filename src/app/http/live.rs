@@ -526,10 +526,10 @@ fn subscribe(
         let mut ts_out = BytesMut::new();
         let mut last_psi = 0i64;
         let mut need_entry = true;
-        // Grows to one batch and shrinks back after a burst (see app/rtmp.rs).
+        // Grows to one batch and shrinks back after a burst (see app/rtmp/mod.rs).
         let mut items: Vec<Item> = Vec::new();
         let mut reported_drops = 0u64;
-        // A batch with media went out (see `PlayState::primed` in app/rtmp.rs).
+        // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
         let mut primed = false;
         let why: io::Result<&str> = loop {
             if let Some(batch) = pending.take() {

@@ -339,8 +339,9 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), AvcError>
     Ok(())
 }
 
-/// Removes emulation-prevention bytes (`00 00 03` -> `00 00`, H.264 §7.4.1), giving the RBSP.
-fn unescape_rbsp(ebsp: &[u8]) -> Vec<u8> {
+/// Removes emulation-prevention bytes (`00 00 03` -> `00 00`, H.264 §7.4.1 and H.265
+/// §7.4.2), giving the RBSP.
+pub fn unescape_rbsp(ebsp: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ebsp.len());
     let mut zeros = 0;
     for &b in ebsp {
@@ -420,9 +421,10 @@ fn split_avcc(data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, AvcError> {
     Ok(nalus)
 }
 
-/// Splits an Annex B byte stream at its start codes. Zero bytes before a start code are
+/// Splits an Annex B byte stream (H.264 or H.265) at its start codes (`00 00 01`, `00 00 00
+/// 01`): the NAL units without their start codes. Zero bytes before a start code are
 /// `trailing_zero_8bits` (or the first byte of a 4-byte start code) and belong to no NALU.
-fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
+pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
     let mut nalus = Vec::new();
     let mut start: Option<usize> = None;
     let mut i = 0;

@@ -1,0 +1,375 @@
+//! The requests of an RTMP connection: connect, then the admission of each publish or play
+//! (name, vhost, refer/security, on_connect, token traverse) and what a publish or play
+//! starts.
+
+use super::*;
+
+/// Why a publish or play was refused: `reason` is the `/metrics` label (one of
+/// `stats::DENIAL_REASONS`; `bad_name` answers NetStream.Publish.BadName, the others
+/// NetStream.Publish.Denied; players get NetStream.Play.StreamNotFound for all), `message`
+/// what the log and the client's onStatus say.
+pub(super) struct Refusal {
+    reason: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    pub(super) fn new(reason: &'static str, message: String) -> Refusal {
+        Refusal { reason, message }
+    }
+
+    pub(super) fn publish_code(&self) -> &'static str {
+        if self.reason == "bad_name" {
+            status::PUBLISH_BAD_NAME
+        } else {
+            status::PUBLISH_DENIED
+        }
+    }
+}
+
+impl Conn<'_> {
+    /// Answers connect. What the tcUrl says is checked (an rtmp:// URL with an app); the
+    /// vhost, token traverse and the `on_connect` hook wait for the publish or play, as in
+    /// SRS 6: only then are the stream, its query (`?vhost=`, tokens) and so the hook's
+    /// `stream` and `param` known.
+    pub(super) async fn on_connect(&mut self, id: u32, request: ConnectRequest) {
+        if self.connected {
+            // One connect per connection; a second one is a confused or hostile peer.
+            self.session.reject_connect(id, "already connected");
+            self.close_after_flush = true;
+            return;
+        }
+        match url::parse_connect(&request.tc_url) {
+            Ok(r) => {
+                log::info!(
+                    "connect app={}, tcUrl={}, vhost={}, pageUrl={}, swfUrl={}, flashVer={}",
+                    r.app,
+                    request.tc_url,
+                    r.vhost,
+                    request.page_url,
+                    request.swf_url,
+                    request.flash_ver
+                );
+                // The chunk size of the vhost the tcUrl names (the stream may still name
+                // another; chunk size is a transport matter and stays as set here).
+                let chunk_size = match self.config.resolve_vhost(&r.vhost) {
+                    Some((_, v)) => self.config.chunk_size_for(v),
+                    None => self.config.chunk_size,
+                };
+                self.session.set_chunk_size(chunk_size);
+                self.stat.update(|i| {
+                    i.app = r.app.clone();
+                    i.tc_url = request.tc_url.clone();
+                    i.page_url = request.page_url.clone();
+                    i.swf_url = request.swf_url.clone();
+                });
+                self.tc_url = request.tc_url.clone();
+                self.connect = request;
+                self.connected = true;
+                if let Some((name, v)) = self.config.resolve_vhost(&r.vhost) {
+                    if v.bandcheck.enabled {
+                        self.bandcheck = Some((id, name.to_string(), v.bandcheck.clone()));
+                        return;
+                    }
+                }
+                self.session.accept_connect(id);
+            }
+            Err(e) => {
+                log::warn!("reject connect: tcUrl {:?}: {e}", request.tc_url);
+                self.session.reject_connect(id, &e.to_string());
+                self.close_after_flush = true;
+            }
+        }
+    }
+
+    /// The admission of a publish or play, in SRS 6's order with the name checked first:
+    /// the stream's URL (an empty or unsafe name is refused before anything sees it), the
+    /// vhost (the stream's `?vhost=` wins over the tcUrl's host), refer and security, then
+    /// once per connection `on_connect` carrying the stream and param, and on an edge with
+    /// `token_traverse` the origin's verdict. Returns the request, its key and the vhost's
+    /// config, or why it was refused.
+    ///
+    /// SRS 6 runs on_connect here, not at `connect`: `SrsRtmpConn::stream_service_cycle`
+    /// answers connect first, reads the publish/play name, discovers the request again from
+    /// tcUrl + name, then calls `check_vhost` (which runs on_connect) and the token traverse.
+    /// So on_connect's `stream` and `param` are the publish/play name's (where ffmpeg, OBS
+    /// and SRS's own edges put a token). A client that never publishes or plays gets neither
+    /// on_connect nor on_close.
+    async fn admit(
+        &mut self,
+        stream_name: &str,
+        action: Action,
+    ) -> Result<(StreamRequest, StreamKey, VhostConfig), Refusal> {
+        if !self.connected {
+            return Err(Refusal::new(
+                "bad_name",
+                "publish or play before connect".into(),
+            ));
+        }
+        let r = url::parse(&self.tc_url, stream_name)
+            .map_err(|e| Refusal::new("bad_name", format!("{stream_name:?}: {e}")))?;
+        let (name, v) = self
+            .config
+            .resolve_vhost(&r.vhost)
+            .map(|(name, v)| (name.to_string(), v.clone()))
+            .ok_or_else(|| {
+                Refusal::new("vhost", format!("vhost {} not found or disabled", r.vhost))
+            })?;
+        if let Some(first) = &self.vhost {
+            if *first != name {
+                return Err(Refusal::new(
+                    "vhost",
+                    format!("vhost {name}: this connection already uses vhost {first}"),
+                ));
+            }
+        }
+        let key = StreamKey::new(&name, &r.app, &r.stream);
+        self.check_access(&v, action)
+            .map_err(|(reason, why)| Refusal::new(reason, format!("{key}: {why}")))?;
+        if self.vhost.is_none() {
+            let who = Who {
+                client_id: self.cid,
+                ip: self.stat.ip.clone(),
+                vhost: name.clone(),
+                app: r.app.clone(),
+                tc_url: self.connect.tc_url.clone(),
+                page_url: self.connect.page_url.clone(),
+                stream: r.stream.clone(),
+                param: r.param.clone(),
+                ..Who::default()
+            };
+            self.connect_hook = hooks::run_gate(
+                self.ctx,
+                &v.http_hooks,
+                "on_connect",
+                &who,
+                Some(self.stat.clone()),
+            )
+            .await
+            .map_err(|e| Refusal::new(e.reason(), format!("{key}: on_connect {e}")))?;
+            // edge: token traverse asks an origin whether it would take this client.
+            if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
+                crate::app::edge::token_traverse(&v, &key, &self.connect, &r.param)
+                    .await
+                    .map_err(|e| Refusal::new("origin", format!("{key}: {e}")))?;
+            }
+            // edge: end.
+            self.who = who;
+            self.stat.update(|i| {
+                i.vhost = name.clone();
+                i.app = r.app.clone();
+            });
+            self.vhost = Some(name);
+            // The connect's command object and extra arguments served token traverse (done
+            // above, once per connection): not kept for the connection's life.
+            self.connect.command_object = Vec::new();
+            self.connect.extra_args = Vec::new();
+        }
+        Ok((r, key, v))
+    }
+
+    /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before
+    /// hooks; a refusal says which (its `/metrics` reason) and why.
+    fn check_access(&self, v: &VhostConfig, action: Action) -> Result<(), (&'static str, String)> {
+        if !access::refer_allows(&v.refer, action, &self.connect.page_url) {
+            return Err((
+                "refer",
+                format!(
+                    "refer: pageUrl {:?} not allowed to {action}",
+                    self.connect.page_url
+                ),
+            ));
+        }
+        let ip = self
+            .stat
+            .ip
+            .parse()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        access::security_allows(&v.security, action, ip).map_err(|why| ("security", why))
+    }
+
+    /// The hook facts for a request on `key`.
+    fn who_for(&self, r: &StreamRequest, key: &StreamKey, source_id: u32) -> Who {
+        Who {
+            stream: r.stream.clone(),
+            param: r.param.clone(),
+            stream_url: key.url(),
+            stream_id: source_id.to_string(),
+            ..self.who.clone()
+        }
+    }
+
+    pub(super) async fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
+        let (r, key, v) = match self.admit(stream_name, Action::Publish).await {
+            Ok(x) => x,
+            Err(refusal) => {
+                log::warn!("reject publish: {}", refusal.message);
+                self.ctx.denials.count(refusal.reason);
+                self.session
+                    .reject_publish(id, refusal.publish_code(), &refusal.message);
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let source = self.ctx.hub.source(&key, source_options(&v));
+        let publisher = match source.publish(self.cid) {
+            Ok(p) => p,
+            Err(busy) => {
+                log::warn!(
+                    "reject publish {key}: already published by client {}",
+                    busy.publisher
+                );
+                self.ctx.denials.count("busy");
+                self.session.reject_publish(
+                    id,
+                    status::PUBLISH_BAD_NAME,
+                    "Stream already publishing",
+                );
+                // SRS closes the second publisher; encoders then retry or give up.
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        // The hook runs while this publisher holds the stream, so a racing second publisher
+        // is refused rather than admitted behind a slow hook. NetStream.Publish.Start is sent
+        // only after the hook allowed it: OBS otherwise reconnects in a loop.
+        let who = self.who_for(&r, &key, source.id);
+        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_publish", &who, None).await {
+            Ok(g) => g,
+            Err(e) => {
+                log::warn!("reject publish {key}: on_publish {e}");
+                self.ctx.denials.count(e.reason());
+                drop(publisher);
+                self.session.reject_publish(
+                    id,
+                    status::PUBLISH_DENIED,
+                    "denied by on_publish hook",
+                );
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let fmle = self.connect.flash_ver.starts_with("FMLE") || self.connect.flash_ver.is_empty();
+        log::info!(
+            "publish {key} param={} ({})",
+            r.param,
+            if fmle { "FMLE" } else { "flash" }
+        );
+        self.stat.update(|i| {
+            i.stream = r.stream.clone();
+            i.param = r.param.clone();
+            i.kind = Some(if fmle {
+                ClientType::FmlePublish
+            } else {
+                ClientType::FlashPublish
+            });
+            i.key = Some(key.clone());
+        });
+        self.session.accept_publish(id);
+        // edge/forward: a publish on an edge goes up to the origin; forward copies it out.
+        crate::app::edge::push(self.ctx, &v, &source, &r.param);
+        let forward = crate::app::forward::spawn_all(self.ctx, &source, &r.param);
+        // edge/forward: end.
+        let outputs = [
+            crate::app::hls::spawn(self.ctx, &v, &source, self.cid, who.clone()),
+            crate::app::dvr::spawn(self.ctx, &v, &source, who.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let transcode = crate::app::transcode::spawn(self.ctx, &key, &r.param);
+        self.role = Role::Publishing(PublishState {
+            publisher,
+            key,
+            got_media: false,
+            last_media: Instant::now(),
+            first_timeout: Duration::from_millis(v.publish.firstpkt_timeout as u64),
+            normal_timeout: Duration::from_millis(v.publish.normal_timeout as u64),
+            msgs: 0,
+            _hook: hook,
+            _transcode: transcode,
+            _forward: forward,
+            outputs,
+        });
+        Ok(())
+    }
+
+    pub(super) async fn on_play(
+        &mut self,
+        id: u32,
+        stream_id: u32,
+        stream_name: &str,
+    ) -> io::Result<()> {
+        let (r, key, v) = match self.admit(stream_name, Action::Play).await {
+            Ok(x) => x,
+            Err(refusal) => {
+                log::warn!("reject play: {}", refusal.message);
+                self.ctx.denials.count(refusal.reason);
+                self.session
+                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &refusal.message);
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let source = self.ctx.hub.source(&key, source_options(&v));
+        let who = self.who_for(&r, &key, source.id);
+        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_play", &who, None).await {
+            Ok(g) => g,
+            Err(e) => {
+                log::warn!("reject play {key}: on_play {e}");
+                self.ctx.denials.count(e.reason());
+                // The source was made for this player only: refused names must not pile up.
+                self.ctx.hub.release(&key);
+                self.session.reject_play(
+                    id,
+                    status::PLAY_STREAM_NOT_FOUND,
+                    "denied by on_play hook",
+                );
+                self.close_after_flush = true;
+                return Ok(());
+            }
+        };
+        let limits = QueueLimits {
+            max_duration_ms: (v.play.queue_length * 1000.0) as i64,
+            ..QueueLimits::default()
+        };
+        let consumer = source.subscribe(limits, play_jitter(&v, &source));
+        // edge: the first player of an edge stream starts its pull (later ones share it).
+        crate::app::edge::ensure_pull(
+            self.ctx,
+            &v,
+            &source,
+            &r.param,
+            &self.connect.page_url,
+            &self.connect.swf_url,
+        );
+        // edge: end.
+        log::info!(
+            "play {key} param={} (publishing={})",
+            r.param,
+            source.is_publishing()
+        );
+        self.stat.update(|i| {
+            i.stream = r.stream.clone();
+            i.param = r.param.clone();
+            i.kind = Some(ClientType::RtmpPlay);
+            i.key = Some(key.clone());
+        });
+        self.session.accept_play(id);
+        self.role = Role::Playing(PlayState {
+            consumer,
+            key,
+            stream_id,
+            paused: false,
+            mw_latency: Duration::from_millis(v.play.mw_latency as u64),
+            primed: false,
+            next_write: None,
+            tcp_nodelay: v.tcp_nodelay,
+            publish_notify: v.play.publish_notify,
+            msgs: 0,
+            reported_drops: 0,
+            _hook: hook,
+        });
+        Ok(())
+    }
+}

@@ -104,14 +104,14 @@ fn main() -> ExitCode {
     }
 
     // Pid file lock, then `daemon = true` forks (before any thread exists).
-    let startup = match srsd::app::daemon::Startup::begin(&config) {
+    let startup = match srsd::app::runtime::daemon::Startup::begin(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("srsd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let log = match srsd::app::log::init(&config.log) {
+    let log = match srsd::app::runtime::log::init(&config.log) {
         Ok(h) => h,
         Err(e) => return startup.fail(&format!("cannot open log: {e}")),
     };

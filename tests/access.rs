@@ -3,7 +3,7 @@
 
 mod common;
 
-use srsd::app::access::{refer_allows, security_allows, Action, SecurityRules};
+use srsd::app::session::access::{refer_allows, security_allows, Action, SecurityRules};
 use srsd::config::{ReferConfig, SecurityConfig};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -176,7 +176,7 @@ async fn heartbeat_posts_device_id_and_ip_every_interval() {
     )
     .await;
     // Until Server::run spawns it.
-    tokio::spawn(srsd::app::heartbeat::run(server.ctx.clone()));
+    tokio::spawn(srsd::app::hooks::heartbeat::run(server.ctx.clone()));
     assert!(
         common::wait_for(Duration::from_secs(5), || seen.lock().expect("lock").len()
             >= 2)
@@ -219,7 +219,7 @@ async fn heartbeat_includes_summaries_when_asked() {
         ),
     )
     .await;
-    tokio::spawn(srsd::app::heartbeat::run(server.ctx.clone()));
+    tokio::spawn(srsd::app::hooks::heartbeat::run(server.ctx.clone()));
     assert!(
         common::wait_for(Duration::from_secs(5), || !seen
             .lock()
@@ -286,7 +286,7 @@ async fn heartbeat_to_a_closed_port_keeps_running_and_a_disabled_one_sends_nothi
         ),
     )
     .await;
-    let task = tokio::spawn(srsd::app::heartbeat::run(server.ctx.clone()));
+    let task = tokio::spawn(srsd::app::hooks::heartbeat::run(server.ctx.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!task.is_finished(), "failures do not stop the heartbeat");
     task.abort();
@@ -297,7 +297,7 @@ async fn heartbeat_to_a_closed_port_keeps_running_and_a_disabled_one_sends_nothi
         &format!("[heartbeat]\nenabled = false\nurl = \"http://127.0.0.1:{port}/\"\n"),
     )
     .await;
-    let task = tokio::spawn(srsd::app::heartbeat::run(server.ctx.clone()));
+    let task = tokio::spawn(srsd::app::hooks::heartbeat::run(server.ctx.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(seen.lock().expect("lock").is_empty(), "disabled: no posts");
     drop(server);

@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use srsd::app::edge::{Direction, LinkState, PULL_GRACE};
+use srsd::app::cluster::edge::{Direction, LinkState, PULL_GRACE};
 use srsd::app::Server;
 use srsd::client::{MediaKind, RtmpClient, RtmpUrl};
 use srsd::config::Config;
@@ -174,7 +174,7 @@ async fn twenty_edge_players_share_one_pull_that_stops_after_the_last_leaves() {
         .stats
         .clients()
         .iter()
-        .filter(|c| c.info().kind == Some(srsd::app::stats::ClientType::RtmpPlay))
+        .filter(|c| c.info().kind == Some(srsd::app::runtime::stats::ClientType::RtmpPlay))
         .count();
     assert_eq!(playing, 1, "one rtmp-play client on the origin");
     let info = edge.ctx.edges.get(&key("s")).expect("edge state");

@@ -686,7 +686,7 @@ async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
         .stats
         .clients()
         .into_iter()
-        .find(|c| c.info().kind == Some(srsd::app::stats::ClientType::FlvPlay))
+        .find(|c| c.info().kind == Some(srsd::app::runtime::stats::ClientType::FlvPlay))
         .expect("the viewer is registered");
     assert!(flv.bytes().1 >= want as u64, "bytes sent are counted");
     let j = request(api, "DELETE", &format!("/api/v1/clients/{}", flv.id), "")
@@ -820,7 +820,7 @@ async fn ffmpeg_plays_http_ts() {
         .stats
         .clients()
         .into_iter()
-        .find(|c| c.info().kind == Some(srsd::app::stats::ClientType::FlvPlay))
+        .find(|c| c.info().kind == Some(srsd::app::runtime::stats::ClientType::FlvPlay))
         .expect("the viewer is registered");
     let j = request(api, "DELETE", &format!("/api/v1/clients/{}", viewer.id), "")
         .await

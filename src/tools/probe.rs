@@ -2,7 +2,7 @@
 
 use super::{option_value, parsed, runtime, STEP_TIMEOUT};
 use crate::app::http::api::{audio_info, video_info};
-use crate::app::http::json::{obj, Value};
+use crate::app::runtime::json::{obj, Value};
 use crate::client::{MediaKind, RtmpClient, RtmpUrl};
 use crate::protocol::amf0::{self, Amf0Value};
 use bytes::Bytes;

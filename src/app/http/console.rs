@@ -13,10 +13,10 @@
 //! - Both: `/console/lib/*` are the player libraries (mpegts.js, hls.js) from `console.www`
 //!   (packaged, never embedded: they weigh ~650 KB).
 
-use super::body::Body;
-use super::json::{obj, Value};
 use super::{cors, static_files, text, Conn};
-use crate::app::Context;
+use crate::app::runtime::body::Body;
+use crate::app::runtime::json::{obj, Value};
+use crate::app::shared::Context;
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};

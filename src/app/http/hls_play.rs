@@ -17,12 +17,12 @@
 //! Only playlists that exist are tracked (a 404 stays a 404, with no hook), and the number of
 //! tracked viewers is capped by `max_connections`, so a request flood cannot grow the table.
 
-use super::body::Body;
 use super::live::{play_gate, refused, request_host, viewer_tc_url};
 use super::{cors, Conn};
 use crate::app::hooks::{Guard, Who};
-use crate::app::stats::{ClientGuard, ClientType};
-use crate::app::Context;
+use crate::app::runtime::body::Body;
+use crate::app::runtime::stats::{ClientGuard, ClientType};
+use crate::app::shared::Context;
 use crate::config::DEFAULT_VHOST;
 use crate::hub::StreamKey;
 use hyper::header::{self, HeaderValue};
@@ -137,8 +137,8 @@ pub fn with_ctx(m3u8: &str, id: &str) -> String {
 
 fn new_id(ctx: &Context) -> String {
     // Unique per server (cid) and not guessable from the cid alone (time mixed in).
-    let n = crate::app::log::next_cid();
-    let t = crate::app::log::now_unix_ms() ^ ctx.started.elapsed().as_nanos() as u64;
+    let n = crate::app::runtime::log::next_cid();
+    let t = crate::app::runtime::log::now_unix_ms() ^ ctx.started.elapsed().as_nanos() as u64;
     format!(
         "{:x}{:08x}",
         n,
@@ -275,7 +275,7 @@ async fn admit(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let id = wanted.map_or_else(|| new_id(ctx), str::to_string);
-    let cid = crate::app::log::next_cid() as u32;
+    let cid = crate::app::runtime::log::next_cid() as u32;
     let who = Who {
         client_id: cid,
         ip: conn.peer.ip().to_string(),

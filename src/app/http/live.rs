@@ -16,12 +16,12 @@
 //! join anywhere. A `.ts` path is a live stream only while that stream is published;
 //! otherwise it is left to the static files (HLS segments are `.ts` files too).
 
-use super::body::{Body, Chunks};
 use super::{cors, Conn};
-use crate::app::access::{self, Action};
 use crate::app::hooks::{self, Who};
-use crate::app::rtmp::{play_jitter, source_options};
-use crate::app::stats::ClientType;
+use crate::app::runtime::body::{Body, Chunks};
+use crate::app::runtime::stats::ClientType;
+use crate::app::session::access::{self, Action};
+use crate::app::shared::{play_jitter, source_options};
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
 use crate::hub::{Item, QueueLimits, StreamKey};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
@@ -480,7 +480,7 @@ fn subscribe(
     let mut consumer = source.subscribe(limits, play_jitter(v, &source));
     let param = who.param.clone();
     // edge: an HTTP viewer on an edge starts (or shares) the upstream pull like an RTMP one.
-    crate::app::edge::ensure_pull(&ctx, v, &source, &param, &who.page_url, "");
+    crate::app::cluster::edge::ensure_pull(&ctx, v, &source, &param, &who.page_url, "");
     // edge: end.
     let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
     let format = lr.format;
@@ -506,7 +506,7 @@ fn subscribe(
     let mut shutdown = ctx.shutdown.clone();
     let key = key.clone();
     let cid = conn.cid as u64;
-    tokio::spawn(crate::app::log::with_cid(cid, async move {
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _live = live;
         // on_stop fires when this viewer's task ends, whatever way it ends.
         let _hook = hook;

@@ -1,8 +1,9 @@
 //! `/metrics` in the Prometheus text format (version 0.0.4), on the API listener.
 
-use super::body::Body;
-use super::{cors, procfs};
-use crate::app::Context;
+use super::cors;
+use crate::app::runtime::body::Body;
+use crate::app::runtime::procfs;
+use crate::app::shared::Context;
 use hyper::header::{self, HeaderValue};
 use hyper::Response;
 use std::fmt::Write;

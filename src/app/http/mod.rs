@@ -10,19 +10,16 @@
 
 pub mod api;
 pub mod auth;
-pub mod body;
 pub mod console;
 pub mod hls_play;
-pub mod json;
 pub mod live;
 pub mod metrics;
-pub mod procfs;
 pub mod static_files;
 pub mod vod;
 
-use super::Context;
+use crate::app::runtime::body::Body;
+use crate::app::shared::Context;
 use crate::config::{parse_listen, Config};
-use body::Body;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;

@@ -9,8 +9,8 @@
 //! With `http_server.vod` (on by default, as SRS), recordings are VOD: `.flv?start=BYTES` is
 //! answered by [`super::vod`], and `.mp4?range=A-B` is read as a Range header.
 
-use super::body::{Body, Chunks};
 use super::{cors, percent_decode, text, Conn};
+use crate::app::runtime::body::{Body, Chunks};
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};

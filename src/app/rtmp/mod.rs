@@ -3,16 +3,18 @@
 //! answers the session's requests (vhost, busy stream) and moves media between the socket and
 //! the hub.
 
-use super::access::{self, Action};
-use super::hooks::{self, Guard, Who};
-use super::stats::{ClientStat, ClientType};
-use super::url::{self, StreamRequest};
-use super::Context;
+use crate::app::hooks::{self, Guard, Who};
+use crate::app::runtime::stats::{ClientStat, ClientType};
+use crate::app::session::access::{self, Action};
+use crate::app::shared::Context;
+use crate::app::shared::{play_jitter, source_options};
+use crate::protocol::rtmp::url::{self, StreamRequest};
 
+pub mod bandcheck;
 mod requests;
 use crate::config::{Config, VhostConfig};
 use crate::hub::queue::shrunk_capacity;
-use crate::hub::{Consumer, Item, Publisher, QueueLimits, SourceOptions, StreamKey, TimeJitter};
+use crate::hub::{Consumer, Item, Publisher, QueueLimits, StreamKey};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::{status, ConnectRequest};
 use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
@@ -89,12 +91,12 @@ struct PublishState {
     /// Sends on_unpublish when the publish ends.
     _hook: Option<Guard>,
     /// Stops the stream's ffmpeg transcoders when the publish ends.
-    _transcode: super::transcode::Transcoder,
+    _transcode: crate::app::outputs::transcode::Transcoder,
     /// Stops the stream's forwarders when the publish ends.
-    _forward: super::forward::Forwards,
+    _forward: crate::app::cluster::forward::Forwards,
     /// The HLS and DVR writers of this publish: [`Conn::end_publish`] waits for their last
     /// on_hls/on_dvr before it lets on_unpublish go.
-    outputs: Vec<super::Finished>,
+    outputs: Vec<crate::app::shared::Finished>,
 }
 
 /// How long an unpublish waits for the HLS/DVR writers to close their last files before
@@ -147,7 +149,7 @@ struct Conn<'a> {
     who: Who,
     /// Sends on_close when the connection ends (dropped with `Conn`).
     connect_hook: Option<Guard>,
-    /// A connect to a vhost with `bandcheck` on, left unanswered for [`super::bandcheck`]:
+    /// A connect to a vhost with `bandcheck` on, left unanswered for [`crate::app::rtmp::bandcheck`]:
     /// the request id, the vhost and its settings.
     bandcheck: Option<(u32, String, crate::config::BandcheckConfig)>,
 }
@@ -228,7 +230,7 @@ async fn serve_inner(
             }
             // A bandwidth check takes the connection over until it ends.
             if let Some((id, vhost, bc)) = conn.bandcheck.take() {
-                break Box::pin(super::bandcheck::run(
+                break Box::pin(crate::app::rtmp::bandcheck::run(
                     &mut conn.session,
                     &mut reader,
                     &mut writer,
@@ -754,49 +756,5 @@ impl Conn<'_> {
             p.reported_drops = drops;
         }
         Ok(())
-    }
-}
-
-pub fn source_options(v: &VhostConfig) -> SourceOptions {
-    SourceOptions {
-        gop_cache: v.play.gop_cache,
-        gop_cache_max_frames: v.play.gop_cache_max_frames as usize,
-        mix_correct: v.play.mix_correct,
-    }
-}
-
-pub fn time_jitter(v: &VhostConfig) -> TimeJitter {
-    jitter_mode(v.play.time_jitter)
-}
-
-/// The timestamp correction for a new player of `source`: `time_jitter`, unless `atc` (or
-/// `atc_auto` with a publisher whose metadata says `bravo_atc = "true"`, as SRS checks) asks
-/// for the publisher's own absolute timestamps.
-pub fn play_jitter(v: &VhostConfig, source: &crate::hub::Source) -> TimeJitter {
-    if v.play.atc || (v.play.atc_auto && source.metadata().is_some_and(|m| bravo_atc(&m))) {
-        TimeJitter::Off
-    } else {
-        time_jitter(v)
-    }
-}
-
-/// Whether an onMetaData body carries `bravo_atc` set to `"true"` (or boolean true).
-pub fn bravo_atc(metadata: &[u8]) -> bool {
-    use crate::protocol::amf0::{self, Amf0Value};
-    amf0::decode_all(metadata).is_ok_and(|values| {
-        values.iter().any(|v| match v.get("bravo_atc") {
-            Some(Amf0Value::String(s)) => s == "true",
-            Some(Amf0Value::Boolean(b)) => *b,
-            _ => false,
-        })
-    })
-}
-
-/// The hub's timestamp correction for a configured `time_jitter`.
-pub fn jitter_mode(j: crate::config::TimeJitter) -> TimeJitter {
-    match j {
-        crate::config::TimeJitter::Full => TimeJitter::Full,
-        crate::config::TimeJitter::Zero => TimeJitter::Zero,
-        crate::config::TimeJitter::Off => TimeJitter::Off,
     }
 }

@@ -149,7 +149,7 @@ impl Conn<'_> {
             .map_err(|e| Refusal::new(e.reason(), format!("{key}: on_connect {e}")))?;
             // edge: token traverse asks an origin whether it would take this client.
             if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
-                crate::app::edge::token_traverse(&v, &key, &self.connect, &r.param)
+                crate::app::cluster::edge::token_traverse(&v, &key, &self.connect, &r.param)
                     .await
                     .map_err(|e| Refusal::new("origin", format!("{key}: {e}")))?;
             }
@@ -267,17 +267,17 @@ impl Conn<'_> {
         });
         self.session.accept_publish(id);
         // edge/forward: a publish on an edge goes up to the origin; forward copies it out.
-        crate::app::edge::push(self.ctx, &v, &source, &r.param);
-        let forward = crate::app::forward::spawn_all(self.ctx, &source, &r.param);
+        crate::app::cluster::edge::push(self.ctx, &v, &source, &r.param);
+        let forward = crate::app::cluster::forward::spawn_all(self.ctx, &source, &r.param);
         // edge/forward: end.
         let outputs = [
-            crate::app::hls::spawn(self.ctx, &v, &source, self.cid, who.clone()),
-            crate::app::dvr::spawn(self.ctx, &v, &source, who.clone()),
+            crate::app::outputs::hls::spawn(self.ctx, &v, &source, self.cid, who.clone()),
+            crate::app::outputs::dvr::spawn(self.ctx, &v, &source, who.clone()),
         ]
         .into_iter()
         .flatten()
         .collect();
-        let transcode = crate::app::transcode::spawn(self.ctx, &key, &r.param);
+        let transcode = crate::app::outputs::transcode::spawn(self.ctx, &key, &r.param);
         self.role = Role::Publishing(PublishState {
             publisher,
             key,
@@ -335,7 +335,7 @@ impl Conn<'_> {
         };
         let consumer = source.subscribe(limits, play_jitter(&v, &source));
         // edge: the first player of an edge stream starts its pull (later ones share it).
-        crate::app::edge::ensure_pull(
+        crate::app::cluster::edge::ensure_pull(
             self.ctx,
             &v,
             &source,

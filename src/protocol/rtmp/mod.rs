@@ -5,3 +5,4 @@ pub mod command;
 pub mod handshake;
 pub mod message;
 pub mod session;
+pub mod url;

@@ -4,12 +4,13 @@
 //! an HTTP 404. `?callback=NAME` wraps the answer as JSONP; `?method=DELETE` stands for DELETE
 //! for JSONP clients, as SRS documents.
 
-use super::body::Body;
-use super::json::{obj, Value};
-use super::{cors, procfs, query_param, Conn};
-use crate::app::edge::{Direction, EdgeInfo};
-use crate::app::stats::ClientStat;
-use crate::app::Context;
+use super::{cors, query_param, Conn};
+use crate::app::cluster::edge::{Direction, EdgeInfo};
+use crate::app::runtime::body::Body;
+use crate::app::runtime::json::{obj, Value};
+use crate::app::runtime::procfs;
+use crate::app::runtime::stats::ClientStat;
+use crate::app::shared::Context;
 use crate::hub::{Source, StreamKey};
 use crate::protocol::{aac, avc};
 use hyper::header::{self, HeaderValue};
@@ -45,7 +46,7 @@ pub fn server_ids() -> &'static (String, String) {
 fn ids() -> &'static (String, String) {
     static IDS: OnceLock<(String, String)> = OnceLock::new();
     IDS.get_or_init(|| {
-        let mut seed = crate::app::log::now_unix_ms()
+        let mut seed = crate::app::runtime::log::now_unix_ms()
             ^ ((std::process::id() as u64) << 32)
             ^ (std::time::Instant::now().elapsed().as_nanos() as u64)
             ^ 0x9E37_79B9_7F4A_7C15;
@@ -320,7 +321,7 @@ pub(crate) fn summaries(ctx: &Context) -> Value {
     let ((rx, tx), (rxi, txi)) = procfs::net_bytes();
     let (tcp, est, tw, udp) = procfs::connections();
     let (srs_recv, srs_send) = ctx.stats.totals();
-    let now = crate::app::log::now_unix_ms();
+    let now = crate::app::runtime::log::now_unix_ms();
     let argv = std::env::args().collect::<Vec<_>>().join(" ");
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
@@ -390,7 +391,10 @@ fn rusages() -> Value {
     let g = |k: &str| st.get(k).copied().unwrap_or(0);
     obj([
         ("ok", true.into()),
-        ("sample_time", crate::app::log::now_unix_ms().into()),
+        (
+            "sample_time",
+            crate::app::runtime::log::now_unix_ms().into(),
+        ),
         // Whole seconds, integers: SRS writes `ru_utime.tv_sec` and `ru_stime.tv_sec`.
         ("ru_utime", (s.utime() / procfs::TICKS as i64).into()),
         ("ru_stime", (s.stime() / procfs::TICKS as i64).into()),
@@ -460,7 +464,10 @@ fn self_proc_stats() -> Value {
     ];
     let mut v = obj([
         ("ok", true.into()),
-        ("sample_time", crate::app::log::now_unix_ms().into()),
+        (
+            "sample_time",
+            crate::app::runtime::log::now_unix_ms().into(),
+        ),
         ("percent", own.into()),
         ("pid", std::process::id().into()),
         ("comm", s.comm.as_str().into()),
@@ -477,7 +484,10 @@ fn system_proc_stats() -> Value {
     let (_, sys) = procfs::cpu_percent();
     obj([
         ("ok", true.into()),
-        ("sample_time", crate::app::log::now_unix_ms().into()),
+        (
+            "sample_time",
+            crate::app::runtime::log::now_unix_ms().into(),
+        ),
         ("percent", sys.into()),
         ("user", c[0].into()),
         ("nice", c[1].into()),
@@ -497,7 +507,10 @@ fn meminfos() -> Value {
     let m = MemInfo::read();
     obj([
         ("ok", true.into()),
-        ("sample_time", crate::app::log::now_unix_ms().into()),
+        (
+            "sample_time",
+            crate::app::runtime::log::now_unix_ms().into(),
+        ),
         ("percent_ram", m.ram_ratio().into()),
         ("percent_swap", m.swap_ratio().into()),
         ("MemActive", m.active().into()),
@@ -611,7 +624,7 @@ fn stream_object(
         ("app", src.key.app.as_str().into()),
         ("tcUrl", s.tc_url.as_str().into()),
         ("url", src.key.url().into()),
-        ("live_ms", crate::app::log::now_unix_ms().into()),
+        ("live_ms", crate::app::runtime::log::now_unix_ms().into()),
         ("clients", s.clients.into()),
         ("frames", src.stats().frames.into()),
         ("send_bytes", s.send.into()),
@@ -811,7 +824,9 @@ fn client_object(ctx: &Context, c: &ClientStat) -> Value {
         vhost_id(&info.vhost)
     };
     let url = info.key.as_ref().map(StreamKey::url).unwrap_or_default();
-    let kind = info.kind.unwrap_or(crate::app::stats::ClientType::Unknown);
+    let kind = info
+        .kind
+        .unwrap_or(crate::app::runtime::stats::ClientType::Unknown);
     obj([
         ("id", c.id.to_string().into()),
         ("vhost", vhost.into()),
@@ -868,7 +883,7 @@ fn clients(ctx: &Context, id: Option<&str>, query: Option<&str>, delete: bool) -
 ///   are always false (SRS 6 removed both); `crossdomain` is true (srsd always sends CORS).
 /// - anything else needs `raw_api.enabled` (else 1061); `rpc=reload` also `allow_reload`
 ///   (else 1061); `reload-fetch` tells how the last reload went (`data{err, msg, state,
-///   rid}`, see [`crate::app::ReloadStatus`]); a missing or unknown rpc is 1060.
+///   rid}`, see [`crate::app::shared::ReloadStatus`]); a missing or unknown rpc is 1060.
 fn raw(ctx: &Context, query: Option<&str>) -> Value {
     let config = ctx.config();
     let api = &config.http_api;

@@ -14,8 +14,8 @@
 //! and sequence headers first, then skips frames until the next video keyframe, so the
 //! destination's players start on a decodable picture.
 
-use super::edge::{self, Link, LinkState};
-use super::Context;
+use crate::app::cluster::edge::{self, Link, LinkState};
+use crate::app::shared::Context;
 use crate::client::{ClientError, RtmpClient, RtmpUrl};
 use crate::hub::{Consumer, Frame, Item, QueueLimits, Source, StreamKey, TimeJitter};
 use std::collections::HashMap;
@@ -86,8 +86,8 @@ impl Drop for Forwarder {
 /// vhost starts forwarding it at once, one removed (or `enabled = false`) stops.
 pub fn spawn_all(ctx: &Arc<Context>, source: &Arc<Source>, param: &str) -> Forwards {
     let (ctx, source, param) = (ctx.clone(), source.clone(), param.to_string());
-    let cid = super::log::current_cid();
-    let task = tokio::spawn(super::log::with_cid(cid, async move {
+    let cid = crate::app::runtime::log::current_cid();
+    let task = tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let mut changes = ctx.config_changes();
         let mut shutdown = ctx.shutdown.clone();
         let mut running: HashMap<String, Forwarder> = HashMap::new();
@@ -137,10 +137,10 @@ fn start(ctx: &Arc<Context>, source: &Arc<Source>, param: &str, dest: &str) -> O
         }
     };
     let consumer = source.subscribe(QueueLimits::default(), TimeJitter::Off);
-    let cid = super::log::next_cid();
+    let cid = crate::app::runtime::log::next_cid();
     log::info!("forward {key} -> {url} (forwarder cid {cid})");
     let label = format!("forward {key} -> {dest}");
-    Some(Forwarder(tokio::spawn(super::log::with_cid(
+    Some(Forwarder(tokio::spawn(crate::app::runtime::log::with_cid(
         cid,
         forward_stream(ctx.clone(), consumer, label, vec![url], None),
     ))))

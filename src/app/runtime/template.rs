@@ -3,7 +3,7 @@
 //!
 //! Date variables are UTC, like the log (see `app::log`).
 
-use super::log::civil_from_days;
+use crate::app::runtime::log::civil_from_days;
 
 /// The values a template may use; unset ones render as empty.
 #[derive(Debug, Clone, Default)]

@@ -7,8 +7,8 @@
 //! The task reads the config on every tick, so a reload can enable, disable or retarget it.
 //! It ends when the server shuts down.
 
-use super::http::json::obj;
-use super::Context;
+use crate::app::runtime::json::obj;
+use crate::app::shared::Context;
 use crate::config::HeartbeatConfig;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub async fn run(ctx: Arc<Context>) {
             let interval = clamp_secs(cfg.interval, MIN_INTERVAL, MAX_INTERVAL);
             let timeout = clamp_secs(cfg.interval, MIN_TIMEOUT, MAX_TIMEOUT);
             let started = Instant::now();
-            let result = super::hooks::post_json(&cfg.url, report(&ctx, &cfg), timeout).await;
+            let result = crate::app::hooks::post_json(&cfg.url, report(&ctx, &cfg), timeout).await;
             let failure = match result {
                 Ok((status, _)) if (200..300).contains(&status) => None,
                 Ok((status, body)) => Some(format!("HTTP {status}: {}", snippet(&body))),
@@ -85,7 +85,7 @@ pub async fn run(ctx: Arc<Context>) {
 /// `/api/v1/summaries` (SRS fills it with the same `srs_api_dump_summaries`, which writes no
 /// `code` there), plus srsd's `clients` and `streams` counts inside `data`.
 pub fn report(ctx: &Context, cfg: &HeartbeatConfig) -> String {
-    let (server, service) = super::http::api::server_ids();
+    let (server, service) = crate::app::http::api::server_ids();
     let mut v = obj([
         ("device_id", cfg.device_id.as_str().into()),
         ("ip", local_ipv4().to_string().into()),
@@ -94,7 +94,7 @@ pub fn report(ctx: &Context, cfg: &HeartbeatConfig) -> String {
         ("pid", std::process::id().to_string().into()),
     ]);
     if cfg.summaries {
-        let mut data = super::http::api::summaries(ctx);
+        let mut data = crate::app::http::api::summaries(ctx);
         data.push("clients", ctx.stats.clients().len());
         data.push("streams", ctx.hub.list().len());
         v.push("summaries", obj([("data", data)]));

@@ -12,7 +12,7 @@
 //! - A write error stops recording for this publish (the stream goes on) and keeps what was
 //!   written: the partial file is still renamed into place.
 
-use super::template::{self, Vars};
+use crate::app::runtime::template::{self, Vars};
 use crate::config::{DvrConfig, DvrPlan};
 use crate::hub::{Frame, Item, StreamKey};
 use crate::protocol::amf0::{self, Amf0Value};
@@ -71,7 +71,7 @@ impl Recorder {
             has_audio: false,
             open: None,
             cut_anywhere: false,
-            now_ms: super::log::now_unix_ms,
+            now_ms: crate::app::runtime::log::now_unix_ms,
         }
     }
 
@@ -280,30 +280,30 @@ fn seekable_metadata(stream: Option<&[u8]>) -> (Bytes, usize, usize) {
 }
 
 /// Starts the recorder of a new publish when the vhost has DVR on; closed files are reported
-/// to `on_dvr` hooks. The returned [`Finished`](super::Finished) resolves once the last file
+/// to `on_dvr` hooks. The returned [`Finished`](crate::app::shared::Finished) resolves once the last file
 /// is closed and its `on_dvr` queued (`None` when DVR is off).
 pub fn spawn(
-    ctx: &Arc<super::Context>,
+    ctx: &Arc<crate::app::shared::Context>,
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
-    who: super::hooks::Who,
-) -> Option<super::Finished> {
+    who: crate::app::hooks::Who,
+) -> Option<crate::app::shared::Finished> {
     if !vhost.dvr.enabled {
         return None;
     }
-    let (signal, finished) = super::Finished::pair();
+    let (signal, finished) = crate::app::shared::Finished::pair();
     let mut consumer = source.subscribe(
-        super::hls::queue_limits(),
-        super::rtmp::jitter_mode(vhost.dvr.time_jitter),
+        crate::app::outputs::hls::queue_limits(),
+        crate::app::shared::jitter_mode(vhost.dvr.time_jitter),
     );
     let mut rec = Recorder::new(vhost.dvr.clone(), source.key.clone(), who.param.clone());
     let hooks_cfg = vhost.http_hooks.clone();
     let ctx = ctx.clone();
-    let writing = super::Writing::start(&ctx);
+    let writing = crate::app::shared::Writing::start(&ctx);
     let key = source.key.clone();
     // Logged under the publisher's cid, so one grep follows the stream.
-    let cid = super::log::current_cid();
-    tokio::spawn(super::log::with_cid(cid, async move {
+    let cid = crate::app::runtime::log::current_cid();
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _writing = writing;
         // Dropped last, after the last on_dvr is queued.
         let _signal = signal;
@@ -316,7 +316,9 @@ pub fn spawn(
                     Item::Frame(f) if !failed => {
                         let ts = consumer.timestamp(&f);
                         match rec.handle(&f, ts) {
-                            Ok(Some(path)) => super::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path),
+                            Ok(Some(path)) => {
+                                crate::app::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path)
+                            }
                             Ok(None) => {}
                             Err(e) => {
                                 log::error!("dvr {key}: {e}; recording stops for this publish");
@@ -330,7 +332,7 @@ pub fn spawn(
             }
         }
         match rec.close() {
-            Ok(Some(path)) => super::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path),
+            Ok(Some(path)) => crate::app::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path),
             Ok(None) => {}
             Err(e) => log::error!("dvr {key}: closing: {e}"),
         }

@@ -19,10 +19,10 @@
 //! reload recomputes the wanted set: unchanged ingesters keep running, changed ones restart,
 //! removed ones stop. Shutdown (or aborting the task) stops them all.
 
-use super::ffmpeg;
-use super::process::{Group, Spec};
-use super::template::{self, Vars};
-use super::Context;
+use crate::app::ffmpeg;
+use crate::app::ffmpeg::process::{Group, Spec};
+use crate::app::runtime::template::{self, Vars};
+use crate::app::shared::Context;
 use crate::config::{Config, IngestConfig, IngestInputType};
 use std::sync::Arc;
 
@@ -69,7 +69,7 @@ fn specs(i: &IngestConfig, port: u16) -> Vec<(String, Spec)> {
                 vhost: &i.vhost,
                 engine: &e.name,
                 port: Some(port),
-                unix_ms: super::log::now_unix_ms(),
+                unix_ms: crate::app::runtime::log::now_unix_ms(),
                 ..Vars::default()
             };
             let output = template::render(&e.output, &vars);
@@ -89,7 +89,7 @@ fn target(output: &str) -> String {
     let Some((tc_url, stream)) = path.rsplit_once('/') else {
         return output.to_string();
     };
-    match super::url::parse(tc_url, &format!("{stream}?{query}")) {
+    match crate::protocol::rtmp::url::parse(tc_url, &format!("{stream}?{query}")) {
         Ok(r) => format!("{}/{}/{}", r.vhost, r.app, r.stream),
         Err(_) => output.to_string(),
     }

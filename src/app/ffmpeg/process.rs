@@ -10,7 +10,7 @@
 //! [`Group`] keeps a set of supervisors equal to a wanted list (ingest, transcode, reload):
 //! unchanged entries keep running, changed ones are restarted, removed ones are stopped.
 
-use super::Context;
+use crate::app::shared::Context;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -137,7 +137,7 @@ impl Supervisor {
     ) -> Supervisor {
         let (tx, rx) = oneshot::channel();
         let stats = Arc::new(Stats::default());
-        let cid = super::log::next_cid();
+        let cid = crate::app::runtime::log::next_cid();
         let task = supervise(
             Stop { rx, shutdown },
             live,
@@ -146,7 +146,7 @@ impl Supervisor {
             policy,
             stats.clone(),
         );
-        tokio::spawn(super::log::with_cid(cid, task));
+        tokio::spawn(crate::app::runtime::log::with_cid(cid, task));
         Supervisor {
             spec,
             stats,
@@ -204,8 +204,11 @@ async fn supervise(
                 let last = Arc::new(Mutex::new(String::new()));
                 if let Some(err) = child.stderr.take() {
                     let (label, last) = (label.clone(), last.clone());
-                    let cid = super::log::current_cid();
-                    tokio::spawn(super::log::with_cid(cid, drain(err, label, last)));
+                    let cid = crate::app::runtime::log::current_cid();
+                    tokio::spawn(crate::app::runtime::log::with_cid(
+                        cid,
+                        drain(err, label, last),
+                    ));
                 }
                 let status = tokio::select! {
                     s = child.wait() => Some(s),

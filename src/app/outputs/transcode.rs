@@ -11,10 +11,10 @@
 //! (recomputed after every reload: changed engines restart, others keep running); dropping
 //! it (unpublish) stops them all.
 
-use super::ffmpeg;
-use super::process::{Group, Spec};
-use super::template::{self, Vars};
-use super::Context;
+use crate::app::ffmpeg;
+use crate::app::ffmpeg::process::{Group, Spec};
+use crate::app::runtime::template::{self, Vars};
+use crate::app::shared::Context;
 use crate::config::{Config, EngineConfig, TranscodeConfig};
 use crate::hub::StreamKey;
 use std::sync::Arc;
@@ -35,8 +35,8 @@ impl Drop for Transcoder {
 /// On publish: transcodes `key` (published with `param`) as long as the guard lives.
 pub fn spawn(ctx: &Arc<Context>, key: &StreamKey, param: &str) -> Transcoder {
     let (ctx, key, param) = (ctx.clone(), key.clone(), param.to_string());
-    let cid = super::log::current_cid();
-    let task = tokio::spawn(super::log::with_cid(cid, async move {
+    let cid = crate::app::runtime::log::current_cid();
+    let task = tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let mut changes = ctx.config_changes();
         let mut shutdown = ctx.shutdown.clone();
         let mut group = Group::default();
@@ -128,7 +128,7 @@ fn render_output(e: &EngineConfig, key: &StreamKey, param: &str, port: u16) -> S
         engine: &e.name,
         port: Some(port),
         param,
-        unix_ms: super::log::now_unix_ms(),
+        unix_ms: crate::app::runtime::log::now_unix_ms(),
         ..Vars::default()
     };
     template::render(&e.output, &vars)

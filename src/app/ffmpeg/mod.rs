@@ -15,6 +15,9 @@
 //! writes `800000`; the frame rate `25` where SRS writes `25.00`; and a single given dimension
 //! (SRS ignores it) becomes a `scale` filter that keeps the aspect ratio.
 
+pub mod ingest;
+pub mod process;
+
 use crate::config::EngineConfig;
 
 /// `vcodec`/`acodec` values with a meaning of their own (SRS's `SRS_RTMP_ENCODER_*`).

@@ -10,9 +10,11 @@
 //! The HTTP client is hyper's HTTP/1.1 client connection: `Connection: close`, no redirects
 //! followed, response headers and body capped, one timeout over the whole exchange.
 
-use super::http::body::Body;
-use super::http::json::{obj, Value};
-use super::Context;
+pub mod heartbeat;
+
+use crate::app::runtime::body::Body;
+use crate::app::runtime::json::{obj, Value};
+use crate::app::shared::Context;
 use crate::config::HttpHooksConfig;
 use hyper::body::Body as _;
 use hyper::{header, Request};
@@ -310,7 +312,7 @@ impl Notifier {
                 let (tx, mut rx) = mpsc::channel::<Notify>(QUEUE / LANES);
                 tokio::spawn(async move {
                     while let Some(n) = rx.recv().await {
-                        super::log::with_cid(n.cid, deliver(n)).await;
+                        crate::app::runtime::log::with_cid(n.cid, deliver(n)).await;
                     }
                 });
                 tx
@@ -327,7 +329,7 @@ impl Notifier {
         if urls.is_empty() {
             return;
         }
-        let cid = super::log::current_cid();
+        let cid = crate::app::runtime::log::current_cid();
         let n = Notify {
             urls: urls.to_vec(),
             body,
@@ -427,7 +429,7 @@ struct Undo {
     timeout: Duration,
     who: Who,
     /// For on_close: the client's byte counters at drop time.
-    stat: Option<Arc<super::stats::ClientStat>>,
+    stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
 }
 
 impl Drop for Undo {
@@ -474,7 +476,7 @@ pub async fn run_gate(
     cfg: &HttpHooksConfig,
     action: &'static str,
     who: &Who,
-    stat: Option<Arc<super::stats::ClientStat>>,
+    stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
 ) -> Result<Option<Guard>, HookError> {
     let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
     let urls = urls_for(cfg, action);
@@ -530,7 +532,12 @@ fn cwd() -> String {
 }
 
 /// Queues `on_hls` for a closed segment.
-pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &super::hls::SegmentEvent) {
+pub fn on_hls(
+    ctx: &Context,
+    cfg: &HttpHooksConfig,
+    who: &Who,
+    seg: &crate::app::outputs::hls::SegmentEvent,
+) {
     let urls = urls_for(cfg, "on_hls");
     if urls.is_empty() {
         return;
@@ -715,11 +722,11 @@ mod tests {
         let n = Notifier::start();
         let t = Duration::from_secs(10);
         // Connection 4 (lane 0) notifies the dead URL first; connection 1 (lane 1) after.
-        super::super::log::with_cid(4, async {
+        crate::app::runtime::log::with_cid(4, async {
             n.notify(&[hole_url], "{}".into(), t, "on_close")
         })
         .await;
-        super::super::log::with_cid(1, async {
+        crate::app::runtime::log::with_cid(1, async {
             n.notify(&[format!("{base}/alive")], "{}".into(), t, "on_close")
         })
         .await;

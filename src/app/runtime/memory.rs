@@ -13,7 +13,7 @@
 //! left): the task does nothing there. Giving it back on musl needs another allocator or
 //! fewer, longer-lived allocations per player; not done yet (docs/bench.md).
 
-use super::Context;
+use crate::app::shared::Context;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

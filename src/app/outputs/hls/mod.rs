@@ -6,7 +6,7 @@
 //! Per stream, the playlist's state (sequence numbers, the window) outlives one publish: a
 //! republish continues the numbering and marks `EXT-X-DISCONTINUITY`, as SRS does.
 
-use super::template::{self, Vars};
+use crate::app::runtime::template::{self, Vars};
 use crate::config::{HlsConfig, HlsOnError, HlsStorage};
 use crate::hub::{Consumer, Frame, Item, StreamKey};
 use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
@@ -334,7 +334,7 @@ impl Segmenter {
             app: &self.key.app,
             stream: &self.key.stream,
             seq: Some(seq),
-            unix_ms: super::log::now_unix_ms(),
+            unix_ms: crate::app::runtime::log::now_unix_ms(),
             ..Vars::default()
         };
         let rel = template::render(&self.cfg.ts_file, &vars);
@@ -632,19 +632,19 @@ pub fn queue_limits() -> crate::hub::QueueLimits {
 }
 
 /// Spawns the segmenter for a new publish when the vhost has HLS on; closed segments are
-/// reported to `on_hls` hooks. The returned [`Finished`](super::Finished) resolves once the
+/// reported to `on_hls` hooks. The returned [`Finished`](crate::app::shared::Finished) resolves once the
 /// last segment is closed and its `on_hls` queued (`None` when HLS is off).
 pub fn spawn(
-    ctx: &Arc<super::Context>,
+    ctx: &Arc<crate::app::shared::Context>,
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
     publisher_cid: u32,
-    who: super::hooks::Who,
-) -> Option<super::Finished> {
+    who: crate::app::hooks::Who,
+) -> Option<crate::app::shared::Finished> {
     if !vhost.hls.enabled {
         return None;
     }
-    let (signal, finished) = super::Finished::pair();
+    let (signal, finished) = crate::app::shared::Finished::pair();
     let consumer = source.subscribe(queue_limits(), crate::hub::TimeJitter::Off);
     let key = source.key.clone();
     let cfg = vhost.hls.clone();
@@ -652,12 +652,12 @@ pub fn spawn(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<SegmentEvent>(64);
     let ctx2 = ctx.clone();
     // Logged under the publisher's cid, so one grep follows the stream.
-    let cid = super::log::current_cid();
-    tokio::spawn(super::log::with_cid(cid, async move {
+    let cid = crate::app::runtime::log::current_cid();
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         // Ends when the segmenter is done (its sender dropped), after the last on_hls.
         let _signal = signal;
         while let Some(seg) = rx.recv().await {
-            super::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
+            crate::app::hooks::on_hls(&ctx2, &hooks_cfg, &who, &seg);
         }
     }));
     let storage = match cfg.storage {
@@ -665,8 +665,8 @@ pub fn spawn(
         HlsStorage::Memory => Storage::Memory(ctx.hls_memory.clone()),
     };
     let ctx = ctx.clone();
-    let writing = super::Writing::start(&ctx);
-    tokio::spawn(super::log::with_cid(cid, async move {
+    let writing = crate::app::shared::Writing::start(&ctx);
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _writing = writing;
         if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx), storage).await {
             if let Some(c) = ctx.stats.client(publisher_cid) {

@@ -12,13 +12,13 @@
 //! stops (a player that reconnects at once does not restart it).
 //!
 //! Push: a publish on an edge is forwarded to the origins by the forwarder of
-//! [`super::forward`] for as long as the local publisher stays.
+//! [`crate::app::cluster::forward`] for as long as the local publisher stays.
 //!
 //! Lock order: the registry lock may be held while taking a source's or the hub's lock (to
 //! publish or unpublish atomically with the registry entry), never the other way round.
 
-use super::forward::{self, Backoff, CONNECT_TIMEOUT};
-use super::Context;
+use crate::app::cluster::forward::{self, Backoff, CONNECT_TIMEOUT};
+use crate::app::shared::Context;
 use crate::client::{ClientError, ClientEvent, RtmpClient, RtmpUrl, DEFAULT_PORT};
 use crate::config::{ClusterMode, VhostConfig, DEFAULT_VHOST};
 use crate::hub::{Publisher, QueueLimits, Source, StreamKey, TimeJitter};
@@ -261,7 +261,7 @@ pub(crate) fn identity() -> Vec<Amf0Value> {
         ),
         (
             "srs_id".into(),
-            Amf0Value::Number(super::log::current_cid() as f64),
+            Amf0Value::Number(crate::app::runtime::log::current_cid() as f64),
         ),
     ])]
 }
@@ -355,7 +355,7 @@ pub fn ensure_pull(
     if links.contains_key(key) {
         return;
     }
-    let cid = super::log::next_cid();
+    let cid = crate::app::runtime::log::next_cid();
     let publisher = match source.publish(cid as u32) {
         Ok(p) => p,
         // A client publishes it on this edge: players get it from there.
@@ -372,7 +372,7 @@ pub fn ensure_pull(
         swf_url: swf_url.to_string(),
     };
     log::info!("edge pull {key}: started (pull cid {cid})");
-    tokio::spawn(super::log::with_cid(
+    tokio::spawn(crate::app::runtime::log::with_cid(
         cid,
         pull(ctx.clone(), publisher, link, plan),
     ));
@@ -580,11 +580,11 @@ pub fn push(ctx: &Arc<Context>, vhost: &VhostConfig, source: &Arc<Source>, param
     let link = ctx.edges.new_link(Direction::Push, first.to_string());
     lock(&ctx.edges.links).insert(key.clone(), link.clone());
     let consumer = source.subscribe(QueueLimits::default(), TimeJitter::Off);
-    let cid = super::log::next_cid();
+    let cid = crate::app::runtime::log::next_cid();
     log::info!("edge push {key}: started (push cid {cid})");
     let ctx2 = ctx.clone();
     let key = key.clone();
-    tokio::spawn(super::log::with_cid(cid, async move {
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let label = format!("edge push {key}");
         forward::forward_stream(ctx2.clone(), consumer, label, urls, Some(link.clone())).await;
         ctx2.edges.remove(&key, &link);

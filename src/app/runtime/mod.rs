@@ -1,0 +1,11 @@
+//! Process-level services every concern uses: logging, daemon, memory trimming, the client
+//! table, path templates, /proc readings, JSON values and HTTP bodies.
+
+pub mod body;
+pub mod daemon;
+pub mod json;
+pub mod log;
+pub mod memory;
+pub mod procfs;
+pub mod stats;
+pub mod template;

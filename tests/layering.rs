@@ -74,3 +74,161 @@ fn no_64_bit_atomics_anywhere() {
         }
     }
 }
+
+/// The concern folders of `src/app` in import order (DESIGN.md §1): a file may use its own
+/// folder and any folder of a higher rank, never one of a lower rank, never a sibling of the
+/// same rank. `shared.rs` is the bottom (everyone may use it); it alone names the state
+/// types of the concerns, for the one `Context`. `app/mod.rs` wires everything.
+const APP_ORDER: &[(&str, u8)] = &[
+    ("rtmp", 0),
+    ("http", 0),
+    ("session", 1),
+    ("outputs", 2),
+    ("cluster", 3),
+    ("ffmpeg", 3),
+    ("hooks", 4),
+    ("runtime", 5),
+    ("shared", 6),
+];
+
+/// The module path of a source file under `src/app`: `["app", "http", "live"]`.
+fn module_path(root: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(root).expect("under src");
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Every `crate::app::X` or `super::...::X` reference of a line, resolved to the `src/app`
+/// concern it names (`X` for `crate::app::X`), given the module the line is in.
+fn app_targets(line: &str, module: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < line.len() {
+        let rest = &line[i..];
+        let at_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if at_word && rest.starts_with("crate::app::") {
+            let name: String = rest["crate::app::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
+                .collect();
+            out.push(name);
+            i += "crate::app::".len();
+        } else if at_word && rest.starts_with("super::") {
+            let mut n = 0;
+            let mut r = rest;
+            while let Some(t) = r.strip_prefix("super::") {
+                n += 1;
+                r = t;
+            }
+            let base = &module[..module.len().saturating_sub(n)];
+            let name: String = r
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{' || *c == '*')
+                .collect();
+            // `super::X` from a file directly in `src/app` (or `super::super::X` from deeper)
+            // names the concern X; anything that stays inside a concern is that concern.
+            match base {
+                [app] if app == "app" => out.push(name),
+                [app, concern, ..] if app == "app" => out.push(concern.clone()),
+                _ => {}
+            }
+            i += n * "super::".len();
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+#[test]
+fn app_imports_run_one_way() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src.join("app"), &mut files);
+    assert!(files.len() > 30, "found the app sources: {}", files.len());
+    let rank = |name: &str| APP_ORDER.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
+    let mut wrong = Vec::new();
+    for f in &files {
+        let module = module_path(&src, f);
+        // `app/mod.rs` wires every concern; `shared.rs` names their state types.
+        let Some(own) = module.get(1).cloned() else {
+            continue;
+        };
+        if own == "shared" {
+            continue;
+        }
+        let own_rank =
+            rank(&own).unwrap_or_else(|| panic!("{}: a folder outside APP_ORDER", f.display()));
+        let text = std::fs::read_to_string(f).expect("read source");
+        let mut in_tests = false;
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if code.starts_with("mod tests") {
+                in_tests = true;
+            }
+            let mut here = module.clone();
+            if in_tests {
+                here.push("tests".into());
+            }
+            for target in app_targets(line, &here) {
+                if target.starts_with('{') {
+                    wrong.push(format!(
+                        "{}:{}: one concern per `use crate::app::` line",
+                        f.display(),
+                        n + 1
+                    ));
+                    continue;
+                }
+                if target == own || target == "*" {
+                    continue;
+                }
+                match rank(&target) {
+                    Some(r) if r > own_rank => {}
+                    _ => wrong.push(format!(
+                        "{}:{}: {own} uses {target}\n    {}",
+                        f.display(),
+                        n + 1,
+                        line.trim()
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the order of DESIGN.md §1 ({APP_ORDER:?}):\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// DESIGN.md §1: a module over ~800 lines is split by sub-state or feature.
+#[test]
+fn no_source_file_over_800_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "clib/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f)
+                .expect("read source")
+                .lines()
+                .count();
+            (lines > 800).then(|| format!("{}: {lines} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these files:\n{}", long.join("\n"));
+}

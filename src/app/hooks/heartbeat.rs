@@ -85,7 +85,7 @@ pub async fn run(ctx: Arc<Context>) {
 /// `/api/v1/summaries` (SRS fills it with the same `srs_api_dump_summaries`, which writes no
 /// `code` there), plus srsd's `clients` and `streams` counts inside `data`.
 pub fn report(ctx: &Context, cfg: &HeartbeatConfig) -> String {
-    let (server, service) = crate::app::http::api::server_ids();
+    let (server, service) = crate::app::runtime::system::server_ids();
     let mut v = obj([
         ("device_id", cfg.device_id.as_str().into()),
         ("ip", local_ipv4().to_string().into()),
@@ -94,7 +94,7 @@ pub fn report(ctx: &Context, cfg: &HeartbeatConfig) -> String {
         ("pid", std::process::id().to_string().into()),
     ]);
     if cfg.summaries {
-        let mut data = crate::app::http::api::summaries(ctx);
+        let mut data = crate::app::runtime::system::summaries(ctx);
         data.push("clients", ctx.stats.clients().len());
         data.push("streams", ctx.hub.list().len());
         v.push("summaries", obj([("data", data)]));

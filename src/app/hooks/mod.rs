@@ -16,9 +16,11 @@ use crate::app::runtime::body::Body;
 use crate::app::runtime::json::{obj, Value};
 use crate::app::shared::Context;
 use crate::config::HttpHooksConfig;
+use crate::hub::StreamKey;
 use hyper::body::Body as _;
 use hyper::{header, Request};
 use hyper_util::rt::TokioIo;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -380,11 +382,11 @@ pub fn body(
     let mut v = obj([
         (
             "server_id",
-            super::http::api::server_ids().0.as_str().into(),
+            crate::app::runtime::system::server_ids().0.as_str().into(),
         ),
         (
             "service_id",
-            super::http::api::server_ids().1.as_str().into(),
+            crate::app::runtime::system::server_ids().1.as_str().into(),
         ),
         ("action", action.into()),
         ("client_id", who.client_id.to_string().into()),
@@ -531,13 +533,29 @@ fn cwd() -> String {
         .unwrap_or_default()
 }
 
+/// An HLS segment was closed: what `on_hls` reports (the HLS segmenter sends it).
+#[derive(Debug, Clone)]
+pub struct SegmentEvent {
+    /// The stream the segment belongs to.
+    pub key: StreamKey,
+    /// The segment file as written (`hls.path` joined with the rendered `ts_file`).
+    pub file: PathBuf,
+    /// The segment's URL relative to the HTTP root, as SRS's `on_hls` sends it
+    /// (`live/hk-0.ts`): the playlist's directory joined with its URI; an absolute
+    /// `entry_prefix` URL is sent as it is.
+    pub url: String,
+    /// The playlist file as written.
+    pub m3u8: PathBuf,
+    /// The playlist relative to the HTTP root (`live/hk.m3u8`), as SRS sends it.
+    pub m3u8_url: String,
+    /// The segment's media sequence number.
+    pub seq: u64,
+    /// Seconds, as the playlist's `EXTINF` states it.
+    pub duration: f64,
+}
+
 /// Queues `on_hls` for a closed segment.
-pub fn on_hls(
-    ctx: &Context,
-    cfg: &HttpHooksConfig,
-    who: &Who,
-    seg: &crate::app::outputs::hls::SegmentEvent,
-) {
+pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &SegmentEvent) {
     let urls = urls_for(cfg, "on_hls");
     if urls.is_empty() {
         return;

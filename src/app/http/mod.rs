@@ -128,7 +128,7 @@ pub async fn bind(config: &Config) -> io::Result<Vec<HttpListener>> {
 /// Accepts HTTP connections until the task is aborted (at shutdown).
 pub async fn accept_loop(ctx: Arc<Context>, l: HttpListener) {
     let roles = l.roles;
-    super::accept_counted(ctx, &l.listener, "HTTP ", move |ctx, socket, peer, cid| async move {
+    crate::app::runtime::listen::accept_counted(ctx, &l.listener, "HTTP ", move |ctx, socket, peer, cid| async move {
         serve_conn(&ctx, socket, peer, roles, cid).await
     })
     .await

@@ -4,8 +4,10 @@
 pub mod body;
 pub mod daemon;
 pub mod json;
+pub mod listen;
 pub mod log;
 pub mod memory;
 pub mod procfs;
 pub mod stats;
+pub mod system;
 pub mod template;

@@ -5,7 +5,11 @@ fn envelope_has_string_ids() {
     let j = envelope(0).to_json();
     assert!(j.starts_with("{\"code\":0,\"server\":\"vid-"), "{j}");
     assert!(j.contains(&format!("\"pid\":\"{}\"", std::process::id())));
-    assert_eq!(ids(), ids(), "stable for the process");
+    assert_eq!(
+        system::server_ids(),
+        system::server_ids(),
+        "stable for the process"
+    );
 }
 
 #[test]

@@ -79,26 +79,8 @@ fn memo_lock() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Memo>> {
 /// otherwise leave a one-frame segment, `#EXTINF:0.000` and an `on_hls` of duration 0.
 pub const MIN_SEGMENT_MS: i64 = 100;
 
-/// Something to tell the rest of the server: a segment was closed (for on_hls).
-#[derive(Debug, Clone)]
-pub struct SegmentEvent {
-    /// The stream the segment belongs to.
-    pub key: StreamKey,
-    /// The segment file as written (`hls.path` joined with the rendered `ts_file`).
-    pub file: PathBuf,
-    /// The segment's URL relative to the HTTP root, as SRS's `on_hls` sends it
-    /// (`live/hk-0.ts`): the playlist's directory joined with its URI; an absolute
-    /// `entry_prefix` URL is sent as it is.
-    pub url: String,
-    /// The playlist file as written.
-    pub m3u8: PathBuf,
-    /// The playlist relative to the HTTP root (`live/hk.m3u8`), as SRS sends it.
-    pub m3u8_url: String,
-    /// The segment's media sequence number.
-    pub seq: u64,
-    /// Seconds, as the playlist's `EXTINF` states it.
-    pub duration: f64,
-}
+/// A closed segment, as `on_hls` reports it (defined with the hook that sends it).
+pub use crate::app::hooks::SegmentEvent;
 
 /// Why the segmenter stopped writing.
 #[derive(Debug)]

@@ -17,11 +17,12 @@
 //! Only playlists that exist are tracked (a 404 stays a 404, with no hook), and the number of
 //! tracked viewers is capped by `max_connections`, so a request flood cannot grow the table.
 
-use super::live::{play_gate, refused, request_host, viewer_tc_url};
+use super::live::{refused, request_host, viewer_tc_url};
 use super::{cors, Conn};
-use crate::app::hooks::{Guard, Who};
+use crate::app::hooks::Who;
 use crate::app::runtime::body::Body;
 use crate::app::runtime::stats::{ClientGuard, ClientType};
+use crate::app::session;
 use crate::app::shared::Context;
 use crate::config::DEFAULT_VHOST;
 use crate::hub::StreamKey;
@@ -39,7 +40,7 @@ struct Viewer {
     last: Instant,
     timeout: Duration,
     /// Sends `on_stop` when the viewer expires.
-    _hook: Option<Guard>,
+    _playing: session::Playing,
     /// Keeps the viewer in the client registry.
     _client: ClientGuard,
 }
@@ -292,7 +293,9 @@ async fn admit(
             .map(|s| s.id.to_string())
             .unwrap_or_default(),
     };
-    let hook = play_gate(conn, v, key, &who).await.map_err(refused)?;
+    let playing = session::play(ctx, v, "HLS play", key, &who, Some(conn.peer.ip()))
+        .await
+        .map_err(|d| refused(d.http_status()))?;
     let client = ctx.stats.register(cid, who.ip.clone());
     client.stat.update(|i| {
         i.vhost = key.vhost.clone();
@@ -308,7 +311,7 @@ async fn admit(
         key: key.clone(),
         last: Instant::now(),
         timeout,
-        _hook: hook,
+        _playing: playing,
         _client: client,
     };
     // Two first requests racing with the same unknown ID: the first entry stays, the other

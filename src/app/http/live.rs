@@ -17,10 +17,10 @@
 //! otherwise it is left to the static files (HLS segments are `.ts` files too).
 
 use super::{cors, Conn};
-use crate::app::hooks::{self, Who};
+use crate::app::hooks::Who;
 use crate::app::runtime::body::{Body, Chunks};
 use crate::app::runtime::stats::ClientType;
-use crate::app::session::access::{self, Action};
+use crate::app::session;
 use crate::app::shared::{play_jitter, source_options};
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
 use crate::hub::{Item, QueueLimits, StreamKey};
@@ -332,18 +332,16 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         stream_url: key.url(),
         stream_id: source_id.to_string(),
     };
-    let hook = match play_gate(conn, &v, &key, &who).await {
-        Ok(hook) => hook,
-        Err(status) => {
-            conn.ctx.hub.release(&key);
-            return Some(refused(status));
-        }
-    };
+    let playing =
+        match session::play(&conn.ctx, &v, "HTTP play", &key, &who, Some(conn.peer.ip())).await {
+            Ok(p) => p,
+            Err(d) => return Some(refused(d.http_status())),
+        };
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
     } else {
         let tc_url = viewer_tc_url(req, &lr.app);
-        Response::new(subscribe(conn, &key, &v, &lr, &who, hook, tc_url))
+        Response::new(subscribe(conn, &key, &v, &lr, &who, playing, tc_url))
     };
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -416,42 +414,8 @@ fn missing_track(source: &crate::hub::Source, format: Format) -> Option<String> 
     }
 }
 
-/// The checks of an RTMP play, for an HTTP viewer, in SRS's order: refer (against the
-/// Referer, in `who.page_url`), security, then the on_play hook, whose guard is returned.
-/// A refusal is the status to answer: 403, or 503 when the hook server could not be asked
-/// (a player may retry; nothing was denied).
-pub(super) async fn play_gate(
-    conn: &Conn,
-    v: &VhostConfig,
-    key: &StreamKey,
-    who: &Who,
-) -> Result<Option<hooks::Guard>, StatusCode> {
-    let denied = if !access::refer_allows(&v.refer, Action::Play, &who.page_url) {
-        Some((
-            "refer",
-            format!("refer: page {:?} not allowed", who.page_url),
-        ))
-    } else {
-        access::security_allows(&v.security, Action::Play, conn.peer.ip())
-            .err()
-            .map(|why| ("security", why))
-    };
-    if let Some((reason, why)) = denied {
-        ::log::warn!("reject HTTP play {key}: {why}");
-        conn.ctx.denials.count(reason);
-        return Err(StatusCode::FORBIDDEN);
-    }
-    hooks::run_gate(&conn.ctx, &v.http_hooks, "on_play", who, None)
-        .await
-        .map_err(|e| {
-            ::log::warn!("reject HTTP play {key}: on_play {e}");
-            conn.ctx.denials.count(e.reason());
-            e.http_status()
-        })
-}
-
-/// The answer to a refused HTTP viewer: 403, or 503 with `Retry-After` when the hook
-/// server was unreachable.
+/// The answer to a refused HTTP viewer ([`session::Denied::http_status`]): 503 with
+/// `Retry-After` when the hook server was unreachable, else the status with a short text.
 pub(super) fn refused(status: StatusCode) -> Response<Body> {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         let mut r = super::text(status, "hook server unavailable, retry later\n");
@@ -459,7 +423,13 @@ pub(super) fn refused(status: StatusCode) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
     }
-    forbidden()
+    if status == StatusCode::FORBIDDEN {
+        return forbidden();
+    }
+    super::text(
+        status,
+        format!("{}\n", status.canonical_reason().unwrap_or("refused")),
+    )
 }
 
 fn subscribe(
@@ -468,7 +438,7 @@ fn subscribe(
     v: &VhostConfig,
     lr: &LiveRequest,
     who: &Who,
-    hook: Option<hooks::Guard>,
+    playing: session::Playing,
     tc_url: String,
 ) -> Body {
     let ctx = conn.ctx.clone();
@@ -509,7 +479,7 @@ fn subscribe(
     tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _live = live;
         // on_stop fires when this viewer's task ends, whatever way it ends.
-        let _hook = hook;
+        let _playing = playing;
         let stat = guard.stat.clone();
         // FLV: the header's audio/video flags must be true (ffprobe probes a video-only
         // stream flagged 0x05 for 30 s waiting for audio), so it waits for the first media

@@ -3,9 +3,10 @@
 //! answers the session's requests (vhost, busy stream) and moves media between the socket and
 //! the hub.
 
-use crate::app::hooks::{self, Guard, Who};
+use crate::app::hooks::{Guard, Who};
 use crate::app::runtime::stats::{ClientStat, ClientType};
-use crate::app::session::access::{self, Action};
+use crate::app::session::access::Action;
+use crate::app::session::{self, Denied};
 use crate::app::shared::Context;
 use crate::app::shared::{play_jitter, source_options};
 use crate::protocol::rtmp::url::{self, StreamRequest};
@@ -90,13 +91,9 @@ struct PublishState {
     msgs: u64,
     /// Sends on_unpublish when the publish ends.
     _hook: Option<Guard>,
-    /// Stops the stream's ffmpeg transcoders when the publish ends.
-    _transcode: crate::app::outputs::transcode::Transcoder,
-    /// Stops the stream's forwarders when the publish ends.
-    _forward: crate::app::cluster::forward::Forwards,
-    /// The HLS and DVR writers of this publish: [`Conn::end_publish`] waits for their last
-    /// on_hls/on_dvr before it lets on_unpublish go.
-    outputs: Vec<crate::app::shared::Finished>,
+    /// Forward, transcode, HLS and DVR of this publish: [`Conn::end_publish`] waits for the
+    /// last on_hls/on_dvr before it lets on_unpublish go.
+    outputs: crate::app::outputs::Outputs,
 }
 
 /// How long an unpublish waits for the HLS/DVR writers to close their last files before
@@ -122,7 +119,7 @@ struct PlayState {
     msgs: u64,
     reported_drops: u64,
     /// Sends on_stop when the play ends.
-    _hook: Option<Guard>,
+    _playing: session::Playing,
 }
 
 struct Conn<'a> {
@@ -147,8 +144,9 @@ struct Conn<'a> {
     connect: ConnectRequest,
     /// What hooks say about this client; stream fields filled by publish/play.
     who: Who,
-    /// Sends on_close when the connection ends (dropped with `Conn`).
-    connect_hook: Option<Guard>,
+    /// Admitted to its vhost (on_connect passed): sends on_close when the connection ends
+    /// (dropped with `Conn`).
+    connected_guard: Option<session::Connected>,
     /// A connect to a vhost with `bandcheck` on, left unanswered for [`crate::app::rtmp::bandcheck`]:
     /// the request id, the vhost and its settings.
     bandcheck: Option<(u32, String, crate::config::BandcheckConfig)>,
@@ -195,7 +193,7 @@ async fn serve_inner(
         stat: stat.clone(),
         connect: ConnectRequest::default(),
         who: Who::default(),
-        connect_hook: None,
+        connected_guard: None,
         bandcheck: None,
     };
     let mut shutdown = ctx.shutdown.clone();
@@ -490,19 +488,15 @@ impl Conn<'_> {
             publisher,
             key,
             _hook: hook,
-            _transcode: transcode,
             outputs,
             ..
         } = p;
         drop(publisher);
-        drop(transcode);
-        for o in outputs {
-            if !o.wait(OUTPUTS_FINISH_LIMIT).await {
-                log::warn!(
-                    "unpublish {key}: HLS/DVR still writing after {:?}; on_unpublish sent first",
-                    OUTPUTS_FINISH_LIMIT
-                );
-            }
+        if outputs.finish(OUTPUTS_FINISH_LIMIT).await > 0 {
+            log::warn!(
+                "unpublish {key}: HLS/DVR still writing after {:?}; on_unpublish sent first",
+                OUTPUTS_FINISH_LIMIT
+            );
         }
         drop(hook);
     }

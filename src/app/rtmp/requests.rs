@@ -4,29 +4,6 @@
 
 use super::*;
 
-/// Why a publish or play was refused: `reason` is the `/metrics` label (one of
-/// `stats::DENIAL_REASONS`; `bad_name` answers NetStream.Publish.BadName, the others
-/// NetStream.Publish.Denied; players get NetStream.Play.StreamNotFound for all), `message`
-/// what the log and the client's onStatus say.
-pub(super) struct Refusal {
-    reason: &'static str,
-    message: String,
-}
-
-impl Refusal {
-    pub(super) fn new(reason: &'static str, message: String) -> Refusal {
-        Refusal { reason, message }
-    }
-
-    pub(super) fn publish_code(&self) -> &'static str {
-        if self.reason == "bad_name" {
-            status::PUBLISH_BAD_NAME
-        } else {
-            status::PUBLISH_DENIED
-        }
-    }
-}
-
 impl Conn<'_> {
     /// Answers connect. What the tcUrl says is checked (an rtmp:// URL with an app); the
     /// vhost, token traverse and the `on_connect` hook wait for the publish or play, as in
@@ -84,10 +61,9 @@ impl Conn<'_> {
 
     /// The admission of a publish or play, in SRS 6's order with the name checked first:
     /// the stream's URL (an empty or unsafe name is refused before anything sees it), the
-    /// vhost (the stream's `?vhost=` wins over the tcUrl's host), refer and security, then
-    /// once per connection `on_connect` carrying the stream and param, and on an edge with
-    /// `token_traverse` the origin's verdict. Returns the request, its key and the vhost's
-    /// config, or why it was refused.
+    /// vhost (the stream's `?vhost=` wins over the tcUrl's host), then once per connection
+    /// [`session::connect`] (refer, security, `on_connect` carrying the stream and param,
+    /// token traverse on an edge). Returns the request, its key and the vhost's config.
     ///
     /// SRS 6 runs on_connect here, not at `connect`: `SrsRtmpConn::stream_service_cycle`
     /// answers connect first, reads the publish/play name, discovers the request again from
@@ -99,33 +75,37 @@ impl Conn<'_> {
         &mut self,
         stream_name: &str,
         action: Action,
-    ) -> Result<(StreamRequest, StreamKey, VhostConfig), Refusal> {
+    ) -> Result<(StreamRequest, StreamKey, VhostConfig), Denied> {
+        let early = |d: Denied| {
+            log::warn!("reject {action}: {d} (code {})", d.srs_code());
+            self.ctx.denials.count(d.reason());
+            d
+        };
         if !self.connected {
-            return Err(Refusal::new(
-                "bad_name",
+            return Err(early(Denied::BadName(
                 "publish or play before connect".into(),
-            ));
+            )));
         }
         let r = url::parse(&self.tc_url, stream_name)
-            .map_err(|e| Refusal::new("bad_name", format!("{stream_name:?}: {e}")))?;
+            .map_err(|e| early(Denied::BadName(format!("{stream_name:?}: {e}"))))?;
         let (name, v) = self
             .config
             .resolve_vhost(&r.vhost)
             .map(|(name, v)| (name.to_string(), v.clone()))
             .ok_or_else(|| {
-                Refusal::new("vhost", format!("vhost {} not found or disabled", r.vhost))
+                early(Denied::Vhost(format!(
+                    "vhost {} not found or disabled",
+                    r.vhost
+                )))
             })?;
         if let Some(first) = &self.vhost {
             if *first != name {
-                return Err(Refusal::new(
-                    "vhost",
-                    format!("vhost {name}: this connection already uses vhost {first}"),
-                ));
+                return Err(early(Denied::Vhost(format!(
+                    "vhost {name}: this connection already uses vhost {first}"
+                ))));
             }
         }
         let key = StreamKey::new(&name, &r.app, &r.stream);
-        self.check_access(&v, action)
-            .map_err(|(reason, why)| Refusal::new(reason, format!("{key}: {why}")))?;
         if self.vhost.is_none() {
             let who = Who {
                 client_id: self.cid,
@@ -138,22 +118,17 @@ impl Conn<'_> {
                 param: r.param.clone(),
                 ..Who::default()
             };
-            self.connect_hook = hooks::run_gate(
+            let connected = session::connect(
                 self.ctx,
-                &v.http_hooks,
-                "on_connect",
+                &v,
+                action,
                 &who,
-                Some(self.stat.clone()),
+                &key,
+                &self.connect,
+                self.stat.clone(),
             )
-            .await
-            .map_err(|e| Refusal::new(e.reason(), format!("{key}: on_connect {e}")))?;
-            // edge: token traverse asks an origin whether it would take this client.
-            if v.cluster.token_traverse && v.cluster.mode == crate::config::ClusterMode::Remote {
-                crate::app::cluster::edge::token_traverse(&v, &key, &self.connect, &r.param)
-                    .await
-                    .map_err(|e| Refusal::new("origin", format!("{key}: {e}")))?;
-            }
-            // edge: end.
+            .await?;
+            self.connected_guard = Some(connected);
             self.who = who;
             self.stat.update(|i| {
                 i.vhost = name.clone();
@@ -164,28 +139,20 @@ impl Conn<'_> {
             // above, once per connection): not kept for the connection's life.
             self.connect.command_object = Vec::new();
             self.connect.extra_args = Vec::new();
+        } else {
+            // Later requests of the connection: refer and security again, for this action.
+            let ip = self.peer_ip();
+            session::check_access(&v, action, &self.connect.page_url, ip).map_err(&early)?;
         }
         Ok((r, key, v))
     }
 
-    /// refer (the pageUrl's host) and security (the peer's IP), as SRS checks them before
-    /// hooks; a refusal says which (its `/metrics` reason) and why.
-    fn check_access(&self, v: &VhostConfig, action: Action) -> Result<(), (&'static str, String)> {
-        if !access::refer_allows(&v.refer, action, &self.connect.page_url) {
-            return Err((
-                "refer",
-                format!(
-                    "refer: pageUrl {:?} not allowed to {action}",
-                    self.connect.page_url
-                ),
-            ));
-        }
-        let ip = self
-            .stat
+    /// The client's address, for security rules (unspecified if the stats say otherwise).
+    fn peer_ip(&self) -> std::net::IpAddr {
+        self.stat
             .ip
             .parse()
-            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        access::security_allows(&v.security, action, ip).map_err(|why| ("security", why))
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
 
     /// The hook facts for a request on `key`.
@@ -200,51 +167,24 @@ impl Conn<'_> {
     }
 
     pub(super) async fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
-        let (r, key, v) = match self.admit(stream_name, Action::Publish).await {
+        let admitted = match self.admit(stream_name, Action::Publish).await {
+            Ok((r, key, v)) => {
+                let source = self.ctx.hub.source(&key, source_options(&v));
+                let who = self.who_for(&r, &key, source.id);
+                session::publish(self.ctx, &v, &source, self.cid, &who)
+                    .await
+                    .map(|p| (r, key, v, source, who, p))
+            }
+            Err(d) => Err(d),
+        };
+        let (r, key, v, source, who, publishing) = match admitted {
             Ok(x) => x,
-            Err(refusal) => {
-                log::warn!("reject publish: {}", refusal.message);
-                self.ctx.denials.count(refusal.reason);
+            Err(d) => {
+                // NetStream.Publish.Start only after the hook allowed it: OBS otherwise
+                // reconnects in a loop. SRS closes a refused publisher; encoders then retry
+                // or give up.
                 self.session
-                    .reject_publish(id, refusal.publish_code(), &refusal.message);
-                self.close_after_flush = true;
-                return Ok(());
-            }
-        };
-        let source = self.ctx.hub.source(&key, source_options(&v));
-        let publisher = match source.publish(self.cid) {
-            Ok(p) => p,
-            Err(busy) => {
-                log::warn!(
-                    "reject publish {key}: already published by client {}",
-                    busy.publisher
-                );
-                self.ctx.denials.count("busy");
-                self.session.reject_publish(
-                    id,
-                    status::PUBLISH_BAD_NAME,
-                    "Stream already publishing",
-                );
-                // SRS closes the second publisher; encoders then retry or give up.
-                self.close_after_flush = true;
-                return Ok(());
-            }
-        };
-        // The hook runs while this publisher holds the stream, so a racing second publisher
-        // is refused rather than admitted behind a slow hook. NetStream.Publish.Start is sent
-        // only after the hook allowed it: OBS otherwise reconnects in a loop.
-        let who = self.who_for(&r, &key, source.id);
-        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_publish", &who, None).await {
-            Ok(g) => g,
-            Err(e) => {
-                log::warn!("reject publish {key}: on_publish {e}");
-                self.ctx.denials.count(e.reason());
-                drop(publisher);
-                self.session.reject_publish(
-                    id,
-                    status::PUBLISH_DENIED,
-                    "denied by on_publish hook",
-                );
+                    .reject_publish(id, d.publish_status(), &d.to_string());
                 self.close_after_flush = true;
                 return Ok(());
             }
@@ -266,29 +206,16 @@ impl Conn<'_> {
             i.key = Some(key.clone());
         });
         self.session.accept_publish(id);
-        // edge/forward: a publish on an edge goes up to the origin; forward copies it out.
-        crate::app::cluster::edge::push(self.ctx, &v, &source, &r.param);
-        let forward = crate::app::cluster::forward::spawn_all(self.ctx, &source, &r.param);
-        // edge/forward: end.
-        let outputs = [
-            crate::app::outputs::hls::spawn(self.ctx, &v, &source, self.cid, who.clone()),
-            crate::app::outputs::dvr::spawn(self.ctx, &v, &source, who.clone()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let transcode = crate::app::outputs::transcode::spawn(self.ctx, &key, &r.param);
+        let outputs = crate::app::outputs::start(self.ctx, &v, &source, self.cid, &who, &r.param);
         self.role = Role::Publishing(PublishState {
-            publisher,
+            publisher: publishing.publisher,
             key,
             got_media: false,
             last_media: Instant::now(),
             first_timeout: Duration::from_millis(v.publish.firstpkt_timeout as u64),
             normal_timeout: Duration::from_millis(v.publish.normal_timeout as u64),
             msgs: 0,
-            _hook: hook,
-            _transcode: transcode,
-            _forward: forward,
+            _hook: publishing.hook,
             outputs,
         });
         Ok(())
@@ -300,31 +227,21 @@ impl Conn<'_> {
         stream_id: u32,
         stream_name: &str,
     ) -> io::Result<()> {
-        let (r, key, v) = match self.admit(stream_name, Action::Play).await {
-            Ok(x) => x,
-            Err(refusal) => {
-                log::warn!("reject play: {}", refusal.message);
-                self.ctx.denials.count(refusal.reason);
-                self.session
-                    .reject_play(id, status::PLAY_STREAM_NOT_FOUND, &refusal.message);
-                self.close_after_flush = true;
-                return Ok(());
+        let admitted = match self.admit(stream_name, Action::Play).await {
+            Ok((r, key, v)) => {
+                let source = self.ctx.hub.source(&key, source_options(&v));
+                let who = self.who_for(&r, &key, source.id);
+                session::play(self.ctx, &v, "play", &key, &who, None)
+                    .await
+                    .map(|p| (r, key, v, source, p))
             }
+            Err(d) => Err(d),
         };
-        let source = self.ctx.hub.source(&key, source_options(&v));
-        let who = self.who_for(&r, &key, source.id);
-        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_play", &who, None).await {
-            Ok(g) => g,
-            Err(e) => {
-                log::warn!("reject play {key}: on_play {e}");
-                self.ctx.denials.count(e.reason());
-                // The source was made for this player only: refused names must not pile up.
-                self.ctx.hub.release(&key);
-                self.session.reject_play(
-                    id,
-                    status::PLAY_STREAM_NOT_FOUND,
-                    "denied by on_play hook",
-                );
+        let (r, key, v, source, playing) = match admitted {
+            Ok(x) => x,
+            Err(d) => {
+                self.session
+                    .reject_play(id, d.play_status(), &d.to_string());
                 self.close_after_flush = true;
                 return Ok(());
             }
@@ -368,7 +285,7 @@ impl Conn<'_> {
             publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
-            _hook: hook,
+            _playing: playing,
         });
         Ok(())
     }

@@ -25,17 +25,14 @@ impl Call {
     }
 }
 
-/// The string value of a top-level JSON field (the bodies are flat except for values we read).
+/// A top-level field of a hook body: a string as it is, any other value as JSON text.
 fn field(json: &str, key: &str) -> String {
-    let pat = format!("\"{key}\":");
-    let Some(i) = json.find(&pat) else {
-        return String::from("<missing>");
-    };
-    let rest = &json[i + pat.len()..];
-    if let Some(s) = rest.strip_prefix('"') {
-        s[..s.find('"').unwrap_or(s.len())].to_string()
-    } else {
-        rest[..rest.find([',', '}']).unwrap_or(rest.len())].to_string()
+    let body: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("a hook body is JSON ({e}): {json}"));
+    match body.get(key) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::from("<missing>"),
     }
 }
 
@@ -911,8 +908,10 @@ async fn on_hls_body_is_srs6_and_the_last_on_hls_and_on_dvr_precede_on_unpublish
         );
         assert_eq!(field(&c.body, "m3u8_url"), "live/h.m3u8", "{}", c.body);
         assert_eq!(field(&c.body, "seq_no"), i.to_string(), "{}", c.body);
-        // A JSON float as SRS writes it: "2.00", never the integer 2.
-        assert_eq!(field(&c.body, "duration"), "2.00", "{}", c.body);
+        // A JSON float as SRS writes it: "2.00", never the integer 2 (the text matters to
+        // hook servers that read it with a typed decoder).
+        assert_eq!(field(&c.body, "duration"), "2.0", "{}", c.body);
+        assert!(c.body.contains("\"duration\":2.00,"), "{}", c.body);
         assert!(
             field(&c.body, "file").ends_with(&format!("live/h-{i}.ts")),
             "{}",

@@ -38,9 +38,7 @@ pub struct Server {
 impl Server {
     /// Binds every RTMP listen address of `config`, and the HTTP server and API listeners.
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let addrs = config
-            .listen_addrs()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let addrs = config.listen_addrs();
         let mut listeners = Vec::new();
         for a in addrs {
             let l = TcpListener::bind(a)

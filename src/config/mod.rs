@@ -54,8 +54,8 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// RTMP listen entries, `"[ip:]port"`; see [`Config::listen_addrs`].
-    pub listen: Vec<String>,
+    /// RTMP listen addresses, `"[ip:]port"`, parsed at load.
+    pub listen: Vec<Listen>,
     pub max_connections: u32,
     /// Default outgoing RTMP chunk size, 128..=65536.
     pub chunk_size: u32,
@@ -114,7 +114,7 @@ impl Default for Config {
         let mut vhost = BTreeMap::new();
         vhost.insert(DEFAULT_VHOST.to_string(), VhostConfig::default());
         Config {
-            listen: vec!["1935".to_string()],
+            listen: vec![Listen::port(1935)],
             max_connections: 1000,
             chunk_size: 60000,
             pid: "./objs/srsd.pid".to_string(),
@@ -176,7 +176,7 @@ impl Default for LogConfig {
 pub struct HttpApiConfig {
     pub enabled: bool,
     /// `"[ip:]port"`.
-    pub listen: String,
+    pub listen: Listen,
     pub raw_api: RawApiConfig,
     /// HTTP Basic authentication for the API and /metrics.
     pub auth: HttpApiAuthConfig,
@@ -194,7 +194,7 @@ impl Default for HttpApiConfig {
     fn default() -> Self {
         HttpApiConfig {
             enabled: true,
-            listen: "127.0.0.1:1985".to_string(),
+            listen: Listen::addr(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1985)),
             raw_api: RawApiConfig::default(),
             auth: HttpApiAuthConfig::default(),
         }
@@ -213,7 +213,7 @@ pub struct RawApiConfig {
 pub struct HttpServerConfig {
     pub enabled: bool,
     /// `"[ip:]port"`.
-    pub listen: String,
+    pub listen: Listen,
     /// Root of the static files (HLS output lives here by default).
     pub dir: String,
     /// HTTP VOD of recordings under `dir`, as SRS's http static server: `.flv?start=BYTES`
@@ -227,7 +227,7 @@ impl Default for HttpServerConfig {
     fn default() -> Self {
         HttpServerConfig {
             enabled: true,
-            listen: "8080".to_string(),
+            listen: Listen::port(8080),
             dir: "./objs/html".to_string(),
             vod: true,
         }
@@ -419,9 +419,9 @@ pub struct ReferConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
     pub enabled: bool,
-    /// Rules `"publish|play all|IP|CIDR"`.
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
+    /// Rules `"publish|play all|IP|CIDR"`, parsed at load.
+    pub allow: Vec<security::Rule>,
+    pub deny: Vec<security::Rule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -626,8 +626,8 @@ impl Default for TranscodeConfig {
 pub struct EngineConfig {
     pub name: String,
     pub enabled: bool,
-    /// `"libx264"`, `"copy"`, or `"vn"` (no video).
-    pub vcodec: String,
+    /// `"libx264"` (any ffmpeg encoder), `"copy"`, or `"vn"` (no video).
+    pub vcodec: VideoCodec,
     /// kbps.
     pub vbitrate: u32,
     pub vfps: f64,
@@ -638,8 +638,8 @@ pub struct EngineConfig {
     pub vpreset: String,
     pub vparams: Vec<String>,
     pub vfilter: Vec<String>,
-    /// `"aac"`, `"libfdk_aac"`, `"copy"`, or `"an"` (no audio).
-    pub acodec: String,
+    /// `"aac"`, `"libfdk_aac"` (any ffmpeg encoder), `"copy"`, or `"an"` (no audio).
+    pub acodec: AudioCodec,
     /// kbps.
     pub abitrate: u32,
     pub asample_rate: u32,
@@ -654,7 +654,7 @@ impl Default for EngineConfig {
         EngineConfig {
             name: String::new(),
             enabled: false,
-            vcodec: "copy".to_string(),
+            vcodec: VideoCodec(Codec::Copy),
             vbitrate: 0,
             vfps: 0.0,
             vwidth: 0,
@@ -664,13 +664,74 @@ impl Default for EngineConfig {
             vpreset: String::new(),
             vparams: Vec::new(),
             vfilter: Vec::new(),
-            acodec: "copy".to_string(),
+            acodec: AudioCodec(Codec::Copy),
             abitrate: 0,
             asample_rate: 0,
             achannels: 0,
             aparams: Vec::new(),
             output: "rtmp://127.0.0.1:[port]/[app]/[stream]_[engine]?vhost=[vhost]".to_string(),
         }
+    }
+}
+
+/// What a transcode or ingest engine does with one track (SRS's `SRS_RTMP_ENCODER_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Codec {
+    /// `"copy"`: remux without re-encoding.
+    Copy,
+    /// `"vn"` / `"an"`: leave the track out.
+    Drop,
+    /// An ffmpeg encoder name (`libx264`, `h264_v4l2m2m`, `aac`, `libfdk_aac`): one
+    /// argument of letters, digits, `_`, `-` and `.`, as ffmpeg names them.
+    Encode(String),
+}
+
+impl Codec {
+    /// Parses `text` for a track whose "leave it out" word is `drop_word` (`vn` or `an`).
+    fn parse(text: &str, drop_word: &str, other: &str) -> Result<Codec, String> {
+        match text {
+            "copy" => Ok(Codec::Copy),
+            t if t == drop_word => Ok(Codec::Drop),
+            t if t == other => Err(format!(
+                "\"{t}\" is for the other track (want \"{drop_word}\")"
+            )),
+            "" => Err(format!(
+                "empty: want \"copy\", \"{drop_word}\" or an ffmpeg encoder name"
+            )),
+            t if t.len() <= 64
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) =>
+            {
+                Ok(Codec::Encode(t.to_string()))
+            }
+            t => Err(format!(
+                "\"{t}\" is not an ffmpeg encoder name (letters, digits, _ - . only)"
+            )),
+        }
+    }
+}
+
+/// `vcodec` of an engine, parsed at load: `"copy"`, `"vn"` or an encoder.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct VideoCodec(pub Codec);
+
+impl TryFrom<String> for VideoCodec {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Codec::parse(&text, "vn", "an").map(VideoCodec)
+    }
+}
+
+/// `acodec` of an engine, parsed at load: `"copy"`, `"an"` or an encoder.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AudioCodec(pub Codec);
+
+impl TryFrom<String> for AudioCodec {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Codec::parse(&text, "an", "vn").map(AudioCodec)
     }
 }
 
@@ -740,6 +801,59 @@ impl Default for HeartbeatConfig {
             device_id: String::new(),
             summaries: false,
         }
+    }
+}
+
+/// A listen address, parsed at load from `"[ip:]port"` (see [`parse_listen`]); it keeps the
+/// text as written for the API and messages. A bad address is refused at load with its
+/// `file:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Listen {
+    /// The socket address to bind.
+    pub addr: SocketAddr,
+    text: String,
+}
+
+impl Listen {
+    /// `port` on every IPv4 interface, written `"PORT"`.
+    pub fn port(port: u16) -> Listen {
+        Listen {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            text: port.to_string(),
+        }
+    }
+
+    /// `addr`, written as Rust prints it (`"127.0.0.1:1985"`, `"[::1]:1935"`).
+    pub fn addr(addr: SocketAddr) -> Listen {
+        Listen {
+            addr,
+            text: addr.to_string(),
+        }
+    }
+
+    /// The address as the config wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl TryFrom<String> for Listen {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Listen, String> {
+        match parse_listen(&text) {
+            Some(addr) => Ok(Listen { addr, text }),
+            None => Err(format!(
+                "bad address \"{text}\", want \"port\", \"ip:port\" or \"[ipv6]:port\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -827,19 +941,9 @@ impl Config {
         vhost.chunk_size.unwrap_or(self.chunk_size)
     }
 
-    /// The RTMP listen addresses (see [`parse_listen`]).
-    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
-        self.listen
-            .iter()
-            .map(|entry| {
-                parse_listen(entry).ok_or_else(|| ConfigError {
-                    file: "<config>".to_string(),
-                    line: 0,
-                    col: 0,
-                    message: bad_listen("listen", entry),
-                })
-            })
-            .collect()
+    /// The RTMP listen addresses.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listen.iter().map(|l| l.addr).collect()
     }
 
     /// Range and cross-field checks serde cannot express. On error: the offending key's path
@@ -854,11 +958,6 @@ impl Config {
                 "listen: at least one address is required".into(),
             );
         }
-        for entry in &self.listen {
-            if parse_listen(entry).is_none() {
-                return fail(&["listen"], bad_listen("listen", entry));
-            }
-        }
         if !CHUNK_SIZE_RANGE.contains(&self.chunk_size) {
             return fail(
                 &["chunk_size"],
@@ -869,18 +968,6 @@ impl Config {
             return fail(
                 &["log", "file"],
                 "log.file: required when tank = \"file\"".into(),
-            );
-        }
-        if parse_listen(&self.http_api.listen).is_none() {
-            return fail(
-                &["http_api", "listen"],
-                bad_listen("http_api.listen", &self.http_api.listen),
-            );
-        }
-        if parse_listen(&self.http_server.listen).is_none() {
-            return fail(
-                &["http_server", "listen"],
-                bad_listen("http_server.listen", &self.http_server.listen),
             );
         }
         for (name, vhost) in &self.vhost {
@@ -915,16 +1002,6 @@ impl Config {
                     &["cluster", "mode"],
                     ": \"remote\" needs at least one cluster.origin".into(),
                 );
-            }
-            // Parsed as the server will apply them: a rule it could not apply (bad action,
-            // address or prefix length, `play 10.0.0.0/99`) would deny at runtime.
-            for (key, rules) in [
-                ("allow", &vhost.security.allow),
-                ("deny", &vhost.security.deny),
-            ] {
-                if let Some(why) = rules.iter().find_map(|r| security::Rule::parse(r).error()) {
-                    return err(&["security", key], format!(": {why}"));
-                }
             }
             let hls = &vhost.hls;
             for (key, value) in [
@@ -972,10 +1049,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-fn bad_listen(key: &str, entry: &str) -> String {
-    format!("{key}: bad address \"{entry}\", want \"port\", \"ip:port\" or \"[ipv6]:port\"")
 }
 
 fn bad_chunk_size(key: &str, size: u32) -> String {

@@ -42,8 +42,10 @@ pub enum Target {
     Invalid(String),
 }
 
-/// One `"publish|play TARGET"` rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `"publish|play TARGET"` rule. In a config it is parsed at load (serde's `try_from`
+/// a string): a malformed rule is refused there with its `file:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct Rule {
     /// `None` when the action word is not `publish` or `play` (the rule matches nothing
     /// as allow, everything as deny).
@@ -51,6 +53,18 @@ pub struct Rule {
     pub target: Target,
     /// The rule as written, for messages.
     pub text: String,
+}
+
+impl TryFrom<String> for Rule {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Rule, String> {
+        let rule = Rule::parse(&text);
+        match rule.error() {
+            Some(why) => Err(why),
+            None => Ok(rule),
+        }
+    }
 }
 
 impl Rule {

@@ -15,7 +15,7 @@ fn parse_err(text: &str) -> ConfigError {
 fn empty_text_gives_every_default() {
     let config = parse("").expect("empty config is valid");
     assert_eq!(config, Config::default());
-    assert_eq!(config.listen, ["1935"]);
+    assert_eq!(config.listen, [Listen::port(1935)]);
     assert_eq!(config.max_connections, 1000);
     assert_eq!(config.chunk_size, 60000);
     assert_eq!(config.pid, "./objs/srsd.pid");
@@ -25,11 +25,11 @@ fn empty_text_gives_every_default() {
     assert_eq!(config.log.level, LogLevel::Trace);
     assert_eq!(config.log.file, "./objs/srsd.log");
     assert!(config.http_api.enabled);
-    assert_eq!(config.http_api.listen, "127.0.0.1:1985");
+    assert_eq!(config.http_api.listen.as_str(), "127.0.0.1:1985");
     assert!(!config.http_api.raw_api.enabled);
     assert!(!config.http_api.raw_api.allow_reload);
     assert!(config.http_server.enabled);
-    assert_eq!(config.http_server.listen, "8080");
+    assert_eq!(config.http_server.listen.as_str(), "8080");
     assert_eq!(config.http_server.dir, "./objs/html");
     assert!(config.ingest.is_empty());
     let hb = &config.heartbeat;
@@ -100,10 +100,10 @@ fn vhost_defaults_match_srs() {
 #[test]
 fn embedded_default_parses_and_turns_on_hls_and_flv() {
     let config = Config::embedded_default();
-    assert_eq!(config.listen, ["1935"]);
-    assert_eq!(config.http_server.listen, "8080");
+    assert_eq!(config.listen, [Listen::port(1935)]);
+    assert_eq!(config.http_server.listen.as_str(), "8080");
     assert_eq!(config.http_server.dir, "./objs/html");
-    assert_eq!(config.http_api.listen, "127.0.0.1:1985");
+    assert_eq!(config.http_api.listen.as_str(), "127.0.0.1:1985");
     assert_eq!(config.log.tank, LogTank::Console);
     assert_eq!(config.log.level, LogLevel::Trace);
     assert_eq!(config.pid, "./objs/srsd.pid");
@@ -227,10 +227,10 @@ fn negative_queue_length_and_zero_fragment_are_errors() {
 #[test]
 fn bad_listen_address_is_an_error() {
     let e = parse_err("\nlisten = [\"1935\", \"localhost:1935\"]\n");
-    assert_eq!((e.line, e.col), (2, 1), "{e}");
+    assert_eq!((e.line, e.col), (2, 10), "{e}");
     assert!(e.message.contains("localhost:1935"), "{e}");
     let e = parse_err("[http_api]\nlisten = \"99999\"\n");
-    assert_eq!((e.line, e.col), (2, 1), "{e}");
+    assert_eq!((e.line, e.col), (2, 10), "{e}");
     let e = parse_err("[http_server]\nlisten = \"\"\n");
     assert_eq!(e.line, 2, "{e}");
     assert!(parse("listen = []").is_err());
@@ -262,7 +262,7 @@ fn security_rules_need_an_action_and_a_target() {
 fn listen_entries_parse_to_socket_addresses() {
     let config = parse("listen = [\"1935\", \"127.0.0.1:19350\", \"[::1]:1936\", \" 0 \"]\n")
         .expect("valid");
-    let addrs = config.listen_addrs().expect("valid addrs");
+    let addrs = config.listen_addrs();
     let want: Vec<SocketAddr> = ["0.0.0.0:1935", "127.0.0.1:19350", "[::1]:1936", "0.0.0.0:0"]
         .iter()
         .map(|s| s.parse().expect("literal"))
@@ -271,9 +271,20 @@ fn listen_entries_parse_to_socket_addresses() {
     assert_eq!(parse_listen("65536"), None);
     assert_eq!(parse_listen("::1:1935"), None);
     assert_eq!(parse_listen(""), None);
-    let mut bad = Config::default();
-    bad.listen.push("nope".into());
-    assert!(bad.listen_addrs().is_err());
+    // Refused at load, where the entry is, for each listener key.
+    for (text, line, col) in [
+        ("listen = [\"1935\", \"nope\"]\n", 1, 10),
+        ("[http_api]\nlisten = \"1985x\"\n", 2, 10),
+        (
+            "[http_server]\nenabled = true\nlisten = \"host:80\"\n",
+            3,
+            10,
+        ),
+    ] {
+        let e = parse(text).expect_err(text);
+        assert_eq!((e.line, e.col), (line, col), "{text}: {e}");
+        assert!(e.message.contains("bad address"), "{text}: {e}");
+    }
 }
 
 #[test]
@@ -329,7 +340,7 @@ fn transcode_and_ingest_blocks_parse() {
     assert_eq!(t.ffmpeg, "ffmpeg");
     assert_eq!(t.engine[0].name, "hd");
     assert_eq!(t.engine[0].vparams, ["-g", "50"]);
-    assert_eq!(t.engine[0].vcodec, "copy");
+    assert_eq!(t.engine[0].vcodec, VideoCodec(Codec::Copy));
     assert_eq!(config.ingest[0].input.kind, IngestInputType::Device);
     assert_eq!(config.ingest[0].vhost, DEFAULT_VHOST);
     let e = parse_err("[[ingest]]\ninput = { type = \"tape\" }\n");
@@ -466,5 +477,32 @@ mod hostile {
                 assert!(line <= text.lines().count() + 1, "{shown}");
             }
         });
+    }
+}
+
+#[test]
+fn engine_codecs_are_typed_at_load() {
+    let engine = |v: &str, a: &str| {
+        format!(
+            "[[vhost.x.transcode]]\nenabled = true\n[[vhost.x.transcode.engine]]\nenabled = true\nvcodec = \"{v}\"\nacodec = \"{a}\"\n"
+        )
+    };
+    let c = parse(&engine("h264_v4l2m2m", "an")).expect("valid");
+    let e = &c.vhost["x"].transcode[0].engine[0];
+    assert_eq!(e.vcodec, VideoCodec(Codec::Encode("h264_v4l2m2m".into())));
+    assert_eq!(e.acodec, AudioCodec(Codec::Drop));
+    let c = parse(&engine("vn", "copy")).expect("valid");
+    let e = &c.vhost["x"].transcode[0].engine[0];
+    assert_eq!((&e.vcodec.0, &e.acodec.0), (&Codec::Drop, &Codec::Copy));
+    // What ffmpeg could not take as one encoder argument is refused where it is written.
+    for (v, a, line) in [
+        ("lib x264", "aac", 5),
+        ("libx264", "aac; rm -rf /", 6),
+        ("an", "aac", 5),
+        ("libx264", "vn", 6),
+        ("", "aac", 5),
+    ] {
+        let e = parse_err(&engine(v, a));
+        assert_eq!(e.line, line, "{v:?} {a:?}: {e}");
     }
 }

@@ -18,12 +18,7 @@
 pub mod ingest;
 pub mod process;
 
-use crate::config::EngineConfig;
-
-/// `vcodec`/`acodec` values with a meaning of their own (SRS's `SRS_RTMP_ENCODER_*`).
-pub const COPY: &str = "copy";
-pub const NO_VIDEO: &str = "vn";
-pub const NO_AUDIO: &str = "an";
+use crate::config::{Codec, EngineConfig};
 
 /// The argv (without the program) of one engine reading `input` and writing `output`.
 ///
@@ -48,14 +43,19 @@ pub fn engine_args(iparams: &[&str], input: &str, e: &EngineConfig, output: &str
         push(&mut a, p);
     }
 
-    if e.vcodec == NO_VIDEO {
-        push(&mut a, "-vn");
-    } else {
-        push(&mut a, "-vcodec");
-        push(&mut a, &e.vcodec);
+    match &e.vcodec.0 {
+        Codec::Drop => push(&mut a, "-vn"),
+        Codec::Copy => {
+            push(&mut a, "-vcodec");
+            push(&mut a, "copy");
+        }
+        Codec::Encode(name) => {
+            push(&mut a, "-vcodec");
+            push(&mut a, name);
+        }
     }
     // With "copy" the encoder options mean nothing (ffmpeg would warn about or refuse them).
-    if e.vcodec != COPY && e.vcodec != NO_VIDEO {
+    if matches!(e.vcodec.0, Codec::Encode(_)) {
         if e.vbitrate > 0 {
             push(&mut a, "-b:v");
             push(&mut a, &format!("{}k", e.vbitrate));
@@ -103,12 +103,12 @@ pub fn engine_args(iparams: &[&str], input: &str, e: &EngineConfig, output: &str
         }
     }
 
-    if e.acodec == NO_AUDIO {
+    if let Codec::Drop = e.acodec.0 {
         push(&mut a, "-an");
     } else {
         push(&mut a, "-acodec");
-        push(&mut a, &e.acodec);
-        if e.acodec != COPY {
+        if let Codec::Encode(name) = &e.acodec.0 {
+            push(&mut a, name);
             if e.abitrate > 0 {
                 push(&mut a, "-b:a");
                 push(&mut a, &format!("{}k", e.abitrate));
@@ -125,6 +125,7 @@ pub fn engine_args(iparams: &[&str], input: &str, e: &EngineConfig, output: &str
                 push(&mut a, p);
             }
         } else {
+            push(&mut a, "copy");
             // Copying audio keeps only `-bsf:a aac_adtstoasc`, as SRS does: AAC copied from an
             // ADTS source (MPEG-TS, HLS, raw .aac) into FLV needs that bitstream filter, while
             // every other audio option is an encoder option that "copy" cannot honour.
@@ -158,6 +159,15 @@ fn has_video_filter(vfilter: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{AudioCodec, VideoCodec};
+
+    fn v(text: &str) -> VideoCodec {
+        VideoCodec::try_from(text.to_string()).expect("a valid test vcodec")
+    }
+
+    fn a(text: &str) -> AudioCodec {
+        AudioCodec::try_from(text.to_string()).expect("a valid test acodec")
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -170,7 +180,7 @@ mod tests {
         EngineConfig {
             name: "sd".into(),
             enabled: true,
-            vcodec: "libx264".into(),
+            vcodec: v("libx264"),
             vbitrate: 800,
             vfps: 25.0,
             vwidth: 640,
@@ -180,7 +190,7 @@ mod tests {
             vpreset: "medium".into(),
             vparams: s(&["-g", "50", ""]),
             vfilter: s(&["-i", "logo.png", "-filter_complex", "overlay=10:10"]),
-            acodec: "aac".into(),
+            acodec: a("aac"),
             abitrate: 64,
             asample_rate: 44100,
             achannels: 2,
@@ -206,8 +216,8 @@ mod tests {
     #[test]
     fn copy_skips_encoder_options_but_keeps_aac_adtstoasc() {
         let e = EngineConfig {
-            vcodec: "copy".into(),
-            acodec: "copy".into(),
+            vcodec: v("copy"),
+            acodec: a("copy"),
             aparams: s(&["-ar", "48000", "-bsf:a", "aac_adtstoasc", "-bsf:a", "other"]),
             ..full()
         };
@@ -224,8 +234,8 @@ mod tests {
     #[test]
     fn vn_and_an_drop_the_track_and_its_options() {
         let e = EngineConfig {
-            vcodec: "vn".into(),
-            acodec: "an".into(),
+            vcodec: v("vn"),
+            acodec: a("an"),
             vfilter: vec![],
             ..full()
         };
@@ -248,7 +258,7 @@ mod tests {
     #[test]
     fn one_dimension_becomes_an_even_scale_filter_unless_a_filter_is_set() {
         let only_w = EngineConfig {
-            vcodec: "libx264".into(),
+            vcodec: v("libx264"),
             vwidth: 640,
             ..EngineConfig::default()
         };
@@ -279,7 +289,7 @@ mod tests {
     #[test]
     fn fractional_frame_rate_is_kept() {
         let e = EngineConfig {
-            vcodec: "libx264".into(),
+            vcodec: v("libx264"),
             vfps: 29.97,
             ..EngineConfig::default()
         };

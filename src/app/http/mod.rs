@@ -19,7 +19,7 @@ pub mod vod;
 
 use crate::app::runtime::body::Body;
 use crate::app::shared::Context;
-use crate::config::{parse_listen, Config};
+use crate::config::Config;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -69,20 +69,12 @@ impl HttpListener {
 /// Binds `http_server.listen` and `http_api.listen` (those enabled). Port 0 always binds its
 /// own listener, so tests get two distinct ephemeral ports.
 pub async fn bind(config: &Config) -> io::Result<Vec<HttpListener>> {
-    let parse = |key: &str, entry: &str| {
-        parse_listen(entry).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{key}: bad listen address {entry:?}"),
-            )
-        })
-    };
     let files = match config.http_server.enabled {
-        true => Some(parse("http_server.listen", &config.http_server.listen)?),
+        true => Some(config.http_server.listen.addr),
         false => None,
     };
     let api = match config.http_api.enabled {
-        true => Some(parse("http_api.listen", &config.http_api.listen)?),
+        true => Some(config.http_api.listen.addr),
         false => None,
     };
     let mut wanted: Vec<(SocketAddr, Roles)> = Vec::new();

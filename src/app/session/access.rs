@@ -78,74 +78,31 @@ pub fn page_host(page_url: &str) -> &str {
 // ---------------------------------------------------------------------------------------
 // security
 
-/// A vhost's security rules, parsed once (per config load).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SecurityRules {
-    pub enabled: bool,
-    pub allow: Vec<Rule>,
-    pub deny: Vec<Rule>,
-}
-
-impl SecurityRules {
-    pub fn parse(cfg: &SecurityConfig) -> SecurityRules {
-        SecurityRules {
-            enabled: cfg.enabled,
-            allow: cfg.allow.iter().map(|r| Rule::parse(r)).collect(),
-            deny: cfg.deny.iter().map(|r| Rule::parse(r)).collect(),
-        }
-    }
-
-    /// Every malformed rule, as "allow: why" / "deny: why".
-    pub fn errors(&self) -> Vec<String> {
-        let allow = self
-            .allow
-            .iter()
-            .filter_map(|r| r.error().map(|e| format!("allow: {e}")));
-        let deny = self
-            .deny
-            .iter()
-            .filter_map(|r| r.error().map(|e| format!("deny: {e}")));
-        allow.chain(deny).collect()
-    }
-
-    /// Ok when `ip` may do `action`; else why not, naming the rule.
-    pub fn allows(&self, action: Action, ip: IpAddr) -> Result<(), String> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let ip = normalize(ip);
-        if let Some(r) = self.deny.iter().find(|r| r.matches(action, ip, true)) {
-            return Err(match r.error() {
-                Some(e) => {
-                    format!("security: {action} from {ip} denied by malformed deny rule: {e}")
-                }
-                None => format!(
-                    "security: {action} from {ip} denied by deny rule \"{}\"",
-                    r.text
-                ),
-            });
-        }
-        if self.allow.iter().any(|r| r.matches(action, ip, false)) {
-            return Ok(());
-        }
-        let n = self
-            .allow
-            .iter()
-            .filter(|r| r.action == Some(action))
-            .count();
-        Err(format!(
-            "security: {action} from {ip} matches none of the {n} allow rule(s) for {action}"
-        ))
-    }
-}
-
-/// [`SecurityRules::parse`] then [`SecurityRules::allows`], for callers that do not keep the
-/// parsed rules.
+/// Ok when `ip` may do `action` under `cfg` (its rules were parsed at load), in SRS's order:
+/// a matching deny rule refuses, then a matching allow rule admits, else refused. Why not
+/// names the rule (or counts the allow rules that did not match).
 pub fn security_allows(cfg: &SecurityConfig, action: Action, ip: IpAddr) -> Result<(), String> {
     if !cfg.enabled {
         return Ok(());
     }
-    SecurityRules::parse(cfg).allows(action, ip)
+    let ip = normalize(ip);
+    if let Some(r) = cfg.deny.iter().find(|r| r.matches(action, ip, true)) {
+        return Err(format!(
+            "security: {action} from {ip} denied by deny rule \"{}\"",
+            r.text
+        ));
+    }
+    if cfg.allow.iter().any(|r| r.matches(action, ip, false)) {
+        return Ok(());
+    }
+    let n = cfg
+        .allow
+        .iter()
+        .filter(|r| r.action == Some(action))
+        .count();
+    Err(format!(
+        "security: {action} from {ip} matches none of the {n} allow rule(s) for {action}"
+    ))
 }
 
 #[cfg(test)]
@@ -221,8 +178,8 @@ mod tests {
     fn sec(allow: &[&str], deny: &[&str]) -> SecurityConfig {
         SecurityConfig {
             enabled: true,
-            allow: allow.iter().map(|s| s.to_string()).collect(),
-            deny: deny.iter().map(|s| s.to_string()).collect(),
+            allow: allow.iter().map(|s| Rule::parse(s)).collect(),
+            deny: deny.iter().map(|s| Rule::parse(s)).collect(),
         }
     }
 
@@ -305,17 +262,17 @@ mod tests {
         let cfg = SecurityConfig {
             enabled: false,
             allow: vec![],
-            deny: vec!["play all".into()],
+            deny: vec![Rule::parse("play all")],
         };
         assert!(security_allows(&cfg, Action::Play, ip("1.1.1.1")).is_ok());
     }
 
     #[test]
     fn security_errors_name_the_rule() {
-        let rules = SecurityRules::parse(&sec(&["play all"], &["play 10.0.0.0/8"]));
-        let e = rules.allows(Action::Play, ip("10.0.0.1")).unwrap_err();
+        let cfg = sec(&["play all"], &["play 10.0.0.0/8"]);
+        let e = security_allows(&cfg, Action::Play, ip("10.0.0.1")).unwrap_err();
         assert!(e.contains("deny rule \"play 10.0.0.0/8\""), "{e}");
-        let e = rules.allows(Action::Publish, ip("10.0.0.1")).unwrap_err();
+        let e = security_allows(&cfg, Action::Publish, ip("10.0.0.1")).unwrap_err();
         assert!(e.contains("none of the 0 allow rule(s) for publish"), "{e}");
     }
 
@@ -342,7 +299,13 @@ mod tests {
         ] {
             assert_eq!(Rule::parse(good).error(), None, "{good}");
         }
-        let rules = SecurityRules::parse(&sec(&["play x"], &["watch all"]));
-        assert_eq!(rules.errors().len(), 2);
+        // A rule that does not parse fails closed: a malformed deny refuses everyone, a
+        // malformed allow admits no one (a config cannot hold one: it is refused at load).
+        let cfg = sec(&["play x"], &["watch all"]);
+        assert!(security_allows(&cfg, Action::Publish, ip("10.0.0.1")).is_err());
+        let cfg = sec(&["play x"], &[]);
+        assert!(security_allows(&cfg, Action::Play, ip("10.0.0.1")).is_err());
+        assert!(Rule::try_from("play x".to_string()).is_err());
+        assert!(Rule::try_from("play 10.0.0.0/8".to_string()).is_ok());
     }
 }

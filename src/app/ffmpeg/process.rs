@@ -383,25 +383,35 @@ mod tests {
         assert_eq!(s.command_line(), "ffmpeg -i \"a b.flv\" \"\"");
     }
 
-    #[tokio::test]
-    async fn missing_binary_is_retried_not_a_panic() {
+    /// On tokio's paused clock: the supervisor's real backoff (1 s, 2 s, 4 s ... under the
+    /// default policy) passes in virtual time, so the test proves the waits without sleeping.
+    #[tokio::test(start_paused = true)]
+    async fn missing_binary_is_retried_with_backoff_not_a_panic() {
         let (_tx, shutdown) = watch::channel(false);
         let live = Arc::new(AtomicUsize::new(0));
-        let policy = Policy {
-            min_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(20),
-            ..Policy::default()
-        };
         let spec = Spec {
             program: "/nonexistent/srsd-test-ffmpeg".into(),
             args: vec![],
         };
-        let s = Supervisor::spawn_with(shutdown, live.clone(), "test".into(), spec, policy);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let started = Instant::now();
+        let s = Supervisor::spawn_with(
+            shutdown,
+            live.clone(),
+            "test".into(),
+            spec,
+            Policy::default(),
+        );
+        let deadline = started + Duration::from_secs(60);
         while s.stats.spawn_errors.load(Ordering::Relaxed) < 3 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(s.stats.spawn_errors.load(Ordering::Relaxed) >= 3);
+        assert_eq!(s.stats.spawn_errors.load(Ordering::Relaxed), 3);
+        // Three attempts with the waits of 1 s and 2 s between them, not a busy loop.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(3) && waited < Duration::from_secs(7),
+            "{waited:?}"
+        );
         assert_eq!(s.starts(), 0);
         assert_eq!(live.load(Ordering::Relaxed), 0);
     }

@@ -448,3 +448,95 @@ async fn late_player_gets_first_media_within_50ms_at_mw_latency_350() {
         );
     }
 }
+
+/// Each way an RTMP connection ends is counted under its own reason (`ConnError`): a peer
+/// that hangs up, a kick by the API, bytes that break the protocol, a clean close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_ends_are_counted_by_who_is_to_blame() {
+    let server = start_server("closes", "").await;
+    let count = |reason: &str| {
+        server
+            .ctx
+            .closes
+            .snapshot()
+            .into_iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| n)
+    };
+    let wait_count = |reason: &'static str, want: u64| {
+        let server = &server;
+        async move {
+            wait_for(Duration::from_secs(5), || {
+                server
+                    .ctx
+                    .closes
+                    .snapshot()
+                    .into_iter()
+                    .any(|(r, n)| r == reason && n == want)
+            })
+            .await
+        }
+    };
+    // A player that hangs up: the peer's doing.
+    let c = player(&server, "live/closes").await;
+    drop(c);
+    assert!(
+        wait_count("peer", 1).await,
+        "peer: {:?}",
+        server.ctx.closes.snapshot()
+    );
+    // Kicked by the API.
+    let _c = player(&server, "live/closes").await;
+    let id = server
+        .ctx
+        .stats
+        .clients()
+        .iter()
+        .map(|c| c.id)
+        .max()
+        .expect("a client");
+    let api = server.api.expect("api");
+    let mut s = TcpStream::connect(api).await.expect("api");
+    s.write_all(
+        format!("DELETE /api/v1/clients/{id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .expect("kick");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    assert!(
+        wait_count("kicked", 1).await,
+        "kicked: {:?}",
+        server.ctx.closes.snapshot()
+    );
+    // A handshake answered with garbage chunks: the protocol's.
+    let mut raw = TcpStream::connect(server.addr).await.expect("connect");
+    let mut c0c1 = vec![3u8];
+    c0c1.extend(std::iter::repeat_n(0u8, 1536));
+    raw.write_all(&c0c1).await.expect("c0c1");
+    let mut s0s1s2 = vec![0u8; 1 + 1536 * 2];
+    raw.read_exact(&mut s0s1s2).await.expect("s0s1s2");
+    raw.write_all(&s0s1s2[1..1537]).await.expect("c2");
+    // A type-3 chunk on a chunk stream that never had a header.
+    raw.write_all(&[0xC5; 16]).await.expect("garbage");
+    assert!(
+        wait_count("protocol", 1).await,
+        "protocol: {:?}",
+        server.ctx.closes.snapshot()
+    );
+    assert_eq!(count("io"), 0);
+    let metrics = {
+        let mut s = TcpStream::connect(api).await.expect("api");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("get");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out).await;
+        out
+    };
+    assert!(
+        metrics.contains("srsd_connection_closes_total{reason=\"kicked\"} 1"),
+        "{metrics}"
+    );
+}

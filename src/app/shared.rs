@@ -29,7 +29,9 @@ pub struct Context {
     /// Connections refused because `max_connections` was reached.
     pub refused: AtomicUsize,
     /// Publishes and plays refused, by reason.
-    pub denials: stats::Denials,
+    pub denials: stats::ReasonCounts,
+    /// RTMP connections ended, by why (`ConnError::reason`, or `closed`).
+    pub closes: stats::ReasonCounts,
     /// Flips to true once: every task selects on it.
     pub shutdown: watch::Receiver<bool>,
     pub server_name: String,
@@ -166,7 +168,8 @@ impl Context {
             started: Instant::now(),
             connections: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
-            denials: Default::default(),
+            denials: stats::ReasonCounts::new(&stats::DENIAL_REASONS),
+            closes: stats::ReasonCounts::new(&crate::app::rtmp::error::CLOSE_REASONS),
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
             stats: Arc::new(stats::Stats::default()),

@@ -93,6 +93,15 @@ pub fn render(ctx: &Context) -> String {
     for (reason, n) in ctx.denials.snapshot() {
         out.push_str(&format!("srsd_denials_total{{reason=\"{reason}\"}} {n}\n"));
     }
+    out.push_str(
+        "# HELP srsd_connection_closes_total RTMP connections ended, by why.\n\
+         # TYPE srsd_connection_closes_total counter\n",
+    );
+    for (reason, n) in ctx.closes.snapshot() {
+        out.push_str(&format!(
+            "srsd_connection_closes_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
     out
 }
 

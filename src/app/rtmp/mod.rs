@@ -12,7 +12,9 @@ use crate::app::shared::{play_jitter, source_options};
 use crate::protocol::rtmp::url::{self, StreamRequest};
 
 pub mod bandcheck;
+pub mod error;
 mod requests;
+
 use crate::config::{Config, VhostConfig};
 use crate::hub::queue::shrunk_capacity;
 use crate::hub::{Consumer, Item, Publisher, QueueLimits, StreamKey};
@@ -21,6 +23,7 @@ use crate::protocol::rtmp::command::{status, ConnectRequest};
 use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
 use crate::protocol::rtmp::session::{ServerEvent, ServerSession};
 use bytes::{Bytes, BytesMut};
+pub use error::ConnError;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,20 +56,13 @@ pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: 
     // answers and the GOP burst must not wait for the peer's delayed ACK.
     let _ = socket.set_nodelay(true);
     let guard = ctx.stats.register(cid, peer.ip().to_string());
-    match serve_inner(&ctx, socket, peer, cid, &guard.stat).await {
+    let result = serve_inner(&ctx, socket, peer, cid, &guard.stat).await;
+    ctx.closes
+        .count(result.as_ref().err().map_or("closed", ConnError::reason));
+    match result {
         Ok(()) => log::info!("client {peer} closed"),
         // A peer hanging up is ordinary (players stop, benches end): not worth a warning.
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::BrokenPipe
-                    | io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::ConnectionAborted
-            ) =>
-        {
-            log::info!("client {peer} closed: {e}")
-        }
+        Err(e) if e.is_ordinary() => log::info!("client {peer} closed: {e}"),
         Err(e) => log::warn!("client {peer} closed: {e}"),
     }
 }
@@ -158,7 +154,7 @@ async fn serve_inner(
     peer: SocketAddr,
     cid: u32,
     stat: &Arc<ClientStat>,
-) -> io::Result<()> {
+) -> Result<(), ConnError> {
     let (mut reader, mut writer) = socket.into_split();
     // C0+C1 (1537 bytes) and C2 (1536) fit; after the handshake it is given up once empty
     // (see `read_some`).
@@ -215,16 +211,16 @@ async fn serve_inner(
     let kicked = stat.kick.notified();
     tokio::pin!(kicked);
 
-    let result: io::Result<()> = loop {
+    let result: Result<(), ConnError> = loop {
         if pending_input {
             pending_input = false;
             if let Err(e) = conn.session.handle_input(&mut rbuf) {
-                break Err(err(io::ErrorKind::InvalidData, e.to_string()));
+                break Err(ConnError::Protocol(e.to_string()));
             }
             // Boxed: connect/publish/play (hooks, edge, admission) are rare and their futures
             // large; inline they would sit in every player's task for its whole life.
             if let Err(e) = Box::pin(conn.handle_events()).await {
-                break Err(e);
+                break Err(e.into());
             }
             // A bandwidth check takes the connection over until it ends.
             if let Some((id, vhost, bc)) = conn.bandcheck.take() {
@@ -240,13 +236,14 @@ async fn serve_inner(
                     &bc,
                     &ctx.bandcheck,
                 ))
-                .await;
+                .await
+                .map_err(ConnError::from);
             }
         }
         if let Some(out) = conn.session.take_output() {
             conn.bytes_out += out.len() as u64;
             if let Err(e) = write_timeout(writer.write_all(&out)).await {
-                break Err(e);
+                break Err(e.into());
             }
         }
         if conn.close_after_flush {
@@ -281,11 +278,11 @@ async fn serve_inner(
                 // Boxed: a write's state (its buffers, the write timeout) exists only while it
                 // runs, not in every player's task between batches.
                 if let Err(e) = Box::pin(conn.write_items(&mut writer, &mut items)).await {
-                    break Err(e);
+                    break Err(e.into());
                 }
             }
-            _ = &mut shut => break Ok(()),
-            _ = &mut kicked => break Err(err(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API")),
+            _ = &mut shut => break Err(ConnError::Shutdown),
+            _ = &mut kicked => break Err(ConnError::Kicked),
             _ = &mut timer => {
                 let now = Instant::now();
                 if now >= next_pithy {
@@ -293,14 +290,17 @@ async fn serve_inner(
                     next_pithy = now + PITHY;
                 }
                 if let Err(e) = conn.check_timeouts(idle_since) {
-                    break Err(e);
+                    break Err(e.into());
                 }
             }
             r = read_some(&mut reader, &mut rbuf, publishing) => match r {
-                Ok(Some(0)) => break Ok(()),
+                Ok(Some(0)) => break Err(ConnError::Peer(err(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed the connection",
+                ))),
                 Ok(Some(_)) => pending_input = true,
                 Ok(None) => {}
-                Err(e) => break Err(e),
+                Err(e) => break Err(e.into()),
             },
         }
         stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);

@@ -263,11 +263,38 @@ mod tests {
     }
 }
 
-/// Clients refused, counted by why (for `/metrics` `srsd_denials_total{reason=...}`). The
-/// reasons are a fixed set, so counting takes no lock.
-#[derive(Debug, Default)]
-pub struct Denials {
-    counts: [std::sync::atomic::AtomicUsize; DENIAL_REASONS.len()],
+/// Events counted by a reason from a fixed set of labels (`/metrics` counters such as
+/// `srsd_denials_total{reason}`): counting takes no lock; a label outside the set is ignored.
+#[derive(Debug)]
+pub struct ReasonCounts {
+    labels: &'static [&'static str],
+    counts: Vec<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReasonCounts {
+    /// Zero for every label of `labels`.
+    pub fn new(labels: &'static [&'static str]) -> ReasonCounts {
+        ReasonCounts {
+            labels,
+            counts: labels.iter().map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// Counts one event for `reason` (one of the labels; others are ignored).
+    pub fn count(&self, reason: &str) {
+        if let Some(i) = self.labels.iter().position(|r| *r == reason) {
+            self.counts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// (label, count) for every label, in the labels' order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        self.labels
+            .iter()
+            .zip(&self.counts)
+            .map(|(r, c)| (*r, c.load(std::sync::atomic::Ordering::Relaxed) as u64))
+            .collect()
+    }
 }
 
 /// Every reason a client is refused for, as `/metrics` labels them.
@@ -289,21 +316,3 @@ pub const DENIAL_REASONS: [&str; 8] = [
     // An edge's origin refused the client (token traverse).
     "origin",
 ];
-
-impl Denials {
-    /// Counts one refusal for `reason` (one of [`DENIAL_REASONS`]; others are ignored).
-    pub fn count(&self, reason: &str) {
-        if let Some(i) = DENIAL_REASONS.iter().position(|r| *r == reason) {
-            self.counts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// (reason, count) for every reason, in [`DENIAL_REASONS`] order.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        DENIAL_REASONS
-            .iter()
-            .zip(&self.counts)
-            .map(|(r, c)| (*r, c.load(std::sync::atomic::Ordering::Relaxed) as u64))
-            .collect()
-    }
-}

@@ -1,7 +1,7 @@
 //! Hub tests: publisher lock, late joiners, fan-out, drops.
 
 use super::*;
-use crate::protocol::rtmp::session::MediaKind;
+use crate::protocol::media::MediaKind;
 use bytes::Bytes;
 
 fn key() -> StreamKey {

@@ -10,8 +10,8 @@ use super::{cors, procfs, query_param, Conn};
 use crate::app::edge::{Direction, EdgeInfo};
 use crate::app::stats::ClientStat;
 use crate::app::Context;
-use crate::hub::{Source, StreamKey};
-use crate::protocol::{aac, avc};
+use crate::hub::{Frame, Source, StreamKey};
+use crate::protocol::codec_info;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
@@ -654,48 +654,56 @@ fn codec_info(src: &Source, parse_sps: bool) -> (Value, Value) {
     )
 }
 
-/// `video` from an FLV video sequence-header body: frame type and codec id, AVC packet type,
-/// composition time (5 bytes), then the AVCDecoderConfigurationRecord.
-pub(crate) fn video_info(sh: &[u8], parse_sps: bool) -> Value {
-    let codec = sh.first().map(|b| b & 0x0F);
-    match (codec, sh.get(5..)) {
-        (Some(7), Some(record)) => match avc::parse_avc_config(record) {
-            Ok(c) => obj([
-                ("codec", "H264".into()),
-                ("profile", avc::profile_name(c.profile).into()),
-                ("level", avc::level_name(c.level).into()),
-                ("width", if parse_sps { c.width } else { 0 }.into()),
-                ("height", if parse_sps { c.height } else { 0 }.into()),
-            ]),
-            Err(_) => Value::Null,
-        },
-        // HEVC: srsd does not parse its configuration record; say only what is known.
-        (Some(12), _) => obj([
-            ("codec", "HEVC".into()),
-            ("profile", "".into()),
-            ("level", "".into()),
-            ("width", 0u32.into()),
-            ("height", 0u32.into()),
+/// `video` from a video sequence-header frame (its tag header read by the hub): codec,
+/// profile, level, width, height. A record srsd cannot read gives the codec name (when
+/// known) with null fields, and a log line; a codec without a name gives null.
+pub(crate) fn video_info(sh: &Frame, parse_sps: bool) -> Value {
+    let Some(name) = sh.codec().name() else {
+        return Value::Null;
+    };
+    match codec_info::video_info(&sh.tag, sh.data()) {
+        Ok(v) => obj([
+            ("codec", name.into()),
+            ("profile", v.profile.into()),
+            ("level", v.level.into()),
+            ("width", if parse_sps { v.width } else { 0 }.into()),
+            ("height", if parse_sps { v.height } else { 0 }.into()),
         ]),
-        _ => Value::Null,
+        Err(e) => {
+            log::warn!("video sequence header: {e}");
+            obj([
+                ("codec", name.into()),
+                ("profile", Value::Null),
+                ("level", Value::Null),
+                ("width", Value::Null),
+                ("height", Value::Null),
+            ])
+        }
     }
 }
 
-/// `audio` from an FLV audio sequence-header body: sound format byte, AAC packet type, then
-/// the AudioSpecificConfig.
-pub(crate) fn audio_info(sh: &[u8]) -> Value {
-    let format = sh.first().map(|b| b >> 4);
-    match (format, sh.get(2..)) {
-        (Some(10), Some(asc)) => match aac::parse_audio_specific_config(asc) {
-            Ok(c) => obj([
-                ("codec", "AAC".into()),
-                ("sample_rate", c.sample_rate.into()),
-                ("channel", (c.channels as u32).into()),
-                ("profile", aac::profile_name(c.object_type).into()),
-            ]),
-            Err(_) => Value::Null,
-        },
-        _ => Value::Null,
+/// `audio` from an audio sequence-header frame: codec, sample rate, channels, profile; a
+/// record srsd cannot read gives the codec name with null fields, and a log line.
+pub(crate) fn audio_info(sh: &Frame) -> Value {
+    let Some(name) = sh.codec().name() else {
+        return Value::Null;
+    };
+    match codec_info::audio_info(&sh.tag, sh.data()) {
+        Ok(a) => obj([
+            ("codec", name.into()),
+            ("sample_rate", a.sample_rate.into()),
+            ("channel", u32::from(a.channels).into()),
+            ("profile", a.profile.into()),
+        ]),
+        Err(e) => {
+            log::warn!("audio sequence header: {e}");
+            obj([
+                ("codec", name.into()),
+                ("sample_rate", Value::Null),
+                ("channel", Value::Null),
+                ("profile", Value::Null),
+            ])
+        }
     }
 }
 

@@ -141,9 +141,12 @@ impl Codec {
     }
 }
 
-/// The video FourCCs srsd carries end to end, as the upstream `connect` announces them in
-/// `fourCcList` (Enhanced RTMP v1 §"Extending NetConnection connect command").
-pub const VIDEO_FOURCC_LIST: [&str; 4] = ["avc1", "hvc1", "av01", "vp09"];
+/// The FourCCs srsd carries end to end, as its upstream `connect` (edge pull/push, forward,
+/// tools) announces them in `fourCcList` (Enhanced RTMP §"Enhancing NetConnection connect
+/// Command"): origins that check the list (SRS 6+, cloud ingest) then accept Enhanced
+/// streams from srsd. srsd relays every codec's bytes unchanged, so the list is what its
+/// outputs understand: these four video and two audio FourCCs.
+pub const FOURCC_LIST: [&str; 6] = ["avc1", "hvc1", "av01", "vp09", "Opus", "mp4a"];
 
 /// What a message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -603,7 +603,24 @@ fn stream_object(
         .vhost
         .get(&src.key.vhost)
         .map_or(true, |v| v.publish.parse_sps);
-    let (video, audio) = codec_info(src, parse_sps);
+    let (mut video, mut audio) = codec_info(src, parse_sps);
+    // A track HLS leaves out says why (srsd's own field; SRS has no such case).
+    let hls = ctx
+        .config()
+        .vhost
+        .get(&src.key.vhost)
+        .is_some_and(|v| v.hls.enabled);
+    if hls {
+        let (v, a) = src.sequence_headers();
+        for (value, frame) in [(&mut video, v), (&mut audio, a)] {
+            if let (Value::Obj(_), Some(why)) = (
+                &*value,
+                frame.and_then(|f| crate::protocol::ts_remux::no_ts_mapping(f.codec())),
+            ) {
+                value.push("hls_skipped", why);
+            }
+        }
+    }
     obj([
         ("id", src.id.to_string().into()),
         ("name", src.key.stream.as_str().into()),

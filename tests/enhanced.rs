@@ -1,12 +1,13 @@
 //! Enhanced RTMP end to end with a real modern ffmpeg (PyPI's imageio-ffmpeg, ffmpeg 9:
 //! libx265, libsvtav1, libopus): ffmpeg 9 publishes HEVC + AAC, AV1, and HEVC + Opus; ffmpeg 9
 //! plays them back over RTMP and HTTP-FLV as a late player whose first frame must be a
-//! keyframe (`-vf showinfo` says `iskey:1`); Debian's ffprobe reads the HEVC HLS segments;
+//! keyframe (`-vf showinfo` says `iskey:1`); Debian's ffprobe reads the HEVC HLS segments
+//! and the HTTP-TS mount; `srsd probe` reports the codecs;
 //! ffmpeg 9 reads the DVR file (Debian's ffprobe 5.1 predates Enhanced FLV); the API shows
 //! the codecs and picture sizes. Skipped loudly when a program is missing; required in CI
 //! (SRSD_REQUIRE_INTEROP=1).
 //!
-//! Clips are short and small (6 s, 320x180, 10 fps, GOP 1 s, x265 `ultrafast`, SVT-AV1 preset
+//! Clips are short and small (8 s, 320x180, 10 fps, GOP 1 s, x265 `ultrafast`, SVT-AV1 preset
 //! 12) and encoded once per test before publishing with `-c copy`, so the timing-sensitive part
 //! costs little CPU.
 
@@ -39,7 +40,7 @@ fn modern_ffmpeg() -> Option<String> {
     None
 }
 
-/// Encodes a 6 s clip into `dir/NAME.mkv` with the given codec arguments.
+/// Encodes an 8 s clip into `dir/NAME.mkv` with the given codec arguments.
 fn encode(ff9: &str, dir: &Path, name: &str, audio: bool, codec_args: &[&str]) -> PathBuf {
     let out = dir.join(format!("{name}.mkv"));
     let mut c = Command::new(ff9);
@@ -54,7 +55,7 @@ fn encode(ff9: &str, dir: &Path, name: &str, audio: bool, codec_args: &[&str]) -
     }
     // Output captured: SVT-AV1 logs to stderr whatever -loglevel says.
     let o = c
-        .args(["-t", "6", "-pix_fmt", "yuv420p"])
+        .args(["-t", "8", "-pix_fmt", "yuv420p"])
         .args(codec_args)
         .arg(&out)
         .stdin(Stdio::null())
@@ -165,7 +166,7 @@ async fn publish_and_play(
     );
     // Late players: join after more than one GOP went by.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    // The API while the stream is live (before the players: the clip lasts 6 s).
+    // The API while the stream is live (before the players: the clip lasts 8 s).
     let j = api_streams(server.api.expect("API")).await;
     let s = j["streams"]
         .as_array()
@@ -174,7 +175,54 @@ async fn publish_and_play(
         .clone();
     let http = server.http.expect("HTTP server");
     let flv = format!("http://{http}/live/{stream}.flv");
-    let (rtmp_log, flv_log) = tokio::join!(play(ff9, &url), play(ff9, &flv));
+    let ts = format!("http://{http}/live/{stream}.ts");
+    // At the same time: `srsd probe` (the project's own RTMP prober) and Debian's ffprobe
+    // on the HTTP-TS mount.
+    let probe = tokio::process::Command::new(env!("CARGO_BIN_EXE_srsd"))
+        .args(["probe", &url, "--duration", "1.5"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let ts_probe = tokio::task::spawn_blocking(move || {
+        probe_stream_fields(
+            &ts,
+            &["-rw_timeout", "5000000"],
+            "codec_type,codec_name,width,height",
+        )
+    });
+    let (rtmp_log, flv_log, probe) = tokio::join!(play(ff9, &url), play(ff9, &flv), probe);
+    let probe = probe.expect("run srsd probe");
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap_or_else(|e| {
+        panic!(
+            "srsd probe JSON: {e}: {}",
+            String::from_utf8_lossy(&probe.stdout)
+        )
+    });
+    assert_eq!(
+        probe["video"],
+        s["video"].as_object().map_or(serde_json::Value::Null, |v| {
+            let mut v = v.clone();
+            v.remove("hls_skipped");
+            v.into()
+        }),
+        "{stream}: srsd probe reports what the API does"
+    );
+    let ts_streams = ts_probe.await.expect("ffprobe task");
+    let ts_video = ts_streams.iter().find(|f| f.iter().any(|x| x == "video"));
+    if s["video"]["codec"] == "H265" {
+        let v = ts_video.unwrap_or_else(|| panic!("{stream}: HTTP-TS video: {ts_streams:?}"));
+        assert!(
+            v.contains(&"hevc".to_string())
+                && v.contains(&"320".to_string())
+                && v.contains(&"180".to_string()),
+            "{stream}: HTTP-TS {v:?}"
+        );
+    } else {
+        assert!(
+            ts_video.is_none(),
+            "{stream}: no video track in HTTP-TS: {ts_streams:?}"
+        );
+    }
     for (who, log) in [("RTMP", &rtmp_log), ("HTTP-FLV", &flv_log)] {
         assert_eq!(
             first_iskey(log),

@@ -389,3 +389,57 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Edge pull and forward relay Enhanced RTMP unchanged: ffmpeg 9 publishes HEVC + Opus to an
+/// origin that forwards to a second server; a late ffmpeg 9 player on an edge (which pulls
+/// from the origin, announcing `fourCcList`) starts on a keyframe; the forward destination
+/// knows the codecs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_pull_and_forward_relay_enhanced_hevc_and_opus() {
+    let Some(ff9) = modern_ffmpeg() else { return };
+    let dir = temp_dir("enhanced-relay-build");
+    let mut args = X265.to_vec();
+    args.extend(["-c:a", "libopus", "-b:a", "32k"]);
+    let clip = encode(&ff9, &dir, "relay", true, &args);
+    let dest = start_server("enhanced-relay-dest", "").await;
+    let origin = start_server(
+        "enhanced-relay-origin",
+        &format!(
+            "[vhost.\"__defaultVhost__\".forward]\nenabled = true\ndestination = [\"127.0.0.1:{}\"]\n",
+            dest.addr.port()
+        ),
+    )
+    .await;
+    let edge = start_server(
+        "enhanced-relay-edge",
+        &format!(
+            "[vhost.\"__defaultVhost__\".cluster]\nmode = \"remote\"\norigin = [\"127.0.0.1:{}\"]\n",
+            origin.addr.port()
+        ),
+    )
+    .await;
+    let _publisher = publish(&ff9, &clip, &origin.url("live/relay"));
+    assert!(
+        wait_publishing(&origin, "live/relay", Duration::from_secs(10)).await,
+        "published to the origin"
+    );
+    assert!(
+        wait_publishing(&dest, "live/relay", Duration::from_secs(10)).await,
+        "forwarded to the destination"
+    );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let log = play(&ff9, &edge.url("live/relay")).await;
+    assert_eq!(first_iskey(&log), Some("1"), "edge player:\n{log}");
+    assert!(
+        log.contains("hevc") && log.contains("320x180") && log.contains("opus"),
+        "{log}"
+    );
+    let j = api_streams(dest.api.expect("API")).await;
+    let s = &j["streams"][0];
+    assert_eq!(
+        (s["video"]["codec"].as_str(), s["audio"]["codec"].as_str()),
+        (Some("H265"), Some("Opus")),
+        "{j}"
+    );
+    assert_eq!(s["video"]["width"].as_u64(), Some(320), "{j}");
+}

@@ -232,3 +232,73 @@ fn no_source_file_over_800_lines() {
         .collect();
     assert!(long.is_empty(), "split these files:\n{}", long.join("\n"));
 }
+
+/// The code of `dir`'s files without their comment lines and test modules (everything from
+/// the first `#[cfg(test)]` on; `tests.rs` files entirely).
+fn non_test_code(dir: &str) -> Vec<(std::path::PathBuf, Vec<(usize, String)>)> {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut files);
+    files
+        .into_iter()
+        .filter(|f| f.file_name().is_some_and(|n| n != "tests.rs"))
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).expect("read source");
+            let lines = text
+                .lines()
+                .enumerate()
+                .take_while(|(_, l)| !l.contains("#[cfg(test)]"))
+                .filter(|(_, l)| !l.trim_start().starts_with("//"))
+                .map(|(n, l)| (n + 1, l.to_string()))
+                .collect();
+            (f, lines)
+        })
+        .collect()
+}
+
+/// DESIGN.md §2: the hub knows no protocol session. It reads frames through the media model
+/// (`protocol::media`), never the RTMP session module.
+#[test]
+fn hub_does_not_import_the_rtmp_session() {
+    let files = non_test_code("src/hub");
+    assert!(files.len() >= 4, "found the hub sources");
+    for (f, lines) in files {
+        for (n, line) in lines {
+            assert!(
+                !line.contains("rtmp::session"),
+                "{}:{n}: the hub imports the RTMP session module\n{line}",
+                f.display()
+            );
+        }
+    }
+}
+
+/// DESIGN.md §2: one FLV tag-header parser (`protocol::media::TagHeader`) reads a frame's
+/// codec, packet kind, keyframe flag and cts once, when it enters the hub; the app reads the
+/// frame's fields. No nibble of an FLV tag body (`b0 >> 4`, `& 0x0F`) and no byte of a frame's
+/// payload is picked apart in src/app (tags read from a file, outside the hub, go through
+/// `TagHeader::classify` itself).
+#[test]
+fn app_decodes_no_flv_tag_bytes() {
+    let files = non_test_code("src/app");
+    assert!(files.len() >= 20, "found the app sources");
+    let nibble = |l: &str| {
+        l.match_indices(">> 4")
+            .any(|(i, _)| !l[i + 4..].starts_with(|c: char| c.is_ascii_digit()))
+            || l.to_ascii_lowercase().contains("& 0x0f")
+            || l.to_ascii_lowercase().contains("& 0xf0")
+    };
+    for (f, lines) in files {
+        for (n, line) in lines {
+            let bad = nibble(&line)
+                || line.contains("payload.first()")
+                || line.contains("payload[")
+                || line.contains("payload.get(");
+            assert!(
+                !bad,
+                "{}:{n}: FLV tag bytes decoded in src/app; read the frame's fields (hub::Frame: \
+                 tag, codec(), cts(), flags, data())\n{line}",
+                f.display()
+            );
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::{ClientError, RtmpClient};
 use crate::protocol::flv::{self, FlvDecoder, Tag};
-use crate::protocol::rtmp::session::MediaKind;
+use crate::protocol::media::{MediaKind, TagHeader};
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -126,7 +126,8 @@ pub async fn play_to_flv(
     Ok(frames)
 }
 
-/// True for a video tag that starts a GOP (FLV frame type 1).
+/// True for a video tag of FLV frame type 1 (a keyframe or a keyframe's sequence header),
+/// legacy or Enhanced RTMP.
 pub fn is_keyframe(kind: MediaKind, payload: &[u8]) -> bool {
-    kind == MediaKind::Video && payload.first().is_some_and(|b| b >> 4 == 1)
+    kind == MediaKind::Video && TagHeader::classify(kind, payload).frame_type == 1
 }

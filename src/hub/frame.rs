@@ -1,17 +1,18 @@
 //! A frame: one audio, video or data message of a live stream, shared by every consumer.
 
 use crate::protocol::amf0::{self, Amf0Value};
+pub use crate::protocol::media::{Codec, MediaKind, Packet, TagHeader};
 use crate::protocol::rtmp::chunk;
-use crate::protocol::rtmp::session::MediaKind;
 use bytes::{Bytes, BytesMut};
 use std::sync::OnceLock;
 
-/// What a frame is, read once from its first bytes (FLV tag body layout).
+/// What the hub's policies (GOP cache, drops, late joiners) need of a frame, read once from its
+/// [`TagHeader`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameFlags {
-    /// A video keyframe (FLV frame type 1), sequence headers excluded.
+    /// A video keyframe (FLV frame type 1, legacy or Enhanced RTMP), sequence headers excluded.
     pub keyframe: bool,
-    /// An AVC/HEVC decoder configuration or an AAC AudioSpecificConfig.
+    /// A decoder configuration: AVC/HEVC/AV1/VP9 record, AAC AudioSpecificConfig, OpusHead.
     pub seq_header: bool,
     /// onMetaData.
     pub metadata: bool,
@@ -27,6 +28,10 @@ pub struct Frame {
     /// The timestamp as the publisher sent it (used by `time_jitter = "off"`/`"zero"`).
     pub raw_ts: u32,
     pub flags: FrameFlags,
+    /// Codec, packet kind, frame type and composition time, read once from the payload by
+    /// the one FLV tag-header parser ([`TagHeader::classify`]). A body too short for its
+    /// header keeps what its first bytes say; [`Frame::data`] is then empty.
+    pub tag: TagHeader,
     /// The RTMP message body (= FLV tag body).
     pub payload: Bytes,
     chunks: OnceLock<(u32, Bytes)>,
@@ -34,12 +39,18 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(kind: MediaKind, dts: i64, raw_ts: u32, payload: Bytes) -> Frame {
-        let flags = classify(kind, &payload);
+        let tag = TagHeader::classify(kind, &payload);
+        let flags = FrameFlags {
+            keyframe: tag.is_keyframe(),
+            seq_header: tag.is_config(),
+            metadata: kind == MediaKind::Data && is_metadata(&payload),
+        };
         Frame {
             kind,
             dts,
             raw_ts,
             flags,
+            tag,
             payload,
             chunks: OnceLock::new(),
         }
@@ -51,6 +62,22 @@ impl Frame {
 
     pub fn is_audio(&self) -> bool {
         self.kind == MediaKind::Audio
+    }
+
+    /// The frame's codec.
+    pub fn codec(&self) -> Codec {
+        self.tag.codec
+    }
+
+    /// Composition time offset (PTS - DTS) in ms.
+    pub fn cts(&self) -> i64 {
+        i64::from(self.tag.cts)
+    }
+
+    /// The codec data after the tag header: a configuration record, length-prefixed NALUs,
+    /// OBUs, raw AAC/Opus, MP3 frames; the whole body for data messages.
+    pub fn data(&self) -> &[u8] {
+        self.payload.get(self.tag.len()..).unwrap_or_default()
     }
 
     /// The payload with type-3 continuation headers interleaved for `chunk_size`: everything of
@@ -103,37 +130,6 @@ impl Frame {
         chunk::encode_continuation(&mut out, csid, &self.payload, chunk_size, extended);
         out.freeze()
     }
-}
-
-/// Reads the flags from the FLV tag body: video byte 0 = frame type << 4 | codec id,
-/// byte 1 = AVC packet type (0 = sequence header); audio byte 0 = format << 4 | ...,
-/// byte 1 = AAC packet type (0 = sequence header).
-fn classify(kind: MediaKind, p: &[u8]) -> FrameFlags {
-    let mut f = FrameFlags::default();
-    match kind {
-        MediaKind::Video => {
-            let Some(&b0) = p.first() else { return f };
-            let frame_type = b0 >> 4;
-            let codec = b0 & 0x0F;
-            // Enhanced RTMP sets the top bit and carries a packet type in the low nibble.
-            if b0 & 0x80 != 0 {
-                let packet_type = b0 & 0x0F;
-                f.seq_header = packet_type == 0;
-                f.keyframe = (b0 >> 4) & 0x07 == 1 && !f.seq_header;
-                return f;
-            }
-            // AVC (7) and HEVC (12, the de-facto extension) have sequence headers.
-            let is_sh = (codec == 7 || codec == 12) && p.get(1) == Some(&0);
-            f.seq_header = is_sh;
-            f.keyframe = frame_type == 1 && !is_sh;
-        }
-        MediaKind::Audio => {
-            let Some(&b0) = p.first() else { return f };
-            f.seq_header = b0 >> 4 == 10 && p.get(1) == Some(&0);
-        }
-        MediaKind::Data => f.metadata = is_metadata(p),
-    }
-    f
 }
 
 /// Whether an onMetaData body announces a video track: `videocodecid`, which ffmpeg and OBS

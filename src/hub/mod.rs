@@ -10,7 +10,7 @@ pub mod jitter;
 pub mod queue;
 pub mod source;
 
-pub use frame::{Frame, FrameFlags};
+pub use frame::{Codec, Frame, FrameFlags, MediaKind, Packet, TagHeader};
 pub use jitter::TimeJitter;
 pub use queue::{Item, QueueLimits};
 pub use source::{BusyError, Consumer, Publisher, Source, SourceOptions};

@@ -256,7 +256,7 @@ fn item_bytes(i: &Item) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::rtmp::session::MediaKind;
+    use crate::protocol::media::MediaKind;
     use bytes::Bytes;
 
     fn video(dts: i64, key: bool) -> Arc<Frame> {

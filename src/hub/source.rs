@@ -9,11 +9,11 @@
 //! - Pushing never waits on a consumer: a short lock, O(consumers) non-blocking queue pushes,
 //!   never held across an `.await`.
 
-use super::frame::Frame;
+use super::frame::{Codec, Frame};
 use super::jitter::{Rebase, Repair, TimeJitter};
 use super::queue::{ConsumerQueue, Item, QueueLimits};
 use super::{Hub, StreamKey};
-use crate::protocol::rtmp::session::MediaKind;
+use crate::protocol::media::MediaKind;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -104,8 +104,8 @@ pub struct SourceStats {
 /// The tracks a publish session has shown in its frames so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tracks {
-    /// The FLV SoundFormat of its audio (10 AAC, 2 MP3, ...; 9 is Enhanced RTMP's ex-header).
-    pub audio_format: Option<u8>,
+    /// The codec of its audio (from the frames' tag headers).
+    pub audio: Option<Codec>,
     /// Any video message came (sequence header included).
     pub video: bool,
 }
@@ -241,13 +241,10 @@ impl Source {
             .map(|f| f.payload.clone())
     }
 
-    /// The cached sequence headers (video, audio), for codec info in the API.
-    pub fn sequence_headers(&self) -> (Option<Bytes>, Option<Bytes>) {
+    /// The cached sequence-header frames (video, audio), for codec info in the API.
+    pub fn sequence_headers(&self) -> (Option<Arc<Frame>>, Option<Arc<Frame>>) {
         let i = lock(&self.inner);
-        (
-            i.video_sh.as_ref().map(|f| f.payload.clone()),
-            i.audio_sh.as_ref().map(|f| f.payload.clone()),
-        )
+        (i.video_sh.clone(), i.audio_sh.clone())
     }
 
     /// The bytes each consumer has queued now (frames waiting for its writer), in
@@ -408,9 +405,9 @@ impl Source {
     fn distribute(i: &mut Inner, frame: Arc<Frame>) {
         let f = frame.flags;
         let kind = frame.kind;
-        match (kind, frame.payload.first()) {
-            (MediaKind::Audio, Some(b)) => i.tracks.audio_format = Some(b >> 4),
-            (MediaKind::Video, Some(_)) => {
+        match (kind, frame.payload.is_empty()) {
+            (MediaKind::Audio, false) => i.tracks.audio = Some(frame.codec()),
+            (MediaKind::Video, false) => {
                 i.tracks.video = true;
                 i.expects_video = true;
             }

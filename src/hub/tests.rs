@@ -1,7 +1,7 @@
 //! Hub tests: publisher lock, late joiners, fan-out, drops.
 
 use super::*;
-use crate::protocol::rtmp::session::MediaKind;
+use crate::protocol::media::MediaKind;
 use bytes::Bytes;
 
 fn key() -> StreamKey {
@@ -235,4 +235,126 @@ fn mix_correct_orders_audio_and_video_by_timestamp() {
         ts.len() >= 6,
         "frames flow once both kinds are present: {ts:?}"
     );
+}
+
+/// One stream's tag bodies in each form srsd meets: (name, video sequence header, keyframe,
+/// inter frame, audio sequence header, audio frame).
+fn forms() -> Vec<(&'static str, [&'static [u8]; 5])> {
+    vec![
+        (
+            "legacy H.264 + AAC",
+            [
+                &[0x17, 0, 0, 0, 0, 1],
+                &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65],
+                &[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41],
+                &[0xAF, 0, 0x12, 0x10],
+                &[0xAF, 1, 9],
+            ],
+        ),
+        (
+            "CDN HEVC (codec id 12) + AAC",
+            [
+                &[0x1C, 0, 0, 0, 0, 1],
+                &[0x1C, 1, 0, 0, 0, 0, 0, 0, 1, 0x26],
+                &[0x2C, 1, 0, 0, 0, 0, 0, 0, 1, 0x02],
+                &[0xAF, 0, 0x12, 0x10],
+                &[0xAF, 1, 9],
+            ],
+        ),
+        (
+            "Enhanced HEVC + AAC",
+            [
+                b"\x90hvc1\x01",
+                b"\x91hvc1\x00\x00\x28\x00\x00\x00\x01\x26",
+                b"\xA3hvc1\x00\x00\x00\x01\x02",
+                &[0xAF, 0, 0x12, 0x10],
+                &[0xAF, 1, 9],
+            ],
+        ),
+        (
+            "Enhanced AV1 + Opus",
+            [
+                b"\x90av01\x81",
+                b"\x91av01\x12\x00",
+                b"\xA1av01\x32\x00",
+                b"\x90OpusOpusHead",
+                b"\x91Opus\xFC",
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn enhanced_streams_get_the_gop_cache_late_joiners_drops_and_jitter_of_h264() {
+    for (name, [vsh, keyframe, inter, ash, audio]) in forms() {
+        let hub = Hub::new();
+        let src = hub.source(&key(), SourceOptions::default());
+        let p = src.publish(1).unwrap();
+        let gop = |p: &Publisher, start: u32, n: u32| {
+            p.push(MediaKind::Video, start, Bytes::from_static(keyframe));
+            for i in 1..=n {
+                p.push(
+                    MediaKind::Audio,
+                    start + i * 40 - 20,
+                    Bytes::from_static(audio),
+                );
+                p.push(MediaKind::Video, start + i * 40, Bytes::from_static(inter));
+            }
+        };
+        // Starts on a big timestamp: `time_jitter = "full"` must start the player at 0.
+        p.push(MediaKind::Video, 90_000, Bytes::from_static(vsh));
+        p.push(MediaKind::Audio, 90_000, Bytes::from_static(ash));
+        gop(&p, 90_000, 5);
+        gop(&p, 90_240, 3);
+        let (v, a) = src.sequence_headers();
+        assert!(v.is_some() && a.is_some(), "{name}: both headers cached");
+
+        // A late joiner: headers, then the last GOP from its keyframe, at 0.
+        let mut c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
+        let mut out = Vec::new();
+        c.try_recv(&mut out, usize::MAX);
+        let f = frames(&out);
+        assert!(
+            f[0].1.seq_header && f[0].0 == MediaKind::Video,
+            "{name}: {f:?}"
+        );
+        assert!(f[1].1.seq_header && f[1].0 == MediaKind::Audio, "{name}");
+        assert!(
+            f[2].1.keyframe && f[2].0 == MediaKind::Video,
+            "{name}: GOP from a keyframe"
+        );
+        assert_eq!(f.len(), 2 + 1 + 3 * 2, "{name}: only the last GOP");
+        let first_media = out
+            .iter()
+            .find_map(|i| match i {
+                Item::Frame(f) if f.flags.keyframe => Some(c.timestamp(f)),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(first_media, 0, "{name}: the player's timeline starts at 0");
+
+        // A slow player overflows, drops to the next keyframe and keeps the headers.
+        let limits = QueueLimits {
+            max_duration_ms: 500,
+            max_bytes: 1 << 20,
+        };
+        let slow = src.subscribe(limits, TimeJitter::Full);
+        out.clear();
+        slow.try_recv(&mut out, usize::MAX);
+        for g in 0..10u32 {
+            gop(&p, 91_000 + g * 1000, 24);
+        }
+        assert!(slow.dropped() > 0, "{name}: dropped");
+        gop(&p, 101_000, 1);
+        out.clear();
+        slow.try_recv(&mut out, usize::MAX);
+        let f = frames(&out);
+        let first = f
+            .iter()
+            .position(|(k, fl)| *k == MediaKind::Video && !fl.seq_header);
+        assert!(
+            first.is_some_and(|i| f[i].1.keyframe),
+            "{name}: resumes on a keyframe: {f:?}"
+        );
+    }
 }

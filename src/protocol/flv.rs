@@ -14,7 +14,7 @@
 //! ...
 //! ```
 
-use crate::protocol::rtmp::session::MediaKind;
+use crate::protocol::media::MediaKind;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::fmt;
 

@@ -6,8 +6,11 @@
 pub mod aac;
 pub mod amf0;
 pub mod avc;
+pub mod codec_info;
 pub mod flv;
+pub mod hevc;
 pub mod m3u8;
+pub mod media;
 pub mod rtmp;
 pub mod ts;
 pub mod ts_remux;

@@ -93,8 +93,8 @@ fn encode(data: &[u8]) -> Result<Encoded, String> {
     while let Some(tag) = decoder.decode(&mut buf).map_err(|e| e.to_string())? {
         let mut b = BytesMut::with_capacity(tag.payload.len() + 15);
         flv::encode_tag(&tag, &mut b);
-        let config = tag.kind == crate::protocol::rtmp::session::MediaKind::Data
-            || tag.payload.get(1) == Some(&0);
+        let config =
+            tag.kind == crate::protocol::media::MediaKind::Data || tag.payload.get(1) == Some(&0);
         if leading && config {
             head.extend_from_slice(&b);
             continue;

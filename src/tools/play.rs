@@ -1,8 +1,9 @@
 //! `srsd play rtmp://... [-o OUT.flv] [--duration SECS] [--frames N]`
 
 use super::{option_value, parsed, runtime, STEP_TIMEOUT};
-use crate::client::{is_keyframe, ClientError, MediaKind, RtmpClient, RtmpUrl};
+use crate::client::{ClientError, MediaKind, RtmpClient, RtmpUrl};
 use crate::protocol::flv::{self, Tag};
+use crate::protocol::media::TagHeader;
 use bytes::BytesMut;
 use std::io::Write;
 use std::pin::Pin;
@@ -175,10 +176,11 @@ async fn play(args: Args, mut out: Option<BlockingWriter<Box<dyn Write + Send>>>
             MediaKind::Audio => s.audio += 1,
             MediaKind::Video => {
                 s.video += 1;
-                // Sequence headers are not frames of the picture: judge the first coded frame.
-                let is_seq_header = payload.get(1) == Some(&0) && payload[0] & 0x0F == 7;
-                if s.first_video_keyframe.is_none() && !is_seq_header {
-                    s.first_video_keyframe = Some(is_keyframe(kind, &payload));
+                // Sequence headers are not frames of the picture: judge the first coded frame
+                // (legacy or Enhanced RTMP, read by the one FLV tag-header parser).
+                let tag = TagHeader::classify(kind, &payload);
+                if s.first_video_keyframe.is_none() && !tag.is_config() {
+                    s.first_video_keyframe = Some(tag.is_keyframe());
                 }
             }
             MediaKind::Data => s.data += 1,

@@ -4,6 +4,7 @@ use super::{option_value, parsed, runtime, STEP_TIMEOUT};
 use crate::app::http::api::{audio_info, video_info};
 use crate::app::runtime::json::{obj, Value};
 use crate::client::{MediaKind, RtmpClient, RtmpUrl};
+use crate::hub::Frame;
 use crate::protocol::amf0::{self, Amf0Value};
 use bytes::Bytes;
 use std::time::Duration;
@@ -12,8 +13,8 @@ const USAGE: &str = "\
 usage: srsd probe rtmp://HOST[:PORT]/APP/STREAM [--duration SECS]
 
 Plays an RTMP stream for a few seconds and prints, as one JSON object: its metadata, the
-codecs from its sequence headers (H.264 profile, level and size; AAC profile, rate and
-channels), frame counts, frame rate, bitrate and the first and last timestamps. Exit 0 when
+codecs from its sequence headers (H.264, H.265, AV1, VP9 profile, level and size; AAC
+profile, rate and channels; Opus rate and channels), frame counts, frame rate, bitrate and the first and last timestamps. Exit 0 when
 media arrived, 1 otherwise.
   --duration SECS   how long to watch (default 3)";
 
@@ -58,8 +59,8 @@ pub fn main(args: &[String]) -> i32 {
 #[derive(Default)]
 struct Seen {
     metadata: Option<Bytes>,
-    video_header: Option<Bytes>,
-    audio_header: Option<Bytes>,
+    video_header: Option<Frame>,
+    audio_header: Option<Frame>,
     video: u64,
     keyframes: u64,
     audio: u64,
@@ -70,25 +71,25 @@ struct Seen {
 
 impl Seen {
     fn add(&mut self, kind: MediaKind, ts: u32, payload: Bytes) {
-        let header = payload.get(1) == Some(&0);
+        // The hub's frame: its tag header is read once, by the one FLV tag-header parser.
+        let frame = Frame::new(kind, 0, ts, payload);
+        let header = frame.flags.seq_header;
         match kind {
             MediaKind::Data => {
-                if metadata_props(&payload).is_some() {
-                    self.metadata = Some(payload);
+                if frame.flags.metadata {
+                    self.metadata = Some(frame.payload);
                 }
             }
-            MediaKind::Video if header => self.video_header = Some(payload),
-            MediaKind::Audio if header && payload.first().map(|b| b >> 4) == Some(10) => {
-                self.audio_header = Some(payload)
-            }
+            MediaKind::Video if header => self.video_header = Some(frame),
+            MediaKind::Audio if header => self.audio_header = Some(frame),
             MediaKind::Video => {
                 self.video += 1;
-                self.keyframes += u64::from(payload.first().map(|b| b >> 4) == Some(1));
-                self.count(ts, payload.len());
+                self.keyframes += u64::from(frame.flags.keyframe);
+                self.count(ts, frame.payload.len());
             }
             MediaKind::Audio => {
                 self.audio += 1;
-                self.count(ts, payload.len());
+                self.count(ts, frame.payload.len());
             }
         }
     }
@@ -138,12 +139,12 @@ impl Seen {
             (
                 "video",
                 self.video_header
-                    .as_deref()
+                    .as_ref()
                     .map_or(Value::Null, |h| video_info(h, true)),
             ),
             (
                 "audio",
-                self.audio_header.as_deref().map_or(Value::Null, audio_info),
+                self.audio_header.as_ref().map_or(Value::Null, audio_info),
             ),
             (
                 "frames",

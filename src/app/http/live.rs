@@ -23,7 +23,7 @@ use crate::app::runtime::stats::ClientType;
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options};
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
-use crate::hub::{Item, QueueLimits, StreamKey};
+use crate::hub::{Codec, Item, QueueLimits, StreamKey};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use crate::protocol::{aac, flv};
 use bytes::{BufMut, BytesMut};
@@ -360,8 +360,8 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamTracks {
     pub known: bool,
-    /// The FLV SoundFormat (10 AAC, 2 MP3), if the stream has audio.
-    pub audio: Option<u8>,
+    /// The audio codec, if the stream has audio.
+    pub audio: Option<Codec>,
     pub video: bool,
 }
 
@@ -370,20 +370,23 @@ pub fn stream_tracks(source: &crate::hub::Source) -> StreamTracks {
     use crate::protocol::amf0::{self, Amf0Value};
     let seen = source.tracks();
     let mut t = StreamTracks {
-        known: seen.video || seen.audio_format.is_some(),
-        audio: seen.audio_format,
+        known: seen.video || seen.audio.is_some(),
+        audio: seen.audio,
         video: seen.video,
     };
     if let Some(values) = source.metadata().and_then(|m| amf0::decode_all(&m).ok()) {
         t.known = true;
         for v in &values {
-            match v.get("audiocodecid") {
-                Some(Amf0Value::Number(n)) if t.audio.is_none() && (0.0..16.0).contains(n) => {
-                    t.audio = Some(*n as u8)
+            // A legacy SoundFormat number, or (Enhanced RTMP) a FourCC as a number or string.
+            let id = match v.get("audiocodecid") {
+                Some(Amf0Value::Number(n)) if (0.0..=u32::MAX as f64).contains(n) => {
+                    Some((*n as u32).to_be_bytes())
                 }
-                // Enhanced RTMP writes FourCC strings for the new codecs.
-                Some(Amf0Value::String(_)) if t.audio.is_none() => t.audio = Some(9),
-                _ => {}
+                Some(Amf0Value::String(s)) => s.as_bytes().try_into().ok(),
+                _ => None,
+            };
+            if t.audio.is_none() {
+                t.audio = id.map(Codec::from_audio_codec_id);
             }
             t.video |= v.get("videocodecid").is_some();
         }
@@ -396,8 +399,8 @@ pub fn stream_tracks(source: &crate::hub::Source) -> StreamTracks {
 /// viewer waiting for one) are given the benefit of the doubt.
 fn missing_track(source: &crate::hub::Source, format: Format) -> Option<String> {
     let want = match format {
-        Format::Aac => (10, "AAC"),
-        Format::Mp3 => (2, "MP3"),
+        Format::Aac => (Codec::Aac, "AAC"),
+        Format::Mp3 => (Codec::Mp3, "MP3"),
         Format::Flv | Format::Ts => return None,
     };
     let t = stream_tracks(source);
@@ -406,10 +409,7 @@ fn missing_track(source: &crate::hub::Source, format: Format) -> Option<String> 
     }
     match t.audio {
         None => Some(format!("the stream has no audio for a {} mount", want.1)),
-        Some(a) if a != want.0 => Some(format!(
-            "the stream's audio is not {} (FLV sound format {a})",
-            want.1
-        )),
+        Some(a) if a != want.0 => Some(format!("the stream's audio is not {} ({a:?})", want.1)),
         Some(_) => None,
     }
 }
@@ -531,7 +531,7 @@ fn subscribe(
             let mut chunks = Chunks::default();
             let mut small = BytesMut::with_capacity(items.len() * 16);
             if !flv_header {
-                let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::protocol::rtmp::session::MediaKind::Data);
+                let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
                 if !items.iter().any(media) && held.len() + items.len() < 64 {
                     held.append(&mut items);
                     continue;
@@ -564,16 +564,9 @@ fn subscribe(
                         }
                         Format::Ts => {
                             let ts = i64::from(consumer.timestamp(&f));
-                            let flags = f.flags;
                             let remux =
                                 remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
-                            let sample = match remux.inspect(
-                                f.kind,
-                                ts,
-                                &f.payload,
-                                flags.keyframe,
-                                flags.seq_header,
-                            ) {
+                            let sample = match remux.inspect(&f.tag, ts, f.data()) {
                                 Ok(s) => s,
                                 Err(e) => {
                                     ::log::warn!("HTTP-TS {key}: skipped: {e}");
@@ -601,37 +594,34 @@ fn subscribe(
                                 last_psi = ts;
                                 need_entry = false;
                             }
-                            if let Err(e) = remux.write(sample, &f.payload, &mut ts_out) {
+                            if let Err(e) = remux.write(sample, f.data(), &mut ts_out) {
                                 ::log::warn!("HTTP-TS {key}: skipped: {e}");
                             }
                         }
                         Format::Aac => {
-                            // FLV audio body: format byte, AAC packet type, then the data.
-                            let p = &f.payload;
-                            if f.is_audio() && p.first().is_some_and(|b| b >> 4 != 10) {
+                            if f.is_audio() && !matches!(f.codec(), Codec::Aac | Codec::None) {
                                 wrong_codec = true;
                             }
-                            if !f.is_audio() || p.len() < 2 || p[0] >> 4 != 10 {
+                            if !f.is_audio() || f.codec() != Codec::Aac {
                                 continue;
                             }
                             if f.flags.seq_header {
-                                aac_config = aac::parse_audio_specific_config(&p[2..]).ok();
+                                aac_config = aac::parse_audio_specific_config(f.data()).ok();
                             } else if let Some(cfg) = &aac_config {
-                                let len = p.len() - 2;
+                                let len = f.data().len();
                                 if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
                                     aac::adts_header(cfg, len, &mut small);
                                     chunks.push(small.split().freeze());
-                                    chunks.push(p.slice(2..));
+                                    chunks.push(f.payload.slice(f.tag.len()..));
                                 }
                             }
                         }
                         Format::Mp3 => {
-                            let p = &f.payload;
-                            if f.is_audio() && p.first().is_some_and(|b| b >> 4 != 2) {
+                            if f.is_audio() && !matches!(f.codec(), Codec::Mp3 | Codec::None) {
                                 wrong_codec = true;
                             }
-                            if f.is_audio() && p.len() > 1 && p[0] >> 4 == 2 {
-                                chunks.push(p.slice(1..));
+                            if f.is_audio() && f.codec() == Codec::Mp3 && !f.data().is_empty() {
+                                chunks.push(f.payload.slice(f.tag.len()..));
                             }
                         }
                     },

@@ -102,7 +102,50 @@ pub fn render(ctx: &Context) -> String {
             "srsd_connection_closes_total{{reason=\"{reason}\"}} {n}\n"
         ));
     }
+    stream_info(ctx, &mut out);
     out
+}
+
+/// `srsd_stream_info`: one series per stream with a known codec, its labels the codecs and
+/// picture size the API shows (read from the cached sequence headers), value 1.
+fn stream_info(ctx: &Context, out: &mut String) {
+    use crate::protocol::codec_info;
+    out.push_str(
+        "# HELP srsd_stream_info Codecs and picture size of each live stream.\n\
+         # TYPE srsd_stream_info gauge\n",
+    );
+    // Label values escape backslash, double quote and newline (text format 0.0.4).
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    for src in ctx.hub.list() {
+        let (video, audio) = src.sequence_headers();
+        let v = video.as_deref().and_then(|f| {
+            Some((
+                f.codec().name()?,
+                codec_info::video_info(&f.tag, f.data()).ok(),
+            ))
+        });
+        let a = audio.as_deref().and_then(|f| f.codec().name());
+        if v.is_none() && a.is_none() {
+            continue;
+        }
+        let (w, h) = v
+            .as_ref()
+            .and_then(|(_, i)| i.as_ref())
+            .map_or((0, 0), |i| (i.width, i.height));
+        let _ = writeln!(
+            out,
+            "srsd_stream_info{{vhost=\"{}\",app=\"{}\",stream=\"{}\",video_codec=\"{}\",width=\"{w}\",height=\"{h}\",audio_codec=\"{}\"}} 1",
+            esc(&src.key.vhost),
+            esc(&src.key.app),
+            esc(&src.key.stream),
+            v.map_or("", |(n, _)| n),
+            a.unwrap_or(""),
+        );
+    }
 }
 
 pub fn handle(ctx: &Context) -> Response<Body> {

@@ -12,7 +12,8 @@
 //! buffered reader; nothing of the media is read into memory except the leading configuration
 //! tags, which are capped at [`MAX_PREFIX`].
 
-use crate::protocol::flv::{tag_type, FLV_HEADER_LEN, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN};
+use crate::hub::{MediaKind, TagHeader};
+use crate::protocol::flv::{FLV_HEADER_LEN, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN};
 use bytes::Bytes;
 use std::fmt;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -80,43 +81,22 @@ enum TagClass {
 }
 
 fn classify(kind: u8, body: &[u8]) -> TagClass {
-    let b0 = body.first().copied().unwrap_or(0);
-    let b1 = body.get(1).copied();
-    match kind & 0x1f {
-        tag_type::SCRIPT_DATA => TagClass::Script,
-        tag_type::VIDEO => {
-            let keyframe = (b0 >> 4) & 0x07 == 1;
-            let config = if b0 & 0x80 != 0 {
-                // Enhanced RTMP: IsExHeader, the low 4 bits are the packet type (0 =
-                // SequenceStart).
-                b0 & 0x0f == 0
-            } else {
-                // AVC (7) and HEVC (12): AVCPacketType 0 is the decoder configuration.
-                matches!(b0 & 0x0f, 7 | 12) && b1 == Some(0)
-            };
-            if config {
-                TagClass::Config { video: true }
-            } else if keyframe {
-                TagClass::VideoKeyframe
-            } else {
-                TagClass::Media { video: true }
-            }
-        }
-        tag_type::AUDIO => {
-            // AAC (10): AACPacketType 0 is the AudioSpecificConfig. Enhanced audio (9,
-            // ExHeader): packet type 0 is SequenceStart.
-            let config = match b0 >> 4 {
-                10 => b1 == Some(0),
-                9 => b0 & 0x0f == 0,
-                _ => false,
-            };
-            if config {
-                TagClass::Config { video: false }
-            } else {
-                TagClass::Media { video: false }
-            }
-        }
-        _ => TagClass::Other,
+    // FLV tag types are RTMP's message type ids (8 audio, 9 video, 18 script data).
+    let Some(kind) = MediaKind::from_type_id(kind & 0x1f) else {
+        return TagClass::Other;
+    };
+    if kind == MediaKind::Data {
+        return TagClass::Script;
+    }
+    // Legacy and Enhanced RTMP forms, read by the one FLV tag-header parser.
+    let tag = TagHeader::classify(kind, body);
+    let video = kind == MediaKind::Video;
+    if tag.is_config() {
+        TagClass::Config { video }
+    } else if tag.is_keyframe() {
+        TagClass::VideoKeyframe
+    } else {
+        TagClass::Media { video }
     }
 }
 

@@ -14,10 +14,10 @@
 
 use crate::app::runtime::template::{self, Vars};
 use crate::config::{DvrConfig, DvrPlan};
+use crate::hub::MediaKind;
 use crate::hub::{Frame, Item, StreamKey};
 use crate::protocol::amf0::{self, Amf0Value};
 use crate::protocol::flv::{self, Tag};
-use crate::protocol::rtmp::session::MediaKind;
 use bytes::{Bytes, BytesMut};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};

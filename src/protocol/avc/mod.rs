@@ -387,7 +387,7 @@ pub fn is_annexb(data: &[u8]) -> bool {
 
 /// Splits length-prefixed NALUs. Succeeds only if the prefixes tile `data` exactly and every
 /// NAL header is well formed; empty NALUs are skipped.
-fn split_avcc(data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, AvcError> {
+pub(crate) fn split_avcc(data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, AvcError> {
     let mut nalus = Vec::new();
     let mut offset = 0;
     while offset < data.len() {
@@ -530,7 +530,7 @@ pub fn to_annexb(
     Ok(())
 }
 
-fn put_nalu(out: &mut BytesMut, nalu: &[u8]) {
+pub(crate) fn put_nalu(out: &mut BytesMut, nalu: &[u8]) {
     out.put_slice(&START_CODE);
     out.put_slice(nalu);
 }
@@ -569,18 +569,18 @@ impl<'a> ByteReader<'a> {
 }
 
 /// MSB-first bit reader over an RBSP, with H.264's Exp-Golomb codes (§9.1).
-struct BitReader<'a> {
+pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     /// Position in bits from the start of `data`.
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         BitReader { data, pos: 0 }
     }
 
-    fn bit(&mut self) -> Result<u64, AvcError> {
+    pub(crate) fn bit(&mut self) -> Result<u64, AvcError> {
         let byte = self
             .data
             .get(self.pos / 8)
@@ -591,7 +591,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` (at most 64) bits as an unsigned number.
-    fn bits(&mut self, n: u32) -> Result<u64, AvcError> {
+    pub(crate) fn bits(&mut self, n: u32) -> Result<u64, AvcError> {
         let mut v = 0u64;
         for _ in 0..n.min(64) {
             v = (v << 1) | self.bit()?;
@@ -599,13 +599,13 @@ impl<'a> BitReader<'a> {
         Ok(v)
     }
 
-    fn flag(&mut self) -> Result<bool, AvcError> {
+    pub(crate) fn flag(&mut self) -> Result<bool, AvcError> {
         Ok(self.bit()? == 1)
     }
 
     /// `ue(v)`: unsigned Exp-Golomb. Values need at most 32 leading zeros (2^32 - 1); more is
     /// not a valid code in H.264 and is refused rather than overflowing.
-    fn ue(&mut self) -> Result<u64, AvcError> {
+    pub(crate) fn ue(&mut self) -> Result<u64, AvcError> {
         let mut leading_zeros = 0;
         while self.bit()? == 0 {
             leading_zeros += 1;
@@ -620,7 +620,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// `se(v)`: signed Exp-Golomb, mapped 1, -1, 2, -2, ... from ue 1, 2, 3, 4, ...
-    fn se(&mut self) -> Result<i64, AvcError> {
+    pub(crate) fn se(&mut self) -> Result<i64, AvcError> {
         let k = self.ue()? as i64;
         Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
     }

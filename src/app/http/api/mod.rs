@@ -13,8 +13,8 @@ use crate::app::runtime::system::{
     self, meminfos, rusages, self_proc_stats, summaries, system_proc_stats,
 };
 use crate::app::shared::Context;
-use crate::hub::{Source, StreamKey};
-use crate::protocol::{aac, avc};
+use crate::hub::{Frame, Source, StreamKey};
+use crate::protocol::codec_info;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
@@ -314,7 +314,24 @@ fn stream_object(
         .vhost
         .get(&src.key.vhost)
         .map_or(true, |v| v.publish.parse_sps);
-    let (video, audio) = codec_info(src, parse_sps);
+    let (mut video, mut audio) = codec_info(src, parse_sps);
+    // A track HLS leaves out says why (srsd's own field; SRS has no such case).
+    let hls = ctx
+        .config()
+        .vhost
+        .get(&src.key.vhost)
+        .is_some_and(|v| v.hls.enabled);
+    if hls {
+        let (v, a) = src.sequence_headers();
+        for (value, frame) in [(&mut video, v), (&mut audio, a)] {
+            if let (Value::Obj(_), Some(why)) = (
+                &*value,
+                frame.and_then(|f| crate::protocol::ts_remux::no_ts_mapping(f.codec())),
+            ) {
+                value.push("hls_skipped", why);
+            }
+        }
+    }
     obj([
         ("id", src.id.to_string().into()),
         ("name", src.key.stream.as_str().into()),
@@ -365,48 +382,56 @@ fn codec_info(src: &Source, parse_sps: bool) -> (Value, Value) {
     )
 }
 
-/// `video` from an FLV video sequence-header body: frame type and codec id, AVC packet type,
-/// composition time (5 bytes), then the AVCDecoderConfigurationRecord.
-pub(crate) fn video_info(sh: &[u8], parse_sps: bool) -> Value {
-    let codec = sh.first().map(|b| b & 0x0F);
-    match (codec, sh.get(5..)) {
-        (Some(7), Some(record)) => match avc::parse_avc_config(record) {
-            Ok(c) => obj([
-                ("codec", "H264".into()),
-                ("profile", avc::profile_name(c.profile).into()),
-                ("level", avc::level_name(c.level).into()),
-                ("width", if parse_sps { c.width } else { 0 }.into()),
-                ("height", if parse_sps { c.height } else { 0 }.into()),
-            ]),
-            Err(_) => Value::Null,
-        },
-        // HEVC: srsd does not parse its configuration record; say only what is known.
-        (Some(12), _) => obj([
-            ("codec", "HEVC".into()),
-            ("profile", "".into()),
-            ("level", "".into()),
-            ("width", 0u32.into()),
-            ("height", 0u32.into()),
+/// `video` from a video sequence-header frame (its tag header read by the hub): codec,
+/// profile, level, width, height. A record srsd cannot read gives the codec name (when
+/// known) with null fields, and a log line; a codec without a name gives null.
+pub(crate) fn video_info(sh: &Frame, parse_sps: bool) -> Value {
+    let Some(name) = sh.codec().name() else {
+        return Value::Null;
+    };
+    match codec_info::video_info(&sh.tag, sh.data()) {
+        Ok(v) => obj([
+            ("codec", name.into()),
+            ("profile", v.profile.into()),
+            ("level", v.level.into()),
+            ("width", if parse_sps { v.width } else { 0 }.into()),
+            ("height", if parse_sps { v.height } else { 0 }.into()),
         ]),
-        _ => Value::Null,
+        Err(e) => {
+            log::warn!("video sequence header: {e}");
+            obj([
+                ("codec", name.into()),
+                ("profile", Value::Null),
+                ("level", Value::Null),
+                ("width", Value::Null),
+                ("height", Value::Null),
+            ])
+        }
     }
 }
 
-/// `audio` from an FLV audio sequence-header body: sound format byte, AAC packet type, then
-/// the AudioSpecificConfig.
-pub(crate) fn audio_info(sh: &[u8]) -> Value {
-    let format = sh.first().map(|b| b >> 4);
-    match (format, sh.get(2..)) {
-        (Some(10), Some(asc)) => match aac::parse_audio_specific_config(asc) {
-            Ok(c) => obj([
-                ("codec", "AAC".into()),
-                ("sample_rate", c.sample_rate.into()),
-                ("channel", (c.channels as u32).into()),
-                ("profile", aac::profile_name(c.object_type).into()),
-            ]),
-            Err(_) => Value::Null,
-        },
-        _ => Value::Null,
+/// `audio` from an audio sequence-header frame: codec, sample rate, channels, profile; a
+/// record srsd cannot read gives the codec name with null fields, and a log line.
+pub(crate) fn audio_info(sh: &Frame) -> Value {
+    let Some(name) = sh.codec().name() else {
+        return Value::Null;
+    };
+    match codec_info::audio_info(&sh.tag, sh.data()) {
+        Ok(a) => obj([
+            ("codec", name.into()),
+            ("sample_rate", a.sample_rate.into()),
+            ("channel", u32::from(a.channels).into()),
+            ("profile", a.profile.into()),
+        ]),
+        Err(e) => {
+            log::warn!("audio sequence header: {e}");
+            obj([
+                ("codec", name.into()),
+                ("sample_rate", Value::Null),
+                ("channel", Value::Null),
+                ("profile", Value::Null),
+            ])
+        }
     }
 }
 

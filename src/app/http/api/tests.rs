@@ -1,4 +1,5 @@
 use super::*;
+use crate::hub::MediaKind;
 
 #[test]
 fn envelope_has_string_ids() {
@@ -35,6 +36,8 @@ fn codec_info_from_sequence_headers() {
     let mut avc = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x0D, 0xFF, 0xE1, 0, 24];
     avc.extend_from_slice(&sps);
     avc.extend_from_slice(&[1, 0, 4, 0x68, 0xCE, 0x3C, 0x80]);
+    let frame = |kind, body: &[u8]| Frame::new(kind, 0, 0, bytes::Bytes::copy_from_slice(body));
+    let avc = frame(MediaKind::Video, &avc);
     let v = video_info(&avc, true).to_json();
     assert!(v.contains("\"codec\":\"H264\""), "{v}");
     assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
@@ -44,13 +47,48 @@ fn codec_info_from_sequence_headers() {
     let v = video_info(&avc, false).to_json();
     assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
     assert!(v.contains("\"width\":0,\"height\":0"), "{v}");
-    let a = audio_info(&[0xAF, 0, 0x12, 0x10]).to_json();
+    let a = audio_info(&frame(MediaKind::Audio, &[0xAF, 0, 0x12, 0x10])).to_json();
     assert_eq!(
         a,
         r#"{"codec":"AAC","sample_rate":44100,"channel":2,"profile":"LC"}"#
     );
-    assert_eq!(video_info(&[0x17], true), Value::Null);
-    assert_eq!(audio_info(&[0x2F, 0]), Value::Null);
+    assert_eq!(
+        video_info(&frame(MediaKind::Video, &[0x12]), true),
+        Value::Null,
+        "H.263 has no name"
+    );
+    let v = video_info(&frame(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]), true).to_json();
+    assert_eq!(
+        v, r#"{"codec":"H264","profile":null,"level":null,"width":null,"height":null}"#,
+        "a malformed record keeps the codec, with null fields"
+    );
+    let hevc = crate::protocol::testutil::hevc_sequence_header();
+    let v = video_info(&frame(MediaKind::Video, &hevc), true).to_json();
+    assert_eq!(
+        v,
+        r#"{"codec":"H265","profile":"Main","level":"2","width":320,"height":180}"#
+    );
+    let mut av1 = b"\x90av01".to_vec();
+    av1.extend_from_slice(&crate::protocol::testutil::av1c());
+    let v = video_info(&frame(MediaKind::Video, &av1), true).to_json();
+    assert_eq!(
+        v,
+        r#"{"codec":"AV1","profile":"Main","level":"2.0","width":320,"height":180}"#
+    );
+    let mut opus = b"\x90OpusOpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00".to_vec();
+    let a = audio_info(&frame(MediaKind::Audio, &opus)).to_json();
+    assert_eq!(
+        a,
+        r#"{"codec":"Opus","sample_rate":48000,"channel":1,"profile":""}"#
+    );
+    opus.truncate(10);
+    assert!(audio_info(&frame(MediaKind::Audio, &opus))
+        .to_json()
+        .contains("\"sample_rate\":null"));
+    assert_eq!(
+        audio_info(&frame(MediaKind::Audio, &[0x2F, 0])).to_json(),
+        r#"{"codec":"MP3","sample_rate":null,"channel":null,"profile":null}"#
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use crate::app::runtime::template::{self, Vars};
 use crate::config::{HlsConfig, HlsOnError, HlsStorage};
-use crate::hub::{Consumer, Frame, Item, StreamKey};
+use crate::hub::{Codec, Consumer, Frame, Item, StreamKey};
 use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use bytes::BytesMut;
@@ -140,6 +140,8 @@ pub struct Segmenter {
     buf: BytesMut,
     events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
     storage: Storage,
+    /// The (video, audio) codecs already logged as skipped (no MPEG-TS mapping).
+    skipped_logged: (Option<Codec>, Option<Codec>),
 }
 
 impl Segmenter {
@@ -185,6 +187,7 @@ impl Segmenter {
             buf: BytesMut::with_capacity(64 * 1024),
             events,
             storage,
+            skipped_logged: (None, None),
         }
     }
 
@@ -195,19 +198,27 @@ impl Segmenter {
 
     /// Feeds one frame. Errors are write errors (disk full, permissions).
     pub fn handle(&mut self, f: &Frame) -> io::Result<()> {
-        let sample = match self.remux.inspect(
-            f.kind,
-            f.dts,
-            &f.payload,
-            f.flags.keyframe,
-            f.flags.seq_header,
-        ) {
+        let sample = match self.remux.inspect(&f.tag, f.dts, f.data()) {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("hls {}: {e}", self.key);
                 return Ok(());
             }
         };
+        if sample == Sample::Skip && self.remux.skipped() != self.skipped_logged {
+            // One line per codec, not per frame: the track is left out of every segment.
+            let skipped = self.remux.skipped();
+            for (now, before) in [
+                (skipped.0, self.skipped_logged.0),
+                (skipped.1, self.skipped_logged.1),
+            ] {
+                if let Some(c) = now.filter(|&c| Some(c) != before) {
+                    let why = crate::protocol::ts_remux::no_ts_mapping(c).unwrap_or_default();
+                    log::warn!("hls {}: {c:?} track skipped: {why}", self.key);
+                }
+            }
+            self.skipped_logged = skipped;
+        }
         let duration = self.open.as_ref().map(|o| f.dts - o.start_dts).unwrap_or(0);
         let cut = match sample {
             Sample::Skip => return Ok(()),
@@ -240,7 +251,7 @@ impl Segmenter {
             return Ok(());
         }
         self.buf.clear();
-        match self.remux.write(sample, &f.payload, &mut self.buf) {
+        match self.remux.write(sample, f.data(), &mut self.buf) {
             Ok(()) => self.write_buf(f.dts),
             Err(e) => {
                 log::warn!("hls {}: skipped: {e}", self.key);

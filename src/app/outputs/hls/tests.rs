@@ -1,7 +1,7 @@
 //! The segmenter on synthetic streams: cuts, playlists, retirement, discontinuities.
 
 use super::*;
-use crate::protocol::rtmp::session::MediaKind;
+use crate::hub::MediaKind;
 use crate::protocol::ts::{pid, PACKET_SIZE};
 use bytes::Bytes;
 use tokio::sync::mpsc;

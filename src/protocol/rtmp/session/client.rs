@@ -112,7 +112,7 @@ impl ClientSession {
             .send_command(command::command(0, "connect", txn, args));
     }
 
-    /// The usual connect object for `app` at `tc_url`.
+    /// The usual connect object for `app` at `tc_url`, with Enhanced RTMP's `fourCcList`.
     pub fn connect_object(app: &str, tc_url: &str) -> Vec<(String, Amf0Value)> {
         vec![
             ("app".into(), Amf0Value::string(app)),
@@ -126,6 +126,15 @@ impl ClientSession {
             ("audioCodecs".into(), Amf0Value::Number(4071.0)),
             ("videoCodecs".into(), Amf0Value::Number(252.0)),
             ("videoFunction".into(), Amf0Value::Number(1.0)),
+            (
+                "fourCcList".into(),
+                Amf0Value::StrictArray(
+                    crate::protocol::media::FOURCC_LIST
+                        .iter()
+                        .map(|&f| Amf0Value::string(f))
+                        .collect(),
+                ),
+            ),
         ]
     }
 

@@ -35,38 +35,8 @@ pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
 /// reads is cut off rather than buffered without bound.
 const MAX_EVENTS: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    Audio,
-    Video,
-    /// AMF0 data: onMetaData (with `@setDataFrame` removed) and other script data.
-    Data,
-}
-
-impl MediaKind {
-    pub fn type_id(self) -> u8 {
-        match self {
-            MediaKind::Audio => message::type_id::AUDIO,
-            MediaKind::Video => message::type_id::VIDEO,
-            MediaKind::Data => message::type_id::AMF0_DATA,
-        }
-    }
-    pub fn csid(self) -> u32 {
-        match self {
-            MediaKind::Audio => chunk::csid::AUDIO,
-            MediaKind::Video => chunk::csid::VIDEO,
-            MediaKind::Data => chunk::csid::OVER_STREAM,
-        }
-    }
-    fn from_type_id(t: u8) -> Option<MediaKind> {
-        match t {
-            message::type_id::AUDIO => Some(MediaKind::Audio),
-            message::type_id::VIDEO => Some(MediaKind::Video),
-            message::type_id::AMF0_DATA => Some(MediaKind::Data),
-            _ => None,
-        }
-    }
-}
+/// The track of a media message; the media model lives in [`crate::protocol::media`].
+pub use crate::protocol::media::MediaKind;
 
 #[derive(Debug)]
 pub enum SessionError {

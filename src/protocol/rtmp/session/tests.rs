@@ -41,6 +41,15 @@ fn connected() -> (ServerSession, ClientSession) {
         panic!("no connect")
     };
     assert_eq!(request.app, "live");
+    // Enhanced RTMP: the client announces the FourCCs it carries.
+    let list = request
+        .command_object
+        .iter()
+        .find(|(k, _)| k == "fourCcList");
+    let Some((_, Amf0Value::StrictArray(list))) = list else {
+        panic!("no fourCcList in {:?}", request.command_object)
+    };
+    assert!(list.contains(&Amf0Value::string("hvc1")) && list.contains(&Amf0Value::string("av01")));
     s.accept_connect(id);
     let (_, ce) = pump(&mut s, &mut c);
     assert!(ce.contains(&ClientEvent::Connected), "{ce:?}");

@@ -12,6 +12,7 @@ pub mod ffmpeg;
 pub mod forward;
 pub mod heartbeat;
 pub mod hls;
+pub mod hook_lanes;
 pub mod hooks;
 pub mod http;
 pub mod ingest;
@@ -20,6 +21,7 @@ pub mod memory;
 pub mod process;
 pub mod rtmp;
 pub mod stats;
+pub mod tasks;
 pub mod template;
 pub mod transcode;
 pub mod url;
@@ -69,13 +71,15 @@ pub struct Context {
     pub bandcheck: bandcheck::Gate,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
     /// to close their files.
-    pub writers: AtomicUsize,
+    pub writers: tasks::Tracker,
+    /// Connection tasks (RTMP, HTTP): a graceful quit waits for them.
+    pub connection_tasks: tasks::Tracker,
     /// The first RTMP listener's bound port: `[port]` in transcode and ingest templates.
     pub rtmp_port: u16,
     /// The HTTP server's bound port (0 when disabled): the console's play URLs.
     pub http_port: u16,
     /// ffmpeg (transcode, ingest) children running now; shutdown waits for them.
-    pub processes: Arc<AtomicUsize>,
+    pub processes: tasks::Tracker,
     /// Bumped by every applied reload; features that restart on reload watch it.
     config_generation: watch::Sender<u64>,
 }
@@ -130,18 +134,11 @@ fn reload_id() -> String {
 }
 
 /// Counts a running file writer in [`Context::writers`] while alive.
-pub struct Writing(Arc<Context>);
+pub struct Writing(#[allow(dead_code)] tasks::Token);
 
 impl Writing {
     pub fn start(ctx: &Arc<Context>) -> Writing {
-        ctx.writers.fetch_add(1, Ordering::AcqRel);
-        Writing(ctx.clone())
-    }
-}
-
-impl Drop for Writing {
-    fn drop(&mut self) {
-        self.0.writers.fetch_sub(1, Ordering::AcqRel);
+        Writing(ctx.writers.token())
     }
 }
 
@@ -240,14 +237,15 @@ impl Server {
             reload: tokio::sync::Notify::new(),
             reload_status: std::sync::Mutex::new(ReloadStatus::new()),
             edges: edge::Edges::default(),
-            writers: AtomicUsize::new(0),
+            writers: Default::default(),
+            connection_tasks: Default::default(),
             hls_viewers: Default::default(),
             hls_memory: Default::default(),
             bandcheck: Default::default(),
             graceful: Default::default(),
             rtmp_port,
             http_port,
-            processes: Arc::new(AtomicUsize::new(0)),
+            processes: Default::default(),
             config_generation: watch::channel(0).0,
         });
         Ok(Server {
@@ -334,26 +332,47 @@ impl Server {
         for t in tasks {
             t.abort();
         }
-        if self.ctx.graceful.load(Ordering::Relaxed) {
-            let open = self.ctx.connections.load(Ordering::Relaxed);
+        let graceful = self.ctx.graceful.load(Ordering::Relaxed);
+        if graceful {
+            let open = self.ctx.connection_tasks.len();
             ::log::info!("graceful quit: not accepting; {open} connections have {GRACE:?} to end");
-            let deadline = Instant::now() + GRACE;
-            while self.ctx.connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            self.ctx
+                .connection_tasks
+                .wait(tokio::time::Instant::now() + GRACE)
+                .await;
         }
         ::log::info!("shutting down");
         let _ = self.shutdown_tx.send(true);
         // Give connections a moment to say goodbye (unpublish), writers to close their files,
         // and ffmpeg children their SIGTERM grace (3 s, see process.rs) before the runtime
-        // kills them.
-        let deadline = Instant::now() + std::time::Duration::from_millis(3500);
-        while (self.ctx.connections.load(Ordering::Relaxed) > 0
-            || self.ctx.writers.load(Ordering::Relaxed) > 0
-            || self.ctx.processes.load(Ordering::Relaxed) > 0)
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // kills them. A fast quit gives them what is left of its second.
+        let deadline = tokio::time::Instant::now()
+            + if graceful {
+                std::time::Duration::from_millis(3500)
+            } else {
+                FAST_QUIT
+            };
+        for t in [
+            &self.ctx.connection_tasks,
+            &self.ctx.writers,
+            &self.ctx.processes,
+        ] {
+            t.wait(deadline).await;
+        }
+        if graceful {
+            // Every guard has dropped by now (or its connection is stuck past every
+            // deadline): their notifies are queued. Send them, within a bound.
+            let left = self
+                .ctx
+                .hooks
+                .drain(tokio::time::Instant::now() + HOOK_DRAIN)
+                .await;
+            ::log::info!("graceful quit: hook notifies sent, {left} left unsent");
+        } else {
+            let left = self.ctx.hooks.pending();
+            if left > 0 {
+                ::log::warn!("fast quit: {left} hook notifies not sent");
+            }
         }
     }
 }
@@ -396,7 +415,7 @@ pub(crate) async fn accept_counted<F, Fut>(
         let cid = log::next_cid();
         let served = serve(ctx.clone(), socket, peer, cid as u32);
         let ctx2 = ctx.clone();
-        tokio::spawn(log::with_cid(cid, async move {
+        ctx.connection_tasks.spawn(log::with_cid(cid, async move {
             served.await;
             ctx2.connections.fetch_sub(1, Ordering::AcqRel);
         }));
@@ -406,6 +425,14 @@ pub(crate) async fn accept_counted<F, Fut>(
 /// How long a graceful quit (SIGQUIT, `srsd -s quit`) lets connected clients finish on their
 /// own, listeners closed, before the shutdown ends what is left. SIGTERM does not wait.
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a graceful quit keeps sending the hook notifies of the clients it ended (after
+/// [`GRACE`] and the goodbyes): a hung hook server cannot hold the quit longer than this.
+pub const HOOK_DRAIN: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// How long a fast quit (SIGTERM, SIGINT) gives connections, writers and ffmpeg children to
+/// end once told to, so the process is gone within a second.
+pub const FAST_QUIT: std::time::Duration = std::time::Duration::from_millis(700);
 
 /// The process: config already loaded and logging set up. Runs until SIGTERM/SIGINT/SIGQUIT.
 pub async fn run(

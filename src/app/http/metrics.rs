@@ -92,7 +92,62 @@ pub fn render(ctx: &Context) -> String {
     for (reason, n) in ctx.denials.snapshot() {
         out.push_str(&format!("srsd_denials_total{{reason=\"{reason}\"}} {n}\n"));
     }
+    hooks(ctx, &mut out);
     out
+}
+
+/// Hook notify delivery per URL (see `hook_lanes`).
+fn hooks(ctx: &Context, out: &mut String) {
+    let urls = ctx.hooks.snapshot();
+    out.push_str(
+        "# HELP srsd_hook_notifies_total Hook notifies per URL: delivered (answered), failed \
+         (sent, no usable answer), dropped (never sent: queue full or quit deadline).\n\
+         # TYPE srsd_hook_notifies_total counter\n",
+    );
+    for u in &urls {
+        let url = label(&u.url);
+        for (result, n) in [
+            ("delivered", u.delivered),
+            ("failed", u.failed),
+            ("dropped", u.dropped),
+        ] {
+            let _ = writeln!(
+                out,
+                "srsd_hook_notifies_total{{url=\"{url}\",result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    out.push_str(
+        "# HELP srsd_hook_queue Hook notifies waiting or in flight per URL.\n\
+         # TYPE srsd_hook_queue gauge\n",
+    );
+    for u in &urls {
+        let _ = writeln!(
+            out,
+            "srsd_hook_queue{{url=\"{}\"}} {}",
+            label(&u.url),
+            u.queued
+        );
+    }
+    out.push_str(
+        "# HELP srsd_hook_circuit_open 1 while a hook URL's notifies are held back after \
+         failures in a row.\n# TYPE srsd_hook_circuit_open gauge\n",
+    );
+    for u in &urls {
+        let _ = writeln!(
+            out,
+            "srsd_hook_circuit_open{{url=\"{}\"}} {}",
+            label(&u.url),
+            u8::from(u.circuit_open)
+        );
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 pub fn handle(ctx: &Context) -> Response<Body> {

@@ -6,8 +6,10 @@
 //!   after the other, in the order they were raised (on_stop before on_close, on_unpublish
 //!   before on_close: hook servers rely on it), while up to [`CONCURRENCY`] clients are sent in
 //!   parallel. A lane's task exists only while it has work.
-//! - **Bounded queue per URL.** At most [`QUEUE_PER_URL`] notifies wait (or are in flight) per
-//!   URL; past that a notify is dropped, counted per URL and logged at most once a second.
+//! - **Bounded queue per URL.** At most [`queue_per_url`] notifies wait (or are in flight) per
+//!   URL (two per allowed connection: every client of a full server can leave at once, with
+//!   its on_stop/on_unpublish and on_close, while its hook server hangs); past that a notify is
+//!   dropped, counted per URL and logged at most once a second.
 //! - **Circuit breaker per URL.** [`BREAKER_FAILURES`] failures in a row (no answer, or HTTP
 //!   5xx) open the circuit: the URL's lanes stop sending (their notifies wait in the queue)
 //!   for a backoff of 1 s, doubled up to 30 s while probes keep failing. When the backoff ends
@@ -28,8 +30,14 @@ use tokio::time::Instant;
 
 /// Serial lanes per hook URL: at most this many requests in flight to one URL.
 pub const CONCURRENCY: usize = 8;
-/// Notifies waiting or in flight per URL; more are dropped and counted.
-pub const QUEUE_PER_URL: usize = 1024;
+/// Notifies waiting or in flight per URL for a server of `max_connections`: two per
+/// connection, at least 256 and at most 8192 (a notify holds its ~400-byte body: 3.2 MiB for
+/// a URL that hangs with a full queue of the largest size). More are dropped and counted.
+pub fn queue_per_url(max_connections: u32) -> usize {
+    (max_connections as usize)
+        .saturating_mul(2)
+        .clamp(256, 8192)
+}
 /// Distinct hook URLs tracked; notifies to more URLs than this are dropped and counted.
 pub const MAX_URLS: usize = 64;
 /// Failures in a row that open a URL's circuit.
@@ -194,16 +202,20 @@ pub struct UrlStats {
 /// The notify lanes of one server.
 pub struct Notifier {
     urls: Mutex<Vec<Arc<Url>>>,
+    /// See [`queue_per_url`].
+    queue: usize,
     tasks: Tracker,
     /// Notifies dropped, all URLs together (queue full, too many URLs, quit deadline).
     pub dropped: AtomicUsize,
 }
 
 impl Notifier {
+    /// Lanes for a server of `max_connections` (sets [`queue_per_url`], fixed until restart).
     /// Lane tasks are spawned on demand, on the runtime of the caller.
-    pub fn start() -> Notifier {
+    pub fn start(max_connections: u32) -> Notifier {
         Notifier {
             urls: Mutex::new(Vec::new()),
+            queue: queue_per_url(max_connections),
             tasks: Tracker::default(),
             dropped: AtomicUsize::new(0),
         }
@@ -260,14 +272,15 @@ impl Notifier {
             return;
         };
         let runtime = tokio::runtime::Handle::try_current();
-        let full = u.queued.load(Ordering::Acquire) >= QUEUE_PER_URL;
+        let full = u.queued.load(Ordering::Acquire) >= self.queue;
         if full || runtime.is_err() {
             u.dropped.fetch_add(1, Ordering::Relaxed);
             let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(n) = u.drop_log.hit(Instant::now()) {
                 log::warn!(
-                    "hook {action} {url}: {QUEUE_PER_URL} notifies queued, {n} dropped \
-                     ({total} dropped so far, all URLs)"
+                    "hook {action} {url}: {} notifies queued, {n} dropped \
+                     ({total} dropped so far, all URLs)",
+                    self.queue
                 );
             }
             return;

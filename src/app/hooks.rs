@@ -638,7 +638,7 @@ mod tests {
         });
         let (base, seen) =
             answering(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n0".to_vec()).await;
-        let n = Notifier::start();
+        let n = Notifier::start(1000);
         let t = Duration::from_secs(10);
         // Connection 4 (lane 0) notifies the dead URL first; connection 1 (lane 1) after.
         super::super::log::with_cid(4, async {

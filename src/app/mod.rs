@@ -223,6 +223,7 @@ impl Server {
             .and_then(http::HttpListener::local_addr)
             .map_or(0, |a| a.port());
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let hooks = hooks::Notifier::start(config.max_connections);
         let ctx = Arc::new(Context {
             config: RwLock::new(Arc::new(config)),
             hub: Hub::new(),
@@ -233,7 +234,7 @@ impl Server {
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
             stats: Arc::new(stats::Stats::default()),
-            hooks: hooks::Notifier::start(),
+            hooks,
             reload: tokio::sync::Notify::new(),
             reload_status: std::sync::Mutex::new(ReloadStatus::new()),
             edges: edge::Edges::default(),

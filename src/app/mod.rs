@@ -4,6 +4,7 @@
 //! the ports back); [`Server::run`] serves until the shutdown future resolves.
 
 pub mod access;
+pub mod admission;
 pub mod bandcheck;
 pub mod daemon;
 pub mod dvr;
@@ -44,8 +45,15 @@ pub struct Context {
     pub started: Instant,
     /// Connections open now.
     pub connections: AtomicUsize,
-    /// Connections refused because `max_connections` was reached.
+    /// Connections refused: `max_connections` or the API budget reached, or no file
+    /// descriptor left.
     pub refused: AtomicUsize,
+    /// Connections open now on an API-only listener (its own budget, see [`admission`]).
+    pub api_connections: AtomicUsize,
+    /// `max_connections` as the open-file limit allows (set at start, see [`admission`]).
+    pub fd_cap: AtomicUsize,
+    /// Refusals, logged one line a second.
+    pub refusals: admission::Refusals,
     /// Publishes and plays refused, by reason.
     pub denials: stats::Denials,
     /// Flips to true once: every task selects on it.
@@ -230,6 +238,9 @@ impl Server {
             started: Instant::now(),
             connections: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            api_connections: AtomicUsize::new(0),
+            fd_cap: AtomicUsize::new(usize::MAX),
+            refusals: Default::default(),
             denials: Default::default(),
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
@@ -324,6 +335,7 @@ impl Server {
             loop {
                 tick.tick().await;
                 ctx.hls_viewers.expire(Instant::now());
+                ctx.refusals.flush(ctx.refused.load(Ordering::Relaxed));
             }
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
@@ -379,46 +391,57 @@ impl Server {
 }
 
 async fn accept_loop(ctx: Arc<Context>, listener: TcpListener) {
-    accept_counted(ctx, &listener, "", rtmp::serve).await
+    accept_counted(ctx, &listener, "", admission::Budget::Clients, rtmp::serve).await
 }
 
-/// Accepts connections until the task is aborted (at shutdown). Each counts against
-/// `max_connections` (over it, the socket is closed at once and counted as refused) and is
-/// served by `serve` on its own task, under a new cid. `what` prefixes the log lines.
+/// Accepts connections until the task is aborted (at shutdown). Each counts against its
+/// `budget` (over it, the socket is closed at once and counted as refused) and is served by
+/// `serve` on its own task, under a new cid. `what` prefixes the log lines. A client that
+/// cannot get a file descriptor is refused at once too (see [`admission::Spare`]).
 pub(crate) async fn accept_counted<F, Fut>(
     ctx: Arc<Context>,
     listener: &TcpListener,
     what: &str,
+    budget: admission::Budget,
     serve: F,
 ) where
     F: Fn(Arc<Context>, tokio::net::TcpStream, std::net::SocketAddr, u32) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let mut spare = admission::Spare::open();
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(x) => x,
+            Err(e) if admission::Spare::out_of_fds(&e) => {
+                let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                ctx.refusals.refused(what, format!("accept: {e}"), n);
+                if !spare.refuse_one(listener).await {
+                    // No spare to give up: back off instead of spinning on the ready socket.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                continue;
+            }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
                 ::log::warn!("{what}accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let max = ctx.config().max_connections as usize;
-        let open = ctx.connections.fetch_add(1, Ordering::AcqRel);
-        if open >= max {
-            ctx.connections.fetch_sub(1, Ordering::AcqRel);
-            let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
-            ::log::warn!("refuse {what}{peer}: max_connections {max} reached ({n} refused so far)");
-            drop(socket);
-            continue;
-        }
+        let slot = match admission::Slot::take(&ctx, budget) {
+            Ok(s) => s,
+            Err(reason) => {
+                let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                ctx.refusals
+                    .refused(what, format!("{reason} (last from {peer})"), n);
+                drop(socket);
+                continue;
+            }
+        };
         let cid = log::next_cid();
         let served = serve(ctx.clone(), socket, peer, cid as u32);
-        let ctx2 = ctx.clone();
         ctx.connection_tasks.spawn(log::with_cid(cid, async move {
             served.await;
-            ctx2.connections.fetch_sub(1, Ordering::AcqRel);
+            drop(slot);
         }));
     }
 }
@@ -441,8 +464,10 @@ pub async fn run(
     config_path: Option<PathBuf>,
     log: log::LogHandle,
 ) -> io::Result<()> {
+    let fd_cap = admission::fit_fd_limit(config.max_connections);
     let server = Server::bind(config).await?;
     let ctx = server.context().clone();
+    ctx.fd_cap.store(fd_cap, Ordering::Relaxed);
     let stop = signals(ctx, config_path, log)?;
     server.run(stop).await;
     Ok(())

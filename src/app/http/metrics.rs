@@ -38,6 +38,12 @@ pub fn render(ctx: &Context) -> String {
         ctx.connections.load(Ordering::Relaxed).to_string(),
     );
     metric(
+        "srsd_api_connections",
+        "gauge",
+        "Open connections of the API listener (its own budget, beside max_connections).",
+        ctx.api_connections.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
         "srsd_bytes_received_total",
         "counter",
         "Bytes received from clients.",
@@ -58,7 +64,7 @@ pub fn render(ctx: &Context) -> String {
     metric(
         "srsd_connections_refused_total",
         "counter",
-        "Connections refused because max_connections was reached.",
+        "Connections refused: max_connections or the API budget reached, or no file descriptor left.",
         ctx.refused.load(Ordering::Relaxed).to_string(),
     );
     metric(

@@ -337,9 +337,22 @@ async fn handshake(
             *b = seed as u8;
         }
     };
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let accepted = Instant::now();
+    let deadline = accepted + HANDSHAKE_TIMEOUT;
     loop {
-        let n = timeout_at(deadline, reader.read_buf(rbuf), "handshake").await??;
+        // The bound shrinks when the server is nearly full (admission::handshake_timeout):
+        // asked again every second while the peer sends nothing.
+        let n = loop {
+            let bound = accepted + super::admission::handshake_timeout(ctx);
+            let slice = bound.min(Instant::now() + Duration::from_secs(1));
+            match tokio::time::timeout_at(slice, reader.read_buf(rbuf)).await {
+                Ok(r) => break r?,
+                Err(_) if Instant::now() >= bound => {
+                    return Err(err(io::ErrorKind::TimedOut, "handshake timed out"))
+                }
+                Err(_) => {}
+            }
+        };
         if n == 0 {
             return Err(err(
                 io::ErrorKind::UnexpectedEof,

@@ -100,8 +100,8 @@ impl Spare {
         matches!(e.raw_os_error(), Some(c) if c == Errno::EMFILE as i32 || c == Errno::ENFILE as i32)
     }
 
-    /// Refuses one waiting client of `listener` using the spare; false when there was no spare
-    /// to give up (the caller then backs off).
+    /// Refuses one waiting client of `listener` using the spare; false when no client could
+    /// be refused (no spare to give up, or the accept failed again): the caller backs off.
     pub async fn refuse_one(&mut self, listener: &tokio::net::TcpListener) -> bool {
         if self.0.take().is_none() {
             *self = Spare::open();
@@ -109,9 +109,10 @@ impl Spare {
         }
         // The accept is ready (it just failed for want of a descriptor): bounded anyway.
         let refused = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        let done = matches!(refused, Ok(Ok(_)));
         drop(refused);
         *self = Spare::open();
-        true
+        done
     }
 }
 

@@ -413,10 +413,12 @@ pub(crate) async fn accept_counted<F, Fut>(
         let (socket, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) if admission::Spare::out_of_fds(&e) => {
-                let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
-                ctx.refusals.refused(what, format!("accept: {e}"), n);
-                if !spare.refuse_one(listener).await {
+                if spare.refuse_one(listener).await {
+                    let n = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                    ctx.refusals.refused(what, format!("accept: {e}"), n);
+                } else {
                     // No spare to give up: back off instead of spinning on the ready socket.
+                    ::log::warn!("{what}accept: {e}; retrying in 100 ms");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 continue;

@@ -64,15 +64,26 @@ fn count(calls: &Calls) -> HashMap<String, usize> {
 }
 
 /// A config in `dir` with the hooks of `hooks` (TOML lines of the default vhost's
-/// `http_hooks`), RTMP on a free port, logging to a file.
-fn write_config(dir: &Path, hooks: &str) -> PathBuf {
+/// `http_hooks`), RTMP on a free port, logging to a file; with `hls`, the HTTP server on a
+/// free port and HLS in 1 s fragments under `dir`.
+fn write_config(dir: &Path, hooks: &str, hls: bool) -> PathBuf {
     let conf = dir.join("srsd.toml");
+    let http = if hls {
+        format!(
+            "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{d}\"\n\n\
+             [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\nwindow = 30\n\
+             path = \"{d}\"\n",
+            d = dir.display()
+        )
+    } else {
+        "[http_server]\nenabled = false\n".to_string()
+    };
     std::fs::write(
         &conf,
         format!(
             "listen = [\"127.0.0.1:0\"]\npid = \"{d}/srsd.pid\"\n\n\
              [log]\ntank = \"file\"\nlevel = \"trace\"\nfile = \"{d}/srsd.log\"\n\n\
-             [http_api]\nenabled = false\n\n[http_server]\nenabled = false\n\n\
+             [http_api]\nenabled = false\n\n{http}\n\
              [vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\n{hooks}\n",
             d = dir.display()
         ),
@@ -174,7 +185,7 @@ const NOTIFIES: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_quit_sends_every_notify_of_its_clients() {
     // Gates and notifies answered in 1 s each (the case measured: on_stop 1 of 8, on_close 1
-    // of 9 before the quit waited for the hook lanes).
+    // of 9 before the quit waited for the hook lanes; 4 of 8 and 0 of 9 in this test then).
     let (base, calls) = hook_server(Some(Duration::from_secs(1))).await;
     let dir = temp_dir("lifecycle-graceful");
     let conf = write_config(
@@ -183,11 +194,33 @@ async fn a_graceful_quit_sends_every_notify_of_its_clients() {
             "timeout = 5000\non_connect = [\"{base}/g\"]\non_play = [\"{base}/g\"]\n{}",
             NOTIFIES.replace("{B}", &base)
         ),
+        true,
     );
     let (mut server, port) = start(&dir, &conf).await;
     let players = clients(port, 8, true).await;
+    // And an HLS viewer: it has no connection of its own; the quit ends it too.
+    assert!(
+        wait_for(T, || dir.join("live/q.m3u8").is_file()).await,
+        "the playlist is written"
+    );
+    let http = log_text(&dir)
+        .lines()
+        .find_map(|l| l.split("HTTP server listen at http://").nth(1))
+        .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+        .expect("the HTTP server's address");
+    let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+    s.write_all(b"GET /live/q.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(
+        T,
+        tokio::io::AsyncReadExt::read_to_string(&mut s, &mut answer),
+    )
+    .await;
+    assert!(answer.contains("hls_ctx="), "an HLS viewer: {answer}");
     let c = count(&calls);
-    assert_eq!((c["on_connect"], c["on_play"]), (9, 8), "{c:?}");
+    assert_eq!((c["on_connect"], c["on_play"]), (9, 9), "{c:?}");
     let sent = Instant::now();
     signal(&conf, "quit");
     // Clients have their grace (10 s), then the shutdown ends them and the quit sends their
@@ -203,8 +236,8 @@ async fn a_graceful_quit_sends_every_notify_of_its_clients() {
             c.get("on_close").copied(),
             c.get("on_unpublish").copied()
         ),
-        (Some(8), Some(9), Some(1)),
-        "{}",
+        (Some(9), Some(9), Some(1)),
+        "8 RTMP players and the HLS viewer stop, 9 RTMP clients close: {}",
         log_text(&dir)
     );
     assert!(sent.elapsed() < Duration::from_secs(25));
@@ -222,6 +255,7 @@ async fn a_hung_hook_server_does_not_hold_a_graceful_quit() {
     let conf = write_config(
         &dir,
         &format!("timeout = 30000\n{}", NOTIFIES.replace("{B}", &base)),
+        false,
     );
     let (mut server, port) = start(&dir, &conf).await;
     // Two players come and go: their on_stop and on_close wait on the hung server.
@@ -251,6 +285,7 @@ async fn a_fast_quit_exits_within_a_second() {
     let conf = write_config(
         &dir,
         &format!("timeout = 30000\n{}", NOTIFIES.replace("{B}", &base)),
+        false,
     );
     let (mut server, port) = start(&dir, &conf).await;
     let players = clients(port, 8, true).await;

@@ -9,7 +9,6 @@ use common::*;
 use srsd::hub::StreamKey;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 fn key(stream: &str) -> StreamKey {
@@ -95,7 +94,7 @@ async fn transcode_copy_engine_publishes_stream_ff_and_stops_on_unpublish() {
         "the transcoder published live/s_ff"
     );
     // The loop guard: s_ff is an engine's output and gets no transcoder of its own.
-    assert_eq!(server.ctx.processes.load(Ordering::Relaxed), 1);
+    assert_eq!(server.ctx.processes.len(), 1);
 
     let p = record_and_probe(server.url("live/s_ff"), server.dir.join("s_ff.flv"), 3).await;
     assert_eq!(p.video_codec, "h264", "{p:?}");
@@ -110,12 +109,7 @@ async fn transcode_copy_engine_publishes_stream_ff_and_stops_on_unpublish() {
         "live/s_ff went away with its publisher"
     );
     assert!(
-        wait_for(Duration::from_secs(5), || server
-            .ctx
-            .processes
-            .load(Ordering::Relaxed)
-            == 0)
-        .await,
+        wait_for(Duration::from_secs(5), || server.ctx.processes.is_empty()).await,
         "the transcoder's ffmpeg stopped"
     );
 }
@@ -182,7 +176,7 @@ async fn ingest_follows_reload_and_stops_on_shutdown() {
     let (script, log) = fake_ffmpeg(&dir, "exec sleep 30");
     let server = start_server("ffprocs-reload-srv", &fake_ingest(&script)).await;
     let ctx = server.ctx.clone();
-    let live = || ctx.processes.load(Ordering::Relaxed);
+    let live = || ctx.processes.len();
     assert!(wait_for(Duration::from_secs(5), || live() == 1).await);
 
     // A reload that leaves the ingester alone does not restart it.

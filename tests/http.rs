@@ -307,14 +307,12 @@ async fn slowloris_and_idle_connections_are_closed() {
     let mut slow = TcpStream::connect(http).await.unwrap();
     slow.write_all(b"GET /index.html HT").await.unwrap();
     let mut idle = TcpStream::connect(api).await.unwrap();
+    let open = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
-        wait_for(T, || s
-            .ctx
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 2)
+        wait_for(T, || open(&s.ctx.connections) >= 1
+            && open(&s.ctx.api_connections) >= 1)
         .await,
-        "HTTP connections count against max_connections"
+        "HTTP connections count against max_connections, API ones against the API budget"
     );
     for c in [&mut slow, &mut idle] {
         let mut buf = [0u8; 1024];
@@ -332,21 +330,18 @@ async fn slowloris_and_idle_connections_are_closed() {
     }
     assert!(started.elapsed() < Duration::from_secs(16));
     assert!(
-        wait_for(T, || s
-            .ctx
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 0)
+        wait_for(T, || open(&s.ctx.connections) == 0
+            && open(&s.ctx.api_connections) == 0)
         .await
     );
 }
 
 #[tokio::test]
-async fn max_connections_counts_http_too() {
+async fn max_connections_counts_http_and_the_api_has_its_own_budget() {
     let s = start_server("http-max", "max_connections = 2").await;
-    let api = s.api.unwrap();
-    let _a = TcpStream::connect(api).await.unwrap();
-    let _b = TcpStream::connect(api).await.unwrap();
+    let (http, api) = (s.http.unwrap(), s.api.unwrap());
+    let _a = TcpStream::connect(http).await.unwrap();
+    let _b = TcpStream::connect(http).await.unwrap();
     assert!(
         wait_for(T, || s
             .ctx
@@ -355,9 +350,11 @@ async fn max_connections_counts_http_too() {
             == 2)
         .await
     );
-    let r = get(api, "/api/v1/versions").await;
+    let r = get(http, "/ok.txt").await;
     assert_eq!(r.status, 0, "the third connection is refused");
     assert!(s.ctx.refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let r = get(api, "/api/v1/versions").await;
+    assert_eq!(r.status, 200, "the API answers on a full server");
 }
 
 #[tokio::test]

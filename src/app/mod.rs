@@ -17,7 +17,7 @@ pub use shared::{Context, ReloadStatus};
 
 use crate::app::ffmpeg::ingest;
 use crate::app::hooks::heartbeat;
-use crate::app::runtime::{daemon, log, memory};
+use crate::app::runtime::{admission, daemon, log, memory};
 use crate::config::Config;
 use std::io;
 use std::net::SocketAddr;
@@ -133,6 +133,7 @@ impl Server {
             loop {
                 tick.tick().await;
                 ctx.hls_viewers.expire(Instant::now());
+                ctx.refusals.flush(ctx.refused.load(Ordering::Relaxed));
             }
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
@@ -142,37 +143,72 @@ impl Server {
         for t in tasks {
             t.abort();
         }
-        if self.ctx.graceful.load(Ordering::Relaxed) {
-            let open = self.ctx.connections.load(Ordering::Relaxed);
+        let graceful = self.ctx.graceful.load(Ordering::Relaxed);
+        if graceful {
+            let open = self.ctx.connection_tasks.len();
             ::log::info!("graceful quit: not accepting; {open} connections have {GRACE:?} to end");
-            let deadline = Instant::now() + GRACE;
-            while self.ctx.connections.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            self.ctx
+                .connection_tasks
+                .wait(tokio::time::Instant::now() + GRACE)
+                .await;
         }
         ::log::info!("shutting down");
         let _ = self.shutdown_tx.send(true);
+        // HLS viewers have no connection to end: they end here, and their guards queue
+        // their on_stop like any player's.
+        self.ctx
+            .hls_viewers
+            .expire(Instant::now() + std::time::Duration::from_secs(86_400));
         // Give connections a moment to say goodbye (unpublish), writers to close their files,
         // and ffmpeg children their SIGTERM grace (3 s, see process.rs) before the runtime
-        // kills them.
-        let deadline = Instant::now() + std::time::Duration::from_millis(3500);
-        while (self.ctx.connections.load(Ordering::Relaxed) > 0
-            || self.ctx.writers.load(Ordering::Relaxed) > 0
-            || self.ctx.processes.load(Ordering::Relaxed) > 0)
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // kills them. A fast quit gives them what is left of its second.
+        let deadline = tokio::time::Instant::now()
+            + if graceful {
+                std::time::Duration::from_millis(3500)
+            } else {
+                FAST_QUIT
+            };
+        for t in [
+            &self.ctx.connection_tasks,
+            &self.ctx.writers,
+            &self.ctx.processes,
+        ] {
+            t.wait(deadline).await;
+        }
+        if graceful {
+            // Every guard has dropped by now (or its connection is stuck past every
+            // deadline): their notifies are queued. Send them, within a bound.
+            let left = self
+                .ctx
+                .hooks
+                .drain(tokio::time::Instant::now() + HOOK_DRAIN)
+                .await;
+            ::log::info!("graceful quit: hook notifies sent, {left} left unsent");
+        } else {
+            let left = self.ctx.hooks.pending();
+            if left > 0 {
+                ::log::warn!("fast quit: {left} hook notifies not sent");
+            }
         }
     }
 }
 
 async fn accept_loop(ctx: Arc<Context>, listener: TcpListener) {
-    runtime::listen::accept_counted(ctx, &listener, "", rtmp::serve).await
+    runtime::listen::accept_counted(ctx, &listener, "", admission::Budget::Clients, rtmp::serve)
+        .await
 }
 
 /// How long a graceful quit (SIGQUIT, `srsd -s quit`) lets connected clients finish on their
 /// own, listeners closed, before the shutdown ends what is left. SIGTERM does not wait.
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a graceful quit keeps sending the hook notifies of the clients it ended (after
+/// [`GRACE`] and the goodbyes): a hung hook server cannot hold the quit longer than this.
+pub const HOOK_DRAIN: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// How long a fast quit (SIGTERM, SIGINT) gives connections, writers and ffmpeg children to
+/// end once told to, so the process is gone within a second.
+pub const FAST_QUIT: std::time::Duration = std::time::Duration::from_millis(700);
 
 /// The process: config already loaded and logging set up. Runs until SIGTERM/SIGINT/SIGQUIT.
 pub async fn run(
@@ -180,8 +216,10 @@ pub async fn run(
     config_path: Option<PathBuf>,
     log: log::LogHandle,
 ) -> io::Result<()> {
+    let fd_cap = admission::fit_fd_limit(config.max_connections);
     let server = Server::bind(config).await?;
     let ctx = server.context().clone();
+    ctx.fd_cap.store(fd_cap, Ordering::Relaxed);
     let stop = signals(ctx, config_path, log)?;
     server.run(stop).await;
     Ok(())

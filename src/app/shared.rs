@@ -11,7 +11,7 @@ use crate::app::hooks;
 use crate::app::http::hls_play;
 use crate::app::outputs::hls;
 use crate::app::rtmp::bandcheck;
-use crate::app::runtime::{log, stats};
+use crate::app::runtime::{admission, log, stats, tasks};
 use crate::config::{Config, VhostConfig};
 use crate::hub::{Hub, SourceOptions, TimeJitter};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +26,15 @@ pub struct Context {
     pub started: Instant,
     /// Connections open now.
     pub connections: AtomicUsize,
-    /// Connections refused because `max_connections` was reached.
+    /// Connections refused: `max_connections` or the API budget reached, or no file
+    /// descriptor left.
     pub refused: AtomicUsize,
+    /// Connections open now on an API-only listener (its own budget, see [`admission`]).
+    pub api_connections: AtomicUsize,
+    /// `max_connections` as the open-file limit allows (set at start, see [`admission`]).
+    pub fd_cap: AtomicUsize,
+    /// Refusals, logged one line a second.
+    pub refusals: admission::Refusals,
     /// Publishes and plays refused, by reason.
     pub denials: stats::ReasonCounts,
     /// RTMP connections ended, by why (`ConnError::reason`, or `closed`).
@@ -55,13 +62,15 @@ pub struct Context {
     pub bandcheck: bandcheck::Gate,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
     /// to close their files.
-    pub writers: AtomicUsize,
+    pub writers: tasks::Tracker,
+    /// Connection tasks (RTMP, HTTP): a graceful quit waits for them.
+    pub connection_tasks: tasks::Tracker,
     /// The first RTMP listener's bound port: `[port]` in transcode and ingest templates.
     pub rtmp_port: u16,
     /// The HTTP server's bound port (0 when disabled): the console's play URLs.
     pub http_port: u16,
     /// ffmpeg (transcode, ingest) children running now; shutdown waits for them.
-    pub processes: Arc<AtomicUsize>,
+    pub processes: tasks::Tracker,
     /// Bumped by every applied reload; features that restart on reload watch it.
     config_generation: watch::Sender<u64>,
 }
@@ -116,18 +125,11 @@ fn reload_id() -> String {
 }
 
 /// Counts a running file writer in [`Context::writers`] while alive.
-pub struct Writing(Arc<Context>);
+pub struct Writing(#[allow(dead_code)] tasks::Token);
 
 impl Writing {
     pub fn start(ctx: &Arc<Context>) -> Writing {
-        ctx.writers.fetch_add(1, Ordering::AcqRel);
-        Writing(ctx.clone())
-    }
-}
-
-impl Drop for Writing {
-    fn drop(&mut self) {
-        self.0.writers.fetch_sub(1, Ordering::AcqRel);
+        Writing(ctx.writers.token())
     }
 }
 
@@ -162,29 +164,34 @@ impl Context {
         rtmp_port: u16,
         http_port: u16,
     ) -> Context {
+        let hooks = hooks::Notifier::start(config.max_connections);
         Context {
             config: RwLock::new(Arc::new(config)),
             hub: Hub::new(),
             started: Instant::now(),
             connections: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            api_connections: AtomicUsize::new(0),
+            fd_cap: AtomicUsize::new(usize::MAX),
+            refusals: Default::default(),
             denials: stats::ReasonCounts::new(&stats::DENIAL_REASONS),
             closes: stats::ReasonCounts::new(&crate::app::rtmp::error::CLOSE_REASONS),
             shutdown,
             server_name: format!("srsd/{}", crate::VERSION),
             stats: Arc::new(stats::Stats::default()),
-            hooks: hooks::Notifier::start(),
+            hooks,
             reload: tokio::sync::Notify::new(),
             reload_status: std::sync::Mutex::new(ReloadStatus::new()),
             edges: edge::Edges::default(),
-            writers: AtomicUsize::new(0),
+            writers: Default::default(),
+            connection_tasks: Default::default(),
             hls_viewers: Default::default(),
             hls_memory: Default::default(),
             bandcheck: Default::default(),
             graceful: Default::default(),
             rtmp_port,
             http_port,
-            processes: Arc::new(AtomicUsize::new(0)),
+            processes: Default::default(),
             config_generation: watch::channel(0).0,
         }
     }

@@ -130,7 +130,7 @@ impl Supervisor {
     /// [`Supervisor::spawn`] with explicit parts (tests use a short policy).
     pub fn spawn_with(
         shutdown: watch::Receiver<bool>,
-        live: Arc<AtomicUsize>,
+        live: crate::app::runtime::tasks::Tracker,
         label: String,
         spec: Spec,
         policy: Policy,
@@ -178,7 +178,7 @@ impl Stop {
 
 async fn supervise(
     mut stop: Stop,
-    live: Arc<AtomicUsize>,
+    live: crate::app::runtime::tasks::Tracker,
     label: String,
     spec: Spec,
     policy: Policy,
@@ -198,7 +198,7 @@ async fn supervise(
             }
             Ok(mut child) => {
                 stats.starts.fetch_add(1, Ordering::Relaxed);
-                live.fetch_add(1, Ordering::AcqRel);
+                let running = live.token();
                 let pid = child.id().unwrap_or(0);
                 log::info!("{label}: started pid {pid}: {line}");
                 let last = Arc::new(Mutex::new(String::new()));
@@ -216,10 +216,10 @@ async fn supervise(
                 };
                 let Some(status) = status else {
                     terminate(&mut child, pid, &label, policy.stop_grace).await;
-                    live.fetch_sub(1, Ordering::AcqRel);
+                    drop(running);
                     return;
                 };
-                live.fetch_sub(1, Ordering::AcqRel);
+                drop(running);
                 let ran = started.elapsed();
                 let last = last.lock().map(|l| l.clone()).unwrap_or_default();
                 match status {
@@ -388,7 +388,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn missing_binary_is_retried_with_backoff_not_a_panic() {
         let (_tx, shutdown) = watch::channel(false);
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = crate::app::runtime::tasks::Tracker::default();
         let spec = Spec {
             program: "/nonexistent/srsd-test-ffmpeg".into(),
             args: vec![],
@@ -413,28 +413,28 @@ mod tests {
             "{waited:?}"
         );
         assert_eq!(s.starts(), 0);
-        assert_eq!(live.load(Ordering::Relaxed), 0);
+        assert_eq!(live.len(), 0);
     }
 
     #[tokio::test]
     async fn dropping_the_handle_stops_the_child() {
         let (_tx, shutdown) = watch::channel(false);
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = crate::app::runtime::tasks::Tracker::default();
         let spec = Spec {
             program: "sleep".into(),
             args: vec!["30".into()],
         };
         let s = Supervisor::spawn_with(shutdown, live.clone(), "t".into(), spec, Policy::default());
         let deadline = Instant::now() + Duration::from_secs(5);
-        while live.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        while live.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(live.load(Ordering::Relaxed), 1, "sleep started");
+        assert_eq!(live.len(), 1, "sleep started");
         drop(s);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while live.load(Ordering::Relaxed) != 0 && Instant::now() < deadline {
+        while !live.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(live.load(Ordering::Relaxed), 0, "sleep stopped by SIGTERM");
+        assert_eq!(live.len(), 0, "sleep stopped by SIGTERM");
     }
 }

@@ -3,14 +3,15 @@
 //! Gates (`on_connect`, `on_publish`, `on_play`) are awaited before the client is accepted
 //! (on_connect at its first publish or play, as SRS 6; see `rtmp::Conn::admit`) and
 //! return a [`Guard`] whose drop sends the matching notify (`on_close`, `on_unpublish`,
-//! `on_stop`) exactly once, whatever way the client leaves. Notifies and `on_hls` go through a
-//! bounded queue served by one background task, so they never block a connection or media;
-//! a full queue drops the event, counts it and logs it.
+//! `on_stop`) exactly once, whatever way the client leaves. Notifies, `on_hls` and `on_dvr` go
+//! through bounded lanes per hook URL ([`lanes`]), so they never block a
+//! connection or media, and a slow hook server holds up only its own URL.
 //!
 //! The HTTP client is hyper's HTTP/1.1 client connection: `Connection: close`, no redirects
 //! followed, response headers and body capped, one timeout over the whole exchange.
 
 pub mod heartbeat;
+pub mod lanes;
 
 use crate::app::runtime::body::Body;
 use crate::app::runtime::json::{obj, Value};
@@ -22,18 +23,14 @@ use hyper::{header, Request};
 use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 /// Response headers larger than this are refused (a hook server answers tiny responses).
 const MAX_HEAD: usize = 16 * 1024;
 /// Response bodies are read up to this many bytes.
 const MAX_BODY: usize = 64 * 1024;
-/// Notifies waiting to be sent.
-const QUEUE: usize = 1024;
 
 /// Posts `body` as JSON to `url` (`http://host[:port]/path[?query]`). Returns the status code
 /// and the (capped) body.
@@ -284,77 +281,7 @@ impl std::fmt::Display for HookError {
     }
 }
 
-/// A notify to send later.
-struct Notify {
-    urls: Vec<String>,
-    body: String,
-    timeout: Duration,
-    action: &'static str,
-    /// The connection it is about: its delivery is logged under that cid.
-    cid: u64,
-}
-
-/// Delivery lanes. A connection's notifies always take the same lane, so a hook server sees
-/// them in order (on_unpublish before on_close); a dead hook URL (up to `timeout` per call)
-/// holds up only the connections of its lane.
-const LANES: usize = 4;
-
-/// The notify queues of one server: bounded channels and the tasks that empty them.
-pub struct Notifier {
-    lanes: Vec<mpsc::Sender<Notify>>,
-    /// Notifies dropped because the queue was full.
-    pub dropped: AtomicUsize,
-}
-
-impl Notifier {
-    /// Starts the sending tasks on the current runtime.
-    pub fn start() -> Notifier {
-        let lanes = (0..LANES)
-            .map(|_| {
-                let (tx, mut rx) = mpsc::channel::<Notify>(QUEUE / LANES);
-                tokio::spawn(async move {
-                    while let Some(n) = rx.recv().await {
-                        crate::app::runtime::log::with_cid(n.cid, deliver(n)).await;
-                    }
-                });
-                tx
-            })
-            .collect();
-        Notifier {
-            lanes,
-            dropped: AtomicUsize::new(0),
-        }
-    }
-
-    /// Queues a notify about the current connection; never waits.
-    pub fn notify(&self, urls: &[String], body: String, timeout: Duration, action: &'static str) {
-        if urls.is_empty() {
-            return;
-        }
-        let cid = crate::app::runtime::log::current_cid();
-        let n = Notify {
-            urls: urls.to_vec(),
-            body,
-            timeout,
-            action,
-            cid,
-        };
-        if self.lanes[cid as usize % LANES].try_send(n).is_err() {
-            let d = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            log::warn!("hook {action}: queue full, event dropped ({d} so far)");
-        }
-    }
-}
-
-async fn deliver(n: Notify) {
-    for url in &n.urls {
-        match post_json(url, n.body.clone(), n.timeout).await {
-            Ok((status, _)) if status == 200 || status == 201 => {}
-            Ok((status, _)) => log::warn!("hook {} {url}: HTTP {status}", n.action),
-            Err(e) => log::warn!("hook {} {url}: {e}", n.action),
-        }
-    }
-}
+pub use lanes::Notifier;
 
 /// What a hook body says about a client.
 #[derive(Debug, Clone, Default)]
@@ -737,7 +664,7 @@ mod tests {
         });
         let (base, seen) =
             answering(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n0".to_vec()).await;
-        let n = Notifier::start();
+        let n = Notifier::start(1000);
         let t = Duration::from_secs(10);
         // Connection 4 (lane 0) notifies the dead URL first; connection 1 (lane 1) after.
         crate::app::runtime::log::with_cid(4, async {

@@ -39,6 +39,12 @@ pub fn render(ctx: &Context) -> String {
         ctx.connections.load(Ordering::Relaxed).to_string(),
     );
     metric(
+        "srsd_api_connections",
+        "gauge",
+        "Open connections of the API listener (its own budget, beside max_connections).",
+        ctx.api_connections.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
         "srsd_bytes_received_total",
         "counter",
         "Bytes received from clients.",
@@ -59,7 +65,7 @@ pub fn render(ctx: &Context) -> String {
     metric(
         "srsd_connections_refused_total",
         "counter",
-        "Connections refused because max_connections was reached.",
+        "Connections refused: max_connections or the API budget reached, or no file descriptor left.",
         ctx.refused.load(Ordering::Relaxed).to_string(),
     );
     metric(
@@ -103,6 +109,7 @@ pub fn render(ctx: &Context) -> String {
         ));
     }
     stream_info(ctx, &mut out);
+    hooks(ctx, &mut out);
     out
 }
 
@@ -114,12 +121,6 @@ fn stream_info(ctx: &Context, out: &mut String) {
         "# HELP srsd_stream_info Codecs and picture size of each live stream.\n\
          # TYPE srsd_stream_info gauge\n",
     );
-    // Label values escape backslash, double quote and newline (text format 0.0.4).
-    let esc = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
     for src in ctx.hub.list() {
         let (video, audio) = src.sequence_headers();
         let v = video.as_deref().and_then(|f| {
@@ -139,13 +140,67 @@ fn stream_info(ctx: &Context, out: &mut String) {
         let _ = writeln!(
             out,
             "srsd_stream_info{{vhost=\"{}\",app=\"{}\",stream=\"{}\",video_codec=\"{}\",width=\"{w}\",height=\"{h}\",audio_codec=\"{}\"}} 1",
-            esc(&src.key.vhost),
-            esc(&src.key.app),
-            esc(&src.key.stream),
+            label(&src.key.vhost),
+            label(&src.key.app),
+            label(&src.key.stream),
             v.map_or("", |(n, _)| n),
             a.unwrap_or(""),
         );
     }
+}
+
+/// Hook notify delivery per URL (see `hooks::lanes`).
+fn hooks(ctx: &Context, out: &mut String) {
+    let urls = ctx.hooks.snapshot();
+    out.push_str(
+        "# HELP srsd_hook_notifies_total Hook notifies per URL: delivered (answered), failed \
+         (sent, no usable answer), dropped (never sent: queue full or quit deadline).\n\
+         # TYPE srsd_hook_notifies_total counter\n",
+    );
+    for u in &urls {
+        let url = label(&u.url);
+        for (result, n) in [
+            ("delivered", u.delivered),
+            ("failed", u.failed),
+            ("dropped", u.dropped),
+        ] {
+            let _ = writeln!(
+                out,
+                "srsd_hook_notifies_total{{url=\"{url}\",result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    out.push_str(
+        "# HELP srsd_hook_queue Hook notifies waiting or in flight per URL.\n\
+         # TYPE srsd_hook_queue gauge\n",
+    );
+    for u in &urls {
+        let _ = writeln!(
+            out,
+            "srsd_hook_queue{{url=\"{}\"}} {}",
+            label(&u.url),
+            u.queued
+        );
+    }
+    out.push_str(
+        "# HELP srsd_hook_circuit_open 1 while a hook URL's notifies are held back after \
+         failures in a row.\n# TYPE srsd_hook_circuit_open gauge\n",
+    );
+    for u in &urls {
+        let _ = writeln!(
+            out,
+            "srsd_hook_circuit_open{{url=\"{}\"}} {}",
+            label(&u.url),
+            u8::from(u.circuit_open)
+        );
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 pub fn handle(ctx: &Context) -> Response<Body> {

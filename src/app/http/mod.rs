@@ -6,7 +6,8 @@
 //! beyond), the whole head within [`HEADER_READ_TIMEOUT`] (slowloris; hyper also applies it to
 //! an idle keep-alive connection waiting for its next request), and no read or write progress
 //! for [`STALL_TIMEOUT`] closes it unless a live stream is waiting for its publisher. HTTP
-//! connections count against `max_connections` together with RTMP ones.
+//! server connections count against `max_connections` together with RTMP ones; an API
+//! listener of its own has its own budget ([`crate::app::runtime::admission::API_CONNECTIONS`]).
 
 pub mod api;
 pub mod auth;
@@ -120,7 +121,13 @@ pub async fn bind(config: &Config) -> io::Result<Vec<HttpListener>> {
 /// Accepts HTTP connections until the task is aborted (at shutdown).
 pub async fn accept_loop(ctx: Arc<Context>, l: HttpListener) {
     let roles = l.roles;
-    crate::app::runtime::listen::accept_counted(ctx, &l.listener, "HTTP ", move |ctx, socket, peer, cid| async move {
+    // An API with an address of its own has its own budget: reachable on a full server.
+    let budget = match roles.files {
+        true => crate::app::runtime::admission::Budget::Clients,
+        false => crate::app::runtime::admission::Budget::Api,
+    };
+    let what = if roles.files { "HTTP " } else { "HTTP API " };
+    crate::app::runtime::listen::accept_counted(ctx, &l.listener, what, budget, move |ctx, socket, peer, cid| async move {
         serve_conn(&ctx, socket, peer, roles, cid).await
     })
     .await

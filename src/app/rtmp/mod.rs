@@ -33,8 +33,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
-/// A peer must finish the handshake and connect within this long.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer must finish the handshake and connect within this long (2 s when the server is
+/// nearly full: `admission::handshake_timeout`).
+const HANDSHAKE_TIMEOUT: Duration = crate::app::runtime::admission::HANDSHAKE_TIMEOUT;
 /// A connection neither publishing nor playing is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A write that makes no progress for this long means the player is gone.
@@ -316,7 +317,7 @@ async fn serve_inner(
     result
 }
 
-/// The RTMP handshake (simple or complex), bounded by HANDSHAKE_TIMEOUT. Bytes after C2
+/// The RTMP handshake (simple or complex), bounded by `admission::handshake_timeout`. Bytes after C2
 /// stay in `rbuf` as the first chunks.
 async fn handshake(
     ctx: &Arc<Context>,
@@ -337,9 +338,22 @@ async fn handshake(
             *b = seed as u8;
         }
     };
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let accepted = Instant::now();
+    let deadline = accepted + HANDSHAKE_TIMEOUT;
     loop {
-        let n = timeout_at(deadline, reader.read_buf(rbuf), "handshake").await??;
+        // The bound shrinks when the server is nearly full (admission::handshake_timeout):
+        // asked again every second while the peer sends nothing.
+        let n = loop {
+            let bound = accepted + crate::app::runtime::admission::handshake_timeout(ctx);
+            let slice = bound.min(Instant::now() + Duration::from_secs(1));
+            match tokio::time::timeout_at(slice, reader.read_buf(rbuf)).await {
+                Ok(r) => break r?,
+                Err(_) if Instant::now() >= bound => {
+                    return Err(err(io::ErrorKind::TimedOut, "handshake timed out"))
+                }
+                Err(_) => {}
+            }
+        };
         if n == 0 {
             return Err(err(
                 io::ErrorKind::UnexpectedEof,
@@ -504,7 +518,9 @@ impl Conn<'_> {
     fn deadline(&self, idle_since: Instant) -> Instant {
         match &self.role {
             // A peer that has not sent a valid connect yet gets the handshake's bound.
-            Role::Idle if !self.connected => self.started + HANDSHAKE_TIMEOUT,
+            Role::Idle if !self.connected => {
+                self.started + crate::app::runtime::admission::handshake_timeout(self.ctx)
+            }
             Role::Idle => idle_since + IDLE_TIMEOUT,
             Role::Publishing(p) => {
                 p.last_media
@@ -521,10 +537,17 @@ impl Conn<'_> {
     fn check_timeouts(&self, idle_since: Instant) -> io::Result<()> {
         let now = Instant::now();
         match &self.role {
-            Role::Idle if !self.connected && now >= self.started + HANDSHAKE_TIMEOUT => Err(err(
-                io::ErrorKind::TimedOut,
-                "no valid connect within the handshake timeout",
-            )),
+            Role::Idle
+                if !self.connected
+                    && now
+                        >= self.started
+                            + crate::app::runtime::admission::handshake_timeout(self.ctx) =>
+            {
+                Err(err(
+                    io::ErrorKind::TimedOut,
+                    "no valid connect within the handshake timeout",
+                ))
+            }
             Role::Idle if now >= idle_since + IDLE_TIMEOUT => Err(err(
                 io::ErrorKind::TimedOut,
                 "idle: neither published nor played",

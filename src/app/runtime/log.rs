@@ -319,6 +319,40 @@ impl LogHandle {
     }
 }
 
+/// Counts events and says so at most once a second.
+#[derive(Default)]
+pub struct RateLog {
+    state: Mutex<(Option<tokio::time::Instant>, usize)>,
+}
+
+impl RateLog {
+    /// Counts one event; returns the events to report when a line is due now (the first
+    /// event, then at most one line a second with what came meanwhile).
+    pub fn hit(&self, now: tokio::time::Instant) -> Option<usize> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.1 += 1;
+        match s.0 {
+            Some(last) if now < last + std::time::Duration::from_secs(1) => None,
+            _ => {
+                s.0 = Some(now);
+                Some(std::mem::take(&mut s.1))
+            }
+        }
+    }
+
+    /// Events counted since the last line, when a line is due (for a periodic flush).
+    pub fn flush(&self, now: tokio::time::Instant) -> Option<usize> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match s.0 {
+            Some(last) if s.1 > 0 && now >= last + std::time::Duration::from_secs(1) => {
+                s.0 = Some(now);
+                Some(std::mem::take(&mut s.1))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Process-level services every concern uses: logging, daemon, memory trimming, the client
 //! table, path templates, /proc readings, JSON values and HTTP bodies.
 
+pub mod admission;
 pub mod body;
 pub mod daemon;
 pub mod json;
@@ -10,4 +11,5 @@ pub mod memory;
 pub mod procfs;
 pub mod stats;
 pub mod system;
+pub mod tasks;
 pub mod template;

@@ -171,6 +171,7 @@ pub fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Response<Bod
             ("streams", id) => Some(streams(ctx, id, query)),
             ("clients", id) => Some(clients(ctx, id, query, method == Method::DELETE)),
             ("raw", None) => Some(raw(ctx, query)),
+            ("hooks", None) => Some(with(code::OK, "hooks", hooks(ctx))),
             _ => None,
         }
     } else {
@@ -208,7 +209,28 @@ fn urls() -> Value {
             "raw",
             "raw api for srs, support CUID srs for instance the config".into(),
         ),
+        ("hooks", "hook notify delivery per URL (srsd)".into()),
     ])
+}
+
+/// `/api/v1/hooks` (srsd's own): notify delivery per hook URL, as `/metrics` counts it.
+fn hooks(ctx: &Context) -> Value {
+    Value::Arr(
+        ctx.hooks
+            .snapshot()
+            .into_iter()
+            .map(|u| {
+                obj([
+                    ("url", u.url.into()),
+                    ("queued", Value::UInt(u.queued as u64)),
+                    ("delivered", Value::UInt(u.delivered as u64)),
+                    ("failed", Value::UInt(u.failed as u64)),
+                    ("dropped", Value::UInt(u.dropped as u64)),
+                    ("circuit_open", Value::Bool(u.circuit_open)),
+                ])
+            })
+            .collect(),
+    )
 }
 
 fn versions() -> Value {

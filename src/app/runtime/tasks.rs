@@ -1,0 +1,111 @@
+//! A task tracker: counts the tasks (or any work) that hold one of its [`Token`]s and wakes
+//! whoever waits for the count to reach zero. Shutdown waits on it with a deadline instead of
+//! polling counters in sleep loops.
+//!
+//! Why our own and not `tokio_util::task::TaskTracker`: tokio-util is not a dependency, and
+//! the part used here (count + wake on zero) is a counter and a `Notify`, ~60 lines.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Cheap to clone: clones count into the same set.
+#[derive(Clone, Default)]
+pub struct Tracker(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts in its [`Tracker`] while alive. Dropping the last token wakes [`Tracker::wait`].
+pub struct Token(Arc<Inner>);
+
+impl Tracker {
+    /// A token that counts until dropped (a file writer, a connection).
+    pub fn token(&self) -> Token {
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        Token(self.0.clone())
+    }
+
+    /// Spawns `f` on the current runtime, counted until it ends or is aborted.
+    pub fn spawn<F>(&self, f: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let token = self.token();
+        tokio::spawn(async move {
+            let out = f.await;
+            drop(token);
+            out
+        })
+    }
+
+    /// Tasks and tokens alive now.
+    pub fn len(&self) -> usize {
+        self.0.count.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until nothing is counted or `deadline` passes; true when nothing is counted.
+    pub async fn wait(&self, deadline: Instant) -> bool {
+        loop {
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the check: a last token dropped in between still wakes us.
+            idle.as_mut().enable();
+            if self.is_empty() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.is_empty();
+            }
+        }
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn waits_for_tasks_and_tokens_until_the_deadline() {
+        let ms = Duration::from_millis;
+        let t = Tracker::default();
+        assert!(t.wait(Instant::now()).await, "empty at once");
+        let token = t.token();
+        t.spawn(tokio::time::sleep(ms(400)));
+        assert_eq!(t.len(), 2);
+        let start = Instant::now();
+        assert!(!t.wait(start + ms(200)).await, "deadline");
+        assert!(start.elapsed() >= ms(200));
+        drop(token);
+        assert!(t.wait(start + ms(5000)).await);
+        let took = start.elapsed();
+        assert!(
+            took >= ms(400) && took < ms(2000),
+            "woken when the task ended: {took:?}"
+        );
+        // An aborted task no longer counts.
+        let h = t.spawn(std::future::pending::<()>());
+        h.abort();
+        assert!(t.wait(Instant::now() + Duration::from_secs(1)).await);
+    }
+}

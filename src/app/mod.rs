@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dvr;
 pub mod edge;
 pub mod ffmpeg;
+pub mod file_thread;
 pub mod forward;
 pub mod heartbeat;
 pub mod hls;
@@ -17,6 +18,7 @@ pub mod http;
 pub mod ingest;
 pub mod log;
 pub mod memory;
+pub mod output_status;
 pub mod process;
 pub mod rtmp;
 pub mod stats;
@@ -65,6 +67,11 @@ pub struct Context {
     pub hls_viewers: http::hls_play::HlsViewers,
     /// HLS segments and playlists of `storage = "memory"` streams, served over HTTP.
     pub hls_memory: Arc<hls::MemoryFiles>,
+    /// The HLS playlists' state (numbering, window) by m3u8 file, bounded, kept across
+    /// publishes until a stream has been gone a while.
+    pub hls_playlists: Arc<hls::Playlists>,
+    /// What each stream's HLS, DVR and forwards are doing, and their error counters.
+    pub outputs: Arc<output_status::Outputs>,
     /// The last bandwidth check of each vhost (one per `bandcheck.interval`).
     pub bandcheck: bandcheck::Gate,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
@@ -243,6 +250,8 @@ impl Server {
             writers: AtomicUsize::new(0),
             hls_viewers: Default::default(),
             hls_memory: Default::default(),
+            hls_playlists: Default::default(),
+            outputs: Default::default(),
             bandcheck: Default::default(),
             graceful: Default::default(),
             rtmp_port,

@@ -211,7 +211,7 @@ async fn a_full_disk_costs_dvr_and_hls_only_the_media_of_while_it_is_full() {
          path = \"{d}/hls\"\n\
          [vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\non_dvr = [\"{hooks}/dvr\"]\n"
     );
-    let server = start_server("disk-full", &extra).await;
+    let server = start_server("disk-full-server", &extra).await;
     let m3u8 = fs.dir.join("hls/live/d.m3u8");
     // Every state of the playlist is checked against RFC 8216 while it changes.
     let checking = {
@@ -342,4 +342,107 @@ async fn a_full_disk_costs_dvr_and_hls_only_the_media_of_while_it_is_full() {
     drop(server);
     drop(fs);
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A server on a thread of its own, on a current-thread runtime: what `workers = 1` runs
+/// (routers). The test's clients and timers run on the test's own runtime, so a server
+/// thread that blocks shows up as clients timing out, not as a hung test. Drop the returned
+/// sender to let the thread end (after the server is dropped).
+async fn one_worker_server(
+    name: &'static str,
+    extra: String,
+) -> (TestServer, tokio::sync::oneshot::Sender<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let _ = tx.send(start_server(name, &extra).await);
+            let _ = done_rx.await;
+        });
+    });
+    (rx.await.expect("server started"), done_tx)
+}
+
+/// Reads a FIFO to its end on a thread of its own: the writer blocked opening it goes on.
+fn drain_fifo(path: PathBuf) {
+    std::thread::spawn(move || {
+        if let Ok(mut f) = std::fs::File::open(&path) {
+            let _ = std::io::copy(&mut f, &mut std::io::sink());
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_disk_holds_up_neither_the_publisher_nor_the_players_with_one_worker() {
+    let dir = temp_dir("disk-stall");
+    // The files HLS and DVR will create first are FIFOs nobody reads: opening one for
+    // writing blocks until a reader comes, like a write to a stalled SD card.
+    let hls_tmp = dir.join("hls/live/s-0.ts.tmp");
+    let dvr_tmp = dir.join("dvr/live/s.flv.tmp");
+    for f in [&hls_tmp, &dvr_tmp] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        let ok = Command::new("mkfifo")
+            .arg(f)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mkfifo {f:?}");
+    }
+    let d = dir.display();
+    let extra = format!(
+        "workers = 1\n[vhost.\"__defaultVhost__\".dvr]\nenabled = true\n\
+         path = \"{d}/dvr/[app]/[stream].flv\"\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = true\nfragment = 1\npath = \"{d}/hls\"\n"
+    );
+    let (server, done) = one_worker_server("disk-stall-server", extra).await;
+    let url = srsd::client::RtmpUrl::parse(&server.url("live/s")).unwrap();
+    let mut player = srsd::client::RtmpClient::connect(&url, T)
+        .await
+        .expect("connect");
+    player.play("s", T).await.expect("play");
+    let mut p = rtmp_publisher(&server, "live/s").await;
+    // 8 s of 25 fps video with a keyframe a second, in real time.
+    let tags = synthetic_tags(8000, 1000, 25);
+    let publishing = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        send_tags(&mut p, &tags, 1).await;
+        (p, started.elapsed())
+    });
+    let got = recv_video(&mut player, 201, Duration::from_secs(12)).await;
+    let (p, took) = tokio::time::timeout(Duration::from_secs(15), publishing)
+        .await
+        .expect("the publisher was never held up")
+        .unwrap();
+    eprintln!(
+        "stalled disk: the player got {} of 201 video messages; publishing 8 s took {took:?}",
+        got.len()
+    );
+    assert_eq!(got.len(), 201, "the player kept flowing");
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    // The writers really are stuck: nothing was written, yet the API answers and shows them.
+    let written: Vec<PathBuf> = files_with(&dir, "")
+        .into_iter()
+        .filter(|f| !f.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    let st = stream_json(&server, "s").await;
+    assert_eq!(st["hls"]["state"], "writing", "{st}");
+    assert_eq!(st["dvr"]["state"], "waiting", "{st}");
+    // The disk comes back: both writers go on and finish their files at unpublish.
+    drain_fifo(hls_tmp);
+    drain_fifo(dvr_tmp);
+    drop(p);
+    drop(player);
+    let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "s");
+    let ctx = server.ctx.clone();
+    assert!(
+        wait_for(T, || ctx.outputs.of(&key).is_empty()).await,
+        "HLS and DVR ended once the disk came back"
+    );
+    drop(server);
+    drop(done);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,8 @@
 //! runtime threads, so with one worker thread the publisher and the players keep flowing),
 //! and a disk that fills and frees again (DVR closes its file cleanly and resumes into a new
 //! one; HLS drops what it could not write, leaves no `.ts.tmp`, and marks the gap
-//! `EXT-X-DISCONTINUITY`), with the state shown in the API and `/metrics`.
+//! `EXT-X-DISCONTINUITY`), with the state shown in the API and `/metrics`; and a forward
+//! destination that refuses, shown there too.
 
 mod common;
 
@@ -445,4 +446,46 @@ async fn a_stalled_disk_holds_up_neither_the_publisher_nor_the_players_with_one_
     drop(server);
     drop(done);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_forward_destination_shows_in_the_api_and_metrics() {
+    // Nothing listens there: every connect is refused.
+    let dead = free_port();
+    let extra = format!(
+        "[vhost.\"__defaultVhost__\".forward]\nenabled = true\n\
+         destination = [\"127.0.0.1:{dead}\"]\n"
+    );
+    let server = start_server("disk-forward", &extra).await;
+    let mut p = rtmp_publisher(&server, "live/f").await;
+    send_tags(&mut p, &synthetic_tags(1000, 1000, 25), 1).await;
+    let mut st = Value::Null;
+    for _ in 0..50 {
+        st = stream_json(&server, "f").await;
+        if st["forward"][0]["errors"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let f = &st["forward"][0];
+    assert!(
+        ["retrying", "connecting"].contains(&f["state"].as_str().unwrap_or("")),
+        "{st}"
+    );
+    assert!(
+        f["target"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&dead.to_string()),
+        "{st}"
+    );
+    assert!(!f["last_error"].as_str().unwrap_or("").is_empty(), "{st}");
+    assert!(f["last_error_ms"].as_u64().unwrap_or(0) > 0, "{st}");
+    assert_eq!(st["hls"], Value::Null, "HLS is off: {st}");
+    let metrics = http_get(server.api.unwrap(), "/metrics").await;
+    assert!(
+        metrics.contains("srsd_output_errors_total{output=\"forward\",reason=\"refused\"}"),
+        "{metrics}"
+    );
+    drop(p);
 }

@@ -773,6 +773,56 @@ mod tests {
     }
 
     #[test]
+    fn after_a_write_error_retries_back_off_on_stream_time_and_resume_into_a_new_file() {
+        let dir = tmpdir("retry");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The file's directory cannot be made while a regular file stands in its way.
+        let blocker = dir.join("sub");
+        std::fs::write(&blocker, b"x").unwrap();
+        let mut c = cfg(&dir, DvrPlan::Session, 30, true);
+        c.path = format!("{}/sub/[stream].[timestamp].flv", dir.display());
+        let mut r = recorder(c);
+        r.handle(&vsh(), 0).unwrap();
+        // Fails at 0, then retries at 1 s, 3 s, 7 s, 12 s (the wait doubles to 5 s).
+        let mut attempts = Vec::new();
+        for n in 0..=300u32 {
+            let out = r.handle(&key_video(1), n * 40);
+            if out.failed.is_some() {
+                attempts.push(n * 40);
+            }
+        }
+        assert_eq!(attempts, [0, 1000, 3000, 7000, 12000], "{attempts:?}");
+        assert!(r.failing() && r.open.is_none());
+        // Space is back: nothing is tried before the retry time, then a new file starts on
+        // the next keyframe and writes resume.
+        std::fs::remove_file(&blocker).unwrap();
+        let _ = r.handle(&key_video(1), 16_960);
+        assert!(r.open.is_none(), "waits for its retry at 17 s");
+        let mut resumed = None;
+        for n in 0..200u32 {
+            let ts = 17_000 + n * 40;
+            let f = if n % 25 == 0 {
+                key_video(1)
+            } else {
+                frame(MediaKind::Video, &[0x27, 1, 0, 0, 0, 2].repeat(100))
+            };
+            let out = r.handle(&f, ts);
+            assert!(out.failed.is_none());
+            if out.resumed {
+                resumed = Some(ts);
+            }
+        }
+        assert!(
+            resumed.is_some() && !r.failing(),
+            "resumed once media was written"
+        );
+        let path = r.close().unwrap().expect("the new file");
+        let t = tags(&path);
+        assert_eq!(t[2].payload[0], 0x17, "starts on a keyframe");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn a_hostile_param_cannot_climb_out_of_the_dvr_directory() {
         let dir = tmpdir("param");
         let mut c = cfg(&dir, DvrPlan::Session, 30, true);

@@ -9,16 +9,13 @@
 //! - Each file starts with the FLV header, onMetaData (with `duration` and `filesize` patched
 //!   in at close, as SRS does, so players can seek), the sequence headers, then media from a
 //!   keyframe; its timestamps start at 0.
-//! - A write error (a full disk) closes the file cleanly: it is cut back to its last whole
-//!   tag, onMetaData gets the duration and size of what was written, it is renamed into place
-//!   and reported by `on_dvr`. Recording then retries with backoff ([`RETRY_FIRST_MS`] doubling
-//!   to [`RETRY_MAX_MS`], on the stream's clock) and resumes into a new file (from a keyframe)
-//!   once writes succeed; the log says so once per change, the API (`dvr` of the stream) and
-//!   `/metrics` show it.
-//! - The recorder runs on a thread of its own ([`super::file_thread`]): a stalled disk holds
-//!   up only this recording (its queue drops, counted), never the publisher or the players.
+//! - A write error (a full disk) closes the file cleanly (cut to its last whole tag, totals
+//!   patched, renamed, `on_dvr`); recording retries ([`RETRY_FIRST_MS`] doubling to
+//!   [`RETRY_MAX_MS`] of stream time) and resumes into a new file once writes succeed.
+//! - It runs on a thread of its own ([`super::dvr_writer`]): a stalled disk holds up only
+//!   this recording (its queue drops, counted), never the publisher or the players.
 
-use super::output_status::{Output, Reason, Status};
+use super::output_status::Output;
 use super::template::{self, Vars};
 use crate::config::{DvrConfig, DvrPlan};
 use crate::hub::{Frame, Item, StreamKey};
@@ -31,18 +28,17 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The `dvr` state words in the API: before the first file, writing one, retrying after a
+/// write error.
+pub const WAITING: &str = "waiting";
+pub const RECORDING: &str = "recording";
+pub const RETRYING: &str = "retrying";
 /// Bytes of whole tags gathered before one write to the file.
 const WRITE_BUF: usize = 64 * 1024;
 /// The first retry after a write error waits this long (stream time, ms) ...
 pub const RETRY_FIRST_MS: u32 = 1000;
 /// ... and every failed retry doubles the wait up to this.
 pub const RETRY_MAX_MS: u32 = 5000;
-
-/// The `dvr` state words in the API.
-pub const WAITING: &str = "waiting";
-pub const RECORDING: &str = "recording";
-/// A write failed; the recorder retries with backoff.
-pub const RETRYING: &str = "retrying";
 
 /// The file being written. Tags are gathered whole in `buf` and written together, so the
 /// file always ends on a whole tag except during a write that fails; `written` is where it
@@ -51,14 +47,14 @@ struct Open {
     path: PathBuf,
     tmp: PathBuf,
     file: File,
-    buf: Vec<u8>,
+    buf: BytesMut,
     /// Bytes in the file, all of them whole tags.
     written: u64,
     /// Stream timestamp of the last tag in the file.
     written_ts: u32,
-    /// Whether a media tag (beyond the header, metadata, sequence headers) is in the file.
+    /// Whether a tag after the head (FLV header, metadata, sequence headers) is in the file,
+    /// and in `buf`.
     has_media: bool,
-    /// Whether a media tag is in `buf`.
     buf_media: bool,
     /// The stream timestamp that is 0 in this file.
     start_ts: u32,
@@ -84,21 +80,20 @@ impl Open {
     }
 }
 
-/// After a write error: when the next file may be tried, and the wait after that.
+/// After a write error: when (stream time) the next file may be tried, and the wait after.
 #[derive(Debug, Clone, Copy)]
 struct Retry {
     at_ts: u32,
     wait_ms: u32,
 }
 
-/// What one frame did besides being recorded.
+/// What one frame did besides being recorded: files closed (cleanly, also after an error;
+/// for `on_dvr`), a write error (the file was closed, recording retries), writes succeeding
+/// again after one.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Files closed (cleanly, also after an error): for `on_dvr`.
     pub closed: Vec<PathBuf>,
-    /// A write failed (the file, if any, was closed; recording retries).
     pub failed: Option<io::Error>,
-    /// Writes succeed again after a failure.
     pub resumed: bool,
 }
 
@@ -121,8 +116,7 @@ pub struct Recorder {
     now_ms: fn() -> u64,
     /// Set after a write error until the next file takes writes.
     retry: Option<Retry>,
-    /// Files closed by a cut in the frame being recorded (reported even when the next file
-    /// then fails).
+    /// Files closed by a cut in the frame being recorded (reported even if the next fails).
     closed_early: Vec<PathBuf>,
 }
 
@@ -146,6 +140,11 @@ impl Recorder {
         }
     }
 
+    /// Whether a file is being written.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Whether a write failed and no file took writes since.
     pub fn failing(&self) -> bool {
         self.retry.is_some()
@@ -157,20 +156,17 @@ impl Recorder {
         let mut out = Outcome::default();
         let r = self.record(f, ts);
         out.closed.append(&mut self.closed_early);
-        match r {
-            Ok(()) => {}
-            Err(e) => {
-                out.closed.extend(self.close_failed(&e));
-                let wait_ms = self.retry.map_or(RETRY_FIRST_MS, |r| {
-                    r.wait_ms.saturating_mul(2).min(RETRY_MAX_MS)
-                });
-                self.retry = Some(Retry {
-                    at_ts: ts.wrapping_add(wait_ms),
-                    wait_ms,
-                });
-                out.failed = Some(e);
-                return out;
-            }
+        if let Err(e) = r {
+            out.closed.extend(self.close_failed(&e));
+            let wait_ms = self.retry.map_or(RETRY_FIRST_MS, |r| {
+                r.wait_ms.saturating_mul(2).min(RETRY_MAX_MS)
+            });
+            self.retry = Some(Retry {
+                at_ts: ts.wrapping_add(wait_ms),
+                wait_ms,
+            });
+            out.failed = Some(e);
+            return out;
         }
         if self.retry.is_some() && self.open.as_ref().is_some_and(|o| o.has_media) {
             self.retry = None;
@@ -214,10 +210,8 @@ impl Recorder {
         }
         if self.open.is_none() {
             // After a write error, the next file waits for its retry time.
-            if let Some(r) = self.retry {
-                if ts.wrapping_sub(r.at_ts) > u32::MAX / 2 {
-                    return Ok(());
-                }
+            if (self.retry).is_some_and(|r| ts.wrapping_sub(r.at_ts) > u32::MAX / 2) {
+                return Ok(());
             }
             // A file a player can start: from a keyframe when the stream has video.
             if self.has_video && !keyframe && !self.cut_anywhere {
@@ -261,7 +255,7 @@ impl Recorder {
             path,
             tmp,
             file,
-            buf: Vec::with_capacity(WRITE_BUF + 1024),
+            buf: BytesMut::with_capacity(WRITE_BUF + 1024),
             written: 0,
             written_ts: ts,
             has_media: false,
@@ -279,8 +273,7 @@ impl Recorder {
                 encode(kind, 0, h.clone(), &mut head);
             }
         }
-        // Written at once: after a write error this is the probe that the disk takes
-        // writes again.
+        // Written at once: after a write error, the probe that the disk takes writes again.
         open.buf.extend_from_slice(&head);
         let result = open.flush();
         log::info!("dvr {}: recording to {}", self.key, open.tmp.display());
@@ -298,9 +291,7 @@ impl Recorder {
         if rel < u32::MAX / 2 && ts.wrapping_sub(o.last_ts) < u32::MAX / 2 {
             o.last_ts = ts;
         }
-        let mut b = BytesMut::with_capacity(flv::TAG_HEADER_LEN + 4 + payload.len());
-        encode(kind, rel, payload.clone(), &mut b);
-        o.buf.extend_from_slice(&b);
+        encode(kind, rel, payload.clone(), &mut o.buf);
         o.buf_media = true;
         if o.buf.len() >= WRITE_BUF {
             o.flush()?;
@@ -457,7 +448,9 @@ pub fn spawn(
         let writer = {
             let (key, status) = (key.clone(), status.clone());
             super::file_thread::spawn("srsd-dvr", move || {
-                super::log::CID.sync_scope(cid, || write(rec, rx, closed_tx, &key, &status))
+                super::log::CID.sync_scope(cid, || {
+                    super::dvr_writer::write(rec, rx, closed_tx, &key, &status)
+                })
             })
         };
         let mut writer = match writer {
@@ -516,50 +509,6 @@ pub fn spawn(
         drop(registered);
     }));
     Some(finished)
-}
-
-/// The writer thread: records until the feeder is gone, keeps `status`, logs once per change
-/// of state, and sends every closed file to `closed`.
-fn write(
-    mut rec: Recorder,
-    mut rx: tokio::sync::mpsc::Receiver<Vec<(Arc<Frame>, u32)>>,
-    closed: tokio::sync::mpsc::Sender<PathBuf>,
-    key: &StreamKey,
-    status: &Status,
-) {
-    while let Some(batch) = rx.blocking_recv() {
-        for (f, ts) in batch {
-            let out = rec.handle(&f, ts);
-            for p in out.closed {
-                let _ = closed.blocking_send(p);
-            }
-            if let Some(e) = out.failed {
-                if status.fail(Reason::of_io(&e), &e, RETRYING) {
-                    log::error!(
-                        "dvr {key}: {e}; recording resumes into a new file once writes \
-                         succeed (retried every {} to {} s of stream)",
-                        RETRY_FIRST_MS / 1000,
-                        RETRY_MAX_MS / 1000
-                    );
-                }
-            } else if out.resumed {
-                status.set_state(RECORDING);
-                log::warn!("dvr {key}: writes succeed again; recording resumed");
-            } else if rec.open.is_some() && !rec.failing() {
-                status.set_state(RECORDING);
-            }
-        }
-    }
-    match rec.close() {
-        Ok(Some(path)) => {
-            let _ = closed.blocking_send(path);
-        }
-        Ok(None) => {}
-        Err(e) => {
-            status.fail(Reason::of_io(&e), &e, RETRYING);
-            log::error!("dvr {key}: closing: {e}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod access;
 pub mod bandcheck;
 pub mod daemon;
 pub mod dvr;
+pub mod dvr_writer;
 pub mod edge;
 pub mod ffmpeg;
 pub mod file_thread;

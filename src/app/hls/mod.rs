@@ -14,7 +14,7 @@
 
 use super::output_status::{Output, Reason, Status};
 use super::template::{self, Vars};
-use crate::config::{HlsConfig, HlsOnError, HlsStorage};
+use crate::config::{HlsConfig, HlsStorage};
 use crate::hub::{Consumer, Frame, Item, StreamKey};
 use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub mod playlists;
 pub mod storage;
+mod writer;
 pub use playlists::Playlists;
 use storage::SegmentOut;
 pub use storage::{MemoryFiles, Storage};
@@ -623,7 +624,7 @@ pub async fn run(
     let writer = {
         let (key, status) = (key.clone(), status.clone());
         super::file_thread::spawn("srsd-hls", move || {
-            super::log::CID.sync_scope(cid, || write(seg, rx, on_error, &key, &status))
+            super::log::CID.sync_scope(cid, || writer::write(seg, rx, on_error, &key, &status))
         })
     };
     let writer = match writer {
@@ -712,72 +713,6 @@ fn remove_files(storage: Storage, files: Vec<PathBuf>) {
             storage.remove(&f);
         }
     });
-}
-
-/// The writer thread: feeds the segmenter until the stream is unpublished (or the feeder
-/// is gone), applies `on_error`, keeps `status`, and closes the last segment.
-fn write(
-    mut seg: Segmenter,
-    mut rx: tokio::sync::mpsc::Receiver<Vec<Item>>,
-    on_error: HlsOnError,
-    key: &StreamKey,
-    status: &Status,
-) -> HlsStop {
-    let mut off = false;
-    let stop = 'outer: loop {
-        let Some(batch) = rx.blocking_recv() else {
-            break HlsStop::Unpublished;
-        };
-        for item in batch {
-            match item {
-                Item::Frame(f) if !off => {
-                    let listed = seg.committed();
-                    let e = match seg.handle(&f) {
-                        Ok(()) => {
-                            if seg.committed() != listed && status.set_state(WRITING) {
-                                log::warn!(
-                                    "hls {key}: writing again; the gap is marked \
-                                     EXT-X-DISCONTINUITY"
-                                );
-                            }
-                            continue;
-                        }
-                        Err(e) => e,
-                    };
-                    let reason = Reason::of_io(&e);
-                    match on_error {
-                        HlsOnError::Ignore => {
-                            status.fail(reason, &e, STOPPED);
-                            log::warn!("hls {key}: {e}; on_error=ignore: HLS off for this publish");
-                            off = true;
-                        }
-                        HlsOnError::Disconnect => {
-                            status.fail(reason, &e, FAILED);
-                            log::error!(
-                                "hls {key}: {e}; on_error=disconnect: dropping the publisher"
-                            );
-                            break 'outer HlsStop::Disconnect(e);
-                        }
-                        HlsOnError::Continue => {
-                            if status.fail(reason, &e, FAILED) {
-                                log::warn!(
-                                    "hls {key}: {e}; on_error=continue: segments are dropped \
-                                     until writes succeed again (logged once)"
-                                );
-                            }
-                        }
-                    }
-                }
-                Item::Frame(_) | Item::Published => {}
-                Item::Unpublished => break 'outer HlsStop::Unpublished,
-            }
-        }
-    };
-    if let Err(e) = seg.finish() {
-        status.fail(Reason::of_io(&e), &e, FAILED);
-        log::warn!("hls {key}: closing the last segment: {e}");
-    }
-    stop
 }
 
 /// The consumer limits for a segmenter: it must see every frame, so its queue is as long as

@@ -447,11 +447,8 @@ pub fn spawn(
         let status = registered.status.clone();
         let writer = {
             let (key, status) = (key.clone(), status.clone());
-            super::file_thread::spawn("srsd-dvr", move || {
-                super::log::CID.sync_scope(cid, || {
-                    super::dvr_writer::write(rec, rx, closed_tx, &key, &status)
-                })
-            })
+            let work = move || super::dvr_writer::write(rec, rx, closed_tx, &key, &status);
+            super::file_thread::spawn("srsd-dvr", cid, Box::new(work))
         };
         let mut writer = match writer {
             Ok(w) => w,

@@ -17,28 +17,45 @@ pub const BATCHES: usize = 4;
 /// Stack of a writer thread: the muxers keep their buffers on the heap.
 const STACK: usize = 256 * 1024;
 
-/// Runs `work` on a new thread named `name`; the receiver gets its result (an error when
-/// it panicked). Errors when the system has no thread to give (EAGAIN).
-pub fn spawn<T: Send + 'static>(
+/// Runs `work` on a new thread named `name`, logging under context id `cid`; the receiver
+/// resolves when it is done (also when it panicked). Errors when the system has no thread
+/// to give (EAGAIN). `work` is boxed: one copy of the thread machinery serves every caller.
+pub fn spawn(
     name: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> io::Result<oneshot::Receiver<T>> {
+    cid: u64,
+    work: Box<dyn FnOnce() + Send>,
+) -> io::Result<oneshot::Receiver<()>> {
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new()
         .name(name.chars().take(15).collect())
         .stack_size(STACK)
         .spawn(move || {
-            let _ = tx.send(work());
+            super::log::CID.sync_scope(cid, work);
+            let _ = tx.send(());
         })?;
     Ok(rx)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     #[tokio::test]
     async fn work_runs_on_another_thread_and_returns_its_result() {
         let here = std::thread::current().id();
-        let rx = super::spawn("t", move || std::thread::current().id() != here).unwrap();
-        assert!(rx.await.unwrap());
+        let elsewhere = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let e2 = elsewhere.clone();
+        let work = move || {
+            let other = std::thread::current().id() != here;
+            e2.store(
+                other && super::super::log::current_cid() == 7,
+                Ordering::Relaxed,
+            );
+        };
+        super::spawn("t", 7, Box::new(work)).unwrap().await.unwrap();
+        assert!(
+            elsewhere.load(Ordering::Relaxed),
+            "on another thread, under its cid"
+        );
     }
 }

@@ -6,7 +6,6 @@
 //! guard; dropping the guard (the output ended) removes it. Counters outlive the outputs.
 
 use crate::hub::StreamKey;
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -180,7 +179,8 @@ impl Counters {
 /// The outputs of every live stream, and the error counters.
 #[derive(Debug, Default)]
 pub struct Outputs {
-    streams: Mutex<HashMap<StreamKey, Vec<Arc<Status>>>>,
+    /// A list, not a map: a few entries per live stream, read only by the API.
+    streams: Mutex<Vec<(StreamKey, Arc<Status>)>>,
     counters: Arc<Counters>,
 }
 
@@ -188,24 +188,20 @@ pub struct Outputs {
 #[derive(Debug)]
 pub struct Registered {
     outputs: Arc<Outputs>,
-    key: StreamKey,
     pub status: Arc<Status>,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut m = self.outputs.lock();
-        if let Some(v) = m.get_mut(&self.key) {
-            v.retain(|s| !Arc::ptr_eq(s, &self.status));
-            if v.is_empty() {
-                m.remove(&self.key);
-            }
+        if let Some(i) = m.iter().position(|(_, s)| Arc::ptr_eq(s, &self.status)) {
+            m.swap_remove(i);
         }
     }
 }
 
 impl Outputs {
-    fn lock(&self) -> MutexGuard<'_, HashMap<StreamKey, Vec<Arc<Status>>>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(StreamKey, Arc<Status>)>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -226,23 +222,20 @@ impl Outputs {
             }),
             counters: self.counters.clone(),
         });
-        self.lock()
-            .entry(key.clone())
-            .or_default()
-            .push(status.clone());
+        self.lock().push((key.clone(), status.clone()));
         Registered {
             outputs: self.clone(),
-            key: key.clone(),
             status,
         }
     }
 
-    /// The outputs of `key` now, in the order they started.
+    /// The outputs of `key` now.
     pub fn of(&self, key: &StreamKey) -> Vec<Snapshot> {
-        self.lock()
-            .get(key)
-            .map(|v| v.iter().map(|s| s.snapshot()).collect())
-            .unwrap_or_default()
+        let m = self.lock();
+        m.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, s)| s.snapshot())
+            .collect()
     }
 
     /// Every (output, reason, count) with a count above 0, for `/metrics`.

@@ -621,11 +621,15 @@ pub async fn run(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Item>>(super::file_thread::BATCHES);
     let cid = super::log::current_cid();
+    // The writer's answer (on_error = "disconnect" asks to drop the publisher).
+    let stop = Arc::new(std::sync::Mutex::new(HlsStop::Unpublished));
     let writer = {
-        let (key, status) = (key.clone(), status.clone());
-        super::file_thread::spawn("srsd-hls", move || {
-            super::log::CID.sync_scope(cid, || writer::write(seg, rx, on_error, &key, &status))
-        })
+        let (key, status, stop) = (key.clone(), status.clone(), stop.clone());
+        let work = move || {
+            let s = writer::write(seg, rx, on_error, &key, &status);
+            *stop.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        };
+        super::file_thread::spawn("srsd-hls", cid, Box::new(work))
     };
     let writer = match writer {
         Ok(w) => w,
@@ -648,7 +652,11 @@ pub async fn run(
     }
     drop(tx);
     drop(consumer);
-    let stop = writer.await.unwrap_or(HlsStop::Unpublished);
+    let _ = writer.await;
+    let stop = std::mem::replace(
+        &mut *stop.lock().unwrap_or_else(|p| p.into_inner()),
+        HlsStop::Unpublished,
+    );
     // Nothing more is appended, so the clock stands: the retired segments expire after the
     // media time they still had, now in wall time (unless a new publish takes them over).
     let (generation, retention) = {
@@ -673,7 +681,8 @@ pub async fn run(
                 else {
                     return; // republished (the new publish expires them) or disposed
                 };
-                memo.retired.drain(..).map(|r| r.path).collect()
+                let retired = std::mem::take(&mut memo.retired);
+                retired.into_iter().map(|r| r.path).collect()
             };
             remove_files(storage, expired);
         });
@@ -708,11 +717,14 @@ fn remove_files(storage: Storage, files: Vec<PathBuf>) {
     if files.is_empty() {
         return;
     }
-    tokio::task::spawn_blocking(move || {
+    let work = move || {
         for f in files {
             storage.remove(&f);
         }
-    });
+    };
+    if let Err(e) = super::file_thread::spawn("srsd-hls-rm", 0, Box::new(work)) {
+        log::warn!("hls: no thread to delete expired files: {e}");
+    }
 }
 
 /// The consumer limits for a segmenter: it must see every frame, so its queue is as long as

@@ -90,24 +90,24 @@ impl Playlists {
             }
             None => true,
         });
-        let mut idle: Vec<(Instant, PathBuf)> = m
-            .iter()
-            .filter_map(|(p, x)| x.idle_since.map(|t| (t, p.clone())))
-            .collect();
-        if idle.len() > self.max_idle {
-            idle.sort();
-            for (_, p) in &idle[..idle.len() - self.max_idle] {
-                if let Some(x) = m.remove(p) {
-                    if !x.retired.is_empty() {
-                        log::warn!(
-                            "hls {}: forgotten with {} retired segments left on disk (more \
-                             than {} idle playlists)",
-                            p.display(),
-                            x.retired.len(),
-                            self.max_idle
-                        );
-                    }
-                }
+        // Past the cap, the longest idle go (one at a time: the cap is passed by one publish).
+        while m.values().filter(|x| x.idle_since.is_some()).count() > self.max_idle {
+            let oldest = m
+                .iter()
+                .filter_map(|(p, x)| x.idle_since.map(|t| (t, p)))
+                .min_by_key(|(t, _)| *t)
+                .map(|(_, p)| p.clone());
+            let Some(x) = oldest.as_ref().and_then(|p| m.remove(p)) else {
+                break;
+            };
+            if !x.retired.is_empty() {
+                log::warn!(
+                    "hls {}: forgotten with {} retired segments left on disk (more than {} \
+                     idle playlists)",
+                    oldest.unwrap_or_default().display(),
+                    x.retired.len(),
+                    self.max_idle
+                );
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::app::hooks;
 use crate::app::http::hls_play;
 use crate::app::outputs::hls;
 use crate::app::rtmp::bandcheck;
-use crate::app::runtime::{admission, log, stats, tasks};
+use crate::app::runtime::{admission, log, output_status, stats, tasks};
 use crate::config::{Config, VhostConfig};
 use crate::hub::{Hub, SourceOptions, TimeJitter};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,6 +58,11 @@ pub struct Context {
     pub hls_viewers: hls_play::HlsViewers,
     /// HLS segments and playlists of `storage = "memory"` streams, served over HTTP.
     pub hls_memory: Arc<hls::MemoryFiles>,
+    /// The HLS playlists' state (numbering, window) by m3u8 file, bounded, kept across
+    /// publishes until a stream has been gone a while.
+    pub hls_playlists: Arc<hls::Playlists>,
+    /// What each stream's HLS, DVR and forwards are doing, and their error counters.
+    pub outputs: Arc<output_status::Outputs>,
     /// The last bandwidth check of each vhost (one per `bandcheck.interval`).
     pub bandcheck: bandcheck::Gate,
     /// File writers (HLS segmenters, DVR recorders) still running: shutdown waits for them
@@ -187,6 +192,8 @@ impl Context {
             connection_tasks: Default::default(),
             hls_viewers: Default::default(),
             hls_memory: Default::default(),
+            hls_playlists: Default::default(),
+            outputs: Default::default(),
             bandcheck: Default::default(),
             graceful: Default::default(),
             rtmp_port,

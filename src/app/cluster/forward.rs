@@ -15,6 +15,7 @@
 //! destination's players start on a decodable picture.
 
 use crate::app::cluster::edge::{self, Link, LinkState};
+use crate::app::runtime::output_status::{Output, Reason};
 use crate::app::shared::Context;
 use crate::client::{ClientError, RtmpClient, RtmpUrl};
 use crate::hub::{Consumer, Frame, Item, QueueLimits, Source, StreamKey, TimeJitter};
@@ -207,9 +208,37 @@ pub(crate) async fn forward_stream(
     let mut attempt = 0u64;
     let mut next_attempt = Instant::now();
     let mut items: Vec<Item> = Vec::with_capacity(64);
+    // A forward (not an edge push, which shows in the edge registry) shows its state and
+    // errors in the API (`forward` of the stream) and /metrics.
+    let registered = link.is_none().then(|| {
+        let target = upstreams
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        ctx.outputs.register(
+            &consumer.source().key,
+            Output::Forward,
+            target,
+            "connecting",
+        )
+    });
+    let status = registered.as_ref().map(|r| r.status.clone());
     let set_state = |url: &RtmpUrl, s: LinkState| {
         if let Some(l) = &link {
             l.set(url.to_string(), s);
+        }
+        if let Some(st) = &status {
+            st.set_state(match s {
+                LinkState::Connecting => "connecting",
+                LinkState::Active => "forwarding",
+                LinkState::Retrying => "retrying",
+            });
+        }
+    };
+    let failed = |e: &ClientError| {
+        if let Some(st) = &status {
+            st.fail(client_reason(e), e, "retrying");
         }
     };
     loop {
@@ -232,6 +261,7 @@ pub(crate) async fn forward_stream(
                     });
                 }
                 Err(e) => {
+                    failed(&e);
                     let wait = backoff.next_delay();
                     log::warn!(
                         "{label}: {url}: {e}; next attempt in {} ms",
@@ -248,6 +278,9 @@ pub(crate) async fn forward_stream(
             _ = consumer.recv(&mut items, BATCH_BYTES) => {}
             _ = tokio::time::sleep_until(next_attempt), if up.is_none() => {}
             _ = shutdown.changed() => break,
+        }
+        if let Some(st) = &status {
+            st.set_dropped(consumer.dropped() as usize);
         }
         for item in items.drain(..) {
             let f = match item {
@@ -268,6 +301,7 @@ pub(crate) async fn forward_stream(
             headers.note(&f);
             let Some(u) = up.as_mut() else { continue };
             if let Err(e) = send_frame(u, &f, &headers).await {
+                failed(&e);
                 let wait = backoff.next_delay();
                 log::warn!(
                     "{label}: {}: {e}; reconnecting in {} ms",
@@ -285,6 +319,17 @@ pub(crate) async fn forward_stream(
     }
     if let Some(u) = up.take() {
         u.client.close().await;
+    }
+}
+
+/// The `/metrics` reason of a forward failure.
+fn client_reason(e: &ClientError) -> Reason {
+    match e {
+        ClientError::Io(e) => Reason::of_io(e),
+        ClientError::Rejected { .. } | ClientError::Url(_) => Reason::Refused,
+        ClientError::Timeout(_) => Reason::Timeout,
+        ClientError::Closed | ClientError::Handshake(_) | ClientError::Session(_) => Reason::Closed,
+        ClientError::Flv(_) => Reason::Io,
     }
 }
 

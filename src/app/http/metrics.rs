@@ -108,6 +108,16 @@ pub fn render(ctx: &Context) -> String {
             "srsd_connection_closes_total{{reason=\"{reason}\"}} {n}\n"
         ));
     }
+    out.push_str(
+        "# HELP srsd_output_errors_total HLS, DVR and forward failures, by output and reason.\n\
+         # TYPE srsd_output_errors_total counter\n",
+    );
+    for (output, reason, n) in ctx.outputs.error_counts() {
+        let _ = writeln!(
+            out,
+            "srsd_output_errors_total{{output=\"{output}\",reason=\"{reason}\"}} {n}"
+        );
+    }
     stream_info(ctx, &mut out);
     hooks(ctx, &mut out);
     out

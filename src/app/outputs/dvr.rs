@@ -9,9 +9,13 @@
 //! - Each file starts with the FLV header, onMetaData (with `duration` and `filesize` patched
 //!   in at close, as SRS does, so players can seek), the sequence headers, then media from a
 //!   keyframe; its timestamps start at 0.
-//! - A write error stops recording for this publish (the stream goes on) and keeps what was
-//!   written: the partial file is still renamed into place.
+//! - A write error (a full disk) closes the file cleanly (cut to its last whole tag, totals
+//!   patched, renamed, `on_dvr`); recording retries ([`RETRY_FIRST_MS`] doubling to
+//!   [`RETRY_MAX_MS`] of stream time) and resumes into a new file once writes succeed.
+//! - It runs on a thread of its own ([`super::dvr_writer`]): a stalled disk holds up only
+//!   this recording (its queue drops, counted), never the publisher or the players.
 
+use crate::app::runtime::output_status::Output;
 use crate::app::runtime::template::{self, Vars};
 use crate::config::{DvrConfig, DvrPlan};
 use crate::hub::MediaKind;
@@ -20,22 +24,77 @@ use crate::protocol::amf0::{self, Amf0Value};
 use crate::protocol::flv::{self, Tag};
 use bytes::{Bytes, BytesMut};
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The file being written.
+/// The `dvr` state words in the API: before the first file, writing one, retrying after a
+/// write error.
+pub const WAITING: &str = "waiting";
+pub const RECORDING: &str = "recording";
+pub const RETRYING: &str = "retrying";
+/// Bytes of whole tags gathered before one write to the file.
+const WRITE_BUF: usize = 64 * 1024;
+/// The first retry after a write error waits this long (stream time, ms) ...
+pub const RETRY_FIRST_MS: u32 = 1000;
+/// ... and every failed retry doubles the wait up to this.
+pub const RETRY_MAX_MS: u32 = 5000;
+
+/// The file being written. Tags are gathered whole in `buf` and written together, so the
+/// file always ends on a whole tag except during a write that fails; `written` is where it
+/// is cut back to then.
 struct Open {
     path: PathBuf,
     tmp: PathBuf,
-    file: BufWriter<File>,
+    file: File,
+    buf: BytesMut,
+    /// Bytes in the file, all of them whole tags.
+    written: u64,
+    /// Stream timestamp of the last tag in the file.
+    written_ts: u32,
+    /// Whether a tag after the head (FLV header, metadata, sequence headers) is in the file,
+    /// and in `buf`.
+    has_media: bool,
+    buf_media: bool,
     /// The stream timestamp that is 0 in this file.
     start_ts: u32,
     last_ts: u32,
-    bytes: u64,
     /// File offsets of the 8-byte values of onMetaData's `duration` and `filesize`.
     duration_at: u64,
     filesize_at: u64,
+}
+
+impl Open {
+    /// Writes the gathered tags.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.written_ts = self.last_ts;
+        self.has_media |= self.buf_media;
+        self.buf_media = false;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// After a write error: when (stream time) the next file may be tried, and the wait after.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    at_ts: u32,
+    wait_ms: u32,
+}
+
+/// What one frame did besides being recorded: files closed (cleanly, also after an error;
+/// for `on_dvr`), a write error (the file was closed, recording retries), writes succeeding
+/// again after one.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub closed: Vec<PathBuf>,
+    pub failed: Option<io::Error>,
+    pub resumed: bool,
 }
 
 /// Turns a stream's frames into FLV files. Pure file IO, no tasks: the caller feeds frames
@@ -55,6 +114,10 @@ pub struct Recorder {
     cut_anywhere: bool,
     /// Milliseconds since the epoch, for the path template (set per file by the caller).
     now_ms: fn() -> u64,
+    /// Set after a write error until the next file takes writes.
+    retry: Option<Retry>,
+    /// Files closed by a cut in the frame being recorded (reported even if the next fails).
+    closed_early: Vec<PathBuf>,
 }
 
 impl Recorder {
@@ -72,19 +135,56 @@ impl Recorder {
             open: None,
             cut_anywhere: false,
             now_ms: crate::app::runtime::log::now_unix_ms,
+            retry: None,
+            closed_early: Vec::new(),
         }
     }
 
-    /// Writes one frame at stream time `ts`. Returns the path of a file it closed, if any.
-    pub fn handle(&mut self, f: &Frame, ts: u32) -> io::Result<Option<PathBuf>> {
+    /// Whether a file is being written.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Whether a write failed and no file took writes since.
+    pub fn failing(&self) -> bool {
+        self.retry.is_some()
+    }
+
+    /// Writes one frame at stream time `ts`; a write error closes the file cleanly and
+    /// schedules a retry (never an error to the caller: recording goes on when it can).
+    pub fn handle(&mut self, f: &Frame, ts: u32) -> Outcome {
+        let mut out = Outcome::default();
+        let r = self.record(f, ts);
+        out.closed.append(&mut self.closed_early);
+        if let Err(e) = r {
+            out.closed.extend(self.close_failed(&e));
+            let wait_ms = self.retry.map_or(RETRY_FIRST_MS, |r| {
+                r.wait_ms.saturating_mul(2).min(RETRY_MAX_MS)
+            });
+            self.retry = Some(Retry {
+                at_ts: ts.wrapping_add(wait_ms),
+                wait_ms,
+            });
+            out.failed = Some(e);
+            return out;
+        }
+        if self.retry.is_some() && self.open.as_ref().is_some_and(|o| o.has_media) {
+            self.retry = None;
+            out.resumed = true;
+        }
+        out
+    }
+
+    /// Records one frame; files it closes go to `closed_early`.
+    fn record(&mut self, f: &Frame, ts: u32) -> io::Result<()> {
         if f.flags.metadata {
             self.metadata = Some(f.payload.clone());
-            return self.write_if_open(f.kind, ts, &f.payload).map(|_| None);
+            return self.write_if_open(f.kind, ts, &f.payload);
         }
         match f.kind {
             MediaKind::Video => self.has_video = true,
             MediaKind::Audio => self.has_audio = true,
-            MediaKind::Data => return self.write_if_open(f.kind, ts, &f.payload).map(|_| None),
+            MediaKind::Data => return self.write_if_open(f.kind, ts, &f.payload),
         }
         if f.flags.seq_header {
             let slot = if f.kind == MediaKind::Video {
@@ -93,30 +193,34 @@ impl Recorder {
                 &mut self.audio_header
             };
             *slot = Some(f.payload.clone());
-            return self.write_if_open(f.kind, ts, &f.payload).map(|_| None);
+            return self.write_if_open(f.kind, ts, &f.payload);
         }
         let keyframe = f.kind == MediaKind::Video && f.flags.keyframe;
-        let mut closed = None;
         if let Some(o) = &self.open {
             let elapsed = u64::from(ts.wrapping_sub(o.start_ts));
             if self.cfg.plan == DvrPlan::Segment
                 && elapsed >= u64::from(self.cfg.duration) * 1000
                 && (keyframe || !self.cfg.wait_keyframe || !self.has_video)
             {
-                closed = self.close()?;
+                if let Some(p) = self.close()? {
+                    self.closed_early.push(p);
+                }
                 self.cut_anywhere = !self.cfg.wait_keyframe;
             }
         }
         if self.open.is_none() {
+            // After a write error, the next file waits for its retry time.
+            if (self.retry).is_some_and(|r| ts.wrapping_sub(r.at_ts) > u32::MAX / 2) {
+                return Ok(());
+            }
             // A file a player can start: from a keyframe when the stream has video.
             if self.has_video && !keyframe && !self.cut_anywhere {
-                return Ok(closed);
+                return Ok(());
             }
             self.cut_anywhere = false;
             self.start(ts)?;
         }
-        self.write_if_open(f.kind, ts, &f.payload)?;
-        Ok(closed)
+        self.write_if_open(f.kind, ts, &f.payload)
     }
 
     fn start(&mut self, ts: u32) -> io::Result<()> {
@@ -137,7 +241,7 @@ impl Recorder {
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let file = BufWriter::with_capacity(64 * 1024, File::create(&tmp)?);
+        let file = File::create(&tmp)?;
         let mut head = BytesMut::with_capacity(1024);
         flv::encode_header(
             self.has_audio || self.audio_header.is_some(),
@@ -151,9 +255,13 @@ impl Recorder {
             path,
             tmp,
             file,
+            buf: BytesMut::with_capacity(WRITE_BUF + 1024),
+            written: 0,
+            written_ts: ts,
+            has_media: false,
+            buf_media: false,
             start_ts: ts,
             last_ts: ts,
-            bytes: 0,
             duration_at: meta_start + duration_at as u64,
             filesize_at: meta_start + filesize_at as u64,
         };
@@ -165,11 +273,12 @@ impl Recorder {
                 encode(kind, 0, h.clone(), &mut head);
             }
         }
-        let result = open.file.write_all(&head);
-        open.bytes = head.len() as u64;
+        // Written at once: after a write error, the probe that the disk takes writes again.
+        open.buf.extend_from_slice(&head);
+        let result = open.flush();
         log::info!("dvr {}: recording to {}", self.key, open.tmp.display());
         self.open = Some(open);
-        result.or_else(|e| self.fail(e))
+        result
     }
 
     fn write_if_open(&mut self, kind: MediaKind, ts: u32, payload: &Bytes) -> io::Result<()> {
@@ -182,35 +291,56 @@ impl Recorder {
         if rel < u32::MAX / 2 && ts.wrapping_sub(o.last_ts) < u32::MAX / 2 {
             o.last_ts = ts;
         }
-        let mut b = BytesMut::with_capacity(flv::TAG_HEADER_LEN + 4 + payload.len());
-        encode(kind, rel, payload.clone(), &mut b);
-        o.bytes += b.len() as u64;
-        match o.file.write_all(&b) {
-            Ok(()) => Ok(()),
-            Err(e) => self.fail(e),
+        encode(kind, rel, payload.clone(), &mut o.buf);
+        o.buf_media = true;
+        if o.buf.len() >= WRITE_BUF {
+            o.flush()?;
         }
+        Ok(())
     }
 
-    /// Keeps what was written: the partial file is renamed into place, then the error goes up.
-    fn fail(&mut self, e: io::Error) -> io::Result<()> {
-        if let Some(o) = self.open.take() {
-            let _ = std::fs::rename(&o.tmp, &o.path);
-            log::warn!(
-                "dvr {}: {e}; kept the partial file {}",
+    /// Closes the open file after a write error: cut back to its last whole tag, its totals
+    /// patched to what it holds, renamed into place. A file without media is deleted. Returns
+    /// the path kept, if any.
+    fn close_failed(&mut self, e: &io::Error) -> Option<PathBuf> {
+        let o = self.open.take()?;
+        let keep = o.has_media;
+        let duration = f64::from(o.written_ts.wrapping_sub(o.start_ts)) / 1000.0;
+        let kept = keep
+            && o.file.set_len(o.written).is_ok()
+            && patch_totals(&o.file, o.duration_at, duration, o.filesize_at, o.written).is_ok()
+            && std::fs::rename(&o.tmp, &o.path).is_ok();
+        if kept {
+            log::info!(
+                "dvr {}: {e}; closed {} at its last whole tag ({duration:.1} s, {} bytes)",
                 self.key,
-                o.path.display()
+                o.path.display(),
+                o.written
             );
+            Some(o.path)
+        } else {
+            let _ = std::fs::remove_file(&o.tmp);
+            None
         }
-        Err(e)
     }
 
-    /// Closes the open file: patches duration and size into onMetaData, renames it into place.
+    /// Closes the open file: writes what is gathered, patches duration and size into
+    /// onMetaData, renames it into place. A write error closes it as [`Recorder::handle`]
+    /// does (the path is then still returned when the file was kept).
     pub fn close(&mut self) -> io::Result<Option<PathBuf>> {
+        let Some(o) = self.open.as_mut() else {
+            return Ok(None);
+        };
+        if let Err(e) = o.flush() {
+            let kept = self.close_failed(&e);
+            return if kept.is_some() { Ok(kept) } else { Err(e) };
+        }
         let Some(o) = self.open.take() else {
             return Ok(None);
         };
         let duration = f64::from(o.last_ts.wrapping_sub(o.start_ts)) / 1000.0;
-        let patched = finish_file(o.file, o.duration_at, duration, o.filesize_at, o.bytes);
+        let patched = patch_totals(&o.file, o.duration_at, duration, o.filesize_at, o.written)
+            .and_then(|()| o.file.sync_data());
         // Renamed even when patching failed: the media is there, only the header lacks totals.
         std::fs::rename(&o.tmp, &o.path)?;
         if let Err(e) = patched {
@@ -220,25 +350,25 @@ impl Recorder {
             "dvr {}: closed {} ({duration:.1} s, {} bytes)",
             self.key,
             o.path.display(),
-            o.bytes
+            o.written
         );
         Ok(Some(o.path))
     }
 }
 
-fn finish_file(
-    file: BufWriter<File>,
+/// Overwrites onMetaData's `duration` (s) and `filesize` (bytes) in place: no new blocks
+/// are needed, so this works on a full disk.
+fn patch_totals(
+    mut f: &File,
     duration_at: u64,
     duration: f64,
     filesize_at: u64,
     size: u64,
 ) -> io::Result<()> {
-    let mut f = file.into_inner().map_err(|e| e.into_error())?;
     f.seek(SeekFrom::Start(duration_at))?;
     f.write_all(&duration.to_be_bytes())?;
     f.seek(SeekFrom::Start(filesize_at))?;
-    f.write_all(&(size as f64).to_be_bytes())?;
-    f.sync_data()
+    f.write_all(&(size as f64).to_be_bytes())
 }
 
 fn encode(kind: MediaKind, timestamp: u32, payload: Bytes, out: &mut BytesMut) {
@@ -296,46 +426,85 @@ pub fn spawn(
         crate::app::outputs::hls::queue_limits(),
         crate::app::shared::jitter_mode(vhost.dvr.time_jitter),
     );
-    let mut rec = Recorder::new(vhost.dvr.clone(), source.key.clone(), who.param.clone());
+    let rec = Recorder::new(vhost.dvr.clone(), source.key.clone(), who.param.clone());
     let hooks_cfg = vhost.http_hooks.clone();
+    let key = source.key.clone();
+    let registered = ctx
+        .outputs
+        .register(&key, Output::Dvr, vhost.dvr.path.clone(), WAITING);
     let ctx = ctx.clone();
     let writing = crate::app::shared::Writing::start(&ctx);
-    let key = source.key.clone();
     // Logged under the publisher's cid, so one grep follows the stream.
     let cid = crate::app::runtime::log::current_cid();
+    // Frames with this recording's timestamps, to the writer thread; closed files back.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(Arc<Frame>, u32)>>(
+        crate::app::runtime::file_thread::BATCHES,
+    );
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel::<PathBuf>(16);
     tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _writing = writing;
         // Dropped last, after the last on_dvr is queued.
         let _signal = signal;
+        let status = registered.status.clone();
+        let writer = {
+            let (key, status) = (key.clone(), status.clone());
+            let work = move || super::dvr_writer::write(rec, rx, closed_tx, &key, &status);
+            crate::app::runtime::file_thread::spawn("srsd-dvr", cid, Box::new(work))
+        };
+        let mut writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                log::error!("dvr {key}: no thread for the recorder: {e}; not recording");
+                return;
+            }
+        };
         let mut items = Vec::with_capacity(256);
-        let mut failed = false;
-        'outer: loop {
-            consumer.recv(&mut items, 1 << 20).await;
-            for item in items.drain(..) {
-                match item {
-                    Item::Frame(f) if !failed => {
-                        let ts = consumer.timestamp(&f);
-                        match rec.handle(&f, ts) {
-                            Ok(Some(path)) => {
-                                crate::app::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path)
+        // The batch waiting for room in the channel, and whether it ends the stream.
+        let mut batch: Option<Vec<(Arc<Frame>, u32)>> = None;
+        let mut end = false;
+        let mut tx = Some(tx);
+        loop {
+            tokio::select! {
+                _ = consumer.recv(&mut items, 1 << 20), if tx.is_some() && batch.is_none() => {
+                    status.set_dropped(consumer.dropped() as usize);
+                    let mut b = Vec::with_capacity(items.len());
+                    for item in items.drain(..) {
+                        match item {
+                            Item::Frame(f) => {
+                                let ts = consumer.timestamp(&f);
+                                b.push((f, ts));
                             }
-                            Ok(None) => {}
-                            Err(e) => {
-                                log::error!("dvr {key}: {e}; recording stops for this publish");
-                                failed = true;
-                            }
+                            Item::Published => {}
+                            Item::Unpublished => end = true,
                         }
                     }
-                    Item::Frame(_) | Item::Published => {}
-                    Item::Unpublished => break 'outer,
+                    batch = Some(b);
                 }
+                // Waits while the writer is behind (the consumer's queue then drops), but
+                // keeps taking closed files meanwhile.
+                permit = async { tx.as_ref()?.reserve().await.ok() }, if batch.is_some() => {
+                    match permit {
+                        Some(p) => p.send(batch.take().unwrap_or_default()),
+                        None => {
+                            // The writer is gone.
+                            end = true;
+                            batch = None;
+                        }
+                    }
+                }
+                path = closed_rx.recv() => match path {
+                    Some(path) => crate::app::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path),
+                    None => break,
+                },
+            }
+            if end && batch.is_none() {
+                // The writer closes its file once the channel is closed.
+                tx = None;
             }
         }
-        match rec.close() {
-            Ok(Some(path)) => crate::app::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path),
-            Ok(None) => {}
-            Err(e) => log::error!("dvr {key}: closing: {e}"),
-        }
+        drop(consumer);
+        let _ = (&mut writer).await;
+        drop(registered);
     }));
     Some(finished)
 }
@@ -345,6 +514,15 @@ mod tests {
     use super::*;
     use crate::protocol::flv::FlvDecoder;
     use std::path::Path;
+
+    impl Outcome {
+        /// The file closed, if any; panics on a write error.
+        fn unwrap(self) -> Option<PathBuf> {
+            assert!(self.failed.is_none(), "{:?}", self.failed);
+            assert!(self.closed.len() <= 1);
+            self.closed.into_iter().next()
+        }
+    }
 
     fn frame(kind: MediaKind, payload: &[u8]) -> Frame {
         Frame::new(kind, 0, 0, Bytes::copy_from_slice(payload))
@@ -535,7 +713,59 @@ mod tests {
         let mut c = cfg(&dir, DvrPlan::Session, 30, true);
         c.path = format!("{}/sub/x.flv", blocker.display());
         let mut r = recorder(c);
-        assert!(r.handle(&key_video(1), 0).is_err());
+        let out = r.handle(&key_video(1), 0);
+        assert!(out.failed.is_some() && out.closed.is_empty());
+        assert!(r.failing());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn after_a_write_error_retries_back_off_on_stream_time_and_resume_into_a_new_file() {
+        let dir = tmpdir("retry");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The file's directory cannot be made while a regular file stands in its way.
+        let blocker = dir.join("sub");
+        std::fs::write(&blocker, b"x").unwrap();
+        let mut c = cfg(&dir, DvrPlan::Session, 30, true);
+        c.path = format!("{}/sub/[stream].[timestamp].flv", dir.display());
+        let mut r = recorder(c);
+        r.handle(&vsh(), 0).unwrap();
+        // Fails at 0, then retries at 1 s, 3 s, 7 s, 12 s (the wait doubles to 5 s).
+        let mut attempts = Vec::new();
+        for n in 0..=300u32 {
+            let out = r.handle(&key_video(1), n * 40);
+            if out.failed.is_some() {
+                attempts.push(n * 40);
+            }
+        }
+        assert_eq!(attempts, [0, 1000, 3000, 7000, 12000], "{attempts:?}");
+        assert!(r.failing() && r.open.is_none());
+        // Space is back: nothing is tried before the retry time, then a new file starts on
+        // the next keyframe and writes resume.
+        std::fs::remove_file(&blocker).unwrap();
+        let _ = r.handle(&key_video(1), 16_960);
+        assert!(r.open.is_none(), "waits for its retry at 17 s");
+        let mut resumed = None;
+        for n in 0..200u32 {
+            let ts = 17_000 + n * 40;
+            let f = if n % 25 == 0 {
+                key_video(1)
+            } else {
+                frame(MediaKind::Video, &[0x27, 1, 0, 0, 0, 2].repeat(100))
+            };
+            let out = r.handle(&f, ts);
+            assert!(out.failed.is_none());
+            if out.resumed {
+                resumed = Some(ts);
+            }
+        }
+        assert!(
+            resumed.is_some() && !r.failing(),
+            "resumed once media was written"
+        );
+        let path = r.close().unwrap().expect("the new file");
+        let t = tags(&path);
+        assert_eq!(t[2].payload[0], 0x17, "starts on a keyframe");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -4,6 +4,7 @@
 //! [`Outputs`]; transports never spawn outputs themselves.
 
 pub mod dvr;
+pub mod dvr_writer;
 pub mod hls;
 pub mod transcode;
 

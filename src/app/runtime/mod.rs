@@ -4,10 +4,12 @@
 pub mod admission;
 pub mod body;
 pub mod daemon;
+pub mod file_thread;
 pub mod json;
 pub mod listen;
 pub mod log;
 pub mod memory;
+pub mod output_status;
 pub mod procfs;
 pub mod stats;
 pub mod system;

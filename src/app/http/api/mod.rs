@@ -354,7 +354,7 @@ fn stream_object(
             }
         }
     }
-    obj([
+    let mut stream = obj([
         ("id", src.id.to_string().into()),
         ("name", src.key.stream.as_str().into()),
         ("vhost", vhost_id(&src.key.vhost).into()),
@@ -389,7 +389,36 @@ fn stream_object(
                 ])
             }),
         ),
-    ])
+    ]);
+    outputs_json(&mut stream, ctx, &src.key);
+    stream
+}
+
+/// srsd's own fields: `hls` and `dvr` (an object each, null when off) and `forward` (one
+/// object per forwarder, empty when none): `state`, `errors`, `last_error`, `last_error_ms`
+/// (Unix ms, 0 when none), `dropped` (frames lost because the output fell behind) and
+/// `target` (m3u8 file, DVR path pattern, destination URLs).
+fn outputs_json(stream: &mut Value, ctx: &Context, key: &StreamKey) {
+    use crate::app::runtime::output_status::Output;
+    let (mut hls, mut dvr, mut forward) = (Value::Null, Value::Null, Vec::new());
+    for s in ctx.outputs.of(key) {
+        let v = obj([
+            ("state", s.state.into()),
+            ("errors", s.errors.into()),
+            ("last_error", s.last_error.into()),
+            ("last_error_ms", s.last_error_ms.into()),
+            ("dropped", s.dropped.into()),
+            ("target", s.target.into()),
+        ]);
+        match s.output {
+            Output::Hls => hls = v,
+            Output::Dvr => dvr = v,
+            Output::Forward => forward.push(v),
+        }
+    }
+    stream.push("hls", hls);
+    stream.push("dvr", dvr);
+    stream.push("forward", forward);
 }
 
 /// The stream's codecs from its cached sequence headers: `video`/`audio` objects, or null

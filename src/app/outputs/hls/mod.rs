@@ -4,21 +4,31 @@
 //! so a player never reads half a file.
 //!
 //! Per stream, the playlist's state (sequence numbers, the window) outlives one publish: a
-//! republish continues the numbering and marks `EXT-X-DISCONTINUITY`, as SRS does.
+//! republish continues the numbering and marks `EXT-X-DISCONTINUITY`, as SRS does. That
+//! state lives in the server ([`Playlists`]), bounded, forgotten once a stream is gone a while.
+//!
+//! The segmenter runs on a thread of its own ([`crate::app::runtime::file_thread`]): a slow or stalled disk
+//! holds up only this stream's HLS. A write error (a full disk) drops the segment being
+//! written (its `.ts.tmp` is deleted), and the next segment listed after the gap is marked
+//! `EXT-X-DISCONTINUITY`; the state shows in the API (`hls` of the stream) and `/metrics`.
 
+use crate::app::runtime::output_status::{Output, Reason, Status};
 use crate::app::runtime::template::{self, Vars};
-use crate::config::{HlsConfig, HlsOnError, HlsStorage};
+use crate::config::{HlsConfig, HlsStorage};
 use crate::hub::{Codec, Consumer, Frame, Item, StreamKey};
 use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use bytes::BytesMut;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+pub mod playlists;
 pub mod storage;
+mod writer;
+pub use playlists::Playlists;
 use storage::SegmentOut;
 pub use storage::{MemoryFiles, Storage};
 
@@ -43,6 +53,10 @@ struct Memo {
     clock: f64,
     /// Segments that left the window, still on disk (with `cleanup`) until they expire.
     retired: VecDeque<Retired>,
+    /// Publishes writing this playlist now.
+    publishing: usize,
+    /// Since when no publish writes it (see [`Playlists`]).
+    idle_since: Option<Instant>,
 }
 
 /// A segment that left the playlist. RFC 8216 §6.2.2: it must stay available for its
@@ -62,16 +76,6 @@ struct Done {
     uri: String,
     path: PathBuf,
     discontinuity: bool,
-}
-
-/// Memos by m3u8 path: the file is the identity of a playlist, whatever server wrote it.
-fn memos() -> &'static Mutex<HashMap<PathBuf, Memo>> {
-    static M: OnceLock<Mutex<HashMap<PathBuf, Memo>>> = OnceLock::new();
-    M.get_or_init(Default::default)
-}
-
-fn memo_lock() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Memo>> {
-    memos().lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Segments shorter than this are dropped instead of listed (SRS's
@@ -98,6 +102,22 @@ struct Open {
     out: SegmentOut,
     start_dts: i64,
     last_dts: i64,
+}
+
+/// The playlist file of `key` (`hls.path` joined with the rendered `m3u8_file`) and its URL
+/// relative to the HTTP root (`live/hk.m3u8`).
+fn m3u8_file(cfg: &HlsConfig, key: &StreamKey) -> (PathBuf, String) {
+    let vars = Vars {
+        vhost: &key.vhost,
+        app: &key.app,
+        stream: &key.stream,
+        ..Vars::default()
+    };
+    let rel = template::render(&cfg.m3u8_file, &vars);
+    (
+        Path::new(&cfg.path).join(&rel),
+        rel.trim_start_matches('/').to_string(),
+    )
 }
 
 /// Whether a video frame starts a new segment (all times in ms).
@@ -142,32 +162,35 @@ pub struct Segmenter {
     storage: Storage,
     /// The (video, audio) codecs already logged as skipped (no MPEG-TS mapping).
     skipped_logged: (Option<Codec>, Option<Codec>),
+    playlists: Arc<Playlists>,
+    /// Segments listed so far by this publish: a change tells that writes work.
+    committed: u64,
+}
+
+impl Drop for Segmenter {
+    fn drop(&mut self) {
+        // A segment still open (a write failed, the publish ended without `finish`) leaves
+        // no `.ts.tmp` behind.
+        if let Some(o) = self.open.take() {
+            self.storage.discard(o.out);
+        }
+        self.playlists.end(&self.m3u8_path, Instant::now());
+    }
 }
 
 impl Segmenter {
-    /// A segmenter for a new publish of `key`, writing to `storage`; closed segments are
-    /// sent to `events` (for on_hls). The first segment it lists after an earlier publish's
-    /// is a discontinuity.
+    /// A segmenter for a new publish of `key`, writing to `storage`, with its playlist's
+    /// state in `playlists`; closed segments are sent to `events` (for on_hls). The first
+    /// segment it lists after an earlier publish's is a discontinuity.
     pub fn new(
         cfg: HlsConfig,
         key: StreamKey,
         events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
         storage: Storage,
+        playlists: Arc<Playlists>,
     ) -> Self {
-        let vars = Vars {
-            vhost: &key.vhost,
-            app: &key.app,
-            stream: &key.stream,
-            ..Vars::default()
-        };
-        let rel = template::render(&cfg.m3u8_file, &vars);
-        let m3u8_path = Path::new(&cfg.path).join(&rel);
-        let m3u8_url = rel.trim_start_matches('/').to_string();
-        {
-            let mut m = memo_lock();
-            let memo = m.entry(m3u8_path.clone()).or_default();
-            memo.generation += 1;
-        }
+        let (m3u8_path, m3u8_url) = m3u8_file(&cfg, &key);
+        playlists.begin(&m3u8_path, Instant::now());
         if !cfg.wait_keyframe {
             log::info!(
                 "hls {key}: wait_keyframe = false is ignored for video: a segment that starts \
@@ -188,7 +211,14 @@ impl Segmenter {
             events,
             storage,
             skipped_logged: (None, None),
+            playlists,
+            committed: 0,
         }
+    }
+
+    /// Segments listed by this publish so far.
+    pub fn committed(&self) -> u64 {
+        self.committed
     }
 
     /// The playlist file (`hls.path` joined with the rendered `m3u8_file`).
@@ -196,8 +226,38 @@ impl Segmenter {
         &self.m3u8_path
     }
 
-    /// Feeds one frame. Errors are write errors (disk full, permissions).
+    /// Feeds one frame. Errors are write errors (disk full, permissions): the segment being
+    /// written is then dropped (its temporary file deleted), the next one starts at the next
+    /// keyframe, and the first listed after the gap is marked `EXT-X-DISCONTINUITY`.
     pub fn handle(&mut self, f: &Frame) -> io::Result<()> {
+        let r = self.feed(f);
+        if r.is_err() {
+            self.abandon();
+        }
+        r
+    }
+
+    /// Drops the open segment after a write error: its file is deleted, its sequence number
+    /// goes to the next segment, and the media lost makes the next one listed a discontinuity.
+    fn abandon(&mut self) {
+        if let Some(o) = self.open.take() {
+            self.storage.discard(o.out);
+            self.give_back_seq(o.seq);
+        }
+        self.pending_discontinuity = true;
+    }
+
+    /// Returns sequence number `seq` when it was the last one taken.
+    fn give_back_seq(&self, seq: u64) {
+        let mut m = self.playlists.lock();
+        if let Some(memo) = m.get_mut(&self.m3u8_path) {
+            if memo.next_seq == seq + 1 {
+                memo.next_seq = seq;
+            }
+        }
+    }
+
+    fn feed(&mut self, f: &Frame) -> io::Result<()> {
         let sample = match self.remux.inspect(&f.tag, f.dts, f.data()) {
             Ok(s) => s,
             Err(e) => {
@@ -276,7 +336,7 @@ impl Segmenter {
         let missing = !keyframe && since_s > (10.0 * limit_s).max(30.0);
         if (keyframe && since_s > limit_s) || missing {
             let warned = {
-                let mut m = memo_lock();
+                let mut m = self.playlists.lock();
                 let memo = m.entry(self.m3u8_path.clone()).or_default();
                 std::mem::replace(&mut memo.gop_warned, true)
             };
@@ -316,7 +376,7 @@ impl Segmenter {
     fn reap(&mut self, dts: i64) -> io::Result<()> {
         self.close_segment(dts)?;
         let seq = {
-            let mut m = memo_lock();
+            let mut m = self.playlists.lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
             let seq = memo.next_seq;
             memo.next_seq += 1;
@@ -332,7 +392,13 @@ impl Segmenter {
         };
         let rel = template::render(&self.cfg.ts_file, &vars);
         let path = Path::new(&self.cfg.path).join(&rel);
-        let out = self.storage.create(&path)?;
+        let out = match self.storage.create(&path) {
+            Ok(out) => out,
+            Err(e) => {
+                self.give_back_seq(seq);
+                return Err(e);
+            }
+        };
         // The URI is relative to the m3u8's directory unless entry_prefix makes it absolute.
         let m3u8_dir = self
             .m3u8_path
@@ -376,11 +442,7 @@ impl Segmenter {
             // Too short to play (SRS drops these too): not listed, no on_hls, no file; its
             // sequence number goes to the next segment.
             self.storage.discard(o.out);
-            let mut m = memo_lock();
-            let memo = m.entry(self.m3u8_path.clone()).or_default();
-            if memo.next_seq == o.seq + 1 {
-                memo.next_seq = o.seq;
-            }
+            self.give_back_seq(o.seq);
             log::info!(
                 "hls {}: dropped segment {} of {duration_ms} ms (under {MIN_SEGMENT_MS} ms)",
                 self.key,
@@ -388,11 +450,15 @@ impl Segmenter {
             );
             return Ok(());
         }
-        self.storage.commit(o.out, &o.path)?;
+        if let Err(e) = self.storage.commit(o.out, &o.path) {
+            self.give_back_seq(o.seq);
+            return Err(e);
+        }
+        self.committed += 1;
         let duration = duration_ms as f64 / 1000.0;
         let floor = (self.cfg.fragment * self.cfg.td_ratio).ceil().max(1.0) as u64;
         let (playlist, expired) = {
-            let mut m = memo_lock();
+            let mut m = self.playlists.lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
             let discontinuity = self.pending_discontinuity && !memo.window.is_empty();
             self.pending_discontinuity = false;
@@ -462,7 +528,11 @@ impl Segmenter {
     /// shorter than [`MIN_SEGMENT_MS`]).
     pub fn finish(&mut self) -> io::Result<()> {
         let last = self.open.as_ref().map(|o| o.last_dts).unwrap_or(0);
-        self.close_segment(last)
+        let r = self.close_segment(last);
+        if r.is_err() {
+            self.abandon();
+        }
+        r
     }
 }
 
@@ -510,13 +580,24 @@ fn slide(memo: &mut Memo, window: f64, cleanup: bool) -> Vec<PathBuf> {
 /// frees its playlist and segments (SRS's full.conf suggests 120 for `hls_dispose`).
 pub const MEMORY_DISPOSE_S: u32 = 120;
 
-/// Runs the segmenter on `consumer` until the stream is unpublished.
+/// The `hls` state words in the API: segments are being listed.
+pub const WRITING: &str = "writing";
+/// A write failed (`on_error = "continue"`): segments are dropped until writes succeed.
+pub const FAILED: &str = "failed";
+/// HLS stopped for this publish (`on_error = "ignore"` after a write error).
+pub const STOPPED: &str = "stopped";
+
+/// Runs the segmenter of `key` on `consumer` until the stream is unpublished. The segmenter
+/// works on a thread of its own, fed through a bounded channel: a stalled disk fills it, and
+/// then this consumer's queue drops (counted in `status`), never the publisher.
 pub async fn run(
     cfg: HlsConfig,
     key: StreamKey,
     consumer: Consumer,
     events: Option<tokio::sync::mpsc::Sender<SegmentEvent>>,
     storage: Storage,
+    playlists: Arc<Playlists>,
+    status: Arc<Status>,
 ) -> HlsStop {
     // In memory, a stream that is gone must give its window back: without a dispose of its
     // own it is freed after MEMORY_DISPOSE_S without a publisher.
@@ -525,50 +606,55 @@ pub async fn run(
         (_, d) => d,
     };
     let on_error = cfg.on_error;
-    let mut seg = Segmenter::new(cfg, key.clone(), events, storage.clone());
+    let seg = Segmenter::new(cfg, key.clone(), events, storage.clone(), playlists.clone());
     let m3u8 = seg.m3u8_path().to_path_buf();
     match &storage {
         Storage::Disk => log::info!("hls {key}: writing {}", m3u8.display()),
         Storage::Memory(_) => log::info!("hls {key}: in memory, served as {}", m3u8.display()),
     }
-    let mut items = Vec::with_capacity(256);
-    let mut failed = false;
-    let stop = 'outer: loop {
-        consumer.recv(&mut items, 1 << 20).await;
-        for item in items.drain(..) {
-            match item {
-                Item::Frame(f) if !failed => {
-                    if let Err(e) = seg.handle(&f) {
-                        match on_error {
-                            HlsOnError::Ignore => {
-                                log::warn!(
-                                    "hls {key}: {e}; on_error=ignore: HLS off for this publish"
-                                );
-                                failed = true;
-                            }
-                            HlsOnError::Disconnect => {
-                                log::error!(
-                                    "hls {key}: {e}; on_error=disconnect: dropping the publisher"
-                                );
-                                break 'outer HlsStop::Disconnect(e);
-                            }
-                            HlsOnError::Continue => log::warn!("hls {key}: {e}; on_error=continue"),
-                        }
-                    }
-                }
-                Item::Frame(_) | Item::Published => {}
-                Item::Unpublished => break 'outer HlsStop::Unpublished,
-            }
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Vec<Item>>(crate::app::runtime::file_thread::BATCHES);
+    let cid = crate::app::runtime::log::current_cid();
+    // The writer's answer (on_error = "disconnect" asks to drop the publisher).
+    let stop = Arc::new(std::sync::Mutex::new(HlsStop::Unpublished));
+    let writer = {
+        let (key, status, stop) = (key.clone(), status.clone(), stop.clone());
+        let work = move || {
+            let s = writer::write(seg, rx, on_error, &key, &status);
+            *stop.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        };
+        crate::app::runtime::file_thread::spawn("srsd-hls", cid, Box::new(work))
+    };
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            log::error!("hls {key}: no thread for the segmenter: {e}; HLS off for this publish");
+            status.fail(Reason::of_io(&e), &e, STOPPED);
+            return HlsStop::Unpublished;
         }
     };
-    if let Err(e) = seg.finish() {
-        log::warn!("hls {key}: closing the last segment: {e}");
+    let mut items = Vec::with_capacity(256);
+    loop {
+        consumer.recv(&mut items, 1 << 20).await;
+        status.set_dropped(consumer.dropped() as usize);
+        let end = items.iter().any(|i| matches!(i, Item::Unpublished));
+        let batch = std::mem::replace(&mut items, Vec::with_capacity(256));
+        // An error: the writer ended (on_error = "disconnect").
+        if tx.send(batch).await.is_err() || end {
+            break;
+        }
     }
+    drop(tx);
     drop(consumer);
+    let _ = writer.await;
+    let stop = std::mem::replace(
+        &mut *stop.lock().unwrap_or_else(|p| p.into_inner()),
+        HlsStop::Unpublished,
+    );
     // Nothing more is appended, so the clock stands: the retired segments expire after the
     // media time they still had, now in wall time (unless a new publish takes them over).
     let (generation, retention) = {
-        let m = memo_lock();
+        let m = playlists.lock();
         let memo = m.get(&m3u8);
         let retention = memo
             .and_then(|x| x.retired.back().map(|r| r.until - x.clock))
@@ -578,41 +664,61 @@ pub async fn run(
     if retention > 0.0 && (dispose == 0 || f64::from(dispose) > retention) {
         let m3u8 = m3u8.clone();
         let storage = storage.clone();
+        let playlists = playlists.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs_f64(retention.min(86_400.0))).await;
-            let mut m = memo_lock();
-            let Some(memo) = m
-                .get_mut(&m3u8)
-                .filter(|x| Some(x.generation) == generation)
-            else {
-                return; // republished (the new publish expires them) or disposed
+            let expired: Vec<PathBuf> = {
+                let mut m = playlists.lock();
+                let Some(memo) = m
+                    .get_mut(&m3u8)
+                    .filter(|x| Some(x.generation) == generation)
+                else {
+                    return; // republished (the new publish expires them) or disposed
+                };
+                let retired = std::mem::take(&mut memo.retired);
+                retired.into_iter().map(|r| r.path).collect()
             };
-            for r in memo.retired.drain(..) {
-                storage.remove(&r.path);
-            }
+            remove_files(storage, expired);
         });
     }
     if dispose > 0 {
         let key2 = key.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(dispose as u64)).await;
-            let mut m = memo_lock();
-            if m.get(&m3u8).map(|x| x.generation) != generation {
-                return; // republished meanwhile
-            }
-            if let Some(memo) = m.remove(&m3u8) {
-                for d in memo.window {
-                    storage.remove(&d.path);
+            let files: Vec<PathBuf> = {
+                let mut m = playlists.lock();
+                if m.get(&m3u8).map(|x| x.generation) != generation
+                    || m.get(&m3u8).is_some_and(|x| x.publishing > 0)
+                {
+                    return; // republished meanwhile
                 }
-                for r in memo.retired {
-                    storage.remove(&r.path);
-                }
-                storage.remove(&m3u8);
-                log::info!("hls {key2}: disposed after {dispose} s without a publisher");
-            }
+                let Some(memo) = m.remove(&m3u8) else {
+                    return;
+                };
+                let segments = memo.window.into_iter().map(|d| d.path);
+                let retired = memo.retired.into_iter().map(|r| r.path);
+                segments.chain(retired).chain([m3u8.clone()]).collect()
+            };
+            log::info!("hls {key2}: disposed after {dispose} s without a publisher");
+            remove_files(storage, files);
         });
     }
     stop
+}
+
+/// Deletes `files` off the runtime threads.
+fn remove_files(storage: Storage, files: Vec<PathBuf>) {
+    if files.is_empty() {
+        return;
+    }
+    let work = move || {
+        for f in files {
+            storage.remove(&f);
+        }
+    };
+    if let Err(e) = crate::app::runtime::file_thread::spawn("srsd-hls-rm", 0, Box::new(work)) {
+        log::warn!("hls: no thread to delete expired files: {e}");
+    }
 }
 
 /// The consumer limits for a segmenter: it must see every frame, so its queue is as long as
@@ -657,11 +763,17 @@ pub fn spawn(
         HlsStorage::Disk => Storage::Disk,
         HlsStorage::Memory => Storage::Memory(ctx.hls_memory.clone()),
     };
+    let target = m3u8_file(&cfg, &key).0.display().to_string();
+    let registered = ctx.outputs.register(&key, Output::Hls, target, WRITING);
     let ctx = ctx.clone();
     let writing = crate::app::shared::Writing::start(&ctx);
     tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _writing = writing;
-        if let HlsStop::Disconnect(_) = run(cfg, key, consumer, Some(tx), storage).await {
+        let playlists = ctx.hls_playlists.clone();
+        let status = registered.status.clone();
+        let stop = run(cfg, key, consumer, Some(tx), storage, playlists, status).await;
+        drop(registered);
+        if let HlsStop::Disconnect(_) = stop {
             if let Some(c) = ctx.stats.client(publisher_cid) {
                 c.kick.notify_one();
             }

@@ -135,9 +135,15 @@ impl Storage {
     pub fn commit(&self, out: SegmentOut, path: &Path) -> io::Result<()> {
         match (self, out) {
             (_, SegmentOut::File { mut file, tmp }) => {
-                file.flush()?;
-                drop(file);
-                std::fs::rename(&tmp, path)
+                // A segment that cannot be completed is not left behind as `.ts.tmp`.
+                let done = file.flush().and_then(|()| {
+                    drop(file);
+                    std::fs::rename(&tmp, path)
+                });
+                if done.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                done
             }
             (Storage::Memory(m), SegmentOut::Memory(data)) => m.put(path, Bytes::from(data)),
             (Storage::Disk, SegmentOut::Memory(_)) => Ok(()),
@@ -160,8 +166,11 @@ impl Storage {
                     std::fs::create_dir_all(dir)?;
                 }
                 let tmp = path.with_extension("m3u8.tmp");
-                std::fs::write(&tmp, data)?;
-                std::fs::rename(&tmp, path)
+                let done = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path));
+                if done.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                done
             }
             Storage::Memory(m) => m.put(path, Bytes::copy_from_slice(data)),
         }

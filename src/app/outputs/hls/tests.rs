@@ -4,6 +4,7 @@ use super::*;
 use crate::hub::MediaKind;
 use crate::protocol::ts::{pid, PACKET_SIZE};
 use bytes::Bytes;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 #[test]
@@ -97,8 +98,14 @@ fn events(rx: &mut mpsc::Receiver<SegmentEvent>) -> Vec<SegmentEvent> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 
+/// The playlists of these tests (each test has its own directory).
+fn playlists() -> Arc<Playlists> {
+    static P: std::sync::OnceLock<Arc<Playlists>> = std::sync::OnceLock::new();
+    P.get_or_init(Default::default).clone()
+}
+
 fn memo_of(m3u8: &Path) -> Memo {
-    memo_lock().get(m3u8).cloned().unwrap_or_default()
+    playlists().lock().get(m3u8).cloned().unwrap_or_default()
 }
 
 /// The elementary stream bytes in the first packet of the first video PES of a TS file.
@@ -123,7 +130,7 @@ fn an_obs_gop_makes_whole_gop_segments_each_starting_with_sps_pps_idr() {
     let dir = temp("gop");
     let (tx, mut rx) = mpsc::channel(64);
     let key = StreamKey::new("__defaultVhost__", "live", "obs");
-    let mut seg = Segmenter::new(config(&dir), key, Some(tx), Storage::Disk);
+    let mut seg = Segmenter::new(config(&dir), key, Some(tx), Storage::Disk, playlists());
     // OBS's default: 30 fps, a keyframe every 250 frames (8.333 s); 60 s.
     feed(&mut seg, &stream(0, 60_000, 30, 250));
     seg.finish().unwrap();
@@ -171,7 +178,7 @@ fn an_obs_gop_makes_whole_gop_segments_each_starting_with_sps_pps_idr() {
 fn segments_that_left_stay_on_disk_until_they_expire() {
     let dir = temp("retire");
     let key = StreamKey::new("__defaultVhost__", "live", "x");
-    let mut seg = Segmenter::new(config(&dir), key, None, Storage::Disk);
+    let mut seg = Segmenter::new(config(&dir), key, None, Storage::Disk, playlists());
     // 3 minutes of 8.333 s segments: the window lists about 5 (41.7 s with the new one),
     // a segment that leaves is kept for its 8.3 s plus the 41.7 s of the playlist.
     feed(&mut seg, &stream(0, 180_000, 30, 250));
@@ -203,7 +210,7 @@ fn segments_that_left_stay_on_disk_until_they_expire() {
 fn short_gops_are_not_reported() {
     let dir = temp("short-gop");
     let key = StreamKey::new("__defaultVhost__", "live", "s");
-    let mut seg = Segmenter::new(config(&dir), key, None, Storage::Disk);
+    let mut seg = Segmenter::new(config(&dir), key, None, Storage::Disk, playlists());
     // 1.5 s GOP: segments of 3 s (fragment 2 reached at 1.5 s? no: at 3 s), no warning.
     feed(&mut seg, &stream(0, 20_000, 25, 37));
     seg.finish().unwrap();
@@ -218,7 +225,7 @@ fn a_publisher_stopping_right_after_a_keyframe_leaves_no_tiny_segment() {
     let dir = temp("tiny");
     let (tx, mut rx) = mpsc::channel(64);
     let key = StreamKey::new("__defaultVhost__", "live", "t");
-    let mut seg = Segmenter::new(config(&dir), key, Some(tx), Storage::Disk);
+    let mut seg = Segmenter::new(config(&dir), key, Some(tx), Storage::Disk, playlists());
     // 1 s GOP to 8 s, then the keyframe at 8 s opens a segment, and the publisher stops.
     let mut frames = stream(0, 8040, 25, 25);
     frames.retain(|f| f.dts < 8000 || f.kind == MediaKind::Video);
@@ -239,13 +246,13 @@ fn a_publisher_stopping_right_after_a_keyframe_leaves_no_tiny_segment() {
 fn a_republish_is_a_discontinuity_counted_once_it_slides_out() {
     let dir = temp("republish");
     let key = StreamKey::new("__defaultVhost__", "live", "r");
-    let mut first = Segmenter::new(config(&dir), key.clone(), None, Storage::Disk);
+    let mut first = Segmenter::new(config(&dir), key.clone(), None, Storage::Disk, playlists());
     // A long GOP first: the target grows to 5 and must stay there.
     feed(&mut first, &stream(0, 20_000, 25, 110));
     first.finish().unwrap();
     let m3u8 = first.m3u8_path().to_path_buf();
     assert_eq!(memo_of(&m3u8).target_duration, 5);
-    let mut second = Segmenter::new(config(&dir), key, None, Storage::Disk);
+    let mut second = Segmenter::new(config(&dir), key, None, Storage::Disk, playlists());
     feed(&mut second, &stream(0, 6_000, 25, 25));
     let text = std::fs::read_to_string(&m3u8).unwrap();
     assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");

@@ -16,6 +16,14 @@ fn h(
         frame_type,
         packet,
         cts,
+        multitrack: Option::None,
+    }
+}
+
+fn mt(multitrack: u8, header: TagHeader) -> TagHeader {
+    TagHeader {
+        multitrack: Some(multitrack),
+        ..header
     }
 }
 

@@ -125,20 +125,26 @@ fn first_iskey(log: &str) -> Option<&str> {
 }
 
 async fn api_streams(api: SocketAddr) -> serde_json::Value {
+    let body = api_get(api, "/api/v1/streams").await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("API JSON: {e}: {body}"))
+}
+
+/// The body of `GET path` on the API.
+async fn api_get(api: SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(api)
         .await
         .expect("connect API");
-    s.write_all(b"GET /api/v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("send");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.expect("send");
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
         .await
         .expect("API answers in time")
         .expect("read");
     let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("API JSON: {e}: {body}"))
+    text.split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string()
 }
 
 fn config(dir: &Path) -> String {

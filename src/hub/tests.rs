@@ -272,6 +272,17 @@ fn forms() -> Vec<(&'static str, [&'static [u8]; 5])> {
             ],
         ),
         (
+            // v2 Multitrack, one track: OBS 31's Enhanced Broadcasting form.
+            "Enhanced Multitrack HEVC + AAC",
+            [
+                b"\x96\x00hvc1\x00\x01",
+                b"\x96\x03hvc1\x00\x00\x00\x00\x01\x26",
+                b"\xA6\x03hvc1\x00\x00\x00\x00\x01\x02",
+                &[0xAF, 0, 0x12, 0x10],
+                &[0xAF, 1, 9],
+            ],
+        ),
+        (
             "Enhanced AV1 + Opus",
             [
                 b"\x90av01\x81",

@@ -62,7 +62,8 @@ fn malformed(record: &'static str) -> impl Fn(String) -> InfoError {
 
 /// Reads a video sequence header: `tag` is its header, `record` the bytes after it.
 pub fn video_info(tag: &TagHeader, record: &[u8]) -> Result<VideoInfo, InfoError> {
-    if tag.packet != Packet::Config {
+    // A Multitrack header's per-track fields (not read) come before its record.
+    if tag.packet != Packet::Config || tag.multitrack.is_some() {
         return Err(InfoError::NotAConfig { codec: tag.codec });
     }
     match tag.codec {
@@ -95,7 +96,7 @@ pub fn video_info(tag: &TagHeader, record: &[u8]) -> Result<VideoInfo, InfoError
 
 /// Reads an audio sequence header: `tag` is its header, `record` the bytes after it.
 pub fn audio_info(tag: &TagHeader, record: &[u8]) -> Result<AudioInfo, InfoError> {
-    if tag.packet != Packet::Config {
+    if tag.packet != Packet::Config || tag.multitrack.is_some() {
         return Err(InfoError::NotAConfig { codec: tag.codec });
     }
     match tag.codec {

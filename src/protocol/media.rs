@@ -13,7 +13,9 @@
 //!   Audio byte 0 is `SoundFormat 9 (ExHeader) << 4 | AudioPacketType` followed by a FourCC
 //!   (`Opus`, `mp4a`, `.mp3`, `fLaC`, ...).
 //!
-//! Multitrack and ModEx packets (v2) are passed through unread ([`Packet::Other`]).
+//! Multitrack packets (v2) are read as far as their packet type and shared FourCC
+//! ([`TagHeader::multitrack`]), so their keyframes and sequence headers count as such in the
+//! hub; ModEx packets are passed through unread ([`Packet::Other`]).
 //! `decode` and `encode` are exact inverses on every form (one byte table tests both ways).
 
 use super::rtmp::{chunk, message};
@@ -187,6 +189,11 @@ pub struct TagHeader {
     pub packet: Packet,
     /// Composition time offset (PTS - DTS) in ms; 0 where the form has none.
     pub cts: i32,
+    /// Enhanced RTMP v2 Multitrack: its AvMultitrackType (0 one track, 1 many tracks of
+    /// one codec, 2 many tracks of many codecs). `packet` is then the packet type inside,
+    /// `codec` the shared FourCC's (none for type 2), and the per-track ids and sizes after
+    /// the header are not read: srsd relays such frames and muxes none of them.
+    pub multitrack: Option<u8>,
 }
 
 /// A tag body too short for the header its first byte announces.
@@ -211,6 +218,10 @@ impl fmt::Display for TagError {
 impl std::error::Error for TagError {}
 
 const LEGACY_AVC: u8 = 7;
+/// Enhanced RTMP v2 Multitrack packet types, and AvMultitrackType ManyTracksManyCodecs.
+const MULTITRACK_VIDEO: u8 = 6;
+const MULTITRACK_AUDIO: u8 = 5;
+const MANY_CODECS: u8 = 2;
 const LEGACY_HEVC: u8 = 12;
 const SOUND_MP3: u8 = 2;
 const SOUND_EX_HEADER: u8 = 9;
@@ -230,6 +241,7 @@ impl TagHeader {
                 Packet::Other(0)
             },
             cts: 0,
+            multitrack: None,
         }
     }
 
@@ -273,17 +285,13 @@ impl TagHeader {
             MediaKind::Video if b0 & 0x80 != 0 => {
                 h.enhanced = true;
                 h.frame_type = (b0 >> 4) & 0x07;
-                h.packet = match b0 & 0x0F {
-                    0 => Packet::Config,
-                    1 => Packet::Frame,
-                    2 => Packet::EndOfSequence,
-                    3 => Packet::FrameX,
-                    4 => Packet::Metadata,
-                    5 => Packet::Mpeg2TsSequenceStart,
-                    n => Packet::Other(n),
-                };
-                if !matches!(h.packet, Packet::Other(_)) {
-                    h.codec = fourcc(body).map_or(Codec::None, Codec::from_video_fourcc);
+                h.packet = video_packet(b0 & 0x0F);
+                if h.packet == Packet::Other(MULTITRACK_VIDEO) {
+                    read_multitrack(&mut h, body, video_packet);
+                }
+                if !matches!(h.packet, Packet::Other(_)) && h.multitrack != Some(MANY_CODECS) {
+                    let at = 1 + usize::from(h.multitrack.is_some());
+                    h.codec = fourcc(body, at).map_or(Codec::None, Codec::from_video_fourcc);
                 }
             }
             MediaKind::Video => {
@@ -300,15 +308,13 @@ impl TagHeader {
             }
             MediaKind::Audio if b0 >> 4 == SOUND_EX_HEADER => {
                 h.enhanced = true;
-                h.packet = match b0 & 0x0F {
-                    0 => Packet::Config,
-                    1 => Packet::Frame,
-                    2 => Packet::EndOfSequence,
-                    4 => Packet::MultichannelConfig,
-                    n => Packet::Other(n),
-                };
-                if !matches!(h.packet, Packet::Other(_)) {
-                    h.codec = fourcc(body).map_or(Codec::None, Codec::from_audio_fourcc);
+                h.packet = audio_packet(b0 & 0x0F);
+                if h.packet == Packet::Other(MULTITRACK_AUDIO) {
+                    read_multitrack(&mut h, body, audio_packet);
+                }
+                if !matches!(h.packet, Packet::Other(_)) && h.multitrack != Some(MANY_CODECS) {
+                    let at = 1 + usize::from(h.multitrack.is_some());
+                    h.codec = fourcc(body, at).map_or(Codec::None, Codec::from_audio_fourcc);
                 }
             }
             MediaKind::Audio => {
@@ -344,7 +350,9 @@ impl TagHeader {
                     && !matches!(self.packet, Packet::Other(_))
             }
             (MediaKind::Video, true) => {
-                self.packet == Packet::Frame && matches!(self.codec, Codec::H264 | Codec::Hevc)
+                self.packet == Packet::Frame
+                    && self.multitrack.is_none()
+                    && matches!(self.codec, Codec::H264 | Codec::Hevc)
             }
             _ => false,
         }
@@ -355,7 +363,11 @@ impl TagHeader {
     pub fn len(&self) -> usize {
         match (self.kind, self.enhanced) {
             (MediaKind::Data, _) => 0,
-            (_, true) if matches!(self.packet, Packet::Other(_)) => 1,
+            (_, true) if matches!(self.packet, Packet::Other(_)) => {
+                1 + usize::from(self.multitrack.is_some())
+            }
+            (_, true) if self.multitrack == Some(MANY_CODECS) => 2,
+            (_, true) if self.multitrack.is_some() => 6,
             (MediaKind::Video, true) => 5 + if self.has_cts_field() { 3 } else { 0 },
             (MediaKind::Audio, true) => 5,
             (MediaKind::Video, false) => {
@@ -408,6 +420,18 @@ impl TagHeader {
         let cts = self.cts.to_be_bytes();
         match (self.kind, self.enhanced) {
             (MediaKind::Data, _) => {}
+            (_, true) if self.multitrack.is_some() => {
+                let (first, kind) = match self.kind {
+                    MediaKind::Video => (0x80 | (self.frame_type & 0x07) << 4, MULTITRACK_VIDEO),
+                    _ => (SOUND_EX_HEADER << 4, MULTITRACK_AUDIO),
+                };
+                out.push(first | kind);
+                let mt = self.multitrack.unwrap_or_default();
+                out.push(mt << 4 | packet_number(self.packet) & 0x0F);
+                if !matches!(self.packet, Packet::Other(_)) && mt != MANY_CODECS {
+                    out.extend_from_slice(&self.codec.fourcc().unwrap_or_default());
+                }
+            }
             (MediaKind::Video, true) => {
                 out.push(0x80 | (self.frame_type & 0x07) << 4 | packet_number(self.packet));
                 if !matches!(self.packet, Packet::Other(_)) {
@@ -454,8 +478,43 @@ impl TagHeader {
     }
 }
 
-fn fourcc(body: &[u8]) -> Option<[u8; 4]> {
-    body.get(1..5)?.try_into().ok()
+fn fourcc(body: &[u8], at: usize) -> Option<[u8; 4]> {
+    body.get(at..at + 4)?.try_into().ok()
+}
+
+/// Enhanced RTMP VideoPacketType.
+fn video_packet(n: u8) -> Packet {
+    match n {
+        0 => Packet::Config,
+        1 => Packet::Frame,
+        2 => Packet::EndOfSequence,
+        3 => Packet::FrameX,
+        4 => Packet::Metadata,
+        5 => Packet::Mpeg2TsSequenceStart,
+        n => Packet::Other(n),
+    }
+}
+
+/// Enhanced RTMP AudioPacketType.
+fn audio_packet(n: u8) -> Packet {
+    match n {
+        0 => Packet::Config,
+        1 => Packet::Frame,
+        2 => Packet::EndOfSequence,
+        4 => Packet::MultichannelConfig,
+        n => Packet::Other(n),
+    }
+}
+
+/// Multitrack (v2): byte 1 is AvMultitrackType << 4 | the packet type inside. A nested
+/// Multitrack is not allowed and stays [`Packet::Other`].
+fn read_multitrack(h: &mut TagHeader, body: &[u8], packet: fn(u8) -> Packet) {
+    let Some(&b1) = body.get(1) else { return };
+    let inner = packet(b1 & 0x0F);
+    if b1 >> 4 <= MANY_CODECS && !matches!(inner, Packet::Other(_)) {
+        h.multitrack = Some(b1 >> 4);
+        h.packet = inner;
+    }
 }
 
 #[cfg(test)]

@@ -165,6 +165,11 @@ impl TsRemuxer {
         dts: i64,
         data: &[u8],
     ) -> Result<Sample, RemuxError> {
+        if tag.multitrack.is_some() {
+            // Enhanced RTMP v2 Multitrack (several renditions in one message): relayed by the
+            // hub, never muxed; which track would a segment carry?
+            return Ok(Sample::Skip);
+        }
         match tag.kind {
             MediaKind::Video if self.video_enabled => self.inspect_video(tag, dts, data),
             MediaKind::Audio if self.audio_enabled => self.inspect_audio(tag, dts, data),

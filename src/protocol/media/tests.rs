@@ -16,6 +16,14 @@ fn h(
         frame_type,
         packet,
         cts,
+        multitrack: Option::None,
+    }
+}
+
+fn mt(multitrack: u8, header: TagHeader) -> TagHeader {
+    TagHeader {
+        multitrack: Some(multitrack),
+        ..header
     }
 }
 
@@ -141,6 +149,26 @@ fn table() -> Vec<(&'static str, Vec<u8>, TagHeader)> {
             "Enhanced Multitrack, passed through",
             vec![0x96],
             h(Video, None, true, 1, Other(6), 0),
+        ),
+        (
+            "Enhanced Multitrack one-track hvc1 keyframe",
+            b"\x96\x01hvc1".to_vec(),
+            mt(0, h(Video, Hevc, true, 1, Frame, 0)),
+        ),
+        (
+            "Enhanced Multitrack many-tracks av01 SequenceStart",
+            b"\x96\x10av01".to_vec(),
+            mt(1, h(Video, Av1, true, 1, Config, 0)),
+        ),
+        (
+            "Enhanced Multitrack many-codecs CodedFramesX",
+            b"\xA6\x23".to_vec(),
+            mt(2, h(Video, None, true, 2, FrameX, 0)),
+        ),
+        (
+            "Enhanced audio Multitrack one-track Opus",
+            b"\x95\x01Opus".to_vec(),
+            mt(0, h(Audio, Opus, true, 0, Frame, 0)),
         ),
         (
             "legacy AAC sequence header",

@@ -449,7 +449,7 @@ pub(crate) fn video_info(sh: &Frame, parse_sps: bool) -> Value {
             ("height", if parse_sps { v.height } else { 0 }.into()),
         ]),
         Err(e) => {
-            log::warn!("video sequence header: {e}");
+            warn_once(sh, format_args!("video sequence header: {e}"));
             obj([
                 ("codec", name.into()),
                 ("profile", Value::Null),
@@ -458,6 +458,17 @@ pub(crate) fn video_info(sh: &Frame, parse_sps: bool) -> Value {
                 ("height", Value::Null),
             ])
         }
+    }
+}
+
+/// Logs why a sequence header could not be read, once per header frame rather than once per
+/// API request (a console polls every 2 s).
+fn warn_once(sh: &Frame, why: std::fmt::Arguments<'_>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static LAST: AtomicUsize = AtomicUsize::new(0);
+    let at = sh as *const Frame as usize;
+    if LAST.swap(at, Ordering::Relaxed) != at {
+        log::warn!("{why}");
     }
 }
 
@@ -475,7 +486,7 @@ pub(crate) fn audio_info(sh: &Frame) -> Value {
             ("profile", a.profile.into()),
         ]),
         Err(e) => {
-            log::warn!("audio sequence header: {e}");
+            warn_once(sh, format_args!("audio sequence header: {e}"));
             obj([
                 ("codec", name.into()),
                 ("sample_rate", Value::Null),

@@ -438,7 +438,7 @@ pub fn spawn(
     let cid = super::log::current_cid();
     // Frames with this recording's timestamps, to the writer thread; closed files back.
     let (tx, rx) =
-        tokio::sync::mpsc::channel::<Vec<(Arc<Frame>, u32)>>(super::file_thread::BATCHES);
+        tokio::sync::mpsc::channel::<super::file_thread::Batch>(super::file_thread::BATCHES);
     let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel::<PathBuf>(16);
     let ctx2 = ctx.clone();
     tokio::spawn(super::log::with_cid(cid, async move {

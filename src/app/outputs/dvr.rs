@@ -437,21 +437,27 @@ pub fn spawn(
     // Logged under the publisher's cid, so one grep follows the stream.
     let cid = crate::app::runtime::log::current_cid();
     // Frames with this recording's timestamps, to the writer thread; closed files back.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(Arc<Frame>, u32)>>(
+    let (tx, rx) = tokio::sync::mpsc::channel::<crate::app::runtime::file_thread::Batch>(
         crate::app::runtime::file_thread::BATCHES,
     );
     let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel::<PathBuf>(16);
+    let ctx2 = ctx.clone();
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
+        // Ends when the writer is done (its sender dropped), after the last on_dvr.
+        let _signal = signal;
+        while let Some(path) = closed_rx.recv().await {
+            crate::app::hooks::on_dvr(&ctx2, &hooks_cfg, &who, &path);
+        }
+    }));
     tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let _writing = writing;
-        // Dropped last, after the last on_dvr is queued.
-        let _signal = signal;
         let status = registered.status.clone();
-        let writer = {
+        let work = {
             let (key, status) = (key.clone(), status.clone());
-            let work = move || super::dvr_writer::write(rec, rx, closed_tx, &key, &status);
-            crate::app::runtime::file_thread::spawn("srsd-dvr", cid, Box::new(work))
+            move || super::dvr_writer::write(rec, rx, closed_tx, &key, &status)
         };
-        let mut writer = match writer {
+        let writer = match crate::app::runtime::file_thread::spawn("srsd-dvr", cid, Box::new(work))
+        {
             Ok(w) => w,
             Err(e) => {
                 log::error!("dvr {key}: no thread for the recorder: {e}; not recording");
@@ -459,51 +465,30 @@ pub fn spawn(
             }
         };
         let mut items = Vec::with_capacity(256);
-        // The batch waiting for room in the channel, and whether it ends the stream.
-        let mut batch: Option<Vec<(Arc<Frame>, u32)>> = None;
-        let mut end = false;
-        let mut tx = Some(tx);
         loop {
-            tokio::select! {
-                _ = consumer.recv(&mut items, 1 << 20), if tx.is_some() && batch.is_none() => {
-                    status.set_dropped(consumer.dropped() as usize);
-                    let mut b = Vec::with_capacity(items.len());
-                    for item in items.drain(..) {
-                        match item {
-                            Item::Frame(f) => {
-                                let ts = consumer.timestamp(&f);
-                                b.push((f, ts));
-                            }
-                            Item::Published => {}
-                            Item::Unpublished => end = true,
-                        }
+            consumer.recv(&mut items, 1 << 20).await;
+            status.set_dropped(consumer.dropped() as usize);
+            let mut end = false;
+            let mut batch = Vec::with_capacity(items.len());
+            for item in items.drain(..) {
+                match item {
+                    Item::Frame(f) => {
+                        let ts = consumer.timestamp(&f);
+                        batch.push((f, ts));
                     }
-                    batch = Some(b);
+                    Item::Published => {}
+                    Item::Unpublished => end = true,
                 }
-                // Waits while the writer is behind (the consumer's queue then drops), but
-                // keeps taking closed files meanwhile.
-                permit = async { tx.as_ref()?.reserve().await.ok() }, if batch.is_some() => {
-                    match permit {
-                        Some(p) => p.send(batch.take().unwrap_or_default()),
-                        None => {
-                            // The writer is gone.
-                            end = true;
-                            batch = None;
-                        }
-                    }
-                }
-                path = closed_rx.recv() => match path {
-                    Some(path) => crate::app::hooks::on_dvr(&ctx, &hooks_cfg, &who, &path),
-                    None => break,
-                },
             }
-            if end && batch.is_none() {
-                // The writer closes its file once the channel is closed.
-                tx = None;
+            // Waits while the writer is behind: the consumer's queue then drops, counted.
+            if tx.send(batch).await.is_err() || end {
+                break;
             }
         }
+        // The writer closes its file once the channel is closed.
+        drop(tx);
         drop(consumer);
-        let _ = (&mut writer).await;
+        let _ = writer.await;
         drop(registered);
     }));
     Some(finished)

@@ -4,15 +4,14 @@
 
 use super::dvr::{Recorder, RECORDING, RETRYING, RETRY_FIRST_MS, RETRY_MAX_MS};
 use crate::app::runtime::output_status::{Reason, Status};
-use crate::hub::{Frame, StreamKey};
+use crate::hub::StreamKey;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The writer thread: records until the feeder is gone, keeps `status`, logs once per change
 /// of state, and sends every closed file to `closed`.
 pub fn write(
     mut rec: Recorder,
-    mut rx: tokio::sync::mpsc::Receiver<Vec<(Arc<Frame>, u32)>>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::app::runtime::file_thread::Batch>,
     closed: tokio::sync::mpsc::Sender<PathBuf>,
     key: &StreamKey,
     status: &Status,

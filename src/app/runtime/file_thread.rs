@@ -14,6 +14,11 @@ use tokio::sync::oneshot;
 /// writer thread before its feeder waits (and the hub queue behind it starts to drop).
 pub const BATCHES: usize = 4;
 
+/// What a writer thread receives: frames with the timestamp the consumer computed for them
+/// (DVR's rebased timeline; HLS reads the frame's own dts). The stream ends when the
+/// channel closes. One type for every writer: one copy of the channel code.
+pub type Batch = Vec<(std::sync::Arc<crate::hub::Frame>, u32)>;
+
 /// Stack of a writer thread: the muxers keep their buffers on the heap.
 const STACK: usize = 256 * 1024;
 

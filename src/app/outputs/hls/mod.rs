@@ -12,6 +12,7 @@
 //! written (its `.ts.tmp` is deleted), and the next segment listed after the gap is marked
 //! `EXT-X-DISCONTINUITY`; the state shows in the API (`hls` of the stream) and `/metrics`.
 
+use crate::app::runtime::file_thread::Batch;
 use crate::app::runtime::output_status::{Output, Reason, Status};
 use crate::app::runtime::template::{self, Vars};
 use crate::config::{HlsConfig, HlsStorage};
@@ -612,8 +613,7 @@ pub async fn run(
         Storage::Disk => log::info!("hls {key}: writing {}", m3u8.display()),
         Storage::Memory(_) => log::info!("hls {key}: in memory, served as {}", m3u8.display()),
     }
-    let (tx, rx) =
-        tokio::sync::mpsc::channel::<Vec<Item>>(crate::app::runtime::file_thread::BATCHES);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(crate::app::runtime::file_thread::BATCHES);
     let cid = crate::app::runtime::log::current_cid();
     // The writer's answer (on_error = "disconnect" asks to drop the publisher).
     let stop = Arc::new(std::sync::Mutex::new(HlsStop::Unpublished));
@@ -637,8 +637,15 @@ pub async fn run(
     loop {
         consumer.recv(&mut items, 1 << 20).await;
         status.set_dropped(consumer.dropped() as usize);
-        let end = items.iter().any(|i| matches!(i, Item::Unpublished));
-        let batch = std::mem::replace(&mut items, Vec::with_capacity(256));
+        let mut end = false;
+        let mut batch = Batch::with_capacity(items.len());
+        for item in items.drain(..) {
+            match item {
+                Item::Frame(f) => batch.push((f, 0)),
+                Item::Published => {}
+                Item::Unpublished => end = true,
+            }
+        }
         // An error: the writer ended (on_error = "disconnect").
         if tx.send(batch).await.is_err() || end {
             break;

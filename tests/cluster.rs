@@ -138,6 +138,8 @@ fn publishing(s: &TestServer, stream: &str) -> bool {
         .is_some_and(|src| src.is_publishing())
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_edge_players_share_one_pull_that_stops_after_the_last_leaves() {
     if !have("ffmpeg") {
@@ -403,6 +405,14 @@ fn probe_codecs(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ffmpeg_publishes_through_the_edge_to_the_origin() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -578,6 +588,14 @@ async fn forward_to_a_dead_destination_never_delays_the_live_one() {
     );
 }
 
+#[cfg_attr(
+    any(srsd_missing = "nginx", srsd_missing = "nginx-rtmp"),
+    ignore = "nginx or libnginx-mod-rtmp not installed"
+)]
+#[cfg_attr(
+    any(srsd_missing = "nginx", srsd_missing = "nginx-rtmp"),
+    ignore = "nginx or libnginx-mod-rtmp not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
     if !have_nginx_rtmp() {
@@ -627,6 +645,24 @@ async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
 /// and audio at once but video only from the next keyframe (OBS's default interval is 250
 /// frames, 8.3 s at 30 fps). The player must still find the video track: ffprobe lists
 /// h264 640x360 and aac, as for any other player.
+#[cfg_attr(
+    any(
+        srsd_missing = "ffmpeg",
+        srsd_missing = "ffprobe",
+        srsd_missing = "nginx",
+        srsd_missing = "nginx-rtmp"
+    ),
+    ignore = "ffmpeg, ffprobe, nginx or libnginx-mod-rtmp not installed"
+)]
+#[cfg_attr(
+    any(
+        srsd_missing = "ffmpeg",
+        srsd_missing = "ffprobe",
+        srsd_missing = "nginx",
+        srsd_missing = "nginx-rtmp"
+    ),
+    ignore = "ffmpeg, ffprobe, nginx or libnginx-mod-rtmp not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn first_player_on_an_edge_of_nginx_rtmp_finds_the_video_track() {
     if !have_nginx_rtmp() || !have("ffmpeg") || !have("ffprobe") {
@@ -636,6 +672,7 @@ async fn first_player_on_an_edge_of_nginx_rtmp_finds_the_video_track() {
     let edge = start_server("cl-nginx-first-edge", &edge_toml(&[ng.to_string()], "")).await;
     let _encoder = Proc(
         Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-hide_banner", "-loglevel", "error", "-re"])
             .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])

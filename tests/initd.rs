@@ -388,22 +388,30 @@ fn exercise_initd(shell: &[&str], daemon: bool) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg_attr(srsd_missing = "busybox", ignore = "busybox not installed")]
 #[test]
 fn initd_script_under_busybox_ash() {
-    if common::have("busybox") {
-        exercise_initd(&["busybox", "sh"], true);
-    }
+    assert!(common::have("busybox"), "busybox runs");
+    exercise_initd(&["busybox", "sh"], true);
 }
 
+#[cfg_attr(srsd_missing = "dash", ignore = "dash not installed")]
 #[test]
 fn initd_script_under_dash() {
-    if common::have("dash") {
-        exercise_initd(&["dash"], false);
-    }
+    assert!(common::have("dash"), "dash runs");
+    exercise_initd(&["dash"], false);
 }
 
 /// SIGTERM while a stream is being recorded: the server closes the DVR file before it exits,
 /// so the recording is complete (renamed from `.tmp`, duration patched) and plays.
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[test]
 fn sigterm_while_recording_leaves_a_complete_dvr_file() {
     if !common::have("ffmpeg") || !common::have("ffprobe") {
@@ -468,6 +476,8 @@ fn sigterm_while_recording_leaves_a_complete_dvr_file() {
 
 /// `srsd -s quit` (SIGQUIT) stops accepting and lets a connected publisher finish; `srsd -s
 /// stop` (SIGTERM) quits at once even with one connected.
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[test]
 fn quit_is_graceful_and_stop_is_fast() {
     if !common::have("ffmpeg") {

@@ -162,7 +162,6 @@ async fn throttled_link(target: SocketAddr, kbps: u64) -> SocketAddr {
 }
 
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandcheck_agrees_with_an_ffmpeg_push_over_the_same_slow_link() {
     if !have("ffmpeg") {

@@ -87,14 +87,6 @@ async fn wait_for_video(api: std::net::SocketAddr) {
     ),
     ignore = "ffmpeg, chromium, node, playwright-core (npm ci in tests/browser) or target/www (packaging/web-assets.sh target/www) missing"
 )]
-#[cfg_attr(
-    any(
-        srsd_missing = "ffmpeg",
-        srsd_missing = "chromium",
-        srsd_missing = "node"
-    ),
-    ignore = "ffmpeg, chromium or node not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
     if !have("ffmpeg") || !have_browser() {

@@ -139,7 +139,6 @@ fn publishing(s: &TestServer, stream: &str) -> bool {
 }
 
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_edge_players_share_one_pull_that_stops_after_the_last_leaves() {
     if !have("ffmpeg") {
@@ -409,10 +408,6 @@ fn probe_codecs(url: &str) -> String {
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ffmpeg_publishes_through_the_edge_to_the_origin() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -592,10 +587,6 @@ async fn forward_to_a_dead_destination_never_delays_the_live_one() {
     any(srsd_missing = "nginx", srsd_missing = "nginx-rtmp"),
     ignore = "nginx or libnginx-mod-rtmp not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "nginx", srsd_missing = "nginx-rtmp"),
-    ignore = "nginx or libnginx-mod-rtmp not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
     if !have_nginx_rtmp() {
@@ -645,15 +636,6 @@ async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
 /// and audio at once but video only from the next keyframe (OBS's default interval is 250
 /// frames, 8.3 s at 30 fps). The player must still find the video track: ffprobe lists
 /// h264 640x360 and aac, as for any other player.
-#[cfg_attr(
-    any(
-        srsd_missing = "ffmpeg",
-        srsd_missing = "ffprobe",
-        srsd_missing = "nginx",
-        srsd_missing = "nginx-rtmp"
-    ),
-    ignore = "ffmpeg, ffprobe, nginx or libnginx-mod-rtmp not installed"
-)]
 #[cfg_attr(
     any(
         srsd_missing = "ffmpeg",

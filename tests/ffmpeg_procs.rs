@@ -81,10 +81,6 @@ fn fake_ingest(script: &Path) -> String {
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transcode_copy_engine_publishes_stream_ff_and_stops_on_unpublish() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -129,10 +125,6 @@ async fn transcode_copy_engine_publishes_stream_ff_and_stops_on_unpublish() {
     );
 }
 
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[cfg_attr(
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"

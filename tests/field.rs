@@ -487,10 +487,6 @@ async fn a_9_mb_keyframe_reaches_rtmp_and_http_flv_players() {
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffprobe_lists_exactly_the_published_tracks() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -550,10 +546,6 @@ async fn ffprobe_lists_exactly_the_published_tracks() {
 /// ffmpeg as an RTMP player keeps reading across a republish (it ends on UnpublishNotify,
 /// which srsd no longer sends by default): asked for 5 s of a stream published twice for
 /// 3 s, it gets them and exits by itself.
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[cfg_attr(
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"

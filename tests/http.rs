@@ -704,10 +704,6 @@ async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[tokio::test]
 async fn ffmpeg_plays_http_flv() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -782,10 +778,6 @@ async fn ffmpeg_plays_http_flv() {
     assert_eq!(field(audio, "profile"), "\"LC\"", "{j}");
 }
 
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[cfg_attr(
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
@@ -906,7 +898,6 @@ async fn run_bench(args: Vec<String>) -> (bool, String) {
     .unwrap()
 }
 
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_flv_reads_http_flv_with_n_viewers() {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_srsd");
 const INITD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/init.d/srsd");
 
-/// A config in `dir`: RTMP on a free port, pid and log file inside `dir`.
+/// A config in `dir`: RTMP on a free port, pid, log file and HLS (on by default, under
+/// `http_server.dir`) inside `dir`.
 fn write_config(dir: &Path, daemon: bool, tank: &str) -> PathBuf {
     let conf = dir.join("srsd.toml");
     std::fs::write(
@@ -22,7 +23,7 @@ fn write_config(dir: &Path, daemon: bool, tank: &str) -> PathBuf {
         format!(
             "listen = [\"127.0.0.1:0\"]\npid = \"{d}/run/srsd.pid\"\ndaemon = {daemon}\n\
              workers = 1\n\n[log]\ntank = \"{tank}\"\nlevel = \"trace\"\nfile = \"{d}/log/srsd.log\"\n\
-             \n[http_api]\nenabled = false\n\n[http_server]\nenabled = false\n",
+             \n[http_api]\nenabled = false\n\n[http_server]\nenabled = false\ndir = \"{d}/html\"\n",
             d = dir.display()
         ),
     )
@@ -408,10 +409,6 @@ fn initd_script_under_dash() {
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[test]
 fn sigterm_while_recording_leaves_a_complete_dvr_file() {
     if !common::have("ffmpeg") || !common::have("ffprobe") {
@@ -476,7 +473,6 @@ fn sigterm_while_recording_leaves_a_complete_dvr_file() {
 
 /// `srsd -s quit` (SIGQUIT) stops accepting and lets a connected publisher finish; `srsd -s
 /// stop` (SIGTERM) quits at once even with one connected.
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[test]
 fn quit_is_graceful_and_stop_is_fast() {

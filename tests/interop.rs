@@ -22,14 +22,6 @@ async fn probe(path: std::path::PathBuf) -> Probe {
     ),
     ignore = "ffmpeg, ffprobe or rtmpdump not installed"
 )]
-#[cfg_attr(
-    any(
-        srsd_missing = "ffmpeg",
-        srsd_missing = "ffprobe",
-        srsd_missing = "rtmpdump"
-    ),
-    ignore = "ffmpeg, ffprobe or rtmpdump not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
     if !have("ffmpeg") || !have("ffprobe") || !have("rtmpdump") {
@@ -100,7 +92,6 @@ async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
 }
 
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_ffmpeg_publisher_is_refused_fast() {
     if !have("ffmpeg") {
@@ -154,10 +145,6 @@ fn video_packet_times(path: &std::path::Path) -> Vec<f64> {
 /// A publisher whose timestamps start 3 s before the 2^32 ms wrap (and are past the 24-bit
 /// extended-timestamp limit all along); ffmpeg plays with timestamps passed through
 /// (`time_jitter = "off"`, so it sees the wire wrap) and with the default `full`.
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[cfg_attr(
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
@@ -269,7 +256,6 @@ async fn publish_near_2_pow_32_ms_plays_in_ffmpeg_without_a_stall() {
 }
 
 /// `srsd probe` reads what ffmpeg publishes: codecs, size, metadata, frame rate.
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srsd_probe_describes_an_ffmpeg_stream() {

@@ -88,10 +88,6 @@ async fn recording(dir: &Path) -> Option<PathBuf> {
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dvr_recordings_play_over_http_from_the_start_and_from_a_middle_offset() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -173,10 +169,6 @@ async fn dvr_recordings_play_over_http_from_the_start_and_from_a_middle_offset()
     any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
     ignore = "ffmpeg or ffprobe not installed"
 )]
-#[cfg_attr(
-    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
-    ignore = "ffmpeg or ffprobe not installed"
-)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mp4_recordings_answer_range_requests_with_206() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -219,7 +211,6 @@ async fn mp4_recordings_answer_range_requests_with_206() {
     assert!(p.video_frames >= 70, "{p:?}");
 }
 
-#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_is_ignored_with_vod_off_and_head_agrees_with_get() {

@@ -11,6 +11,7 @@
 //! (see `locate.rs`). Every struct derives `PartialEq` so reload can diff per-feature
 //! sub-structs and restart only what changed.
 
+pub mod anchor;
 mod locate;
 pub mod security;
 #[cfg(test)]
@@ -66,7 +67,10 @@ pub struct Config {
     pub log: LogConfig,
     pub http_api: HttpApiConfig,
     pub http_server: HttpServerConfig,
-    /// Always contains [`DEFAULT_VHOST`] after [`Config::parse`].
+    /// Always contains [`DEFAULT_VHOST`] after [`Config::parse`] (which adds it, and fills
+    /// each empty `hls.path` with this file's `http_server.dir`: hence an empty map when
+    /// absent, not `Config::default()`'s).
+    #[serde(default)]
     pub vhost: BTreeMap<String, VhostConfig>,
     pub ingest: Vec<IngestConfig>,
     pub heartbeat: HeartbeatConfig,
@@ -111,8 +115,12 @@ impl Default for ConsoleConfig {
 
 impl Default for Config {
     fn default() -> Self {
+        let http_server = HttpServerConfig::default();
+        let mut default_vhost = VhostConfig::default();
+        // As `Config::parse` fills it: HLS writes under the HTTP root.
+        default_vhost.hls.path.clone_from(&http_server.dir);
         let mut vhost = BTreeMap::new();
-        vhost.insert(DEFAULT_VHOST.to_string(), VhostConfig::default());
+        vhost.insert(DEFAULT_VHOST.to_string(), default_vhost);
         Config {
             listen: vec!["1935".to_string()],
             max_connections: 1000,
@@ -122,7 +130,7 @@ impl Default for Config {
             workers: 0,
             log: LogConfig::default(),
             http_api: HttpApiConfig::default(),
-            http_server: HttpServerConfig::default(),
+            http_server,
             vhost,
             ingest: Vec::new(),
             heartbeat: HeartbeatConfig::default(),
@@ -522,13 +530,17 @@ pub enum HlsStorage {
 impl Default for HlsConfig {
     fn default() -> Self {
         HlsConfig {
-            enabled: false,
+            // On, as SRS 6's shipped conf/srs.conf has it (SRS's built-in default is off):
+            // one set of defaults, the embedded config equals an empty file.
+            enabled: true,
             fragment: 2.0,
             td_ratio: 1.5,
             aof_ratio: 2.1,
             window: 12.0,
             on_error: HlsOnError::Continue,
-            path: "./objs/html".to_string(),
+            // Empty = `http_server.dir` (filled in by `Config::parse`), so what HLS writes is
+            // what the HTTP server serves, as SRS's hls_path and http_server dir agree.
+            path: String::new(),
             m3u8_file: "[app]/[stream].m3u8".to_string(),
             ts_file: "[app]/[stream]-[seq].ts".to_string(),
             entry_prefix: String::new(),
@@ -554,7 +566,8 @@ pub struct HttpRemuxConfig {
 impl Default for HttpRemuxConfig {
     fn default() -> Self {
         HttpRemuxConfig {
-            enabled: false,
+            // On, as SRS 6's shipped conf/srs.conf has it (see HlsConfig).
+            enabled: true,
             mount: "[vhost]/[app]/[stream].flv".to_string(),
         }
     }
@@ -780,6 +793,11 @@ impl Config {
             }
         })?;
         config.vhost.entry(DEFAULT_VHOST.to_string()).or_default();
+        for vhost in config.vhost.values_mut() {
+            if vhost.hls.path.is_empty() {
+                vhost.hls.path.clone_from(&config.http_server.dir);
+            }
+        }
         config.source = SourceText(text.into());
         config.validate().map_err(|(path, message)| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -806,10 +824,16 @@ impl Config {
         Config::parse(&text, &file_name)
     }
 
-    /// The embedded default, parsed. A unit test proves it parses.
+    /// The embedded default, parsed, its relative paths anchored under [`anchor::base_dir`]
+    /// (so it does not depend on the directory srsd was started in). A unit test proves it
+    /// parses.
     pub fn embedded_default() -> Config {
-        Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml")
-            .expect("the embedded conf/srsd.toml is valid (tested)")
+        let mut config = Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml")
+            .expect("the embedded conf/srsd.toml is valid (tested)");
+        if let Some(base) = anchor::base_dir() {
+            anchor::anchor_paths(&mut config, &base);
+        }
+        config
     }
 
     /// Resolve a vhost name (CONTRACTS.md §3 rule 4): the exact name when configured, else

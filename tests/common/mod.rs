@@ -89,7 +89,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// Starts a server with `extra` TOML appended to a minimal test config. The HTTP server
 /// (serving `dir`) and the API bind 127.0.0.1:0 unless `extra` has its own `[http_server]` /
-/// `[http_api]` table.
+/// `[http_api]` table; the default vhost's HLS is off unless `extra` has its table.
 pub async fn start_server(name: &str, extra: &str) -> TestServer {
     let dir = temp_dir(name);
     let mut http = String::new();
@@ -101,6 +101,11 @@ pub async fn start_server(name: &str, extra: &str) -> TestServer {
     }
     if !extra.contains("[http_api]") {
         http += "[http_api]\nlisten = \"127.0.0.1:0\"\n";
+    }
+    // HLS is on by default (as SRS 6's srs.conf); a test that does not configure the default
+    // vhost's HLS runs without it, so its consumer counts and files are only its own.
+    if !extra.contains("\"__defaultVhost__\".hls]") {
+        http += "[vhost.\"__defaultVhost__\".hls]\nenabled = false\n";
     }
     let text = format!(
         "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n{extra}\n{http}[log]\nlevel = \"warn\"\n",

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
     };
     let log = match srsd::app::log::init(&config.log) {
         Ok(h) => h,
-        Err(e) => return startup.fail(&format!("cannot open log: {e}")),
+        Err(e) => return startup.fail(&format!("cannot open log {}: {e}", config.log.file)),
     };
     log::info!(
         "srsd {} starting, config {}",

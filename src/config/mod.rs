@@ -12,6 +12,7 @@
 //! sub-structs and restart only what changed.
 
 pub mod anchor;
+pub mod import_srs;
 mod locate;
 pub mod security;
 #[cfg(test)]
@@ -41,6 +42,10 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            // Not about a place in the text (the file cannot be read): no `:0:0`.
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",

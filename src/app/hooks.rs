@@ -38,7 +38,31 @@ pub async fn post_json(
     body: String,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    tokio::time::timeout(timeout, post(url, body))
+    post_as(url, body, JSON, timeout)
+        .await
+        .map(|r| (r.status, r.body))
+}
+
+/// The content type of SRS's hook bodies.
+pub(super) const JSON: &str = "application/json";
+
+/// What a hook server answered.
+pub(super) struct Reply {
+    pub status: u16,
+    /// The start of the body ([`MAX_BODY`] bytes at most).
+    pub body: String,
+    /// The `Location` header, for nginx-rtmp's 3xx redirects.
+    pub location: Option<String>,
+}
+
+/// Posts `body` with `content_type` to `url`, bounded by `timeout`.
+pub(super) async fn post_as(
+    url: &str,
+    body: String,
+    content_type: &'static str,
+    timeout: Duration,
+) -> Result<Reply, String> {
+    tokio::time::timeout(timeout, post(url, body, content_type))
         .await
         .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
 }
@@ -90,7 +114,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
     })
 }
 
-async fn post(url: &str, body: String) -> Result<(u16, String), String> {
+async fn post(url: &str, body: String, content_type: &'static str) -> Result<Reply, String> {
     let t = parse_url(url)?;
     let tcp = TcpStream::connect((t.host.as_str(), t.port))
         .await
@@ -112,7 +136,7 @@ async fn post(url: &str, body: String) -> Result<(u16, String), String> {
     let req = Request::post(t.path.as_str())
         .header(header::HOST, host)
         .header(header::USER_AGENT, format!("srsd/{}", crate::VERSION))
-        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONNECTION, "close")
         .body(Body::full(body))
         .map_err(|e| format!("request: {e}"))?;
@@ -122,6 +146,11 @@ async fn post(url: &str, body: String) -> Result<(u16, String), String> {
         .await
         .map_err(|e| format!("request: {e}"))?;
     let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut incoming = resp.into_body();
     let mut got = Vec::new();
     while got.len() < MAX_BODY {
@@ -136,7 +165,11 @@ async fn post(url: &str, body: String) -> Result<(u16, String), String> {
             None => break,
         }
     }
-    Ok((status, String::from_utf8_lossy(&got).into_owned()))
+    Ok(Reply {
+        status,
+        body: String::from_utf8_lossy(&got).into_owned(),
+        location,
+    })
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -286,6 +319,8 @@ struct Notify {
     body: String,
     timeout: Duration,
     action: &'static str,
+    /// [`JSON`], or nginx-rtmp's form encoding.
+    content_type: &'static str,
     /// The connection it is about: its delivery is logged under that cid.
     cid: u64,
 }
@@ -324,6 +359,18 @@ impl Notifier {
 
     /// Queues a notify about the current connection; never waits.
     pub fn notify(&self, urls: &[String], body: String, timeout: Duration, action: &'static str) {
+        self.notify_as(urls, body, JSON, timeout, action);
+    }
+
+    /// [`Notifier::notify`] with the body's content type.
+    pub(super) fn notify_as(
+        &self,
+        urls: &[String],
+        body: String,
+        content_type: &'static str,
+        timeout: Duration,
+        action: &'static str,
+    ) {
         if urls.is_empty() {
             return;
         }
@@ -333,6 +380,7 @@ impl Notifier {
             body,
             timeout,
             action,
+            content_type,
             cid,
         };
         if self.lanes[cid as usize % LANES].try_send(n).is_err() {
@@ -344,9 +392,11 @@ impl Notifier {
 
 async fn deliver(n: Notify) {
     for url in &n.urls {
-        match post_json(url, n.body.clone(), n.timeout).await {
-            Ok((status, _)) if status == 200 || status == 201 => {}
-            Ok((status, _)) => log::warn!("hook {} {url}: HTTP {status}", n.action),
+        match post_as(url, n.body.clone(), n.content_type, n.timeout).await {
+            // nginx-rtmp ignores the answer to a notify; SRS wants 200/201.
+            Ok(r) if r.status == 200 || r.status == 201 => {}
+            Ok(r) if n.content_type != JSON && (200..300).contains(&r.status) => {}
+            Ok(r) => log::warn!("hook {} {url}: HTTP {}", n.action, r.status),
             Err(e) => log::warn!("hook {} {url}: {e}", n.action),
         }
     }
@@ -366,6 +416,9 @@ pub struct Who {
     /// `[vhost/]app/stream` and the source's id, once a stream is named.
     pub stream_url: String,
     pub stream_id: String,
+    /// The RTMP connect's `flashVer` and `swfUrl` (nginx-rtmp's hooks send them).
+    pub flash_ver: String,
+    pub swf_url: String,
 }
 
 /// Builds a hook body: the common fields, then the action's own.
@@ -428,6 +481,8 @@ struct Undo {
     who: Who,
     /// For on_close: the client's byte counters at drop time.
     stat: Option<Arc<super::stats::ClientStat>>,
+    /// Sent in nginx-rtmp's form encoding (`hook_protocol = "nginx"`).
+    nginx: bool,
 }
 
 impl Drop for Undo {
@@ -442,6 +497,17 @@ impl Drop for Undo {
             }
             _ => Vec::new(),
         };
+        if self.nginx {
+            let b = super::nginx_hooks::form(self.action, &self.who);
+            self.ctx.hooks.notify_as(
+                &self.urls,
+                b,
+                super::nginx_hooks::FORM,
+                self.timeout,
+                self.action,
+            );
+            return;
+        }
         let b = body(&self.ctx, self.action, &self.who, extra);
         self.ctx
             .hooks
@@ -476,10 +542,36 @@ pub async fn run_gate(
     who: &Who,
     stat: Option<Arc<super::stats::ClientStat>>,
 ) -> Result<Option<Guard>, HookError> {
+    match run_gate_renaming(ctx, cfg, action, who, stat).await? {
+        (guard, None) => Ok(guard),
+        // Only RTMP publish and play can follow a rename (nginx-rtmp's own rule).
+        (_, Some(to)) => Err(HookError::Rejected {
+            url: urls_for(cfg, action).first().cloned().unwrap_or_default(),
+            status: 302,
+            body: format!("redirect to {to} is not followed here"),
+        }),
+    }
+}
+
+/// [`run_gate`], and the stream name an nginx-rtmp style hook redirected the client to
+/// (`hook_protocol = "nginx"`, a 3xx with a `Location` on on_publish or on_play).
+pub async fn run_gate_renaming(
+    ctx: &Arc<Context>,
+    cfg: &HttpHooksConfig,
+    action: &'static str,
+    who: &Who,
+    stat: Option<Arc<super::stats::ClientStat>>,
+) -> Result<(Option<Guard>, Option<String>), HookError> {
     let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
     let urls = urls_for(cfg, action);
+    let nginx = cfg.hook_protocol == crate::config::HookProtocol::Nginx;
+    let mut renamed = None;
     if !urls.is_empty() {
-        gate(urls, &body(ctx, action, who, Vec::new()), timeout).await?;
+        if nginx {
+            renamed = super::nginx_hooks::gate(urls, action, who, timeout).await?;
+        } else {
+            gate(urls, &body(ctx, action, who, Vec::new()), timeout).await?;
+        }
     }
     let undo = match action {
         "on_connect" => "on_close",
@@ -488,22 +580,31 @@ pub async fn run_gate(
     };
     let undo_urls = urls_for(cfg, undo);
     if undo_urls.is_empty() {
-        return Ok(None);
+        return Ok((None, renamed));
     }
-    Ok(Some(Guard(Box::new(Undo {
+    let guard = Guard(Box::new(Undo {
         ctx: ctx.clone(),
         action: undo,
         urls: undo_urls.to_vec(),
         timeout,
         who: who.clone(),
         stat,
-    }))))
+        nginx,
+    }));
+    Ok((Some(guard), renamed))
 }
 
 /// Queues `on_dvr` for a closed DVR file.
 pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, file: &std::path::Path) {
     let urls = urls_for(cfg, "on_dvr");
     if urls.is_empty() {
+        return;
+    }
+    let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
+    if cfg.hook_protocol == crate::config::HookProtocol::Nginx {
+        let b = super::nginx_hooks::record_done(who, file);
+        let form = super::nginx_hooks::FORM;
+        ctx.hooks.notify_as(urls, b, form, timeout, "on_dvr");
         return;
     }
     let b = body(

@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingest;
 pub mod log;
 pub mod memory;
+pub mod nginx_hooks;
 pub mod process;
 pub mod rtmp;
 pub mod stats;

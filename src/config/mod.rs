@@ -451,6 +451,21 @@ pub struct HttpHooksConfig {
     pub on_hls: Vec<String>,
     /// ms per callback request.
     pub timeout: u32,
+    /// Which server's hook protocol the URLs speak (see [`HookProtocol`]).
+    pub hook_protocol: HookProtocol,
+}
+
+/// The hook protocol of a vhost's `http_hooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HookProtocol {
+    /// SRS's: JSON bodies; HTTP 200/201 with `0` or `{"code":0}` allows.
+    #[default]
+    Srs,
+    /// nginx-rtmp's (`ngx_rtmp_notify_module.c`): form fields (`app`, `flashver`, `swfurl`,
+    /// `tcurl`, `pageurl`, `addr`, `clientid`, `call`, `name`, ...), any 2xx allows, a 3xx
+    /// on publish/play renames the stream to its `Location`.
+    Nginx,
 }
 
 impl Default for HttpHooksConfig {
@@ -466,6 +481,7 @@ impl Default for HttpHooksConfig {
             on_dvr: Vec::new(),
             on_hls: Vec::new(),
             timeout: 30000,
+            hook_protocol: HookProtocol::Srs,
         }
     }
 }

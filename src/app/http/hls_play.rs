@@ -291,6 +291,7 @@ async fn admit(
             .find(key)
             .map(|s| s.id.to_string())
             .unwrap_or_default(),
+        ..Who::default()
     };
     let hook = play_gate(conn, v, key, &who).await.map_err(refused)?;
     let client = ctx.stats.register(cid, who.ip.clone());

@@ -331,6 +331,7 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         param,
         stream_url: key.url(),
         stream_id: source_id.to_string(),
+        ..Who::default()
     };
     let hook = match play_gate(conn, &v, &key, &who).await {
         Ok(hook) => hook,

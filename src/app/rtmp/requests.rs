@@ -136,6 +136,8 @@ impl Conn<'_> {
                 page_url: self.connect.page_url.clone(),
                 stream: r.stream.clone(),
                 param: r.param.clone(),
+                flash_ver: self.connect.flash_ver.clone(),
+                swf_url: self.connect.swf_url.clone(),
                 ..Who::default()
             };
             self.connect_hook = hooks::run_gate(
@@ -200,6 +202,17 @@ impl Conn<'_> {
     }
 
     pub(super) async fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
+        self.publish_as(id, stream_name, None).await
+    }
+
+    /// A publish of `stream_name`; `decided` is the on_publish guard when the hook already
+    /// ran (an nginx-rtmp style hook renamed the stream: it is not asked again).
+    async fn publish_as(
+        &mut self,
+        id: u32,
+        stream_name: &str,
+        decided: Option<Option<hooks::Guard>>,
+    ) -> io::Result<()> {
         let (r, key, v) = match self.admit(stream_name, Action::Publish).await {
             Ok(x) => x,
             Err(refusal) => {
@@ -234,8 +247,22 @@ impl Conn<'_> {
         // is refused rather than admitted behind a slow hook. NetStream.Publish.Start is sent
         // only after the hook allowed it: OBS otherwise reconnects in a loop.
         let who = self.who_for(&r, &key, source.id);
-        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_publish", &who, None).await {
-            Ok(g) => g,
+        let gate = match decided {
+            Some(g) => Ok((g, None)),
+            None => {
+                hooks::run_gate_renaming(self.ctx, &v.http_hooks, "on_publish", &who, None).await
+            }
+        };
+        let hook = match gate {
+            Ok((g, None)) => g,
+            Ok((g, Some(to))) => {
+                // nginx-rtmp's publish redirect (hook_protocol = "nginx"): the stream takes
+                // the Location's name, the query stays.
+                log::info!("publish {key}: on_publish renames the stream to {to}");
+                drop(publisher);
+                let next = renamed(&to, &r.param);
+                return Box::pin(self.publish_as(id, &next, Some(g))).await;
+            }
             Err(e) => {
                 log::warn!("reject publish {key}: on_publish {e}");
                 self.ctx.denials.count(e.reason());
@@ -300,6 +327,17 @@ impl Conn<'_> {
         stream_id: u32,
         stream_name: &str,
     ) -> io::Result<()> {
+        self.play_as(id, stream_id, stream_name, None).await
+    }
+
+    /// A play of `stream_name`; `decided` as in [`Self::publish_as`].
+    async fn play_as(
+        &mut self,
+        id: u32,
+        stream_id: u32,
+        stream_name: &str,
+        decided: Option<Option<hooks::Guard>>,
+    ) -> io::Result<()> {
         let (r, key, v) = match self.admit(stream_name, Action::Play).await {
             Ok(x) => x,
             Err(refusal) => {
@@ -313,8 +351,19 @@ impl Conn<'_> {
         };
         let source = self.ctx.hub.source(&key, source_options(&v));
         let who = self.who_for(&r, &key, source.id);
-        let hook = match hooks::run_gate(self.ctx, &v.http_hooks, "on_play", &who, None).await {
-            Ok(g) => g,
+        let gate = match decided {
+            Some(g) => Ok((g, None)),
+            None => hooks::run_gate_renaming(self.ctx, &v.http_hooks, "on_play", &who, None).await,
+        };
+        let hook = match gate {
+            Ok((g, None)) => g,
+            Ok((g, Some(to))) => {
+                // nginx-rtmp's play redirect: play the Location's name instead.
+                log::info!("play {key}: on_play renames the stream to {to}");
+                self.ctx.hub.release(&key);
+                let next = renamed(&to, &r.param);
+                return Box::pin(self.play_as(id, stream_id, &next, Some(g))).await;
+            }
             Err(e) => {
                 log::warn!("reject play {key}: on_play {e}");
                 self.ctx.denials.count(e.reason());
@@ -371,5 +420,15 @@ impl Conn<'_> {
             _hook: hook,
         });
         Ok(())
+    }
+}
+
+/// The stream name an nginx-rtmp redirect asks for: the `Location`'s name, with the client's
+/// query unless the Location brings its own.
+fn renamed(to: &str, param: &str) -> String {
+    if to.contains('?') {
+        to.to_string()
+    } else {
+        format!("{to}{param}")
     }
 }

@@ -41,7 +41,7 @@ fn main() {
     let names: Vec<String> = PROGRAMS
         .iter()
         .map(|p| p.to_string())
-        .chain(["nginx-rtmp", "playwright", "www"].map(String::from))
+        .chain(["nginx-rtmp", "playwright", "www", "root"].map(String::from))
         .chain(BOARDS.iter().map(|b| format!("board-{b}")))
         .map(|n| format!("\"{n}\""))
         .collect();
@@ -72,6 +72,17 @@ fn main() {
     if !Path::new(NGINX_RTMP).is_file() {
         println!("cargo::rustc-cfg=srsd_missing=\"nginx-rtmp\"");
         watch.push(PathBuf::from("/usr/lib/nginx"));
+    }
+    // Tests of the privilege drop (`user` key) need root; the tests run as the user who
+    // builds them.
+    let uid0 = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    });
+    if !uid0 {
+        println!("cargo::rustc-cfg=srsd_missing=\"root\"");
     }
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     // The browser test's playwright-core (`npm ci` in tests/browser) and the player libraries

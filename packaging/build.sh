@@ -64,8 +64,8 @@ stage_common() { # DIR
     install -D -m 0644 "$IN/srsd.toml" "$d/etc/srsd/srsd.toml"
     install -D -m 0755 init.d/srsd "$d/etc/init.d/srsd"
     install -D -m 0644 rootfs/etc/logrotate.d/srsd "$d/etc/logrotate.d/srsd"
-    # srsd runs as root, like SRS (no privilege drop yet); the packages' srsd group may read
-    # the logs.
+    # The log directory; the .deb/.rpm hand it to their srsd user, as whom the server runs
+    # once its ports are bound (`user = "srsd"`, added to their config below).
     install -d -m 0755 "$d/var/log/srsd"
     # The console player's libraries ([console] www = /usr/share/srsd/www by default).
     for f in mpegts.js mpegts.js.LICENSE hls.min.js hls.min.js.LICENSE; do
@@ -73,12 +73,20 @@ stage_common() { # DIR
     done
 }
 
+# The .deb/.rpm create the srsd system user: their config runs the server as it once the
+# ports are bound (a top-level key, so it goes before the first table).
+as_srsd_user() { # CONFIG
+    { printf 'user = "srsd"                    # the packages'"'"' system user (after binding)\n'; cat "$1"; } > "$1.new"
+    mv "$1.new" "$1"
+    chmod 0644 "$1"
+}
+
 # 1. rootfs tarball: unpacks over a busybox or Debian root (tar xzf ... -C /).
 R=$WORK/rootfs
 stage_common "$R"
-install -d -m 1777 "$R/tmp"
-install -d -m 0755 "$R/tmp/srsd" "$R/tmp/srsd/html"
-tarball "$R" "$OUT/srsd-$VERSION-$BOARD.tar.gz" ./usr ./etc ./var ./tmp
+# No ./tmp: unpacked over a root it would reset /tmp's mode and owner; srsd creates its HLS
+# directory (/tmp/srsd/html) itself.
+tarball "$R" "$OUT/srsd-$VERSION-$BOARD.tar.gz" ./usr ./etc ./var
 echo "packaging: $OUT/srsd-$VERSION-$BOARD.tar.gz"
 
 # Shared text.
@@ -92,6 +100,7 @@ if [ -n "$DEB_ARCH" ]; then
     command -v dpkg-deb >/dev/null || die "dpkg-deb not found: apt-get install dpkg"
     D=$WORK/deb
     stage_common "$D"
+    as_srsd_user "$D/etc/srsd/srsd.toml"
     install -D -m 0644 packaging/srsd.service "$D/usr/lib/systemd/system/srsd.service"
     install -d -m 0755 "$D/usr/share/doc/srsd" "$D/usr/share/lintian/overrides"
     {
@@ -145,6 +154,7 @@ if [ -n "$RPM_ARCH" ]; then
     T=$WORK/rpm
     S=$T/stage
     stage_common "$S"
+    as_srsd_user "$S/etc/srsd/srsd.toml"
     # Red Hat's init script directory.
     install -d -m 0755 "$S/etc/rc.d/init.d"
     mv "$S/etc/init.d/srsd" "$S/etc/rc.d/init.d/srsd"

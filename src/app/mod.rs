@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod log;
 pub mod memory;
 pub mod nginx_hooks;
+pub mod privilege;
 pub mod process;
 pub mod rtmp;
 pub mod stats;
@@ -415,6 +416,7 @@ pub async fn run(
     log: log::LogHandle,
 ) -> io::Result<()> {
     let server = Server::bind(config).await?;
+    privilege::drop_after_bind(&server.context().config())?;
     let ctx = server.context().clone();
     let stop = signals(ctx, config_path, log)?;
     server.run(stop).await;

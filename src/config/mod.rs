@@ -69,6 +69,12 @@ pub struct Config {
     pub daemon: bool,
     /// Runtime threads: 0 = one per core, 1 = current-thread runtime.
     pub workers: u32,
+    /// After binding its ports, switch to this user (name or uid; "" = stay who started
+    /// it). Needs root; the log, pid, HLS and DVR directories are made and given to the user
+    /// first. Not reloadable.
+    pub user: String,
+    /// The group to switch to with `user` ("" = the user's primary group).
+    pub group: String,
     pub log: LogConfig,
     pub http_api: HttpApiConfig,
     pub http_server: HttpServerConfig,
@@ -133,6 +139,8 @@ impl Default for Config {
             pid: "./objs/srsd.pid".to_string(),
             daemon: false,
             workers: 0,
+            user: String::new(),
+            group: String::new(),
             log: LogConfig::default(),
             http_api: HttpApiConfig::default(),
             http_server,

@@ -81,6 +81,13 @@ as_srsd_user() { # CONFIG
     chmod 0644 "$1"
 }
 
+# The man page (packaging/man/srsd.1), gzipped reproducibly, for the .deb/.rpm.
+stage_man() { # DIR
+    install -d -m 0755 "$1/usr/share/man/man1"
+    gzip -9n < packaging/man/srsd.1 > "$1/usr/share/man/man1/srsd.1.gz"
+    chmod 0644 "$1/usr/share/man/man1/srsd.1.gz"
+}
+
 # 1. rootfs tarball: unpacks over a busybox or Debian root (tar xzf ... -C /).
 R=$WORK/rootfs
 stage_common "$R"
@@ -101,6 +108,7 @@ if [ -n "$DEB_ARCH" ]; then
     D=$WORK/deb
     stage_common "$D"
     as_srsd_user "$D/etc/srsd/srsd.toml"
+    stage_man "$D"
     install -D -m 0644 packaging/srsd.service "$D/usr/lib/systemd/system/srsd.service"
     install -d -m 0755 "$D/usr/share/doc/srsd" "$D/usr/share/lintian/overrides"
     {
@@ -142,7 +150,10 @@ EOF
     for s in postinst prerm postrm; do
         install -m 0755 "packaging/deb/$s" "$D/DEBIAN/$s"
     done
-    chmod 0644 "$D/DEBIAN/control" "$D/DEBIAN/conffiles"
+    # md5sums of every shipped file (dpkg --verify, debsums), paths relative to /.
+    (cd "$D" && find . -path ./DEBIAN -prune -o -type f -print | LC_ALL=C sort |
+        sed 's|^\./||' | xargs md5sum) > "$D/DEBIAN/md5sums"
+    chmod 0644 "$D/DEBIAN/control" "$D/DEBIAN/conffiles" "$D/DEBIAN/md5sums"
     deb=$OUT/srsd_$VERSION-1_$DEB_ARCH.deb
     dpkg-deb --root-owner-group -Zgzip --build "$D" "$deb" >/dev/null
     echo "packaging: $deb"
@@ -155,6 +166,7 @@ if [ -n "$RPM_ARCH" ]; then
     S=$T/stage
     stage_common "$S"
     as_srsd_user "$S/etc/srsd/srsd.toml"
+    stage_man "$S"
     # Red Hat's init script directory.
     install -d -m 0755 "$S/etc/rc.d/init.d"
     mv "$S/etc/init.d/srsd" "$S/etc/rc.d/init.d/srsd"
@@ -171,6 +183,9 @@ if [ -n "$RPM_ARCH" ]; then
         --define "_topdir $T/top" --define "_rpmdir $OUT" \
         --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
         --define "srsd_description_file $T/description" \
+        --define "use_source_date_epoch_as_buildtime 1" \
+        --define "clamp_mtime_to_source_date_epoch 1" \
+        --define "_buildhost reproducible" \
         "$T/srsd.spec" >/dev/null
     echo "packaging: $OUT/srsd-$VERSION-1.$RPM_ARCH.rpm"
 fi

@@ -171,6 +171,7 @@ fn check_deb(board: &str, dir: &Path, arch: &str) {
         "./var/log/srsd/",
         "./usr/share/srsd/www/lib/mpegts.js",
         "./usr/share/srsd/www/lib/hls.min.js",
+        "./usr/share/man/man1/srsd.1.gz",
     ] {
         assert!(
             list.lines().any(|l| l.ends_with(path)),
@@ -192,6 +193,11 @@ fn check_deb(board: &str, dir: &Path, arch: &str) {
     assert!(
         conffiles.lines().any(|l| l == "/etc/srsd/srsd.toml"),
         "{conffiles}"
+    );
+    let md5sums = std::fs::read_to_string(ctl.join("md5sums")).unwrap();
+    assert!(
+        md5sums.lines().any(|l| l.ends_with("  usr/bin/srsd")),
+        "{md5sums}"
     );
     let postinst = std::fs::read_to_string(ctl.join("postinst")).unwrap();
     assert!(
@@ -342,6 +348,20 @@ fn packages_cleanly(board: &str) {
     let ipk = prop(board, "ipk_arch");
     if !ipk.is_empty() {
         check_ipk(board, &dir, &ipk);
+    }
+    // Reproducible: a second build makes the same bytes.
+    let again = common::temp_dir(&format!("pkg-again-{board}"));
+    run(Command::new(Path::new(ROOT).join("packaging/build.sh"))
+        .arg(board)
+        .arg(&again));
+    for e in std::fs::read_dir(&again).unwrap().flatten() {
+        let name = e.file_name();
+        if e.path().is_file() {
+            assert!(
+                std::fs::read(e.path()).unwrap() == std::fs::read(dir.join(&name)).unwrap(),
+                "{board}: {name:?} differs between two builds"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -285,7 +285,8 @@ async fn srsd_probe_describes_an_ffmpeg_stream() {
         "\"width\":320,\"height\":240",
         "\"codec\":\"AAC\"",
         "\"sample_rate\":44100",
-        "{\"name\":\"encoder\",\"value\":\"Lavf",
+        "\"metadata\":{",
+        "\"encoder\":\"Lavf",
     ] {
         assert!(json.contains(want), "{want} in {json}");
     }

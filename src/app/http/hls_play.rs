@@ -36,6 +36,8 @@ const MIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Viewer {
     key: StreamKey,
+    /// The viewer's client id (its log lines' CID, `client_id` in hooks and the API).
+    cid: u32,
     last: Instant,
     timeout: Duration,
     /// Sends `on_stop` when the viewer expires.
@@ -68,21 +70,28 @@ impl HlsViewers {
 
     /// Drops the viewers silent for longer than their timeout (their guards send `on_stop`).
     pub fn expire(&self, now: Instant) {
-        let gone: Vec<Viewer> = {
+        let gone: Vec<(String, Viewer)> = {
             let mut m = self.lock();
             let ids: Vec<String> = m
                 .iter()
                 .filter(|(_, v)| now.duration_since(v.last) > v.timeout)
                 .map(|(id, _)| id.clone())
                 .collect();
-            ids.iter().filter_map(|id| m.remove(id)).collect()
+            ids.into_iter()
+                .filter_map(|id| m.remove(&id).map(|v| (id, v)))
+                .collect()
         };
-        for v in gone {
-            ::log::info!(
-                "HLS viewer of {} left (no request for {:?})",
-                v.key,
-                v.timeout
-            );
+        for (id, v) in gone {
+            // Under the viewer's CID: its line and its on_stop go with the rest of its log.
+            crate::app::log::CID.sync_scope(u64::from(v.cid), || {
+                ::log::info!(
+                    "HLS viewer {id} of {} left (client {}, no request for {:?})",
+                    v.key,
+                    v.cid,
+                    v.timeout
+                );
+                drop(v);
+            });
         }
     }
 
@@ -307,6 +316,7 @@ async fn admit(
     ::log::info!("HLS viewer {id} of {key} from {} (client {cid})", who.ip);
     let viewer = Viewer {
         key: key.clone(),
+        cid,
         last: Instant::now(),
         timeout,
         _hook: hook,

@@ -305,7 +305,11 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         .find(&key)
         .and_then(|s| missing_track(&s, lr.format))
     {
-        ::log::warn!("{} {key}: refused: {missing}", lr.format.label());
+        ::log::warn!(
+            "{} {key}: refused {}: {missing}",
+            lr.format.label(),
+            conn.peer.ip()
+        );
         return Some(super::text(StatusCode::NOT_FOUND, format!("{missing}\n")));
     }
     let v = config.vhost.get(&lr.vhost)?.clone();
@@ -438,14 +442,17 @@ pub(super) async fn play_gate(
             .map(|why| ("security", why))
     };
     if let Some((reason, why)) = denied {
-        ::log::warn!("reject HTTP play {key}: {why}");
+        ::log::warn!("reject HTTP play {key} from {}: {why}", conn.peer.ip());
         conn.ctx.denials.count(reason);
         return Err(StatusCode::FORBIDDEN);
     }
     hooks::run_gate(&conn.ctx, &v.http_hooks, "on_play", who, None)
         .await
         .map_err(|e| {
-            ::log::warn!("reject HTTP play {key}: on_play {e}");
+            ::log::warn!(
+                "reject HTTP play {key} from {}: on_play {e}",
+                conn.peer.ip()
+            );
             conn.ctx.denials.count(e.reason());
             e.http_status()
         })
@@ -497,8 +504,9 @@ fn subscribe(
         i.kind = Some(ClientType::FlvPlay);
         i.key = Some(key.clone());
     });
+    let ip = conn.peer.ip();
     ::log::info!(
-        "{} play {key} param={param} (publishing={})",
+        "{} play {key} from {ip} param={param} (publishing={})",
         format.label(),
         source.is_publishing()
     );
@@ -704,8 +712,8 @@ fn subscribe(
             }
         };
         match why {
-            Ok(why) => ::log::info!("{} {key} closed: {why}", format.label()),
-            Err(e) => ::log::warn!("{} {key} closed: {e}", format.label()),
+            Ok(why) => ::log::info!("{} {key} viewer {ip} closed: {why}", format.label()),
+            Err(e) => ::log::warn!("{} {key} viewer {ip} closed: {e}", format.label()),
         }
         drop(consumer);
         drop(guard);

@@ -62,7 +62,9 @@ pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: 
                     | io::ErrorKind::ConnectionAborted
             ) =>
         {
-            log::info!("client {peer} closed: {e}")
+            // A player or encoder quitting resets or half-closes its socket: that is how
+            // ffmpeg, OBS and VLC leave, not an error worth the OS's wording.
+            log::info!("client {peer} left ({})", e.kind())
         }
         Err(e) => log::warn!("client {peer} closed: {e}"),
     }

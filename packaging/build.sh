@@ -75,10 +75,14 @@ stage_common() { # DIR
 
 # The .deb/.rpm create the srsd system user: their config runs the server as it once the
 # ports are bound (a top-level key, so it goes before the first table).
-as_srsd_user() { # CONFIG
-    { printf 'user = "srsd"                    # the packages'"'"' system user (after binding)\n'; cat "$1"; } > "$1.new"
-    mv "$1.new" "$1"
-    chmod 0644 "$1"
+as_srsd_user() { # STAGE
+    conf=$1/etc/srsd/srsd.toml
+    { printf 'user = "srsd"                    # the packages'"'"' system user (after binding)\n'; cat "$conf"; } > "$conf.new"
+    mv "$conf.new" "$conf"
+    chmod 0644 "$conf"
+    # The log directory then belongs to srsd: logrotate rotates in it as that user (it
+    # refuses a directory writable by someone other than root without `su`).
+    sed -i 's|^    daily$|    su srsd srsd\n    daily|' "$1/etc/logrotate.d/srsd"
 }
 
 # The man page (packaging/man/srsd.1), gzipped reproducibly, for the .deb/.rpm.
@@ -107,7 +111,7 @@ if [ -n "$DEB_ARCH" ]; then
     command -v dpkg-deb >/dev/null || die "dpkg-deb not found: apt-get install dpkg"
     D=$WORK/deb
     stage_common "$D"
-    as_srsd_user "$D/etc/srsd/srsd.toml"
+    as_srsd_user "$D"
     stage_man "$D"
     install -D -m 0644 packaging/srsd.service "$D/usr/lib/systemd/system/srsd.service"
     install -d -m 0755 "$D/usr/share/doc/srsd" "$D/usr/share/lintian/overrides"
@@ -165,7 +169,7 @@ if [ -n "$RPM_ARCH" ]; then
     T=$WORK/rpm
     S=$T/stage
     stage_common "$S"
-    as_srsd_user "$S/etc/srsd/srsd.toml"
+    as_srsd_user "$S"
     stage_man "$S"
     # Red Hat's init script directory.
     install -d -m 0755 "$S/etc/rc.d/init.d"

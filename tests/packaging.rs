@@ -187,6 +187,8 @@ fn check_deb(board: &str, dir: &Path, arch: &str) {
     let sec = &conf.vhost["__defaultVhost__"].security;
     assert!(sec.enabled && sec.allow.iter().any(|r| r == "publish 192.168.0.0/16"));
     assert!(!sec.allow.iter().any(|r| r == "publish all"));
+    let logrotate = std::fs::read_to_string(data.join("etc/logrotate.d/srsd")).unwrap();
+    assert!(logrotate.contains("su srsd srsd"), "{logrotate}");
     let ctl = dir.join(format!("deb-control-{board}"));
     run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&ctl));
     let conffiles = std::fs::read_to_string(ctl.join("conffiles")).unwrap();

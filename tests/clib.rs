@@ -82,6 +82,9 @@ fn spawn(program: &Path, args: &[&str]) -> Proc {
         Command::new(program)
             .args(args)
             .stdin(Stdio::null())
+            // Their "published N tags" lines go to the temp root's log, not the test output.
+            .stdout(child_log("clib-examples"))
+            .stderr(child_log("clib-examples"))
             .spawn()
             .expect("spawn"),
     )
@@ -241,7 +244,8 @@ async fn valgrind_finds_no_leak_in_the_library_api() {
         .arg(format!("--log-file={}", log.display()))
         .arg(bin)
         .args(args)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(child_log("clib-examples"));
         Proc(c.spawn().expect("spawn valgrind"))
     };
     let out = server.dir.join("vg.flv");

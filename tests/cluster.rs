@@ -516,9 +516,9 @@ async fn token_traverse_lets_the_origin_judge_edge_clients() {
 async fn server_on(port: u16) -> (Arc<srsd::app::Context>, oneshot::Sender<()>) {
     let dir = temp_dir(&format!("cl-port-{port}"));
     let text = format!(
-        "listen = [\"127.0.0.1:{port}\"]\npid = \"{}/srsd.pid\"\n[http_server]\nenabled = false\n\
-         [http_api]\nenabled = false\n[log]\nlevel = \"warn\"\n",
-        dir.display()
+        "listen = [\"127.0.0.1:{port}\"]\npid = \"{d}/srsd.pid\"\n[http_server]\nenabled = false\n\
+         dir = \"{d}\"\n[http_api]\nenabled = false\n[log]\nlevel = \"warn\"\n",
+        d = dir.display()
     );
     let config = Config::parse(&text, "test.toml").expect("config");
     let server = Server::bind(config).await.expect("bind");

@@ -64,8 +64,8 @@ stage_common() { # DIR
     install -D -m 0644 "$IN/srsd.toml" "$d/etc/srsd/srsd.toml"
     install -D -m 0755 init.d/srsd "$d/etc/init.d/srsd"
     install -D -m 0644 rootfs/etc/logrotate.d/srsd "$d/etc/logrotate.d/srsd"
-    # srsd runs as root, like SRS (no privilege drop yet); the packages' srsd group may read
-    # the logs.
+    # The log directory; the .deb/.rpm hand it to their srsd user, as whom the server runs
+    # once its ports are bound (`user = "srsd"`, added to their config below).
     install -d -m 0755 "$d/var/log/srsd"
     # The console player's libraries ([console] www = /usr/share/srsd/www by default).
     for f in mpegts.js mpegts.js.LICENSE hls.min.js hls.min.js.LICENSE; do
@@ -73,12 +73,31 @@ stage_common() { # DIR
     done
 }
 
+# The .deb/.rpm create the srsd system user: their config runs the server as it once the
+# ports are bound (a top-level key, so it goes before the first table).
+as_srsd_user() { # STAGE
+    conf=$1/etc/srsd/srsd.toml
+    { printf 'user = "srsd"                    # the packages'"'"' system user (after binding)\n'; cat "$conf"; } > "$conf.new"
+    mv "$conf.new" "$conf"
+    chmod 0644 "$conf"
+    # The log directory then belongs to srsd: logrotate rotates in it as that user (it
+    # refuses a directory writable by someone other than root without `su`).
+    sed -i 's|^    daily$|    su srsd srsd\n    daily|' "$1/etc/logrotate.d/srsd"
+}
+
+# The man page (packaging/man/srsd.1), gzipped reproducibly, for the .deb/.rpm.
+stage_man() { # DIR
+    install -d -m 0755 "$1/usr/share/man/man1"
+    gzip -9n < packaging/man/srsd.1 > "$1/usr/share/man/man1/srsd.1.gz"
+    chmod 0644 "$1/usr/share/man/man1/srsd.1.gz"
+}
+
 # 1. rootfs tarball: unpacks over a busybox or Debian root (tar xzf ... -C /).
 R=$WORK/rootfs
 stage_common "$R"
-install -d -m 1777 "$R/tmp"
-install -d -m 0755 "$R/tmp/srsd" "$R/tmp/srsd/html"
-tarball "$R" "$OUT/srsd-$VERSION-$BOARD.tar.gz" ./usr ./etc ./var ./tmp
+# No ./tmp: unpacked over a root it would reset /tmp's mode and owner; srsd creates its HLS
+# directory (/tmp/srsd/html) itself.
+tarball "$R" "$OUT/srsd-$VERSION-$BOARD.tar.gz" ./usr ./etc ./var
 echo "packaging: $OUT/srsd-$VERSION-$BOARD.tar.gz"
 
 # Shared text.
@@ -92,6 +111,8 @@ if [ -n "$DEB_ARCH" ]; then
     command -v dpkg-deb >/dev/null || die "dpkg-deb not found: apt-get install dpkg"
     D=$WORK/deb
     stage_common "$D"
+    as_srsd_user "$D"
+    stage_man "$D"
     install -D -m 0644 packaging/srsd.service "$D/usr/lib/systemd/system/srsd.service"
     install -d -m 0755 "$D/usr/share/doc/srsd" "$D/usr/share/lintian/overrides"
     {
@@ -133,7 +154,10 @@ EOF
     for s in postinst prerm postrm; do
         install -m 0755 "packaging/deb/$s" "$D/DEBIAN/$s"
     done
-    chmod 0644 "$D/DEBIAN/control" "$D/DEBIAN/conffiles"
+    # md5sums of every shipped file (dpkg --verify, debsums), paths relative to /.
+    (cd "$D" && find . -path ./DEBIAN -prune -o -type f -print | LC_ALL=C sort |
+        sed 's|^\./||' | xargs md5sum) > "$D/DEBIAN/md5sums"
+    chmod 0644 "$D/DEBIAN/control" "$D/DEBIAN/conffiles" "$D/DEBIAN/md5sums"
     deb=$OUT/srsd_$VERSION-1_$DEB_ARCH.deb
     dpkg-deb --root-owner-group -Zgzip --build "$D" "$deb" >/dev/null
     echo "packaging: $deb"
@@ -145,6 +169,8 @@ if [ -n "$RPM_ARCH" ]; then
     T=$WORK/rpm
     S=$T/stage
     stage_common "$S"
+    as_srsd_user "$S"
+    stage_man "$S"
     # Red Hat's init script directory.
     install -d -m 0755 "$S/etc/rc.d/init.d"
     mv "$S/etc/init.d/srsd" "$S/etc/rc.d/init.d/srsd"
@@ -161,6 +187,9 @@ if [ -n "$RPM_ARCH" ]; then
         --define "_topdir $T/top" --define "_rpmdir $OUT" \
         --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
         --define "srsd_description_file $T/description" \
+        --define "use_source_date_epoch_as_buildtime 1" \
+        --define "clamp_mtime_to_source_date_epoch 1" \
+        --define "_buildhost reproducible" \
         "$T/srsd.spec" >/dev/null
     echo "packaging: $OUT/srsd-$VERSION-1.$RPM_ARCH.rpm"
 fi

@@ -10,7 +10,8 @@ const USAGE: &str = "usage:
   srsd -t [-c FILE]          test the config and exit
   srsd -v | --version        print the version
   srsd -s reload|reopen|stop|quit [-c FILE]   signal the running server (pid file)
-  srsd <tool> ...            built-in tools: publish, play, bench, probe";
+  srsd <tool> ...            built-in tools: publish, play, bench, probe, bandcheck,
+                             import-srs (SRS config to srsd TOML)";
 
 struct Args {
     config: Option<PathBuf>,
@@ -42,7 +43,20 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
 
 fn load(path: &Option<PathBuf>) -> Result<Config, String> {
     match path {
-        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        Some(p) => Config::load(p).map_err(|e| {
+            // An SRS config given as is: say how to convert it rather than where TOML failed.
+            let srs = std::fs::read_to_string(p)
+                .is_ok_and(|t| srsd::config::import_srs::looks_like_srs(&t));
+            if srs {
+                format!(
+                    "{} is in SRS's config syntax; convert it with: srsd import-srs {} > srsd.toml",
+                    p.display(),
+                    p.display()
+                )
+            } else {
+                e.to_string()
+            }
+        }),
         None => Ok(Config::embedded_default()),
     }
 }
@@ -113,7 +127,7 @@ fn main() -> ExitCode {
     };
     let log = match srsd::app::runtime::log::init(&config.log) {
         Ok(h) => h,
-        Err(e) => return startup.fail(&format!("cannot open log: {e}")),
+        Err(e) => return startup.fail(&format!("cannot open log {}: {e}", config.log.file)),
     };
     log::info!(
         "srsd {} starting, config {}",

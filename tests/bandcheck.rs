@@ -161,6 +161,7 @@ async fn throttled_link(target: SocketAddr, kbps: u64) -> SocketAddr {
     addr
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandcheck_agrees_with_an_ffmpeg_push_over_the_same_slow_link() {
     if !have("ffmpeg") {
@@ -179,6 +180,7 @@ async fn bandcheck_agrees_with_an_ffmpeg_push_over_the_same_slow_link() {
     // round trip) stay small against ~8 s of transfer.
     let file = server.dir.join("big.flv");
     let ok = Command::new("ffmpeg")
+        .stderr(child_log("ffmpeg"))
         .args([
             "-hide_banner",
             "-loglevel",
@@ -211,6 +213,7 @@ async fn bandcheck_agrees_with_an_ffmpeg_push_over_the_same_slow_link() {
     let t = Instant::now();
     let mut p = Proc(
         Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-hide_banner", "-loglevel", "error", "-i"])
             .arg(&file)
             .args(["-c", "copy", "-f", "flv"])

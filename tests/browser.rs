@@ -3,8 +3,8 @@
 //!
 //! Needs ffmpeg, node, chromium (`/usr/bin/chromium`, or `CHROMIUM`), `npm ci` in
 //! `tests/browser/` and the player libraries in `target/www` (`packaging/web-assets.sh
-//! target/www`). Without them the test is skipped loudly, or fails when
-//! `SRSD_REQUIRE_INTEROP=1` (CI). `SRSD_SHOTS=DIR` saves the screenshots (`docs/` has them).
+//! target/www`). Without them `cargo test` lists the test as ignored with the reason (build.rs
+//! decides); under `SRSD_REQUIRE_INTEROP=1` (CI) it runs and fails. `SRSD_SHOTS=DIR` saves the screenshots (`docs/` has them).
 
 mod common;
 
@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Whether everything the browser test needs is here; skips loudly or fails as [`have`].
+/// Whether everything the browser test needs is here; fails as [`have`] when not (build.rs
+/// marks the test ignored when it found them missing).
 fn have_browser() -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -37,11 +38,7 @@ fn have_browser() -> bool {
     ];
     for (path, what) in needs {
         if !path.exists() {
-            if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-                panic!("{what} is required (SRSD_REQUIRE_INTEROP=1) but {path:?} is missing");
-            }
-            eprintln!("\n*** SKIPPED: {what} missing ({path:?}); browser test not run ***\n");
-            return false;
+            panic!("{what} is required but {path:?} is missing");
         }
     }
     have("node")
@@ -80,6 +77,16 @@ async fn wait_for_video(api: std::net::SocketAddr) {
     panic!("the published stream never showed H264 in the API");
 }
 
+#[cfg_attr(
+    any(
+        srsd_missing = "ffmpeg",
+        srsd_missing = "chromium",
+        srsd_missing = "node",
+        srsd_missing = "playwright",
+        srsd_missing = "www"
+    ),
+    ignore = "ffmpeg, chromium, node, playwright-core (npm ci in tests/browser) or target/www (packaging/web-assets.sh target/www) missing"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
     if !have("ffmpeg") || !have_browser() {
@@ -87,7 +94,7 @@ async fn console_lists_kicks_fits_a_phone_and_the_player_plays_flv_and_hls() {
     }
     let name = "browser";
     // start_server's directory for this test: HLS writes where the HTTP server serves.
-    let dir = std::env::temp_dir().join(format!("srsd-test-{}-{}", name, std::process::id()));
+    let dir = temp_path(name);
     let extra = format!(
         "[http_api]\nlisten = \"127.0.0.1:0\"\n\
          [http_api.raw_api]\nenabled = true\nallow_reload = true\n\

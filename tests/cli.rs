@@ -29,13 +29,19 @@ fn version_and_config_test() {
     assert!(srsd()
         .args(["-t", "-c"])
         .arg(&good)
-        .status()
+        .output()
         .unwrap()
+        .status
         .success());
 
     let full = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/full.toml");
     assert!(
-        srsd().args(["-t", "-c", full]).status().unwrap().success(),
+        srsd()
+            .args(["-t", "-c", full])
+            .output()
+            .unwrap()
+            .status
+            .success(),
         "conf/full.toml is valid"
     );
 }
@@ -58,9 +64,15 @@ fn bad_config_names_file_line_and_column() {
 
 #[test]
 fn unknown_arguments_and_tools_exit_2() {
-    assert_eq!(srsd().arg("-x").status().unwrap().code(), Some(2));
-    assert_eq!(srsd().arg("nosuchtool").status().unwrap().code(), Some(2));
-    assert_eq!(srsd().args(["bench"]).status().unwrap().code(), Some(2));
+    assert_eq!(srsd().arg("-x").output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        srsd().arg("nosuchtool").output().unwrap().status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        srsd().args(["bench"]).output().unwrap().status.code(),
+        Some(2)
+    );
 }
 
 /// The README's configuration example is a valid config (it is what users copy).

@@ -4,8 +4,8 @@
 //! the library's API.
 //!
 //! The library is built by `cargo build -p srsd_rtmp` into this test's own target directory
-//! and profile. Needs cc and ffmpeg (and nginx-rtmp, valgrind for their parts): skipped loudly,
-//! or failed when SRSD_REQUIRE_INTEROP=1.
+//! and profile. Needs cc and ffmpeg (and nginx-rtmp, valgrind for their parts): ignored with
+//! the reason when missing (build.rs), failed when SRSD_REQUIRE_INTEROP=1.
 
 mod common;
 
@@ -82,6 +82,9 @@ fn spawn(program: &Path, args: &[&str]) -> Proc {
         Command::new(program)
             .args(args)
             .stdin(Stdio::null())
+            // Their "published N tags" lines go to the temp root's log, not the test output.
+            .stdout(child_log("clib-examples"))
+            .stderr(child_log("clib-examples"))
             .spawn()
             .expect("spawn"),
     )
@@ -103,6 +106,10 @@ fn tools() -> bool {
     have("cc") && have("ffmpeg") && have("ffprobe")
 }
 
+#[cfg_attr(
+    any(srsd_missing = "cc", srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "cc, ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_examples_publish_and_play_through_srsd() {
     if !tools() {
@@ -129,6 +136,16 @@ async fn c_examples_publish_and_play_through_srsd() {
     assert!(p.video_frames >= 90, "{p:?}");
 }
 
+#[cfg_attr(
+    any(
+        srsd_missing = "nginx",
+        srsd_missing = "nginx-rtmp",
+        srsd_missing = "cc",
+        srsd_missing = "ffmpeg",
+        srsd_missing = "ffprobe"
+    ),
+    ignore = "nginx, libnginx-mod-rtmp, cc, ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_examples_publish_and_play_through_nginx_rtmp() {
     if !tools() || !have_nginx_rtmp() {
@@ -158,6 +175,7 @@ async fn c_examples_publish_and_play_through_nginx_rtmp() {
     assert!(p.video_frames >= 40, "{p:?}");
 }
 
+#[cfg_attr(srsd_missing = "cc", ignore = "cc not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_urls_and_refused_publishes_fail_with_a_message() {
     if !have("cc") {
@@ -199,6 +217,15 @@ async fn bad_urls_and_refused_publishes_fail_with_a_message() {
 }
 
 /// valgrind over both examples: no definite or indirect leak and no invalid access.
+#[cfg_attr(
+    any(
+        srsd_missing = "valgrind",
+        srsd_missing = "cc",
+        srsd_missing = "ffmpeg",
+        srsd_missing = "ffprobe"
+    ),
+    ignore = "valgrind, cc, ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valgrind_finds_no_leak_in_the_library_api() {
     if !tools() || !have("valgrind") {
@@ -217,7 +244,8 @@ async fn valgrind_finds_no_leak_in_the_library_api() {
         .arg(format!("--log-file={}", log.display()))
         .arg(bin)
         .args(args)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(child_log("clib-examples"));
         Proc(c.spawn().expect("spawn valgrind"))
     };
     let out = server.dir.join("vg.flv");

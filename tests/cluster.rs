@@ -138,6 +138,7 @@ fn publishing(s: &TestServer, stream: &str) -> bool {
         .is_some_and(|src| src.is_publishing())
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_edge_players_share_one_pull_that_stops_after_the_last_leaves() {
     if !have("ffmpeg") {
@@ -403,6 +404,10 @@ fn probe_codecs(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ffmpeg_publishes_through_the_edge_to_the_origin() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -511,9 +516,9 @@ async fn token_traverse_lets_the_origin_judge_edge_clients() {
 async fn server_on(port: u16) -> (Arc<srsd::app::Context>, oneshot::Sender<()>) {
     let dir = temp_dir(&format!("cl-port-{port}"));
     let text = format!(
-        "listen = [\"127.0.0.1:{port}\"]\npid = \"{}/srsd.pid\"\n[http_server]\nenabled = false\n\
-         [http_api]\nenabled = false\n[log]\nlevel = \"warn\"\n",
-        dir.display()
+        "listen = [\"127.0.0.1:{port}\"]\npid = \"{d}/srsd.pid\"\n[http_server]\nenabled = false\n\
+         dir = \"{d}\"\n[http_api]\nenabled = false\n[log]\nlevel = \"warn\"\n",
+        d = dir.display()
     );
     let config = Config::parse(&text, "test.toml").expect("config");
     let server = Server::bind(config).await.expect("bind");
@@ -578,6 +583,10 @@ async fn forward_to_a_dead_destination_never_delays_the_live_one() {
     );
 }
 
+#[cfg_attr(
+    any(srsd_missing = "nginx", srsd_missing = "nginx-rtmp"),
+    ignore = "nginx or libnginx-mod-rtmp not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
     if !have_nginx_rtmp() {
@@ -627,6 +636,15 @@ async fn nginx_rtmp_as_origin_for_pull_and_push_and_as_forward_destination() {
 /// and audio at once but video only from the next keyframe (OBS's default interval is 250
 /// frames, 8.3 s at 30 fps). The player must still find the video track: ffprobe lists
 /// h264 640x360 and aac, as for any other player.
+#[cfg_attr(
+    any(
+        srsd_missing = "ffmpeg",
+        srsd_missing = "ffprobe",
+        srsd_missing = "nginx",
+        srsd_missing = "nginx-rtmp"
+    ),
+    ignore = "ffmpeg, ffprobe, nginx or libnginx-mod-rtmp not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn first_player_on_an_edge_of_nginx_rtmp_finds_the_video_track() {
     if !have_nginx_rtmp() || !have("ffmpeg") || !have("ffprobe") {
@@ -636,6 +654,7 @@ async fn first_player_on_an_edge_of_nginx_rtmp_finds_the_video_track() {
     let edge = start_server("cl-nginx-first-edge", &edge_toml(&[ng.to_string()], "")).await;
     let _encoder = Proc(
         Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-hide_banner", "-loglevel", "error", "-re"])
             .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])

@@ -1,6 +1,6 @@
 //! ffmpeg processes run by the server: transcode (`[[vhost.X.transcode]]`), ingest
 //! (`[[ingest]]`) and their supervisor (restart with backoff, stop on unpublish, reload and
-//! shutdown). Tests with real ffmpeg are skipped loudly when it is missing (required in CI);
+//! shutdown). Tests with real ffmpeg are ignored with the reason when it is missing (required in CI);
 //! the supervisor tests use small shell scripts in place of ffmpeg.
 
 mod common;
@@ -27,6 +27,7 @@ fn publishing(server: &TestServer, stream: &str) -> bool {
 async fn record_and_probe(url: String, out: PathBuf, secs: u32) -> Probe {
     tokio::task::spawn_blocking(move || {
         let status = Command::new("timeout")
+            .stderr(child_log("ffmpeg"))
             .args(["30", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y"])
             .args([
                 "-i",
@@ -75,6 +76,10 @@ fn fake_ingest(script: &Path) -> String {
     )
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transcode_copy_engine_publishes_stream_ff_and_stops_on_unpublish() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -114,6 +119,10 @@ async fn transcode_copy_engine_publishes_stream_ff_and_stops_on_unpublish() {
     );
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_of_a_file_publishes_a_looping_stream() {
     if !have("ffmpeg") || !have("ffprobe") {

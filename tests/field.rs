@@ -483,6 +483,10 @@ async fn a_9_mb_keyframe_reaches_rtmp_and_http_flv_players() {
 /// (the onStatus(NetStream.Data.Start) SRS 6 dropped) and no "Subtitle: text" (metadata
 /// stamped other than 0), for a player that waited for the publisher and for a late one;
 /// over HTTP-FLV a video-only stream is probed quickly as video only.
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffprobe_lists_exactly_the_published_tracks() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -517,6 +521,7 @@ async fn ffprobe_lists_exactly_the_published_tracks() {
     let vurl = server.url("live/vonly");
     let _vpub = Proc(
         Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-hide_banner", "-loglevel", "error", "-re"])
             .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
             .args(["-t", "15", "-c:v", "libx264", "-preset", "ultrafast"])
@@ -541,6 +546,10 @@ async fn ffprobe_lists_exactly_the_published_tracks() {
 /// ffmpeg as an RTMP player keeps reading across a republish (it ends on UnpublishNotify,
 /// which srsd no longer sends by default): asked for 5 s of a stream published twice for
 /// 3 s, it gets them and exits by itself.
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_keeps_playing_across_a_republish() {
     if !have("ffmpeg") || !have("ffprobe") {

@@ -33,6 +33,10 @@ fn durations(m3u8: &str) -> Vec<f64> {
         .collect()
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_publish_makes_hls_that_ffmpeg_reads_without_errors() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -100,6 +104,7 @@ async fn ffmpeg_publish_makes_hls_that_ffmpeg_reads_without_errors() {
     );
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn republish_continues_numbering_with_a_discontinuity_and_window_cleans_up() {
     if !have("ffmpeg") {
@@ -191,6 +196,10 @@ fn probe_duration(url: &str) -> f64 {
         .unwrap_or(-1.0)
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_is_served_over_http_and_ffmpeg_plays_the_playlist_url() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -312,6 +321,7 @@ async fn hls_is_served_over_http_and_ffmpeg_plays_the_playlist_url() {
     );
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_hls_polls_the_playlist_and_fetches_segments() {
     if !have("ffmpeg") {
@@ -529,6 +539,10 @@ fn ffmpeg_decode(input: &std::path::Path, level: &str) -> (bool, String) {
     )
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn obs_gop_publish_stop_republish_dispose_keeps_every_playlist_state_valid() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -668,6 +682,10 @@ async fn obs_gop_publish_stop_republish_dispose_keeps_every_playlist_state_valid
 /// `storage = "memory"`: the live window is served over HTTP from RAM and nothing is written
 /// under the HLS path; ffprobe reads the live playlist and every segment it lists; memory
 /// is bounded by the window and freed when the stream is disposed.
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_from_memory_is_served_and_no_file_is_written() {
     if !have("ffmpeg") || !have("ffprobe") {

@@ -365,6 +365,7 @@ async fn killed_clients_still_get_exactly_one_notify() {
     );
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_with_a_bad_token_fails_fast_and_a_good_one_publishes() {
     if !have("ffmpeg") {
@@ -404,6 +405,7 @@ async fn ffmpeg_with_a_bad_token_fails_fast_and_a_good_one_publishes() {
     assert!(wait_publishing(&server, "live/c", Duration::from_secs(10)).await);
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
     if !have("ffmpeg") {
@@ -446,6 +448,10 @@ async fn on_hls_once_per_segment_with_file_url_duration_and_seq() {
     }
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dvr_segments_are_playable_and_each_sends_on_dvr_after_it_is_closed() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -518,6 +524,7 @@ async fn http_get(addr: std::net::SocketAddr, target: &str) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
     if !have("ffmpeg") {
@@ -613,6 +620,7 @@ async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
     assert!(!clients.contains("hls-play"), "{clients}");
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hls_viewer_denied_by_on_play_gets_403() {
     if !have("ffmpeg") {

@@ -238,7 +238,7 @@ async fn traversal_attempts_are_refused() {
     std::fs::write(s.dir.join("ok.txt"), "ok").unwrap();
     // A symlink out of the root.
     let _ = std::os::unix::fs::symlink("/etc", s.dir.join("etc-link"));
-    let outside = std::env::temp_dir().join(format!("srsd-outside-{}.txt", std::process::id()));
+    let outside = temp_path("outside.txt");
     std::fs::write(&outside, "secret").unwrap();
     let _ = std::os::unix::fs::symlink(&outside, s.dir.join("secret.txt"));
 
@@ -703,6 +703,10 @@ async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
     p.close().await;
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test]
 async fn ffmpeg_plays_http_flv() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -719,6 +723,7 @@ async fn ffmpeg_plays_http_flv() {
     let out = s.dir.join("out.flv");
     let mut play = Proc(
         std::process::Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-hide_banner", "-loglevel", "error", "-y"])
             .args([
                 "-i",
@@ -743,6 +748,7 @@ async fn ffmpeg_plays_http_flv() {
     let out_aac = s.dir.join("out.aac");
     let mut play = Proc(
         std::process::Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-hide_banner", "-loglevel", "error", "-y"])
             .args([
                 "-i",
@@ -775,6 +781,10 @@ async fn ffmpeg_plays_http_flv() {
     assert_eq!(field(&audio, "profile"), "\"LC\"", "{j}");
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test]
 async fn ffmpeg_plays_http_ts() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -836,6 +846,7 @@ async fn ffmpeg_plays_http_ts() {
     let out = s.dir.join("out.ts");
     let mut play = Proc(
         std::process::Command::new("ffmpeg")
+            .stderr(child_log("ffmpeg"))
             .args(["-v", "error", "-y", "-i"])
             .arg(format!("http://127.0.0.1:{}/live/s.ts", http.port()))
             .args(["-c", "copy", "-t", "3", "-f", "mpegts"])
@@ -890,6 +901,7 @@ async fn run_bench(args: Vec<String>) -> (bool, String) {
     .unwrap()
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_flv_reads_http_flv_with_n_viewers() {
     if !have("ffmpeg") {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_srsd");
 const INITD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/init.d/srsd");
 
-/// A config in `dir`: RTMP on a free port, pid and log file inside `dir`.
+/// A config in `dir`: RTMP on a free port, pid, log file and HLS (on by default, under
+/// `http_server.dir`) inside `dir`.
 fn write_config(dir: &Path, daemon: bool, tank: &str) -> PathBuf {
     let conf = dir.join("srsd.toml");
     std::fs::write(
@@ -22,7 +23,7 @@ fn write_config(dir: &Path, daemon: bool, tank: &str) -> PathBuf {
         format!(
             "listen = [\"127.0.0.1:0\"]\npid = \"{d}/run/srsd.pid\"\ndaemon = {daemon}\n\
              workers = 1\n\n[log]\ntank = \"{tank}\"\nlevel = \"trace\"\nfile = \"{d}/log/srsd.log\"\n\
-             \n[http_api]\nenabled = false\n\n[http_server]\nenabled = false\n",
+             \n[http_api]\nenabled = false\n\n[http_server]\nenabled = false\ndir = \"{d}/html\"\n",
             d = dir.display()
         ),
     )
@@ -388,22 +389,26 @@ fn exercise_initd(shell: &[&str], daemon: bool) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg_attr(srsd_missing = "busybox", ignore = "busybox not installed")]
 #[test]
 fn initd_script_under_busybox_ash() {
-    if common::have("busybox") {
-        exercise_initd(&["busybox", "sh"], true);
-    }
+    assert!(common::have("busybox"), "busybox runs");
+    exercise_initd(&["busybox", "sh"], true);
 }
 
+#[cfg_attr(srsd_missing = "dash", ignore = "dash not installed")]
 #[test]
 fn initd_script_under_dash() {
-    if common::have("dash") {
-        exercise_initd(&["dash"], false);
-    }
+    assert!(common::have("dash"), "dash runs");
+    exercise_initd(&["dash"], false);
 }
 
 /// SIGTERM while a stream is being recorded: the server closes the DVR file before it exits,
 /// so the recording is complete (renamed from `.tmp`, duration patched) and plays.
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[test]
 fn sigterm_while_recording_leaves_a_complete_dvr_file() {
     if !common::have("ffmpeg") || !common::have("ffprobe") {
@@ -468,6 +473,7 @@ fn sigterm_while_recording_leaves_a_complete_dvr_file() {
 
 /// `srsd -s quit` (SIGQUIT) stops accepting and lets a connected publisher finish; `srsd -s
 /// stop` (SIGTERM) quits at once even with one connected.
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[test]
 fn quit_is_graceful_and_stop_is_fast() {
     if !common::have("ffmpeg") {

@@ -84,6 +84,10 @@ async fn recording(dir: &Path) -> Option<PathBuf> {
     None
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dvr_recordings_play_over_http_from_the_start_and_from_a_middle_offset() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -92,7 +96,7 @@ async fn dvr_recordings_play_over_http_from_the_start_and_from_a_middle_offset()
     let src_dir = temp_dir("vod-src");
     let source = make_flv(&src_dir, 6);
     // start_server makes (and empties) this directory: the recordings go under its root.
-    let root = std::env::temp_dir().join(format!("srsd-test-vod-{}", std::process::id()));
+    let root = temp_path("vod");
     let extra = format!(
         "[vhost.\"__defaultVhost__\".dvr]\nenabled = true\npath = \"{}/rec/[stream].[timestamp].flv\"\n",
         root.display()
@@ -161,6 +165,10 @@ async fn dvr_recordings_play_over_http_from_the_start_and_from_a_middle_offset()
     assert_eq!(status, 403);
 }
 
+#[cfg_attr(
+    any(srsd_missing = "ffmpeg", srsd_missing = "ffprobe"),
+    ignore = "ffmpeg or ffprobe not installed"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mp4_recordings_answer_range_requests_with_206() {
     if !have("ffmpeg") || !have("ffprobe") {
@@ -171,6 +179,7 @@ async fn mp4_recordings_answer_range_requests_with_206() {
     let source = make_flv(&server.dir, 3);
     let mp4 = server.dir.join("clip.mp4");
     let ok = Command::new("ffmpeg")
+        .stderr(child_log("ffmpeg"))
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
         .arg(&source)
         .args(["-c", "copy", "-movflags", "+faststart"])
@@ -202,12 +211,13 @@ async fn mp4_recordings_answer_range_requests_with_206() {
     assert!(p.video_frames >= 70, "{p:?}");
 }
 
+#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_is_ignored_with_vod_off_and_head_agrees_with_get() {
     if !have("ffmpeg") {
         return;
     }
-    let root = std::env::temp_dir().join(format!("srsd-test-vod-off-{}", std::process::id()));
+    let root = temp_path("vod-off");
     let extra = format!(
         "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\nvod = false\n",
         root.display()

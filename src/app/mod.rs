@@ -218,6 +218,7 @@ pub async fn run(
 ) -> io::Result<()> {
     let fd_cap = admission::fit_fd_limit(config.max_connections);
     let server = Server::bind(config).await?;
+    runtime::privilege::drop_after_bind(&server.context().config())?;
     let ctx = server.context().clone();
     ctx.fd_cap.store(fd_cap, Ordering::Relaxed);
     let stop = signals(ctx, config_path, log)?;

@@ -11,6 +11,8 @@
 //! (see `locate.rs`). Every struct derives `PartialEq` so reload can diff per-feature
 //! sub-structs and restart only what changed.
 
+pub mod anchor;
+pub mod import_srs;
 mod locate;
 pub mod security;
 #[cfg(test)]
@@ -40,6 +42,10 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            // Not about a place in the text (the file cannot be read): no `:0:0`.
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -63,10 +69,19 @@ pub struct Config {
     pub daemon: bool,
     /// Runtime threads: 0 = one per core, 1 = current-thread runtime.
     pub workers: u32,
+    /// After binding its ports, switch to this user (name or uid; "" = stay who started
+    /// it). Needs root; the log, pid, HLS and DVR directories are made and given to the user
+    /// first. Not reloadable.
+    pub user: String,
+    /// The group to switch to with `user` ("" = the user's primary group).
+    pub group: String,
     pub log: LogConfig,
     pub http_api: HttpApiConfig,
     pub http_server: HttpServerConfig,
-    /// Always contains [`DEFAULT_VHOST`] after [`Config::parse`].
+    /// Always contains [`DEFAULT_VHOST`] after [`Config::parse`] (which adds it, and fills
+    /// each empty `hls.path` with this file's `http_server.dir`: hence an empty map when
+    /// absent, not `Config::default()`'s).
+    #[serde(default)]
     pub vhost: BTreeMap<String, VhostConfig>,
     pub ingest: Vec<IngestConfig>,
     pub heartbeat: HeartbeatConfig,
@@ -111,8 +126,12 @@ impl Default for ConsoleConfig {
 
 impl Default for Config {
     fn default() -> Self {
+        let http_server = HttpServerConfig::default();
+        let mut default_vhost = VhostConfig::default();
+        // As `Config::parse` fills it: HLS writes under the HTTP root.
+        default_vhost.hls.path.clone_from(&http_server.dir);
         let mut vhost = BTreeMap::new();
-        vhost.insert(DEFAULT_VHOST.to_string(), VhostConfig::default());
+        vhost.insert(DEFAULT_VHOST.to_string(), default_vhost);
         Config {
             listen: vec![Listen::port(1935)],
             max_connections: 1000,
@@ -120,9 +139,11 @@ impl Default for Config {
             pid: "./objs/srsd.pid".to_string(),
             daemon: false,
             workers: 0,
+            user: String::new(),
+            group: String::new(),
             log: LogConfig::default(),
             http_api: HttpApiConfig::default(),
-            http_server: HttpServerConfig::default(),
+            http_server,
             vhost,
             ingest: Vec::new(),
             heartbeat: HeartbeatConfig::default(),
@@ -438,6 +459,21 @@ pub struct HttpHooksConfig {
     pub on_hls: Vec<String>,
     /// ms per callback request.
     pub timeout: u32,
+    /// Which server's hook protocol the URLs speak (see [`HookProtocol`]).
+    pub hook_protocol: HookProtocol,
+}
+
+/// The hook protocol of a vhost's `http_hooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HookProtocol {
+    /// SRS's: JSON bodies; HTTP 200/201 with `0` or `{"code":0}` allows.
+    #[default]
+    Srs,
+    /// nginx-rtmp's (`ngx_rtmp_notify_module.c`): form fields (`app`, `flashver`, `swfurl`,
+    /// `tcurl`, `pageurl`, `addr`, `clientid`, `call`, `name`, ...), any 2xx allows, a 3xx
+    /// on publish/play renames the stream to its `Location`.
+    Nginx,
 }
 
 impl Default for HttpHooksConfig {
@@ -453,6 +489,7 @@ impl Default for HttpHooksConfig {
             on_dvr: Vec::new(),
             on_hls: Vec::new(),
             timeout: 30000,
+            hook_protocol: HookProtocol::Srs,
         }
     }
 }
@@ -522,13 +559,17 @@ pub enum HlsStorage {
 impl Default for HlsConfig {
     fn default() -> Self {
         HlsConfig {
-            enabled: false,
+            // On, as SRS 6's shipped conf/srs.conf has it (SRS's built-in default is off):
+            // one set of defaults, the embedded config equals an empty file.
+            enabled: true,
             fragment: 2.0,
             td_ratio: 1.5,
             aof_ratio: 2.1,
             window: 12.0,
             on_error: HlsOnError::Continue,
-            path: "./objs/html".to_string(),
+            // Empty = `http_server.dir` (filled in by `Config::parse`), so what HLS writes is
+            // what the HTTP server serves, as SRS's hls_path and http_server dir agree.
+            path: String::new(),
             m3u8_file: "[app]/[stream].m3u8".to_string(),
             ts_file: "[app]/[stream]-[seq].ts".to_string(),
             entry_prefix: String::new(),
@@ -554,7 +595,8 @@ pub struct HttpRemuxConfig {
 impl Default for HttpRemuxConfig {
     fn default() -> Self {
         HttpRemuxConfig {
-            enabled: false,
+            // On, as SRS 6's shipped conf/srs.conf has it (see HlsConfig).
+            enabled: true,
             mount: "[vhost]/[app]/[stream].flv".to_string(),
         }
     }
@@ -851,6 +893,13 @@ impl TryFrom<String> for Listen {
     }
 }
 
+/// A listen address equals the text it was written as (`listen == ["1935"]`).
+impl PartialEq<&str> for Listen {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
 impl std::fmt::Display for Listen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)
@@ -894,6 +943,11 @@ impl Config {
             }
         })?;
         config.vhost.entry(DEFAULT_VHOST.to_string()).or_default();
+        for vhost in config.vhost.values_mut() {
+            if vhost.hls.path.is_empty() {
+                vhost.hls.path.clone_from(&config.http_server.dir);
+            }
+        }
         config.source = SourceText(text.into());
         config.validate().map_err(|(path, message)| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -920,10 +974,16 @@ impl Config {
         Config::parse(&text, &file_name)
     }
 
-    /// The embedded default, parsed. A unit test proves it parses.
+    /// The embedded default, parsed, its relative paths anchored under [`anchor::base_dir`]
+    /// (so it does not depend on the directory srsd was started in). A unit test proves it
+    /// parses.
     pub fn embedded_default() -> Config {
-        Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml")
-            .expect("the embedded conf/srsd.toml is valid (tested)")
+        let mut config = Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml")
+            .expect("the embedded conf/srsd.toml is valid (tested)");
+        if let Some(base) = anchor::base_dir() {
+            anchor::anchor_paths(&mut config, &base);
+        }
+        config
     }
 
     /// Resolve a vhost name (CONTRACTS.md §3 rule 4): the exact name when configured, else

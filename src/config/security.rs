@@ -55,6 +55,13 @@ pub struct Rule {
     pub text: String,
 }
 
+/// A rule equals the text it was written as (trimmed).
+impl PartialEq<&str> for Rule {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == other.trim()
+    }
+}
+
 impl TryFrom<String> for Rule {
     type Error = String;
 

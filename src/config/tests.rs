@@ -39,7 +39,13 @@ fn empty_text_gives_every_default() {
     assert_eq!(hb.device_id, "");
     assert!(!hb.summaries);
     assert_eq!(config.vhost.len(), 1);
-    assert_eq!(config.vhost[DEFAULT_VHOST], VhostConfig::default());
+    let mut vhost = config.vhost[DEFAULT_VHOST].clone();
+    assert_eq!(
+        vhost.hls.path, "./objs/html",
+        "hls.path follows http_server.dir"
+    );
+    vhost.hls.path.clear();
+    assert_eq!(vhost, VhostConfig::default());
 }
 
 #[test]
@@ -70,13 +76,17 @@ fn vhost_defaults_match_srs() {
     assert!(hooks.on_connect.is_empty() && hooks.on_hls.is_empty());
     assert_eq!(hooks.timeout, 30000);
     let hls = &v.hls;
-    assert!(!hls.enabled);
+    // On, as SRS 6's shipped conf/srs.conf (its built-in default is off).
+    assert!(hls.enabled);
     assert_eq!(hls.fragment, 2.0);
     assert_eq!(hls.td_ratio, 1.5);
     assert_eq!(hls.aof_ratio, 2.1);
     assert_eq!(hls.window, 12.0);
     assert_eq!(hls.on_error, HlsOnError::Continue);
-    assert_eq!(hls.path, "./objs/html");
+    assert_eq!(
+        hls.path, "",
+        "filled in with http_server.dir by Config::parse"
+    );
     assert_eq!(hls.m3u8_file, "[app]/[stream].m3u8");
     assert_eq!(hls.ts_file, "[app]/[stream]-[seq].ts");
     assert_eq!(hls.entry_prefix, "");
@@ -85,7 +95,7 @@ fn vhost_defaults_match_srs() {
     assert!(hls.cleanup);
     assert_eq!(hls.dispose, 0);
     assert!(hls.wait_keyframe);
-    assert!(!v.http_remux.enabled);
+    assert!(v.http_remux.enabled);
     assert_eq!(v.http_remux.mount, "[vhost]/[app]/[stream].flv");
     let dvr = &v.dvr;
     assert!(!dvr.enabled);
@@ -99,7 +109,8 @@ fn vhost_defaults_match_srs() {
 
 #[test]
 fn embedded_default_parses_and_turns_on_hls_and_flv() {
-    let config = Config::embedded_default();
+    // As written; `embedded_default` anchors the relative paths (anchor.rs tests that).
+    let config = Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml").unwrap();
     assert_eq!(config.listen, [Listen::port(1935)]);
     assert_eq!(config.http_server.listen.as_str(), "8080");
     assert_eq!(config.http_server.dir, "./objs/html");
@@ -125,6 +136,9 @@ fn full_toml_parses() {
     assert_eq!(vhost.transcode.len(), 1);
     assert_eq!(vhost.transcode[0].engine.len(), 1);
     vhost.transcode.clear();
+    // hls.path "" follows http_server.dir once parsed.
+    assert_eq!(vhost.hls.path, config.http_server.dir);
+    vhost.hls.path.clear();
     assert_eq!(vhost, VhostConfig::default());
     let edge = &config.vhost["edge.example.com"];
     assert_eq!(edge.cluster.mode, ClusterMode::Remote);
@@ -362,9 +376,10 @@ fn load_reports_io_errors_at_line_zero() {
         std::env::temp_dir().join(format!("srsd-config-missing-{}.toml", std::process::id()));
     let e = Config::load(&path).expect_err("missing file");
     assert_eq!((e.line, e.col), (0, 0));
+    // Shown without a place in the text: "FILE: cannot read config: ...".
     assert!(e
         .to_string()
-        .starts_with(&format!("{}:0:0: ", path.display())));
+        .starts_with(&format!("{}: cannot read config: ", path.display())));
 }
 
 #[test]
@@ -505,4 +520,31 @@ fn engine_codecs_are_typed_at_load() {
         let e = parse_err(&engine(v, a));
         assert_eq!(e.line, line, "{v:?} {a:?}: {e}");
     }
+}
+
+#[test]
+fn an_empty_file_means_the_embedded_default() {
+    let empty = Config::parse("", "empty.toml").unwrap();
+    let embedded = Config::parse(Config::DEFAULT_TOML, "conf/srsd.toml").unwrap();
+    assert_eq!(empty, embedded);
+    let v = &empty.vhost[DEFAULT_VHOST];
+    assert!(v.hls.enabled && v.http_remux.enabled);
+    assert_eq!(v.hls.path, empty.http_server.dir);
+}
+
+#[test]
+fn a_file_without_vhosts_writes_hls_under_its_http_root() {
+    let c = Config::parse("[http_server]\ndir = \"/srv/www\"\n", "t.toml").unwrap();
+    assert_eq!(c.vhost[DEFAULT_VHOST].hls.path, "/srv/www");
+}
+
+#[test]
+fn a_vhost_without_hls_path_writes_under_the_http_root() {
+    let c = Config::parse(
+        "[http_server]\ndir = \"/srv/html\"\n[vhost.\"a.example\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.vhost["a.example"].hls.path, "/srv/html");
+    assert!(c.vhost["a.example"].http_remux.enabled);
 }

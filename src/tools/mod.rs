@@ -9,6 +9,7 @@ pub mod bandcheck;
 mod bench;
 mod bench_floor;
 pub mod http_client;
+mod import_srs;
 mod play;
 mod probe;
 mod publish;
@@ -34,6 +35,10 @@ pub const TOOLS: &[(&str, &str)] = &[
         "bandcheck",
         "measure up/down kbps and RTT with SRS's bandwidth check",
     ),
+    (
+        "import-srs",
+        "convert an SRS config (2.0 or 3+ syntax) to srsd's TOML on stdout",
+    ),
 ];
 
 /// Runs tool `tool` with its arguments (without the tool name). `None` when `tool` is not a
@@ -45,6 +50,7 @@ pub fn run(tool: &str, args: &[String]) -> Option<i32> {
         "bench" => bench::main(args),
         "probe" => probe::main(args),
         "bandcheck" => bandcheck::main(args),
+        "import-srs" => import_srs::main(args),
         _ => return None,
     })
 }

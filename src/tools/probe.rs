@@ -117,21 +117,22 @@ impl Seen {
                 .as_deref()
                 .and_then(metadata_props)
                 .map_or(Value::Null, |props| {
-                    // As name/value pairs: property names are the stream's, not ours.
-                    Value::Arr(
-                        props
-                            .into_iter()
-                            .map(|(k, v)| {
-                                let value = match v {
-                                    Amf0Value::Number(n) => Value::Float(n),
-                                    Amf0Value::Boolean(b) => b.into(),
-                                    Amf0Value::String(s) => s.as_str().into(),
-                                    _ => Value::Null,
-                                };
-                                obj([("name", k.as_str().into()), ("value", value)])
-                            })
-                            .collect(),
-                    )
+                    // An object keyed by the stream's own property names (the first of a
+                    // name given twice wins; at most 64, see metadata_props).
+                    let mut fields: Vec<(String, Value)> = Vec::new();
+                    for (k, v) in props {
+                        if fields.iter().any(|(n, _)| *n == k) {
+                            continue;
+                        }
+                        let value = match v {
+                            Amf0Value::Number(n) => Value::Float(n),
+                            Amf0Value::Boolean(b) => b.into(),
+                            Amf0Value::String(s) => s.as_str().into(),
+                            _ => Value::Null,
+                        };
+                        fields.push((k, value));
+                    }
+                    Value::Map(fields)
                 });
         obj([
             ("url", url.to_string().into()),
@@ -155,7 +156,11 @@ impl Seen {
                 ]),
             ),
             ("fps", Value::Float(per_sec(self.video))),
-            ("kbps", Value::Float(per_sec(self.bytes * 8) / 1000.0)),
+            // Whole kbps, as SRS reports bitrates.
+            (
+                "kbps",
+                Value::UInt((per_sec(self.bytes * 8) / 1000.0).round() as u64),
+            ),
             ("first_ts", self.first_ts.map_or(Value::Null, |t| t.into())),
             ("last_ts", self.last_ts.into()),
         ])
@@ -238,11 +243,12 @@ mod tests {
         }
         let url = RtmpUrl::parse("rtmp://127.0.0.1/live/s").unwrap();
         let j = s.report(&url).to_json();
-        assert!(j.contains("{\"name\":\"width\",\"value\":320"), "{j}");
         assert!(
-            j.contains("{\"name\":\"encoder\",\"value\":\"Lavf\"}"),
+            j.contains("\"metadata\":{\"width\":320.0,\"encoder\":\"Lavf\"}"),
             "{j}"
         );
+        assert!(j.contains("\"kbps\":"), "{j}");
+        assert!(!j.contains("\"kbps\":0."), "whole kbps: {j}");
         assert!(j.contains("\"codec\":\"AAC\""), "{j}");
         assert!(
             j.contains("\"frames\":{\"video\":26,\"keyframes\":2,\"audio\":0}"),

@@ -39,9 +39,49 @@ impl Drop for TestServer {
     }
 }
 
-/// A fresh directory under the system temp dir for one test.
+/// The directory every test of this process works under: `$TMPDIR/srsd-test-PID`, removed
+/// when the test binary exits (set `SRSD_KEEP_TEMP=1` to keep it for a post-mortem).
+fn temp_root() -> PathBuf {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        extern "C" fn remove_root() {
+            if !std::env::var("SRSD_KEEP_TEMP").is_ok_and(|v| v == "1") {
+                let root = std::env::temp_dir().join(format!("srsd-test-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(root);
+            }
+        }
+        // libtest has no end-of-run hook; the C library's exit handlers run when the test
+        // binary returns from main or calls exit, whatever the tests' outcome.
+        #[allow(unsafe_code)]
+        // SAFETY: registers a plain extern "C" fn with no captured state.
+        unsafe {
+            nix::libc::atexit(remove_root);
+        }
+        std::env::temp_dir().join(format!("srsd-test-{}", std::process::id()))
+    })
+    .clone()
+}
+
+/// The path of test `name`'s directory (what [`temp_dir`] and [`start_server`] use).
+pub fn temp_path(name: &str) -> PathBuf {
+    temp_root().join(name)
+}
+
+/// Where a program a test runs writes its stderr: `PROGRAM.log` in this process's temp root
+/// (kept with `SRSD_KEEP_TEMP=1`), so the `cargo test` output carries no ffmpeg chatter.
+pub fn child_log(program: &str) -> Stdio {
+    let root = temp_root();
+    let _ = std::fs::create_dir_all(&root);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join(format!("{program}.log")))
+        .map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+/// A fresh directory for one test, under this process's temp root.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("srsd-test-{}-{}", name, std::process::id()));
+    let d = temp_path(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
@@ -49,7 +89,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// Starts a server with `extra` TOML appended to a minimal test config. The HTTP server
 /// (serving `dir`) and the API bind 127.0.0.1:0 unless `extra` has its own `[http_server]` /
-/// `[http_api]` table.
+/// `[http_api]` table; the default vhost's HLS is off unless `extra` has its table.
 pub async fn start_server(name: &str, extra: &str) -> TestServer {
     let dir = temp_dir(name);
     let mut http = String::new();
@@ -61,6 +101,11 @@ pub async fn start_server(name: &str, extra: &str) -> TestServer {
     }
     if !extra.contains("[http_api]") {
         http += "[http_api]\nlisten = \"127.0.0.1:0\"\n";
+    }
+    // HLS is on by default (as SRS 6's srs.conf); a test that does not configure the default
+    // vhost's HLS runs without it, so its consumer counts and files are only its own.
+    if !extra.contains("\"__defaultVhost__\".hls]") {
+        http += "[vhost.\"__defaultVhost__\".hls]\nenabled = false\n";
     }
     let text = format!(
         "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n{extra}\n{http}[log]\nlevel = \"warn\"\n",
@@ -85,8 +130,10 @@ pub async fn start_server(name: &str, extra: &str) -> TestServer {
     }
 }
 
-/// Whether a program is there. When it is missing the test is skipped loudly, or fails when
-/// SRSD_REQUIRE_INTEROP=1 (CI).
+/// Whether a program is there; the test fails when it is not. Tests that need a program carry
+/// `#[cfg_attr(srsd_missing = "PROGRAM", ignore = "...")]`: build.rs found it missing when the
+/// tests were compiled, so plain `cargo test` lists them as ignored with the reason (under
+/// SRSD_REQUIRE_INTEROP=1, CI, nothing is ignored and a missing program fails here).
 pub fn have(program: &str) -> bool {
     let found = Command::new(program)
         .arg(if program == "rtmpdump" {
@@ -99,12 +146,18 @@ pub fn have(program: &str) -> bool {
         .status()
         .is_ok();
     if !found {
-        if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!("{program} is required (SRSD_REQUIRE_INTEROP=1) but not installed");
-        }
-        eprintln!("\n*** SKIPPED: {program} is not installed; interop test not run ***\n");
+        not_installed(program);
     }
     found
+}
+
+/// Fails the test for a program it needs: build.rs saw the program when the tests were
+/// compiled, or CI requires it.
+fn not_installed(what: &str) -> ! {
+    if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+        panic!("{what} is required (SRSD_REQUIRE_INTEROP=1) but not installed");
+    }
+    panic!("{what} is not installed, but was when the tests were compiled: `touch build.rs`");
 }
 
 /// A child process killed when dropped.
@@ -136,6 +189,7 @@ pub async fn wait_exit(p: &mut Proc, limit: Duration) -> bool {
 /// keyframe exactly every `gop` frames) as FLV; the output comes after them.
 fn ffmpeg_source(realtime: bool, secs: u32, fps: u32, gop: u32) -> Command {
     let mut c = Command::new("ffmpeg");
+    c.stderr(child_log("ffmpeg"));
     c.args(["-hide_banner", "-loglevel", "error", "-y"]);
     if realtime {
         c.arg("-re");
@@ -476,7 +530,7 @@ pub fn free_port() -> u16 {
 
 pub const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
-/// nginx with the rtmp module there, or skip loudly (fail when SRSD_REQUIRE_INTEROP=1).
+/// nginx with the rtmp module there; fails as [`have`] when not.
 pub fn have_nginx_rtmp() -> bool {
     let found = Command::new("nginx")
         .arg("-v")
@@ -486,10 +540,7 @@ pub fn have_nginx_rtmp() -> bool {
         .is_ok()
         && std::path::Path::new(NGINX_MODULE).exists();
     if !found {
-        if std::env::var("SRSD_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-            panic!("nginx with libnginx-mod-rtmp is required (SRSD_REQUIRE_INTEROP=1)");
-        }
-        eprintln!("\n*** SKIPPED: nginx + libnginx-mod-rtmp not installed; interop not run ***\n");
+        not_installed("nginx with libnginx-mod-rtmp");
     }
     found
 }

@@ -55,6 +55,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Job {
     /// Shared by the URLs of one event.
     body: Arc<str>,
+    /// JSON, or nginx-rtmp's form encoding (`hook_protocol = "nginx"`).
+    content_type: &'static str,
     timeout: Duration,
     action: &'static str,
     /// The connection it is about: its delivery is logged under that cid.
@@ -190,6 +192,18 @@ impl Notifier {
 
     /// Queues a notify about the current connection to each of `urls`; never waits.
     pub fn notify(&self, urls: &[String], body: String, timeout: Duration, action: &'static str) {
+        self.notify_as(urls, body, super::JSON, timeout, action);
+    }
+
+    /// [`Notifier::notify`] with the body's content type.
+    pub fn notify_as(
+        &self,
+        urls: &[String],
+        body: String,
+        content_type: &'static str,
+        timeout: Duration,
+        action: &'static str,
+    ) {
         if urls.is_empty() {
             return;
         }
@@ -200,6 +214,7 @@ impl Notifier {
                 u,
                 Job {
                     body: body.clone(),
+                    content_type,
                     timeout,
                     action,
                     cid,
@@ -341,13 +356,19 @@ async fn run_lane(u: Arc<Url>, i: usize) {
         let (action, url) = (job.action, u.url.as_str());
         let result = crate::app::runtime::log::with_cid(
             job.cid,
-            super::post_json(url, job.body.to_string(), job.timeout),
+            super::post_as(url, job.body.to_string(), job.content_type, job.timeout),
         )
         .await;
         let ok = match &result {
-            Ok((status, _)) => {
+            Ok(reply) => {
+                let status = &reply.status;
                 u.delivered.fetch_add(1, Ordering::Relaxed);
-                if *status != 200 && *status != 201 {
+                // nginx-rtmp ignores the answer to a notify (any 2xx is fine); SRS wants
+                // 200 or 201.
+                let fine = *status == 200
+                    || *status == 201
+                    || (job.content_type != super::JSON && (200..300).contains(status));
+                if !fine {
                     crate::app::runtime::log::with_cid(job.cid, async {
                         log::warn!("hook {action} {url}: HTTP {status}")
                     })

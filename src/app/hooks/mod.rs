@@ -12,6 +12,7 @@
 
 pub mod heartbeat;
 pub mod lanes;
+pub mod nginx;
 
 use crate::app::runtime::body::Body;
 use crate::app::runtime::json::{obj, Value};
@@ -39,7 +40,31 @@ pub async fn post_json(
     body: String,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    tokio::time::timeout(timeout, post(url, body))
+    post_as(url, body, JSON, timeout)
+        .await
+        .map(|r| (r.status, r.body))
+}
+
+/// The content type of SRS's hook bodies.
+pub(super) const JSON: &str = "application/json";
+
+/// What a hook server answered.
+pub(super) struct Reply {
+    pub status: u16,
+    /// The start of the body ([`MAX_BODY`] bytes at most).
+    pub body: String,
+    /// The `Location` header, for nginx-rtmp's 3xx redirects.
+    pub location: Option<String>,
+}
+
+/// Posts `body` with `content_type` to `url`, bounded by `timeout`.
+pub(super) async fn post_as(
+    url: &str,
+    body: String,
+    content_type: &'static str,
+    timeout: Duration,
+) -> Result<Reply, String> {
+    tokio::time::timeout(timeout, post(url, body, content_type))
         .await
         .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
 }
@@ -91,7 +116,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
     })
 }
 
-async fn post(url: &str, body: String) -> Result<(u16, String), String> {
+async fn post(url: &str, body: String, content_type: &'static str) -> Result<Reply, String> {
     let t = parse_url(url)?;
     let tcp = TcpStream::connect((t.host.as_str(), t.port))
         .await
@@ -113,7 +138,7 @@ async fn post(url: &str, body: String) -> Result<(u16, String), String> {
     let req = Request::post(t.path.as_str())
         .header(header::HOST, host)
         .header(header::USER_AGENT, format!("srsd/{}", crate::VERSION))
-        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONNECTION, "close")
         .body(Body::full(body))
         .map_err(|e| format!("request: {e}"))?;
@@ -123,6 +148,11 @@ async fn post(url: &str, body: String) -> Result<(u16, String), String> {
         .await
         .map_err(|e| format!("request: {e}"))?;
     let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut incoming = resp.into_body();
     let mut got = Vec::new();
     while got.len() < MAX_BODY {
@@ -137,7 +167,11 @@ async fn post(url: &str, body: String) -> Result<(u16, String), String> {
             None => break,
         }
     }
-    Ok((status, String::from_utf8_lossy(&got).into_owned()))
+    Ok(Reply {
+        status,
+        body: String::from_utf8_lossy(&got).into_owned(),
+        location,
+    })
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -297,6 +331,9 @@ pub struct Who {
     /// `[vhost/]app/stream` and the source's id, once a stream is named.
     pub stream_url: String,
     pub stream_id: String,
+    /// The RTMP connect's `flashVer` and `swfUrl` (nginx-rtmp's hooks send them).
+    pub flash_ver: String,
+    pub swf_url: String,
 }
 
 /// Builds a hook body: the common fields, then the action's own.
@@ -359,6 +396,8 @@ struct Undo {
     who: Who,
     /// For on_close: the client's byte counters at drop time.
     stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
+    /// Sent in nginx-rtmp's form encoding (`hook_protocol = "nginx"`).
+    nginx: bool,
 }
 
 impl Drop for Undo {
@@ -373,6 +412,13 @@ impl Drop for Undo {
             }
             _ => Vec::new(),
         };
+        if self.nginx {
+            let b = nginx::form(self.action, &self.who);
+            self.ctx
+                .hooks
+                .notify_as(&self.urls, b, nginx::FORM, self.timeout, self.action);
+            return;
+        }
         let b = body(&self.ctx, self.action, &self.who, extra);
         self.ctx
             .hooks
@@ -407,10 +453,36 @@ pub async fn run_gate(
     who: &Who,
     stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
 ) -> Result<Option<Guard>, HookError> {
+    match run_gate_renaming(ctx, cfg, action, who, stat).await? {
+        (guard, None) => Ok(guard),
+        // Only RTMP publish and play can follow a rename (nginx-rtmp's own rule).
+        (_, Some(to)) => Err(HookError::Rejected {
+            url: urls_for(cfg, action).first().cloned().unwrap_or_default(),
+            status: 302,
+            body: format!("redirect to {to} is not followed here"),
+        }),
+    }
+}
+
+/// [`run_gate`], and the stream name an nginx-rtmp style hook redirected the client to
+/// (`hook_protocol = "nginx"`, a 3xx with a `Location` on on_publish or on_play).
+pub async fn run_gate_renaming(
+    ctx: &Arc<Context>,
+    cfg: &HttpHooksConfig,
+    action: &'static str,
+    who: &Who,
+    stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
+) -> Result<(Option<Guard>, Option<String>), HookError> {
     let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
     let urls = urls_for(cfg, action);
+    let nginx = cfg.hook_protocol == crate::config::HookProtocol::Nginx;
+    let mut renamed = None;
     if !urls.is_empty() {
-        gate(urls, &body(ctx, action, who, Vec::new()), timeout).await?;
+        if nginx {
+            renamed = nginx::gate(urls, action, who, timeout).await?;
+        } else {
+            gate(urls, &body(ctx, action, who, Vec::new()), timeout).await?;
+        }
     }
     let undo = match action {
         "on_connect" => "on_close",
@@ -419,22 +491,31 @@ pub async fn run_gate(
     };
     let undo_urls = urls_for(cfg, undo);
     if undo_urls.is_empty() {
-        return Ok(None);
+        return Ok((None, renamed));
     }
-    Ok(Some(Guard(Box::new(Undo {
+    let guard = Guard(Box::new(Undo {
         ctx: ctx.clone(),
         action: undo,
         urls: undo_urls.to_vec(),
         timeout,
         who: who.clone(),
         stat,
-    }))))
+        nginx,
+    }));
+    Ok((Some(guard), renamed))
 }
 
 /// Queues `on_dvr` for a closed DVR file.
 pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, file: &std::path::Path) {
     let urls = urls_for(cfg, "on_dvr");
     if urls.is_empty() {
+        return;
+    }
+    let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
+    if cfg.hook_protocol == crate::config::HookProtocol::Nginx {
+        let b = nginx::record_done(who, file);
+        let form = nginx::FORM;
+        ctx.hooks.notify_as(urls, b, form, timeout, "on_dvr");
         return;
     }
     let b = body(

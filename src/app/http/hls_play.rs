@@ -37,6 +37,8 @@ const MIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Viewer {
     key: StreamKey,
+    /// The viewer's client id (its log lines' CID, `client_id` in hooks and the API).
+    cid: u32,
     last: Instant,
     timeout: Duration,
     /// Sends `on_stop` when the viewer expires.
@@ -69,21 +71,28 @@ impl HlsViewers {
 
     /// Drops the viewers silent for longer than their timeout (their guards send `on_stop`).
     pub fn expire(&self, now: Instant) {
-        let gone: Vec<Viewer> = {
+        let gone: Vec<(String, Viewer)> = {
             let mut m = self.lock();
             let ids: Vec<String> = m
                 .iter()
                 .filter(|(_, v)| now.duration_since(v.last) > v.timeout)
                 .map(|(id, _)| id.clone())
                 .collect();
-            ids.iter().filter_map(|id| m.remove(id)).collect()
+            ids.into_iter()
+                .filter_map(|id| m.remove(&id).map(|v| (id, v)))
+                .collect()
         };
-        for v in gone {
-            ::log::info!(
-                "HLS viewer of {} left (no request for {:?})",
-                v.key,
-                v.timeout
-            );
+        for (id, v) in gone {
+            // Under the viewer's CID: its line and its on_stop go with the rest of its log.
+            crate::app::runtime::log::CID.sync_scope(u64::from(v.cid), || {
+                ::log::info!(
+                    "HLS viewer {id} of {} left (client {}, no request for {:?})",
+                    v.key,
+                    v.cid,
+                    v.timeout
+                );
+                drop(v);
+            });
         }
     }
 
@@ -292,8 +301,9 @@ async fn admit(
             .find(key)
             .map(|s| s.id.to_string())
             .unwrap_or_default(),
+        ..Who::default()
     };
-    let playing = session::play(ctx, v, "HLS play", key, &who, Some(conn.peer.ip()))
+    let playing = session::play_http(ctx, v, "HLS play", key, &who, conn.peer.ip())
         .await
         .map_err(|d| refused(d.http_status()))?;
     let client = ctx.stats.register(cid, who.ip.clone());
@@ -309,6 +319,7 @@ async fn admit(
     ::log::info!("HLS viewer {id} of {key} from {} (client {cid})", who.ip);
     let viewer = Viewer {
         key: key.clone(),
+        cid,
         last: Instant::now(),
         timeout,
         _playing: playing,

@@ -305,7 +305,11 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         .find(&key)
         .and_then(|s| missing_track(&s, lr.format))
     {
-        ::log::warn!("{} {key}: refused: {missing}", lr.format.label());
+        ::log::warn!(
+            "{} {key}: refused {}: {missing}",
+            lr.format.label(),
+            conn.peer.ip()
+        );
         return Some(super::text(StatusCode::NOT_FOUND, format!("{missing}\n")));
     }
     let v = config.vhost.get(&lr.vhost)?.clone();
@@ -331,9 +335,10 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         param,
         stream_url: key.url(),
         stream_id: source_id.to_string(),
+        ..Who::default()
     };
     let playing =
-        match session::play(&conn.ctx, &v, "HTTP play", &key, &who, Some(conn.peer.ip())).await {
+        match session::play_http(&conn.ctx, &v, "HTTP play", &key, &who, conn.peer.ip()).await {
             Ok(p) => p,
             Err(d) => return Some(refused(d.http_status())),
         };
@@ -466,8 +471,9 @@ fn subscribe(
         i.kind = Some(ClientType::FlvPlay);
         i.key = Some(key.clone());
     });
+    let ip = conn.peer.ip();
     ::log::info!(
-        "{} play {key} param={param} (publishing={})",
+        "{} play {key} from {ip} param={param} (publishing={})",
         format.label(),
         source.is_publishing()
     );
@@ -663,8 +669,8 @@ fn subscribe(
             }
         };
         match why {
-            Ok(why) => ::log::info!("{} {key} closed: {why}", format.label()),
-            Err(e) => ::log::warn!("{} {key} closed: {e}", format.label()),
+            Ok(why) => ::log::info!("{} {key} viewer {ip} closed: {why}", format.label()),
+            Err(e) => ::log::warn!("{} {key} viewer {ip} closed: {e}", format.label()),
         }
         drop(consumer);
         drop(guard);

@@ -6,7 +6,7 @@
 use crate::app::hooks::{Guard, Who};
 use crate::app::runtime::stats::{ClientStat, ClientType};
 use crate::app::session::access::Action;
-use crate::app::session::{self, Denied};
+use crate::app::session::{self, Denied, Gate};
 use crate::app::shared::Context;
 use crate::app::shared::{play_jitter, source_options};
 use crate::protocol::rtmp::url::{self, StreamRequest};
@@ -63,6 +63,9 @@ pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: 
     match result {
         Ok(()) => log::info!("client {peer} closed"),
         // A peer hanging up is ordinary (players stop, benches end): not worth a warning.
+        // A player or encoder quitting resets or half-closes its socket: that is how ffmpeg,
+        // OBS and VLC leave, not an error worth the OS's wording.
+        Err(ConnError::Peer(e)) => log::info!("client {peer} left ({})", e.kind()),
         Err(e) if e.is_ordinary() => log::info!("client {peer} closed: {e}"),
         Err(e) => log::warn!("client {peer} closed: {e}"),
     }

@@ -116,6 +116,8 @@ impl Conn<'_> {
                 page_url: self.connect.page_url.clone(),
                 stream: r.stream.clone(),
                 param: r.param.clone(),
+                flash_ver: self.connect.flash_ver.clone(),
+                swf_url: self.connect.swf_url.clone(),
                 ..Who::default()
             };
             let connected = session::connect(
@@ -167,18 +169,35 @@ impl Conn<'_> {
     }
 
     pub(super) async fn on_publish(&mut self, id: u32, stream_name: &str) -> io::Result<()> {
+        self.publish_as(id, stream_name, None).await
+    }
+
+    /// A publish of `stream_name`; `decided` is the on_publish guard when the hook already
+    /// ran (an nginx-rtmp style hook renamed the stream: it is not asked again).
+    async fn publish_as(
+        &mut self,
+        id: u32,
+        stream_name: &str,
+        decided: Option<Option<Guard>>,
+    ) -> io::Result<()> {
         let admitted = match self.admit(stream_name, Action::Publish).await {
             Ok((r, key, v)) => {
                 let source = self.ctx.hub.source(&key, source_options(&v));
                 let who = self.who_for(&r, &key, source.id);
-                session::publish(self.ctx, &v, &source, self.cid, &who)
+                session::publish(self.ctx, &v, &source, self.cid, &who, decided)
                     .await
-                    .map(|p| (r, key, v, source, who, p))
+                    .map(|g| (r, key, v, source, who, g))
             }
             Err(d) => Err(d),
         };
         let (r, key, v, source, who, publishing) = match admitted {
-            Ok(x) => x,
+            Ok((r, key, v, source, who, Gate::Admitted(p))) => (r, key, v, source, who, p),
+            Ok((r, _, _, _, _, Gate::Renamed { to, hook })) => {
+                // nginx-rtmp's publish redirect (hook_protocol = "nginx"): the stream takes
+                // the Location's name, the query stays.
+                let next = renamed(&to, &r.param);
+                return Box::pin(self.publish_as(id, &next, Some(hook))).await;
+            }
             Err(d) => {
                 // NetStream.Publish.Start only after the hook allowed it: OBS otherwise
                 // reconnects in a loop. SRS closes a refused publisher; encoders then retry
@@ -227,18 +246,34 @@ impl Conn<'_> {
         stream_id: u32,
         stream_name: &str,
     ) -> io::Result<()> {
+        self.play_as(id, stream_id, stream_name, None).await
+    }
+
+    /// A play of `stream_name`; `decided` as in [`Self::publish_as`].
+    async fn play_as(
+        &mut self,
+        id: u32,
+        stream_id: u32,
+        stream_name: &str,
+        decided: Option<Option<Guard>>,
+    ) -> io::Result<()> {
         let admitted = match self.admit(stream_name, Action::Play).await {
             Ok((r, key, v)) => {
                 let source = self.ctx.hub.source(&key, source_options(&v));
                 let who = self.who_for(&r, &key, source.id);
-                session::play(self.ctx, &v, "play", &key, &who, None)
+                session::play(self.ctx, &v, &key, &who, decided)
                     .await
-                    .map(|p| (r, key, v, source, p))
+                    .map(|g| (r, key, v, source, g))
             }
             Err(d) => Err(d),
         };
         let (r, key, v, source, playing) = match admitted {
-            Ok(x) => x,
+            Ok((r, key, v, source, Gate::Admitted(p))) => (r, key, v, source, p),
+            Ok((r, _, _, _, Gate::Renamed { to, hook })) => {
+                // nginx-rtmp's play redirect: play the Location's name instead.
+                let next = renamed(&to, &r.param);
+                return Box::pin(self.play_as(id, stream_id, &next, Some(hook))).await;
+            }
             Err(d) => {
                 self.session
                     .reject_play(id, d.play_status(), &d.to_string());
@@ -288,5 +323,15 @@ impl Conn<'_> {
             _playing: playing,
         });
         Ok(())
+    }
+}
+
+/// The stream name an nginx-rtmp redirect asks for: the `Location`'s name, with the client's
+/// query unless the Location brings its own.
+fn renamed(to: &str, param: &str) -> String {
+    if to.contains('?') {
+        to.to_string()
+    } else {
+        format!("{to}{param}")
     }
 }

@@ -19,6 +19,8 @@ pub enum Value {
     Str(String),
     Arr(Vec<Value>),
     Obj(Vec<(&'static str, Value)>),
+    /// An object whose keys are data, not ours (a stream's onMetaData property names).
+    Map(Vec<(String, Value)>),
 }
 
 impl Value {
@@ -62,6 +64,18 @@ impl Value {
                     v.write(out);
                 }
                 out.push(']');
+            }
+            Value::Map(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
             }
             Value::Obj(fields) => {
                 out.push('{');

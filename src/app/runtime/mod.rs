@@ -10,6 +10,7 @@ pub mod listen;
 pub mod log;
 pub mod memory;
 pub mod output_status;
+pub mod privilege;
 pub mod procfs;
 pub mod stats;
 pub mod system;

@@ -196,15 +196,25 @@ pub struct Publishing {
     pub hook: Option<Guard>,
 }
 
-/// Takes `source` for a publisher, then asks `on_publish`. The hook runs while the stream is
-/// held, so a racing second publisher is refused rather than admitted behind a slow hook.
+/// What a gate decided: admitted, or (nginx-rtmp's publish/play redirect, `hook_protocol =
+/// "nginx"`) asked to take another stream name; the hook's guard goes with the renamed
+/// request, which is not asked again.
+pub enum Gate<T> {
+    Admitted(T),
+    Renamed { to: String, hook: Option<Guard> },
+}
+
+/// Takes `source` for a publisher, then asks `on_publish` (unless `decided` carries its
+/// guard: a renamed publish). The hook runs while the stream is held, so a racing second
+/// publisher is refused rather than admitted behind a slow hook.
 pub async fn publish(
     ctx: &Arc<Context>,
     v: &VhostConfig,
     source: &Arc<Source>,
     cid: u32,
     who: &Who,
-) -> Result<Publishing, Denied> {
+    decided: Option<Option<Guard>>,
+) -> Result<Gate<Publishing>, Denied> {
     let key = &source.key;
     let publisher = source.publish(cid).map_err(|busy| {
         let d = Denied::Busy {
@@ -212,8 +222,17 @@ pub async fn publish(
         };
         refuse(ctx, "publish", key, d)
     })?;
-    match hooks::run_gate(ctx, &v.http_hooks, "on_publish", who, None).await {
-        Ok(hook) => Ok(Publishing { publisher, hook }),
+    let gate = match decided {
+        Some(hook) => Ok((hook, None)),
+        None => hooks::run_gate_renaming(ctx, &v.http_hooks, "on_publish", who, None).await,
+    };
+    match gate {
+        Ok((hook, None)) => Ok(Gate::Admitted(Publishing { publisher, hook })),
+        Ok((hook, Some(to))) => {
+            ::log::info!("publish {key}: on_publish renames the stream to {to}");
+            drop(publisher);
+            Ok(Gate::Renamed { to, hook })
+        }
         Err(error) => {
             drop(publisher);
             let d = Denied::Hook {
@@ -230,22 +249,52 @@ pub struct Playing {
     _hook: Option<Guard>,
 }
 
-/// The play gate every transport takes once it knows the stream: refer and security for
-/// HTTP viewers (`check` is false for RTMP, whose connection passed them in [`connect`]),
-/// then `on_play`. A refusal releases the source when no one else holds it, so refused
-/// names do not pile up in the hub.
+/// The play gate of an RTMP player, whose connection passed refer and security in
+/// [`connect`]: `on_play` (unless `decided` carries its guard: a renamed play), which may
+/// rename the stream (nginx-rtmp's redirect).
 pub async fn play(
+    ctx: &Arc<Context>,
+    v: &VhostConfig,
+    key: &StreamKey,
+    who: &Who,
+    decided: Option<Option<Guard>>,
+) -> Result<Gate<Playing>, Denied> {
+    let gate = match decided {
+        Some(hook) => Ok((hook, None)),
+        None => hooks::run_gate_renaming(ctx, &v.http_hooks, "on_play", who, None).await,
+    };
+    match gate {
+        Ok((hook, None)) => Ok(Gate::Admitted(Playing { _hook: hook })),
+        Ok((hook, Some(to))) => {
+            ::log::info!("play {key}: on_play renames the stream to {to}");
+            ctx.hub.release(key);
+            Ok(Gate::Renamed { to, hook })
+        }
+        Err(error) => {
+            let d = Denied::Hook {
+                action: "on_play",
+                error,
+            };
+            ctx.hub.release(key);
+            Err(refuse(ctx, "play", key, d))
+        }
+    }
+}
+
+/// The play gate of an HTTP viewer (HTTP-FLV/TS/audio mounts, HLS): refer (against the
+/// Referer) and security (`ip`), then `on_play`; a hook's redirect is not followed (as
+/// nginx-rtmp, which redirects RTMP only). A refusal releases the source when no one else
+/// holds it, so refused names do not pile up in the hub.
+pub async fn play_http(
     ctx: &Arc<Context>,
     v: &VhostConfig,
     what: &str,
     key: &StreamKey,
     who: &Who,
-    check: Option<IpAddr>,
+    ip: IpAddr,
 ) -> Result<Playing, Denied> {
     let admitted = async {
-        if let Some(ip) = check {
-            check_access(v, Action::Play, &who.page_url, ip)?;
-        }
+        check_access(v, Action::Play, &who.page_url, ip)?;
         hooks::run_gate(ctx, &v.http_hooks, "on_play", who, None)
             .await
             .map_err(|error| Denied::Hook {
@@ -257,7 +306,7 @@ pub async fn play(
         Ok(hook) => Ok(Playing { _hook: hook }),
         Err(d) => {
             ctx.hub.release(key);
-            Err(refuse(ctx, what, key, d))
+            Err(refuse(ctx, &format!("{what} from {ip}"), key, d))
         }
     }
 }

@@ -1,0 +1,315 @@
+use super::*;
+use crate::config::{ClusterMode, DvrPlan, HlsStorage, IngestInputType, TimeJitter};
+use crate::protocol::testutil::{fuzz, mutate};
+use std::collections::HashMap;
+
+/// SRS 3+ syntax: every directive family in its block.
+pub const SRS3: &str = r#"
+# SRS 3+ style
+listen              1935 1936;
+max_connections     500;
+pid                 ./objs/srs.pid;
+srs_log_tank        file;
+srs_log_file        ./objs/srs.log;
+srs_log_level       warn;
+daemon              off;
+ff_log_dir          ./objs;
+http_api {
+    enabled         on;
+    listen          1985;
+    crossdomain     on;
+    raw_api { enabled on; allow_reload on; }
+}
+http_server {
+    enabled         on;
+    listen          8080;
+    dir             ./objs/nginx/html;
+}
+heartbeat { enabled off; interval 9.3; url http://127.0.0.1:8085/api/v1/servers; summaries on; }
+rtc_server { enabled on; listen 8000; }
+vhost __defaultVhost__ {
+    tcp_nodelay on;
+    min_latency on;
+    play { gop_cache off; queue_length 20; time_jitter zero; mw_latency 100; }
+    publish { mr off; firstpkt_timeout 30000; normal_timeout 7000; parse_sps on; }
+    hls {
+        enabled         on;
+        hls_fragment    4;
+        hls_window      40;
+        hls_path        ./objs/nginx/html;
+        hls_m3u8_file   [app]/[stream].m3u8;
+        hls_ts_file     [app]/[stream]-[seq].ts;
+        hls_dispose     30;
+        hls_nb_notify   64;
+    }
+    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; fast_cache 30; }
+    dvr {
+        enabled on;
+        dvr_apply all;
+        dvr_plan segment;
+        dvr_path ./objs/nginx/html/[app]/[stream].[timestamp].flv;
+        dvr_duration 60;
+        dvr_wait_keyframe on;
+    }
+    http_hooks {
+        enabled on;
+        on_publish http://127.0.0.1:8085/api/v1/streams http://localhost:8085/api/v1/streams;
+        on_unpublish http://127.0.0.1:8085/api/v1/streams;
+        on_hls http://127.0.0.1:8085/api/v1/hls;
+        on_hls_notify http://127.0.0.1:8085/api/v1/hls/[app]/[stream]/[ts_url][param];
+    }
+    security { enabled on; allow publish 127.0.0.1; allow publish 192.168.0.0/16; deny publish all; allow play all; }
+    refer { enabled on; all github.com; play ossrs.net; }
+    forward { enabled on; destination 127.0.0.1:19350 127.0.0.1:19351; }
+    transcode live/livestream {
+        enabled on;
+        ffmpeg ./objs/ffmpeg/bin/ffmpeg;
+        engine sd {
+            enabled on;
+            vfilter { i ./doc/ffmpeg-logo.png; filter_complex 'overlay=10:10'; }
+            vcodec libx264; vbitrate 500; vfps 25; vwidth 768; vheight 320; vthreads 12;
+            vprofile main; vpreset medium;
+            vparams { t 100; coder 1; }
+            acodec libfdk_aac; abitrate 70; asample_rate 44100; achannels 2;
+            aparams { profile:a aac_low; }
+            oformat flv;
+            output rtmp://127.0.0.1:[port]/[app]?vhost=[vhost]/[stream]_[engine];
+        }
+    }
+    ingest livestream {
+        enabled on;
+        input { type file; url ./doc/source.200kbps.768x320.flv; }
+        ffmpeg ./objs/ffmpeg/bin/ffmpeg;
+        engine { enabled off; output rtmp://127.0.0.1:[port]/live?vhost=[vhost]/livestream; }
+    }
+}
+vhost edge.example.com {
+    cluster { mode remote; origin 127.0.0.1:19350 127.0.0.1:19351; token_traverse on; }
+}
+vhost bandcheck.example.com {
+    enabled on;
+    chunk_size 65000;
+    bandcheck { enabled on; key "35c9b402c12a7246868752e2878f7e0e"; interval 30; limit_kbps 4000; }
+}
+"#;
+
+/// SRS 2 syntax: the same families, flat where SRS 2 had them flat.
+pub const SRS2: &str = r#"
+listen 1935;
+chunk_size 60000;
+srs_log_tank console;
+vhost __defaultVhost__ {
+    gop_cache       on;
+    queue_length    10;
+    time_jitter     full;
+    mw_latency      350;
+    atc             off;
+    publish_1stpkt_timeout 20000;
+    publish_normal_timeout 5000;
+    forward         127.0.0.1:19350;
+    refer           github.com;
+    refer_publish   ossrs.net;
+    mr { enabled off; }
+    hls { enabled on; hls_fragment 10; hls_window 60; hls_storage ram; }
+    dvr { enabled on; dvr_plan session; dvr_path ./objs/nginx/html; }
+}
+vhost edge.srs.com {
+    mode            remote;
+    origin          127.0.0.1:1935 localhost:1935;
+    token_traverse  off;
+}
+"#;
+
+fn no_includes(name: &str) -> Result<(String, String), String> {
+    Err(format!("no include {name} here"))
+}
+
+fn import_text(text: &str) -> (Config, String, usize) {
+    let d = parse(text, "srs.conf", &mut no_includes).expect("SRS syntax parses");
+    let (toml, unmapped) = import(&d, "srs.conf").expect("srsd accepts the import");
+    let config = Config::parse(&toml, "out.toml").expect("valid TOML");
+    (config, toml, unmapped)
+}
+
+#[test]
+fn srs3_nested_config_maps_every_family() {
+    let (c, toml, unmapped) = import_text(SRS3);
+    assert_eq!(c.listen, ["1935", "1936"]);
+    assert_eq!(c.max_connections, 500);
+    assert_eq!(c.pid, "./objs/srs.pid");
+    assert_eq!(c.log.file, "./objs/srs.log");
+    assert!(c.http_api.enabled && c.http_api.raw_api.allow_reload);
+    assert_eq!(c.http_api.listen, "1985");
+    assert_eq!(c.http_server.dir, "./objs/nginx/html");
+    assert_eq!(c.heartbeat.interval, 9.3);
+    let v = &c.vhost[DEFAULT_VHOST];
+    assert!(!v.play.gop_cache);
+    assert_eq!(v.play.queue_length, 20.0);
+    assert_eq!(v.play.time_jitter, TimeJitter::Zero);
+    assert_eq!(v.publish.firstpkt_timeout, 30000);
+    assert!(v.hls.enabled);
+    assert_eq!(v.hls.fragment, 4.0);
+    assert_eq!(v.hls.dispose, 30);
+    assert!(v.http_remux.enabled);
+    assert_eq!(v.dvr.plan, DvrPlan::Segment);
+    assert_eq!(v.dvr.duration, 60);
+    assert_eq!(v.http_hooks.on_publish.len(), 2);
+    assert_eq!(
+        v.security.allow,
+        ["publish 127.0.0.1", "publish 192.168.0.0/16", "play all"]
+    );
+    assert_eq!(v.security.deny, ["publish all"]);
+    assert_eq!(v.refer.all, ["github.com"]);
+    assert_eq!(v.forward.destination.len(), 2);
+    let t = &v.transcode[0];
+    assert_eq!(t.scope, "live/livestream");
+    let e = &t.engine[0];
+    assert_eq!(e.name, "sd");
+    assert_eq!(
+        e.vfilter,
+        [
+            "-i",
+            "./doc/ffmpeg-logo.png",
+            "-filter_complex",
+            "overlay=10:10"
+        ]
+    );
+    assert_eq!(e.vparams, ["-t", "100", "-coder", "1"]);
+    assert_eq!(e.aparams, ["-profile:a", "aac_low"]);
+    assert_eq!(e.vbitrate, 500);
+    let i = &c.ingest[0];
+    assert_eq!(
+        (i.id.as_str(), i.vhost.as_str()),
+        ("livestream", DEFAULT_VHOST)
+    );
+    assert_eq!(i.input.kind, IngestInputType::File);
+    assert_eq!(i.engine.len(), 1);
+    let edge = &c.vhost["edge.example.com"];
+    assert_eq!(edge.cluster.mode, ClusterMode::Remote);
+    assert!(edge.cluster.token_traverse);
+    // SRS's defaults where srsd's differ: a vhost without hls/http_remux blocks has neither.
+    assert!(!edge.hls.enabled && !edge.http_remux.enabled);
+    let bc = &c.vhost["bandcheck.example.com"];
+    assert!(bc.bandcheck.enabled);
+    assert_eq!(bc.chunk_size, Some(65000));
+    // Each directive without an srsd key is a comment that says so.
+    for what in [
+        "ff_log_dir",
+        "crossdomain",
+        "rtc_server",
+        "min_latency",
+        "hls_nb_notify",
+        "fast_cache",
+        "on_hls_notify",
+        "mr off",
+    ] {
+        assert!(
+            toml.lines()
+                .any(|l| l.starts_with("# not imported: ") && l.contains(what)),
+            "{what} in\n{toml}"
+        );
+    }
+    assert_eq!(unmapped, 8, "{toml}");
+}
+
+#[test]
+fn srs2_flat_config_maps_to_the_same_keys() {
+    let (c, toml, _) = import_text(SRS2);
+    let v = &c.vhost[DEFAULT_VHOST];
+    assert!(v.play.gop_cache);
+    assert_eq!(v.play.mw_latency, 350);
+    assert_eq!(v.publish.firstpkt_timeout, 20000);
+    assert!(v.forward.enabled);
+    assert_eq!(v.forward.destination, ["127.0.0.1:19350"]);
+    assert!(v.refer.enabled);
+    assert_eq!(v.refer.all, ["github.com"]);
+    assert_eq!(v.refer.publish, ["ossrs.net"]);
+    assert_eq!(v.hls.storage, HlsStorage::Memory);
+    assert_eq!(v.hls.window, 60.0);
+    assert!(!v.http_remux.enabled, "SRS 2 had no http_remux here");
+    assert_eq!(v.dvr.plan, DvrPlan::Session);
+    let edge = &c.vhost["edge.srs.com"];
+    assert_eq!(edge.cluster.mode, ClusterMode::Remote);
+    assert_eq!(edge.cluster.origin, ["127.0.0.1:1935", "localhost:1935"]);
+    // No http_api/http_server blocks: off, as in SRS.
+    assert!(!c.http_api.enabled && !c.http_server.enabled);
+    assert!(toml.contains("# not imported: mr { ... }"), "{toml}");
+}
+
+#[test]
+fn a_config_without_default_vhost_refuses_unknown_vhosts_as_srs() {
+    let (c, _, _) = import_text("listen 1935;\nvhost a.com { }\n");
+    assert!(c.resolve_vhost("b.com").is_none());
+    assert!(c.resolve_vhost("a.com").is_some());
+}
+
+#[test]
+fn includes_are_spliced_in_place_at_any_level() {
+    let files: HashMap<&str, &str> = HashMap::from([
+        ("vhosts.conf", "vhost a.com { include play.conf; }"),
+        ("play.conf", "play { gop_cache off; }"),
+        ("loop.conf", "include loop.conf;"),
+    ]);
+    let mut load = |name: &str| {
+        files
+            .get(name)
+            .map(|t| (name.to_string(), t.to_string()))
+            .ok_or_else(|| "missing".to_string())
+    };
+    let d = parse(
+        "listen 1935;\ninclude vhosts.conf;\n",
+        "srs.conf",
+        &mut load,
+    )
+    .unwrap();
+    let (toml, _) = import(&d, "srs.conf").unwrap();
+    let c = Config::parse(&toml, "x").unwrap();
+    assert!(!c.vhost["a.com"].play.gop_cache);
+    let e = parse("include loop.conf;", "srs.conf", &mut load).unwrap_err();
+    assert!(e.message.contains("includes nested deeper"), "{e}");
+    let e = parse("include nothere.conf;", "srs.conf", &mut load).unwrap_err();
+    assert_eq!(e.to_string(), "srs.conf:1:1: include nothere.conf: missing");
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    for (text, at, what) in [
+        ("listen 1935", "1:1", "needs \";\""),
+        ("vhost a {\n play { gop_cache on; }\n", "1:1", "not closed"),
+        ("}\n", "1:1", "unexpected"),
+        ("listen \"1935;\n", "1:8", "unterminated"),
+        ("vhost a { gop_cache on }", "1:24", "before \"}\""),
+    ] {
+        let e = parse(text, "srs.conf", &mut no_includes).unwrap_err();
+        assert_eq!(e.at.to_string(), format!("srs.conf:{at}"), "{text}: {e}");
+        assert!(e.message.contains(what), "{text}: {e}");
+    }
+    let deep = "a {".repeat(MAX_DEPTH + 1) + &"}".repeat(MAX_DEPTH + 1);
+    let e = parse(&deep, "srs.conf", &mut no_includes).unwrap_err();
+    assert!(e.message.contains("nested deeper"), "{e}");
+}
+
+#[test]
+fn srs_syntax_is_told_apart_from_toml() {
+    assert!(looks_like_srs(SRS2) && looks_like_srs(SRS3));
+    assert!(!looks_like_srs(Config::DEFAULT_TOML));
+    assert!(!looks_like_srs(include_str!("../../../conf/full.toml")));
+}
+
+#[test]
+fn hostile_srs_configs_never_panic_and_every_import_parses() {
+    fuzz("import-srs", 0x5125, 800, |rng| {
+        let base = if rng.chance(1, 2) { SRS3 } else { SRS2 };
+        let text = String::from_utf8_lossy(&mutate(rng, base.as_bytes())).into_owned();
+        if let Ok(d) = parse(&text, "srs.conf", &mut no_includes) {
+            match import(&d, "srs.conf") {
+                Ok((toml, _)) => {
+                    if let Err(e) = Config::parse(&toml, "x") {
+                        panic!("{e}\n{toml}");
+                    }
+                }
+                Err(e) => panic!("import failed: {e}\n{text}"),
+            }
+        }
+    });
+}

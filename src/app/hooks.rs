@@ -43,13 +43,17 @@ pub async fn post_json(
         .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
 }
 
-struct Target {
-    host: String,
-    port: u16,
-    path: String,
+/// A hook URL split for the request: `http://host[:port][/path][?query]`.
+#[derive(Debug)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    /// The path and query, starting with `/`.
+    pub path: String,
 }
 
-fn parse_url(url: &str) -> Result<Target, String> {
+/// Splits a hook URL (only `http://`); the error says why it cannot be used.
+pub fn parse_url(url: &str) -> Result<Target, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("only http:// hook URLs are supported: {url}"))?;

@@ -21,7 +21,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Response headers larger than this are refused (a hook server answers tiny responses).
@@ -96,7 +95,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
 
 async fn post(url: &str, body: String) -> Result<(u16, String), String> {
     let t = parse_url(url)?;
-    let tcp = TcpStream::connect((t.host.as_str(), t.port))
+    let tcp = super::dns::connect(&t.host, t.port)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()

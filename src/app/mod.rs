@@ -6,6 +6,7 @@
 pub mod access;
 pub mod bandcheck;
 pub mod daemon;
+pub mod dns;
 pub mod dvr;
 pub mod edge;
 pub mod ffmpeg;
@@ -16,8 +17,10 @@ pub mod hooks;
 pub mod http;
 pub mod ingest;
 pub mod log;
+pub mod log_rotate;
 pub mod memory;
 pub mod process;
+pub mod ready;
 pub mod rtmp;
 pub mod stats;
 pub mod template;
@@ -290,22 +293,20 @@ impl Server {
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut tasks = Vec::new();
         for l in self.listeners {
-            ::log::info!(
-                "RTMP listen at tcp://{}",
-                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
-            );
+            let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            ::log::info!("RTMP listen at tcp://{at}");
+            ready::listener("rtmp", &format!("tcp://{at}"));
             tasks.push(tokio::spawn(accept_loop(self.ctx.clone(), l)));
         }
         for l in self.http {
-            ::log::info!(
-                "HTTP {} listen at http://{}",
-                match (l.roles.files, l.roles.api) {
-                    (true, true) => "server and API",
-                    (true, false) => "server",
-                    _ => "API",
-                },
-                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
-            );
+            let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let (what, kind) = match (l.roles.files, l.roles.api) {
+                (true, true) => ("server and API", "http-server+api"),
+                (true, false) => ("server", "http-server"),
+                _ => ("API", "http-api"),
+            };
+            ::log::info!("HTTP {what} listen at http://{at}");
+            ready::listener(kind, &format!("http://{at}"));
             tasks.push(tokio::spawn(http::accept_loop(self.ctx.clone(), l)));
         }
         let stats = self.ctx.stats.clone();
@@ -329,6 +330,7 @@ impl Server {
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         tasks.push(tokio::spawn(memory::run(self.ctx.clone())));
+        ready::ready();
         stop.await;
         // Listeners (and ingest) first: no new client comes in from here on.
         for t in tasks {
@@ -413,6 +415,7 @@ pub async fn run(
     config_path: Option<PathBuf>,
     log: log::LogHandle,
 ) -> io::Result<()> {
+    dns::configure(&config.dns);
     let server = Server::bind(config).await?;
     let ctx = server.context().clone();
     let stop = signals(ctx, config_path, log)?;
@@ -482,6 +485,7 @@ fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
             if old.listen != c.listen {
                 ::log::warn!("reload: listen changed; restart to apply it");
             }
+            dns::configure(&c.dns);
             ctx.set_config(c);
             set_status(0, "Success".into(), ReloadStatus::FINISHED);
             ::log::info!("reload: applied {}", path.display());

@@ -11,7 +11,9 @@
 //! (see `locate.rs`). Every struct derives `PartialEq` so reload can diff per-feature
 //! sub-structs and restart only what changed.
 
+pub mod dns;
 mod locate;
+mod rotation;
 pub mod security;
 #[cfg(test)]
 mod tests;
@@ -71,6 +73,12 @@ pub struct Config {
     pub ingest: Vec<IngestConfig>,
     pub heartbeat: HeartbeatConfig,
     pub console: ConsoleConfig,
+    /// `[dns]`: name servers srsd asks itself (Android: no `/etc/resolv.conf`).
+    pub dns: dns::DnsConfig,
+    /// Base directory: srsd changes into it at start, so every relative path of the config
+    /// (log, HLS, DVR, HTTP root, pid) is under it. Empty = the current directory. `-w DIR`
+    /// on the command line wins.
+    pub workdir: String,
     /// The text this config was parsed from (the console shows it, secrets masked).
     #[serde(skip)]
     pub source: SourceText,
@@ -127,6 +135,8 @@ impl Default for Config {
             ingest: Vec::new(),
             heartbeat: HeartbeatConfig::default(),
             console: ConsoleConfig::default(),
+            dns: dns::DnsConfig::default(),
+            workdir: String::new(),
             source: SourceText::default(),
         }
     }
@@ -159,6 +169,11 @@ pub struct LogConfig {
     pub level: LogLevel,
     /// Used when `tank = "file"`.
     pub file: String,
+    /// Rotate the file when it reaches this many bytes (srsd renames it to `FILE.1`, older
+    /// ones shift up to `FILE.<keep>`); 0 = never (logrotate and SIGUSR1 do it).
+    pub max_size: u64,
+    /// Rotated files kept when `max_size` is set (1..=20).
+    pub keep: u32,
 }
 
 impl Default for LogConfig {
@@ -167,6 +182,8 @@ impl Default for LogConfig {
             tank: LogTank::Console,
             level: LogLevel::Trace,
             file: "./objs/srsd.log".to_string(),
+            max_size: 0,
+            keep: 3,
         }
     }
 }
@@ -870,6 +887,12 @@ impl Config {
                 &["log", "file"],
                 "log.file: required when tank = \"file\"".into(),
             );
+        }
+        if let Err((key, message)) = self.dns.check() {
+            return fail(&["dns", key], message);
+        }
+        if let Err((key, message)) = self.log.check_rotation() {
+            return fail(&["log", key], message);
         }
         if parse_listen(&self.http_api.listen).is_none() {
             return fail(

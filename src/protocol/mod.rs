@@ -6,6 +6,7 @@
 pub mod aac;
 pub mod amf0;
 pub mod avc;
+pub mod dns;
 pub mod flv;
 pub mod m3u8;
 pub mod rtmp;

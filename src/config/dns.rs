@@ -63,3 +63,40 @@ impl DnsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn servers_timeouts_and_rotation_are_checked_with_a_location() {
+        let c = Config::parse(
+            "[dns]\nservers = [\"10.0.0.1\", \"[::1]:5353\", \"127.0.0.1:53\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.dns.servers.len(), 3);
+        assert_eq!(
+            super::parse_server("[::1]:5353"),
+            Some("[::1]:5353".parse().unwrap())
+        );
+        assert_eq!(
+            super::parse_server("10.0.0.1"),
+            Some("10.0.0.1:53".parse().unwrap())
+        );
+        for (text, at, why) in [
+            (
+                "[dns]\nservers = [\"dns.google\"]\n",
+                "t.toml:2:",
+                "not an IP address",
+            ),
+            ("[dns]\ntimeout_ms = 0\n", "t.toml:2:", "timeout_ms"),
+            ("[dns]\nattempts = 9\n", "t.toml:2:", "attempts"),
+            ("[log]\nmax_size = 100\n", "t.toml:2:", "under the minimum"),
+            ("[log]\nkeep = 0\n", "t.toml:2:", "log.keep"),
+        ] {
+            let e = Config::parse(text, "t.toml").unwrap_err().to_string();
+            assert!(e.starts_with(at) && e.contains(why), "{text:?}: {e}");
+        }
+    }
+}

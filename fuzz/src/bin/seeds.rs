@@ -294,6 +294,25 @@ fn main() {
         frames.extend_from_slice(&body);
     }
     write("ts_remux", "av", &frames);
+
+    // DNS answers to "origin.test": two A records (id 0x11: seed byte 0x22), one AAAA (id 0x11:
+    // seed 0x23), NXDOMAIN.
+    use srsd::protocol::dns::{encode_answer, encode_query, Address, QueryType};
+    let q = encode_query(0x11, "origin.test", QueryType::A).expect("query");
+    let a = encode_answer(
+        &q,
+        &[Address::V4([127, 0, 0, 1]), Address::V4([10, 0, 0, 1])],
+        0,
+    );
+    write("dns", "a", &with_seed(0x22, &a.expect("answer")));
+    write(
+        "dns",
+        "nxdomain",
+        &with_seed(0x22, &encode_answer(&q, &[], 3).expect("answer")),
+    );
+    let q = encode_query(0x11, "origin.test", QueryType::Aaaa).expect("query");
+    let a = encode_answer(&q, &[Address::V6([0xFE; 16])], 0);
+    write("dns", "aaaa", &with_seed(0x23, &a.expect("answer")));
     println!("seeds written under corpus/");
 }
 

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   srsd                       run with the embedded default config
   srsd -c FILE               run with FILE
+  srsd -w DIR ...             change into DIR first: -c FILE and every relative path of
+                             the config are under it (as the config's `workdir` key)
   srsd -t [-c FILE]          test the config and exit
   srsd -v | --version        print the version
   srsd -s reload|reopen|stop|quit [-c FILE]   signal the running server (pid file)
@@ -15,6 +17,7 @@ const USAGE: &str = "usage:
 
 struct Args {
     config: Option<PathBuf>,
+    workdir: Option<PathBuf>,
     test: bool,
     signal: Option<String>,
     version: bool,
@@ -23,6 +26,7 @@ struct Args {
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
         config: None,
+        workdir: None,
         test: false,
         signal: None,
         version: false,
@@ -31,6 +35,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "-c" => a.config = Some(it.next().ok_or("-c needs a file")?.into()),
+            "-w" => a.workdir = Some(it.next().ok_or("-w needs a directory")?.into()),
             "-t" => a.test = true,
             // Anywhere on the line, as SRS accepts `srsd -c f -v`.
             "-v" | "-V" | "--version" => a.version = true,
@@ -96,6 +101,13 @@ fn main() -> ExitCode {
         println!("{}", srsd::VERSION);
         return ExitCode::SUCCESS;
     }
+    let mut args = args;
+    if let Some(dir) = &args.workdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            eprintln!("srsd: -w {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let config = match load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -103,6 +115,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The `workdir` key: the config file is named before the move (reload reads it again).
+    if args.workdir.is_none() && !config.workdir.is_empty() {
+        if let Some(p) = args.config.as_mut() {
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = abs;
+            }
+        }
+        if let Err(e) = std::env::set_current_dir(&config.workdir) {
+            eprintln!("srsd: workdir {}: {e}", config.workdir);
+            return ExitCode::FAILURE;
+        }
+    }
     if args.test {
         println!(
             "srsd: the config {} is ok",

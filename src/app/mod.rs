@@ -17,7 +17,7 @@ pub use shared::{Context, ReloadStatus};
 
 use crate::app::ffmpeg::ingest;
 use crate::app::hooks::heartbeat;
-use crate::app::runtime::{admission, daemon, log, memory};
+use crate::app::runtime::{admission, daemon, dns, log, memory, ready};
 use crate::config::Config;
 use std::io;
 use std::net::SocketAddr;
@@ -98,22 +98,20 @@ impl Server {
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut tasks = Vec::new();
         for l in self.listeners {
-            ::log::info!(
-                "RTMP listen at tcp://{}",
-                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
-            );
+            let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            ::log::info!("RTMP listen at tcp://{at}");
+            ready::listener("rtmp", &format!("tcp://{at}"));
             tasks.push(tokio::spawn(accept_loop(self.ctx.clone(), l)));
         }
         for l in self.http {
-            ::log::info!(
-                "HTTP {} listen at http://{}",
-                match (l.roles.files, l.roles.api) {
-                    (true, true) => "server and API",
-                    (true, false) => "server",
-                    _ => "API",
-                },
-                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
-            );
+            let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let (what, kind) = match (l.roles.files, l.roles.api) {
+                (true, true) => ("server and API", "http-server+api"),
+                (true, false) => ("server", "http-server"),
+                _ => ("API", "http-api"),
+            };
+            ::log::info!("HTTP {what} listen at http://{at}");
+            ready::listener(kind, &format!("http://{at}"));
             tasks.push(tokio::spawn(http::accept_loop(self.ctx.clone(), l)));
         }
         let stats = self.ctx.stats.clone();
@@ -138,6 +136,7 @@ impl Server {
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         tasks.push(tokio::spawn(memory::run(self.ctx.clone())));
+        ready::ready();
         stop.await;
         // Listeners (and ingest) first: no new client comes in from here on.
         for t in tasks {
@@ -217,6 +216,7 @@ pub async fn run(
     log: log::LogHandle,
 ) -> io::Result<()> {
     let fd_cap = admission::fit_fd_limit(config.max_connections);
+    dns::configure(&config.dns);
     let server = Server::bind(config).await?;
     runtime::privilege::drop_after_bind(&server.context().config())?;
     let ctx = server.context().clone();
@@ -288,6 +288,7 @@ fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
             if old.listen != c.listen {
                 ::log::warn!("reload: listen changed; restart to apply it");
             }
+            dns::configure(&c.dns);
             ctx.set_config(c);
             set_status(0, "Success".into(), ReloadStatus::FINISHED);
             ::log::info!("reload: applied {}", path.display());

@@ -310,7 +310,8 @@ impl RtmpClient {
         timeout: Duration,
     ) -> Result<RtmpClient, ClientError> {
         let socket = bounded("TCP connect", timeout, async {
-            Ok(TcpStream::connect((url.host.as_str(), url.port)).await?)
+            // Names go through [dns] when configured (Android has no resolv.conf).
+            Ok(crate::app::runtime::dns::connect(&url.host, url.port).await?)
         })
         .await?;
         // Media is latency-sensitive and we write whole messages; Nagle only delays them.

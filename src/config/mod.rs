@@ -12,8 +12,10 @@
 //! sub-structs and restart only what changed.
 
 pub mod anchor;
+pub mod dns;
 pub mod import_srs;
 mod locate;
+mod rotation;
 pub mod security;
 #[cfg(test)]
 mod tests;
@@ -86,6 +88,12 @@ pub struct Config {
     pub ingest: Vec<IngestConfig>,
     pub heartbeat: HeartbeatConfig,
     pub console: ConsoleConfig,
+    /// `[dns]`: name servers srsd asks itself (Android: no `/etc/resolv.conf`).
+    pub dns: dns::DnsConfig,
+    /// Base directory: srsd changes into it at start, so every relative path of the config
+    /// (log, HLS, DVR, HTTP root, pid) is under it. Empty = the current directory. `-w DIR`
+    /// on the command line wins.
+    pub workdir: String,
     /// The text this config was parsed from (the console shows it, secrets masked).
     #[serde(skip)]
     pub source: SourceText,
@@ -148,6 +156,8 @@ impl Default for Config {
             ingest: Vec::new(),
             heartbeat: HeartbeatConfig::default(),
             console: ConsoleConfig::default(),
+            dns: dns::DnsConfig::default(),
+            workdir: String::new(),
             source: SourceText::default(),
         }
     }
@@ -180,6 +190,11 @@ pub struct LogConfig {
     pub level: LogLevel,
     /// Used when `tank = "file"`.
     pub file: String,
+    /// Rotate the file when it reaches this many bytes (srsd renames it to `FILE.1`, older
+    /// ones shift up to `FILE.<keep>`); 0 = never (logrotate and SIGUSR1 do it).
+    pub max_size: u64,
+    /// Rotated files kept when `max_size` is set (1..=20).
+    pub keep: u32,
 }
 
 impl Default for LogConfig {
@@ -188,6 +203,8 @@ impl Default for LogConfig {
             tank: LogTank::Console,
             level: LogLevel::Trace,
             file: "./objs/srsd.log".to_string(),
+            max_size: 0,
+            keep: 3,
         }
     }
 }
@@ -1029,6 +1046,12 @@ impl Config {
                 &["log", "file"],
                 "log.file: required when tank = \"file\"".into(),
             );
+        }
+        if let Err((key, message)) = self.dns.check() {
+            return fail(&["dns", key], message);
+        }
+        if let Err((key, message)) = self.log.check_rotation() {
+            return fail(&["log", key], message);
         }
         for (name, vhost) in &self.vhost {
             let at = |keys: &[&str]| -> Vec<String> {

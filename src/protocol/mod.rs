@@ -7,6 +7,7 @@ pub mod aac;
 pub mod amf0;
 pub mod avc;
 pub mod codec_info;
+pub mod dns;
 pub mod flv;
 pub mod hevc;
 pub mod m3u8;

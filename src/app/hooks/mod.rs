@@ -26,7 +26,6 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// Response headers larger than this are refused (a hook server answers tiny responses).
 const MAX_HEAD: usize = 16 * 1024;
@@ -69,13 +68,17 @@ pub(super) async fn post_as(
         .map_err(|_| format!("timed out after {} ms", timeout.as_millis()))?
 }
 
-struct Target {
-    host: String,
-    port: u16,
-    path: String,
+/// A hook URL split for the request: `http://host[:port][/path][?query]`.
+#[derive(Debug)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    /// The path and query, starting with `/`.
+    pub path: String,
 }
 
-fn parse_url(url: &str) -> Result<Target, String> {
+/// Splits a hook URL (only `http://`); the error says why it cannot be used.
+pub fn parse_url(url: &str) -> Result<Target, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("only http:// hook URLs are supported: {url}"))?;
@@ -118,7 +121,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
 
 async fn post(url: &str, body: String, content_type: &'static str) -> Result<Reply, String> {
     let t = parse_url(url)?;
-    let tcp = TcpStream::connect((t.host.as_str(), t.port))
+    let tcp = crate::app::runtime::dns::connect(&t.host, t.port)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()

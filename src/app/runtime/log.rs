@@ -152,7 +152,16 @@ enum Sink {
     /// stderr (stdout is left to tools' output).
     Console,
     /// Append to `path`; `file` is its open handle, swapped by reopen.
-    File { path: PathBuf, file: File },
+    File {
+        path: PathBuf,
+        file: File,
+        rotation: super::log_rotate::Rotation,
+    },
+}
+
+/// Opens `path` for appending, creating its directory (the rotation reopens with it).
+pub(crate) fn open_append_path(path: &Path) -> io::Result<File> {
+    open_append(path)
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -169,7 +178,12 @@ impl Sink {
             LogTank::File => {
                 let path = PathBuf::from(&cfg.file);
                 let file = open_append(&path)?;
-                Sink::File { path, file }
+                let rotation = super::log_rotate::Rotation::new(cfg.max_size, cfg.keep, &file);
+                Sink::File {
+                    path,
+                    file,
+                    rotation,
+                }
             }
         })
     }
@@ -186,7 +200,17 @@ impl Sink {
         // Nowhere to report a failing log write; drop the line rather than the server.
         let _ = match self {
             Sink::Console => io::stderr().lock().write_all(line.as_bytes()),
-            Sink::File { file, .. } => file.write_all(line.as_bytes()).and_then(|()| file.flush()),
+            Sink::File {
+                file,
+                path,
+                rotation,
+            } => {
+                let r = file.write_all(line.as_bytes()).and_then(|()| file.flush());
+                if let Some(Ok(new)) = rotation.wrote(path, line.len()) {
+                    *file = new;
+                }
+                r
+            }
         };
     }
 }
@@ -292,8 +316,14 @@ impl LogHandle {
     /// file is kept.
     pub fn reopen(&self) -> io::Result<()> {
         let mut sink = self.shared.sink();
-        if let Sink::File { path, file } = &mut *sink {
+        if let Sink::File {
+            path,
+            file,
+            rotation,
+        } = &mut *sink
+        {
             *file = open_append(path)?;
+            rotation.reopened(file);
         }
         Ok(())
     }
@@ -314,6 +344,9 @@ impl LogHandle {
         let mut sink = self.shared.sink();
         if !sink.is(cfg) {
             *sink = Sink::open(cfg)?;
+        } else if let Sink::File { rotation, .. } = &mut *sink {
+            rotation.max_size = cfg.max_size;
+            rotation.keep = cfg.keep.max(1);
         }
         Ok(())
     }
@@ -375,6 +408,7 @@ mod tests {
             tank: LogTank::File,
             level,
             file: path.display().to_string(),
+            ..LogConfig::default()
         }
     }
 

@@ -4,14 +4,17 @@
 pub mod admission;
 pub mod body;
 pub mod daemon;
+pub mod dns;
 pub mod file_thread;
 pub mod json;
 pub mod listen;
 pub mod log;
+pub mod log_rotate;
 pub mod memory;
 pub mod output_status;
 pub mod privilege;
 pub mod procfs;
+pub mod ready;
 pub mod stats;
 pub mod system;
 pub mod tasks;

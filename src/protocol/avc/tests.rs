@@ -591,3 +591,32 @@ fn names_profiles_and_levels() {
     assert_eq!(level_name(9), "0.9");
     assert_eq!(level_name(52), "5.2");
 }
+
+/// Regression (cargo-fuzz `avc`, crash-6c6d1dff): with 1-byte NALU lengths, 1-byte NALUs
+/// (2 input bytes each) come out as a 4-byte start code + the byte, 2.5 times their size; the
+/// bound the fuzzers check is AUD + parameter sets + 5/2 of the access unit, not twice it.
+/// The growth is linear and reserved in one piece: no amplification past that.
+#[test]
+fn one_byte_nalus_behind_one_byte_lengths_grow_at_most_five_halves() {
+    let mut au = Vec::new();
+    for _ in 0..100 {
+        au.extend_from_slice(&[1, 0x01]);
+    }
+    let mut out = BytesMut::new();
+    to_annexb(&au, 1, None, true, &mut out).unwrap();
+    assert_eq!(out.len(), AUD_NALU.len() + 100 * (START_CODE.len() + 1));
+    assert!(out.len() <= AUD_NALU.len() + (5 * au.len()).div_ceil(2));
+    // The fuzzer's input: a long run of such NALUs after an empty one.
+    let mut au = vec![0x00, 0x00, 0x01, 0x00];
+    au.resize(au.len() + 140, 0x01);
+    let mut out = BytesMut::new();
+    if to_annexb(&au, 1, None, true, &mut out).is_ok() {
+        assert!(
+            out.len() <= AUD_NALU.len() + (5 * au.len()).div_ceil(2),
+            "{}",
+            out.len()
+        );
+    } else {
+        assert!(out.is_empty());
+    }
+}

@@ -482,7 +482,7 @@ async fn api_answers_with_srs_shapes() {
     assert_eq!(field(&j, "active"), "true");
     assert!(is_str(field(&j, "cid")));
     let video = field(&j, "video");
-    assert!(video == "null" || video == "{", "{j}");
+    assert!(video == "null" || video.starts_with('{'), "{j}");
     let sid = field(&j, "id").trim_matches('"').to_string();
     let j = get(api, &format!("/api/v1/streams/{sid}")).await.text();
     check_envelope(&j, 0);

@@ -125,6 +125,7 @@ OUT=${2:-target/boards/out/$BOARD}
 TARGET=$(prop target)
 TOOLCHAIN=$(prop toolchain)
 FEATURES=$(prop features)
+DEFAULT_FEATURES=$(prop default_features)
 STD_FEATURES=$(prop std_features)
 QEMU=$(prop qemu)
 [ -n "$TARGET" ] || die "$PROFILE has no target"
@@ -156,6 +157,7 @@ case "$TOOLCHAIN" in
 esac
 [ "$TOOLCHAIN" = stable ] && [ -n "$STD_FEATURES" ] &&
     die "$PROFILE: std_features needs toolchain = \"nightly\" (-Zbuild-std)"
+[ "$DEFAULT_FEATURES" = false ] && set -- "$@" --no-default-features
 [ -n "$FEATURES" ] && set -- "$@" --features "$FEATURES"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/boards}"

@@ -50,8 +50,7 @@ fn load(path: &Option<PathBuf>) -> Result<Config, String> {
     match path {
         Some(p) => Config::load(p).map_err(|e| {
             // An SRS config given as is: say how to convert it rather than where TOML failed.
-            let srs = std::fs::read_to_string(p)
-                .is_ok_and(|t| srsd::config::import_srs::looks_like_srs(&t));
+            let srs = std::fs::read_to_string(p).is_ok_and(|t| srsd::config::looks_like_srs(&t));
             if srs {
                 format!(
                     "{} is in SRS's config syntax; convert it with: srsd import-srs {} > srsd.toml",

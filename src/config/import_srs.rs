@@ -21,10 +21,11 @@
 use super::{parse_listen, security, Config, CHUNK_SIZE_RANGE, DEFAULT_VHOST};
 
 mod syntax;
+pub use super::looks_like_srs;
 use syntax::clean;
 #[cfg(test)]
 use syntax::MAX_DEPTH;
-pub use syntax::{looks_like_srs, parse, Directive, ImportError, Pos};
+pub use syntax::{parse, Directive, ImportError, Pos};
 /// A TOML value written by the importer.
 enum Val {
     Str(String),

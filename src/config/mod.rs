@@ -14,6 +14,7 @@
 pub mod anchor;
 pub mod dns;
 mod engine;
+#[cfg(feature = "import-srs")]
 pub mod import_srs;
 mod locate;
 mod rotation;
@@ -370,6 +371,26 @@ pub fn parse_listen(entry: &str) -> Option<SocketAddr> {
         return Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
     }
     entry.parse().ok()
+}
+
+/// Whether `text` reads as an SRS config rather than TOML: some line is a known SRS
+/// directive ended by `;` or opening a block, and no line assigns with `=` outside a string.
+pub fn looks_like_srs(text: &str) -> bool {
+    const MARKS: [&str; 8] = [
+        "listen",
+        "vhost",
+        "http_server",
+        "http_api",
+        "srs_log_tank",
+        "srs_log_file",
+        "max_connections",
+        "daemon",
+    ];
+    text.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("").trim();
+        let first = l.split_whitespace().next().unwrap_or("");
+        MARKS.contains(&first) && !l.contains('=') && (l.ends_with(';') || l.ends_with('{'))
+    })
 }
 
 impl Config {

@@ -9,6 +9,7 @@ pub mod bandcheck;
 mod bench;
 mod bench_floor;
 pub mod http_client;
+#[cfg(feature = "import-srs")]
 mod import_srs;
 mod play;
 mod probe;
@@ -50,7 +51,16 @@ pub fn run(tool: &str, args: &[String]) -> Option<i32> {
         "bench" => bench::main(args),
         "probe" => probe::main(args),
         "bandcheck" => bandcheck::main(args),
+        #[cfg(feature = "import-srs")]
         "import-srs" => import_srs::main(args),
+        #[cfg(not(feature = "import-srs"))]
+        "import-srs" => {
+            eprintln!(
+                "srsd import-srs: not in this build (a router board leaves it out for size); \
+                 run it from an x86_64 or aarch64 srsd"
+            );
+            2
+        }
         _ => return None,
     })
 }

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use srsd::app::http::live;
 use srsd::app::http::static_files::{parse_range, relative_path, RangeSpec};
-use srsd::app::url;
+use srsd::protocol::rtmp::url;
 use srsd::config::Config;
 use std::path::{Component, Path};
 use std::sync::OnceLock;

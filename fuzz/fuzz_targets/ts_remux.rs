@@ -3,12 +3,13 @@
 //! never more than proportional to the input.
 //!
 //! Input: one flags byte (video/audio enabled), then frames of
-//! `[kind|key|seq bits] [dts: 4 bytes BE, scaled by a shift from the bits] [len: 2 bytes BE]`
-//! and `len` payload bytes (truncated at the end of the input).
+//! `[kind bit, shift bits] [dts: 4 bytes BE, scaled by the shift] [len: 2 bytes BE]` and `len`
+//! bytes of FLV tag body (truncated at the end of the input), read by the one tag-header
+//! parser (`protocol::media::TagHeader::classify`) as the hub reads a frame.
 #![no_main]
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use srsd::protocol::rtmp::session::MediaKind;
+use srsd::protocol::media::{MediaKind, TagHeader};
 use srsd::protocol::ts_remux::TsRemuxer;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,14 +29,16 @@ fuzz_target!(|data: &[u8]| {
         } else {
             MediaKind::Audio
         };
-        let Ok(sample) = r.inspect(kind, dts, payload, h & 2 != 0, h & 4 != 0) else {
+        let tag = TagHeader::classify(kind, payload);
+        let data = payload.get(tag.len()..).unwrap_or(&[]);
+        let Ok(sample) = r.inspect(&tag, dts, data) else {
             continue;
         };
         if !r.is_started() || r.tracks_changed() {
             r.start(&mut out);
         }
         let before = out.len();
-        let _ = r.write(sample, payload, &mut out);
+        let _ = r.write(sample, data, &mut out);
         assert_eq!(out.len() % 188, 0);
         assert!(out.len() - before <= 2 * (payload.len() + 200) + 4 * 188);
     }

@@ -268,7 +268,7 @@ async fn hevc_aac_from_ffmpeg9_plays_late_and_goes_to_hls_and_dvr() {
         wait_exit(&mut publisher, Duration::from_secs(15)).await,
         "publisher done"
     );
-    let out = temp_dir_path("enhanced-hevc-out");
+    let out = temp_path("enhanced-hevc-out");
 
     // HLS: every segment is HEVC at 320x180 with AAC, as Debian's ffprobe reads it.
     assert!(
@@ -359,7 +359,7 @@ async fn hevc_opus_from_ffmpeg9_plays_late_and_hls_keeps_the_video() {
         wait_exit(&mut publisher, Duration::from_secs(15)).await,
         "publisher done"
     );
-    let out = temp_dir_path("enhanced-opus-out");
+    let out = temp_path("enhanced-opus-out");
     assert!(
         wait_for(Duration::from_secs(5), || segments(&out.join("live")).len()
             >= 3)
@@ -375,11 +375,6 @@ async fn hevc_opus_from_ffmpeg9_plays_late_and_hls_keeps_the_video() {
         "{p:?}"
     );
     assert_eq!((p.width, p.height), (320, 180));
-}
-
-/// The directory [`temp_dir`] made for `name` (without clearing it again).
-fn temp_dir_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("srsd-test-{}-{}", name, std::process::id()))
 }
 
 /// The `.ts` files of `dir`, sorted by name.

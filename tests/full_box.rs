@@ -197,7 +197,13 @@ async fn the_api_answers_during_a_connection_storm_at_max_connections() {
         idle_took < Duration::from_secs(4),
         "idle socket: {idle_took:?}"
     );
-    assert!(cut_short > 0, "idle handshakes cut short within the storm");
+    // The idle socket either found the server full and was refused at once, or took a slot
+    // and was cut by the pressed bound (a "handshake timed out" line). Storm sockets live
+    // 300 ms, so which of the two happens depends on the moment it connects.
+    assert!(
+        cut_short > 0 || idle_took < Duration::from_millis(500),
+        "idle socket neither refused nor cut short: {idle_took:?}, {cut_short} timeouts"
+    );
     // One line a second (6 s of storm, the flush of the last second).
     assert!(
         (1..=10).contains(&refusal_lines),

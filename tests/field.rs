@@ -417,6 +417,21 @@ async fn audio_mounts_of_a_stream_without_that_audio_are_refused_at_once() {
     v.send(MediaKind::Video, 0, video(true, 0, 100))
         .await
         .unwrap();
+    // Sent is not yet seen: wait until the server has read both streams' first frames
+    // (before that, unknown tracks get the benefit of the doubt and a mount answers 200).
+    let tracks = |stream: &str| {
+        server
+            .ctx
+            .hub
+            .find(&StreamKey::new("__defaultVhost__", "live", stream))
+            .map(|s| s.tracks())
+    };
+    assert!(
+        wait_for(T, || tracks("aaconly").is_some_and(|t| t.audio.is_some())
+            && tracks("videoonly").is_some_and(|t| t.video))
+        .await,
+        "the server saw both streams' first frames"
+    );
     for (path, want) in [
         ("/live/aaconly.mp3", 404),
         ("/live/videoonly.aac", 404),

@@ -173,8 +173,16 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return startup.fail(&format!("cannot start the runtime: {e}")),
     };
+    // Handlers first, then the pid: see `Signals`.
+    let signals = {
+        let _in_runtime = rt.enter();
+        match srsd::app::Signals::install() {
+            Ok(s) => s,
+            Err(e) => return startup.fail(&format!("cannot install signal handlers: {e}")),
+        }
+    };
     let pid_file = startup.ready();
-    let result = rt.block_on(srsd::app::run(config, args.config, log));
+    let result = rt.block_on(srsd::app::run(config, args.config, log, signals));
     drop(pid_file);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -166,6 +166,64 @@ fn the_pid_file_is_locked_and_a_second_instance_refuses() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is srsd running?"));
 }
 
+/// The pid file holds the pid only once the signal handlers are installed: an init script that
+/// signals the pid the moment it can read it stops the server cleanly (exit 0, pid file
+/// removed), never kills it with the signal's default action. Tried several times, polling the
+/// pid file every millisecond, to land inside any window between the two.
+#[test]
+fn a_signal_sent_as_soon_as_the_pid_is_readable_is_handled() {
+    for round in 0..8 {
+        let dir = common::temp_dir(&format!("initd-early-{round}"));
+        let conf = write_config(&dir, false, "file");
+        let pid_path = dir.join("run/srsd.pid");
+        let _guard = KillOnDrop(pid_path.clone());
+        let mut server = common::Proc(
+            Command::new(BIN)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = server.0.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while read_pid(&pid_path) != Some(pid) {
+            assert!(Instant::now() < deadline, "round {round}: pid file written");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let signal = if round % 2 == 0 { "-TERM" } else { "-HUP" };
+        assert!(Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success());
+        if signal == "-HUP" {
+            // A reload must leave it running; then stop it.
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                server.0.try_wait().unwrap().is_none(),
+                "round {round}: SIGHUP right after start reloads, it does not kill"
+            );
+            assert!(srsd(&["-s", "stop"], &conf).status.success());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = server.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "round {round}: stops");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(
+            status.success(),
+            "round {round}: {signal} right after the pid appeared: {status:?}\n{}",
+            log_text(&dir)
+        );
+        assert!(!pid_path.exists(), "round {round}: pid file removed");
+    }
+}
+
 #[test]
 fn daemon_forks_into_the_background_and_obeys_srsd_s() {
     let dir = common::temp_dir("initd-daemon");

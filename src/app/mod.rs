@@ -209,11 +209,14 @@ pub const HOOK_DRAIN: std::time::Duration = std::time::Duration::from_secs(8);
 /// end once told to, so the process is gone within a second.
 pub const FAST_QUIT: std::time::Duration = std::time::Duration::from_millis(700);
 
-/// The process: config already loaded and logging set up. Runs until SIGTERM/SIGINT/SIGQUIT.
+/// The process: config already loaded, logging set up and the signal handlers installed
+/// ([`Signals::install`], before the pid file is written, so a signal sent as soon as the pid
+/// is readable is handled, not fatal). Runs until SIGTERM/SIGINT/SIGQUIT.
 pub async fn run(
     config: Config,
     config_path: Option<PathBuf>,
     log: log::LogHandle,
+    signals: Signals,
 ) -> io::Result<()> {
     let fd_cap = admission::fit_fd_limit(config.max_connections);
     dns::configure(&config.dns);
@@ -221,43 +224,71 @@ pub async fn run(
     runtime::privilege::drop_after_bind(&server.context().config())?;
     let ctx = server.context().clone();
     ctx.fd_cap.store(fd_cap, Ordering::Relaxed);
-    let stop = signals(ctx, config_path, log)?;
+    let stop = signals.serve(ctx, config_path, log);
     server.run(stop).await;
     Ok(())
 }
 
-/// Installs signal handlers: SIGHUP reload, SIGUSR1 reopen log, SIGTERM/SIGINT fast quit,
-/// SIGQUIT graceful quit. Returns the future that resolves on quit.
-fn signals(
-    ctx: Arc<Context>,
-    config_path: Option<PathBuf>,
-    log: log::LogHandle,
-) -> io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut quit = signal(SignalKind::quit())?;
-    Ok(async move {
-        loop {
-            tokio::select! {
-                _ = hup.recv() => reload(&ctx, config_path.as_deref(), &log),
-                _ = ctx.reload.notified() => reload(&ctx, config_path.as_deref(), &log),
-                _ = usr1.recv() => match log.reopen() {
-                    Ok(()) => ::log::info!("log file reopened"),
-                    Err(e) => ::log::error!("reopen log file: {e}"),
-                },
-                _ = term.recv() => { ::log::info!("SIGTERM: fast quit"); break }
-                _ = int.recv() => { ::log::info!("SIGINT: fast quit"); break }
-                _ = quit.recv() => {
-                    ::log::info!("SIGQUIT: graceful quit");
-                    ctx.graceful.store(true, Ordering::Relaxed);
-                    break
+/// The process's signal streams: SIGHUP reload, SIGUSR1 reopen log, SIGTERM/SIGINT fast quit,
+/// SIGQUIT graceful quit. Installed from `main` inside the runtime's context before the pid
+/// file holds our pid: an init script that signals the pid at once (`srsd -c F && srsd -s
+/// stop`) must meet a handler, not the default action that kills the process.
+pub struct Signals {
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers the handlers. Must be called within a tokio runtime context
+    /// (`Runtime::enter`). Errors: the OS refused a handler.
+    pub fn install() -> io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    /// The future that serves reloads and log reopens and resolves on quit.
+    fn serve(
+        self,
+        ctx: Arc<Context>,
+        config_path: Option<PathBuf>,
+        log: log::LogHandle,
+    ) -> impl std::future::Future<Output = ()> {
+        let Signals {
+            mut hup,
+            mut usr1,
+            mut term,
+            mut int,
+            mut quit,
+        } = self;
+        async move {
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => reload(&ctx, config_path.as_deref(), &log),
+                    _ = ctx.reload.notified() => reload(&ctx, config_path.as_deref(), &log),
+                    _ = usr1.recv() => match log.reopen() {
+                        Ok(()) => ::log::info!("log file reopened"),
+                        Err(e) => ::log::error!("reopen log file: {e}"),
+                    },
+                    _ = term.recv() => { ::log::info!("SIGTERM: fast quit"); break }
+                    _ = int.recv() => { ::log::info!("SIGINT: fast quit"); break }
+                    _ = quit.recv() => {
+                        ::log::info!("SIGQUIT: graceful quit");
+                        ctx.graceful.store(true, Ordering::Relaxed);
+                        break
+                    }
                 }
             }
         }
-    })
+    }
 }
 
 /// Reload: parse and validate the file again; on error keep running on the old config.

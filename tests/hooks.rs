@@ -600,6 +600,9 @@ async fn hls_viewers_get_on_play_and_on_stop_and_show_in_the_api() {
         .unwrap_or_default();
     assert_eq!(viewer["tcUrl"], "http://127.0.0.1/live", "{viewer}");
     assert_eq!(viewer["url"], "/live/v", "{viewer}");
+    // One request per client: the hook and the API say the same tcUrl and client id.
+    assert_eq!(field(&plays[0].body, "tcUrl"), "http://127.0.0.1/live");
+    assert_eq!(viewer["id"], field(&plays[0].body, "client_id"), "{viewer}");
     // Silent for twice the window (4 s): gone, with its on_stop.
     let left = std::time::Instant::now();
     assert!(

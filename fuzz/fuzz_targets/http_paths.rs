@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = url::query_value(stream, "vhost");
     let c = &configs()[data.len() % configs().len()];
     for host in ["v.com", "", "h"] {
-        if let Some(r) = live::find(c, host, path) {
+        if let Some((r, _format)) = live::find(c, host, path) {
             assert!(!r.app.split('/').any(|s| s == ".."), "{path:?}: {r:?}");
             assert!(!r.stream.contains('/'), "{path:?}: {r:?}");
         }

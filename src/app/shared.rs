@@ -19,6 +19,35 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// SRS's one request (`SrsRequest`): who a client is and what it asked for, the same shape for
+/// every transport. Filled as the client goes: the connection facts at accept, the tcUrl /
+/// page URL / swfUrl / flashVer at RTMP connect (HTTP viewers get an `http://host/app` tcUrl
+/// and the Referer as page URL), the stream, its query and the source once a publish or play
+/// names it. Hook bodies (SRS's JSON and nginx-rtmp's form), the API's client list, security
+/// and refer checks and the outputs a publish starts all read this one value.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRequest {
+    /// The connection id (`client_id` in hooks, `id` in the API).
+    pub client_id: u32,
+    /// The peer's IP address, as text.
+    pub ip: String,
+    /// The vhost resolved from the tcUrl host or the stream's `?vhost=`, after resolution.
+    pub vhost: String,
+    pub app: String,
+    pub tc_url: String,
+    pub page_url: String,
+    /// The stream name, without its query.
+    pub stream: String,
+    /// The stream's query, with its leading `?`, or empty.
+    pub param: String,
+    /// `[vhost/]app/stream` and the source's id, once a stream is named.
+    pub stream_url: String,
+    pub stream_id: String,
+    /// The RTMP connect's `flashVer` and `swfUrl` (nginx-rtmp's hooks send them).
+    pub flash_ver: String,
+    pub swf_url: String,
+}
+
 /// What every task shares.
 pub struct Context {
     config: RwLock<Arc<Config>>,

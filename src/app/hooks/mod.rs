@@ -16,7 +16,7 @@ pub mod nginx;
 
 use crate::app::runtime::body::Body;
 use crate::app::runtime::json::{obj, Value};
-use crate::app::shared::Context;
+use crate::app::shared::{ClientRequest, Context};
 use crate::config::HttpHooksConfig;
 use crate::hub::StreamKey;
 use hyper::body::Body as _;
@@ -320,30 +320,11 @@ impl std::fmt::Display for HookError {
 
 pub use lanes::Notifier;
 
-/// What a hook body says about a client.
-#[derive(Debug, Clone, Default)]
-pub struct Who {
-    pub client_id: u32,
-    pub ip: String,
-    pub vhost: String,
-    pub app: String,
-    pub tc_url: String,
-    pub page_url: String,
-    pub stream: String,
-    pub param: String,
-    /// `[vhost/]app/stream` and the source's id, once a stream is named.
-    pub stream_url: String,
-    pub stream_id: String,
-    /// The RTMP connect's `flashVer` and `swfUrl` (nginx-rtmp's hooks send them).
-    pub flash_ver: String,
-    pub swf_url: String,
-}
-
 /// Builds a hook body: the common fields, then the action's own.
 pub fn body(
     _ctx: &Context,
     action: &'static str,
-    who: &Who,
+    who: &ClientRequest,
     extra: Vec<(&'static str, Value)>,
 ) -> String {
     let mut v = obj([
@@ -396,7 +377,7 @@ struct Undo {
     action: &'static str,
     urls: Vec<String>,
     timeout: Duration,
-    who: Who,
+    who: ClientRequest,
     /// For on_close: the client's byte counters at drop time.
     stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
     /// Sent in nginx-rtmp's form encoding (`hook_protocol = "nginx"`).
@@ -453,7 +434,7 @@ pub async fn run_gate(
     ctx: &Arc<Context>,
     cfg: &HttpHooksConfig,
     action: &'static str,
-    who: &Who,
+    who: &ClientRequest,
     stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
 ) -> Result<Option<Guard>, HookError> {
     match run_gate_renaming(ctx, cfg, action, who, stat).await? {
@@ -473,7 +454,7 @@ pub async fn run_gate_renaming(
     ctx: &Arc<Context>,
     cfg: &HttpHooksConfig,
     action: &'static str,
-    who: &Who,
+    who: &ClientRequest,
     stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
 ) -> Result<(Option<Guard>, Option<String>), HookError> {
     let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
@@ -509,7 +490,7 @@ pub async fn run_gate_renaming(
 }
 
 /// Queues `on_dvr` for a closed DVR file.
-pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, file: &std::path::Path) {
+pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &ClientRequest, file: &std::path::Path) {
     let urls = urls_for(cfg, "on_dvr");
     if urls.is_empty() {
         return;
@@ -566,7 +547,7 @@ pub struct SegmentEvent {
 }
 
 /// Queues `on_hls` for a closed segment.
-pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &Who, seg: &SegmentEvent) {
+pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &ClientRequest, seg: &SegmentEvent) {
     let urls = urls_for(cfg, "on_hls");
     if urls.is_empty() {
         return;

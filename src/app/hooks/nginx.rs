@@ -15,7 +15,8 @@
 //! on_play = `play`, on_unpublish = `publish_done`, on_stop = `play_done`, on_close =
 //! `disconnect`, on_dvr = `record_done`.
 
-use super::{post_as, HookError, Who};
+use super::{post_as, HookError};
+use crate::app::shared::ClientRequest;
 use std::time::Duration;
 
 /// The content type nginx-rtmp posts its hooks with.
@@ -43,7 +44,7 @@ fn field(out: &mut String, key: &str, value: &str) {
 }
 
 /// The form body of srsd hook `action` about `who`, in nginx-rtmp's field order.
-pub fn form(action: &str, who: &Who) -> String {
+pub fn form(action: &str, who: &ClientRequest) -> String {
     let mut f = String::new();
     field(&mut f, "app", &who.app);
     field(&mut f, "flashver", &who.flash_ver);
@@ -86,7 +87,7 @@ pub fn form(action: &str, who: &Who) -> String {
 }
 
 /// The `record_done` form for a closed DVR file.
-pub fn record_done(who: &Who, file: &std::path::Path) -> String {
+pub fn record_done(who: &ClientRequest, file: &std::path::Path) -> String {
     let mut f = form("record_done", who);
     // `recorder` and `path` go before the query, as nginx-rtmp writes them.
     let args = who.param.trim_start_matches('?');
@@ -107,7 +108,7 @@ pub fn record_done(who: &Who, file: &std::path::Path) -> String {
 pub async fn gate(
     urls: &[String],
     action: &str,
-    who: &Who,
+    who: &ClientRequest,
     timeout: Duration,
 ) -> Result<Option<String>, HookError> {
     let body = form(action, who);
@@ -146,8 +147,8 @@ pub async fn gate(
 mod tests {
     use super::*;
 
-    fn who() -> Who {
-        Who {
+    fn who() -> ClientRequest {
+        ClientRequest {
             client_id: 7,
             ip: "127.0.0.1".into(),
             app: "live".into(),
@@ -155,7 +156,7 @@ mod tests {
             stream: "cam 1".into(),
             param: "?token=abc&x=1".into(),
             flash_ver: "FMLE/3.0 (compatible; FMSc/1.0)".into(),
-            ..Who::default()
+            ..ClientRequest::default()
         }
     }
 

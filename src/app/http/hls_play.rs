@@ -19,10 +19,10 @@
 
 use super::live::{refused, request_host, viewer_tc_url};
 use super::{cors, Conn};
-use crate::app::hooks::Who;
 use crate::app::runtime::body::Body;
 use crate::app::runtime::stats::{ClientGuard, ClientType};
 use crate::app::session;
+use crate::app::shared::ClientRequest;
 use crate::app::shared::Context;
 use crate::config::DEFAULT_VHOST;
 use crate::hub::StreamKey;
@@ -194,7 +194,7 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         Some(id) => id.to_string(),
         None => {
             let timeout = Duration::from_secs_f64((2.0 * v.hls.window).max(0.0)).max(MIN_TIMEOUT);
-            match admit(conn, req, v, &key, &host, timeout, given).await {
+            match admit(conn, req, v, &key, timeout, given).await {
                 Ok(id) => id,
                 Err(resp) => return Some(resp),
             }
@@ -267,7 +267,6 @@ async fn admit(
     req: &Request<hyper::body::Incoming>,
     v: &crate::config::VhostConfig,
     key: &StreamKey,
-    host: &str,
     timeout: Duration,
     wanted: Option<&str>,
 ) -> Result<String, Response<Body>> {
@@ -286,12 +285,12 @@ async fn admit(
         .unwrap_or("");
     let id = wanted.map_or_else(|| new_id(ctx), str::to_string);
     let cid = crate::app::runtime::log::next_cid() as u32;
-    let who = Who {
+    let who = ClientRequest {
         client_id: cid,
         ip: conn.peer.ip().to_string(),
         vhost: key.vhost.clone(),
         app: key.app.clone(),
-        tc_url: format!("http://{host}/{}", key.app),
+        tc_url: viewer_tc_url(req, &key.app),
         page_url: referer.to_string(),
         stream: key.stream.clone(),
         param: param_without_ctx(req.uri().query()),
@@ -301,18 +300,14 @@ async fn admit(
             .find(key)
             .map(|s| s.id.to_string())
             .unwrap_or_default(),
-        ..Who::default()
+        ..ClientRequest::default()
     };
     let playing = session::play_http(ctx, v, "HLS play", key, &who, conn.peer.ip())
         .await
         .map_err(|d| refused(d.http_status()))?;
     let client = ctx.stats.register(cid, who.ip.clone());
     client.stat.update(|i| {
-        i.vhost = key.vhost.clone();
-        i.app = key.app.clone();
-        i.stream = key.stream.clone();
-        i.tc_url = viewer_tc_url(req, &key.app);
-        i.param = who.param.clone();
+        i.request = who.clone();
         i.kind = Some(ClientType::HlsPlay);
         i.key = Some(key.clone());
     });

@@ -17,10 +17,10 @@
 //! otherwise it is left to the static files (HLS segments are `.ts` files too).
 
 use super::{cors, Conn};
-use crate::app::hooks::Who;
 use crate::app::runtime::body::{Body, Chunks};
 use crate::app::runtime::stats::ClientType;
 use crate::app::session;
+use crate::app::shared::ClientRequest;
 use crate::app::shared::{play_jitter, source_options};
 use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
 use crate::hub::{Codec, Item, QueueLimits, StreamKey};
@@ -80,15 +80,6 @@ impl Format {
             Format::Mp3 => "audio/mpeg",
         }
     }
-}
-
-/// A request that names a live stream.
-#[derive(Debug, PartialEq, Eq)]
-pub struct LiveRequest {
-    pub vhost: String,
-    pub app: String,
-    pub stream: String,
-    pub format: Format,
 }
 
 /// Matches `input` against a template of literals, `[app]` (one or more characters, `/`
@@ -185,8 +176,9 @@ fn safe_name(s: &str, allow_slash: bool) -> bool {
             .any(|seg| seg == ".." || seg == "." || seg.is_empty())
 }
 
-/// Finds the live mount `host` + `path` names, if any.
-pub fn find(config: &Config, host: &str, path: &str) -> Option<LiveRequest> {
+/// Finds the live mount `host` + `path` names, if any: the stream (its vhost resolved, app and
+/// name checked safe for paths) and the format the extension asks for.
+pub fn find(config: &Config, host: &str, path: &str) -> Option<(StreamKey, Format)> {
     if path.len() > 1024 {
         return None;
     }
@@ -233,12 +225,7 @@ pub fn find(config: &Config, host: &str, path: &str) -> Option<LiveRequest> {
         };
         if let Some((app, stream)) = matched {
             if safe_name(&app, true) && safe_name(&stream, false) {
-                return Some(LiveRequest {
-                    vhost: name.clone(),
-                    app,
-                    stream,
-                    format,
-                });
+                return Some((StreamKey::new(name, &app, &stream), format));
             }
         }
     }
@@ -284,10 +271,9 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         return None;
     }
     let config = conn.ctx.config();
-    let lr = find(&config, &request_host(req), req.uri().path())?;
-    let key = StreamKey::new(&lr.vhost, &lr.app, &lr.stream);
+    let (key, format) = find(&config, &request_host(req), req.uri().path())?;
     // HLS segments share the extension: `.ts` names a live stream only while it is published.
-    if lr.format == Format::Ts && !conn.ctx.hub.find(&key).is_some_and(|s| s.is_publishing()) {
+    if format == Format::Ts && !conn.ctx.hub.find(&key).is_some_and(|s| s.is_publishing()) {
         return None;
     }
     if conn.ctx.hub.find(&key).is_none() {
@@ -303,16 +289,16 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         .ctx
         .hub
         .find(&key)
-        .and_then(|s| missing_track(&s, lr.format))
+        .and_then(|s| missing_track(&s, format))
     {
         ::log::warn!(
             "{} {key}: refused {}: {missing}",
-            lr.format.label(),
+            format.label(),
             conn.peer.ip()
         );
         return Some(super::text(StatusCode::NOT_FOUND, format!("{missing}\n")));
     }
-    let v = config.vhost.get(&lr.vhost)?.clone();
+    let v = config.vhost.get(&key.vhost)?.clone();
     let referer = req
         .headers()
         .get(header::REFERER)
@@ -324,18 +310,18 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
     let source_id = conn.ctx.hub.source(&key, source_options(&v)).id;
-    let who = Who {
+    let who = ClientRequest {
         client_id: conn.cid,
         ip: conn.peer.ip().to_string(),
-        vhost: lr.vhost.clone(),
-        app: lr.app.clone(),
-        tc_url: format!("http://{}/{}", request_host(req), lr.app),
+        vhost: key.vhost.clone(),
+        app: key.app.clone(),
+        tc_url: viewer_tc_url(req, &key.app),
         page_url: referer.to_string(),
-        stream: lr.stream.clone(),
+        stream: key.stream.clone(),
         param,
         stream_url: key.url(),
         stream_id: source_id.to_string(),
-        ..Who::default()
+        ..ClientRequest::default()
     };
     let playing =
         match session::play_http(&conn.ctx, &v, "HTTP play", &key, &who, conn.peer.ip()).await {
@@ -345,14 +331,13 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
     } else {
-        let tc_url = viewer_tc_url(req, &lr.app);
-        Response::new(subscribe(conn, &key, &v, &lr, &who, playing, tc_url))
+        Response::new(subscribe(conn, &key, &v, format, &who, playing))
     };
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(lr.format.content_type()),
+        HeaderValue::from_static(format.content_type()),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     cors(h);
@@ -441,10 +426,9 @@ fn subscribe(
     conn: &Conn,
     key: &StreamKey,
     v: &VhostConfig,
-    lr: &LiveRequest,
-    who: &Who,
+    format: Format,
+    who: &ClientRequest,
     playing: session::Playing,
-    tc_url: String,
 ) -> Body {
     let ctx = conn.ctx.clone();
     let source = ctx.hub.source(key, source_options(v));
@@ -458,16 +442,11 @@ fn subscribe(
     crate::app::cluster::edge::ensure_pull(&ctx, v, &source, &param, &who.page_url, "");
     // edge: end.
     let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
-    let format = lr.format;
     // Merged writes, as for RTMP players: wait this long after the first frame of a batch so
     // one HTTP chunk and one writev carry more frames (SRS's mw_sleep applies to HTTP too).
     let mw_latency = Duration::from_millis(u64::from(v.play.mw_latency));
     guard.stat.update(|i| {
-        i.vhost = lr.vhost.clone();
-        i.app = lr.app.clone();
-        i.stream = lr.stream.clone();
-        i.tc_url = tc_url;
-        i.param = param.clone();
+        i.request = who.clone();
         i.kind = Some(ClientType::FlvPlay);
         i.key = Some(key.clone());
     });
@@ -713,12 +692,12 @@ mod tests {
             "t.toml",
         )
         .unwrap();
-        let r = find(&c, "127.0.0.1", "/live/s.flv").unwrap();
+        let (r, format) = find(&c, "127.0.0.1", "/live/s.flv").unwrap();
         assert_eq!(
-            (r.vhost.as_str(), r.app.as_str(), r.stream.as_str()),
-            (DEFAULT_VHOST, "live", "s")
+            (r.vhost.as_str(), r.app.as_str(), r.stream.as_str(), format),
+            (DEFAULT_VHOST, "live", "s", Format::Flv)
         );
-        let r = find(&c, "v.com", "/live/s.flv").unwrap();
+        let (r, _) = find(&c, "v.com", "/live/s.flv").unwrap();
         assert_eq!(r.vhost, "v.com");
         assert!(find(&c, "x", "/live/s.m3u8").is_none());
         assert!(find(&c, "x", "/s.flv").is_none());
@@ -752,7 +731,7 @@ mod tests {
         fuzz("live find", 0x11FE, 2_000, |rng| {
             let path = text(rng, pieces, 16);
             let c = rng.pick(&configs);
-            if let Some(r) = find(c, rng.pick::<&str>(&["v.com", "", "h"]), &path) {
+            if let Some((r, _)) = find(c, rng.pick::<&str>(&["v.com", "", "h"]), &path) {
                 assert!(!r.app.split('/').any(|s| s == ".."), "{path:?}: {r:?}");
                 assert!(!r.stream.contains('/'), "{path:?}: {r:?}");
             }

@@ -416,7 +416,7 @@ pub fn spawn(
     ctx: &Arc<crate::app::shared::Context>,
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
-    who: crate::app::hooks::Who,
+    who: crate::app::shared::ClientRequest,
 ) -> Option<crate::app::shared::Finished> {
     if !vhost.dvr.enabled {
         return None;

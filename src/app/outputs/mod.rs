@@ -9,7 +9,7 @@ pub mod hls;
 pub mod transcode;
 
 use crate::app::cluster::{edge, forward};
-use crate::app::hooks::Who;
+use crate::app::shared::ClientRequest;
 use crate::app::shared::{Context, Finished};
 use crate::config::VhostConfig;
 use crate::hub::Source;
@@ -35,7 +35,7 @@ pub fn start(
     vhost: &VhostConfig,
     source: &Arc<Source>,
     cid: u32,
-    who: &Who,
+    who: &ClientRequest,
     param: &str,
 ) -> Outputs {
     // edge/forward: a publish on an edge goes up to the origin; forward copies it out.

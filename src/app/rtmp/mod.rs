@@ -3,10 +3,11 @@
 //! answers the session's requests (vhost, busy stream) and moves media between the socket and
 //! the hub.
 
-use crate::app::hooks::{Guard, Who};
+use crate::app::hooks::Guard;
 use crate::app::runtime::stats::{ClientStat, ClientType};
 use crate::app::session::access::Action;
 use crate::app::session::{self, Denied, Gate};
+use crate::app::shared::ClientRequest;
 use crate::app::shared::Context;
 use crate::app::shared::{play_jitter, source_options};
 use crate::protocol::rtmp::url::{self, StreamRequest};
@@ -143,7 +144,7 @@ struct Conn<'a> {
     /// The connect request (flashVer tells FMLE from flash publishers for the API).
     connect: ConnectRequest,
     /// What hooks say about this client; stream fields filled by publish/play.
-    who: Who,
+    who: ClientRequest,
     /// Admitted to its vhost (on_connect passed): sends on_close when the connection ends
     /// (dropped with `Conn`).
     connected_guard: Option<session::Connected>,
@@ -192,7 +193,7 @@ async fn serve_inner(
         started: accepted,
         stat: stat.clone(),
         connect: ConnectRequest::default(),
-        who: Who::default(),
+        who: ClientRequest::default(),
         connected_guard: None,
         bandcheck: None,
     };

@@ -34,12 +34,17 @@ impl Conn<'_> {
                     None => self.config.chunk_size,
                 };
                 self.session.set_chunk_size(chunk_size);
-                self.stat.update(|i| {
-                    i.app = r.app.clone();
-                    i.tc_url = request.tc_url.clone();
-                    i.page_url = request.page_url.clone();
-                    i.swf_url = request.swf_url.clone();
-                });
+                self.who = ClientRequest {
+                    client_id: self.cid,
+                    ip: self.stat.ip.clone(),
+                    app: r.app.clone(),
+                    tc_url: request.tc_url.clone(),
+                    page_url: request.page_url.clone(),
+                    swf_url: request.swf_url.clone(),
+                    flash_ver: request.flash_ver.clone(),
+                    ..ClientRequest::default()
+                };
+                self.stat.update(|i| i.request = self.who.clone());
                 self.tc_url = request.tc_url.clone();
                 self.connect = request;
                 self.connected = true;
@@ -107,18 +112,12 @@ impl Conn<'_> {
         }
         let key = StreamKey::new(&name, &r.app, &r.stream);
         if self.vhost.is_none() {
-            let who = Who {
-                client_id: self.cid,
-                ip: self.stat.ip.clone(),
+            let who = ClientRequest {
                 vhost: name.clone(),
                 app: r.app.clone(),
-                tc_url: self.connect.tc_url.clone(),
-                page_url: self.connect.page_url.clone(),
                 stream: r.stream.clone(),
                 param: r.param.clone(),
-                flash_ver: self.connect.flash_ver.clone(),
-                swf_url: self.connect.swf_url.clone(),
-                ..Who::default()
+                ..self.who.clone()
             };
             let connected = session::connect(
                 self.ctx,
@@ -131,11 +130,8 @@ impl Conn<'_> {
             )
             .await?;
             self.connected_guard = Some(connected);
+            self.stat.update(|i| i.request = who.clone());
             self.who = who;
-            self.stat.update(|i| {
-                i.vhost = name.clone();
-                i.app = r.app.clone();
-            });
             self.vhost = Some(name);
             // The connect's command object and extra arguments served token traverse (done
             // above, once per connection): not kept for the connection's life.
@@ -158,8 +154,8 @@ impl Conn<'_> {
     }
 
     /// The hook facts for a request on `key`.
-    fn who_for(&self, r: &StreamRequest, key: &StreamKey, source_id: u32) -> Who {
-        Who {
+    fn who_for(&self, r: &StreamRequest, key: &StreamKey, source_id: u32) -> ClientRequest {
+        ClientRequest {
             stream: r.stream.clone(),
             param: r.param.clone(),
             stream_url: key.url(),
@@ -215,8 +211,7 @@ impl Conn<'_> {
             if fmle { "FMLE" } else { "flash" }
         );
         self.stat.update(|i| {
-            i.stream = r.stream.clone();
-            i.param = r.param.clone();
+            i.request = who.clone();
             i.kind = Some(if fmle {
                 ClientType::FmlePublish
             } else {
@@ -263,13 +258,13 @@ impl Conn<'_> {
                 let who = self.who_for(&r, &key, source.id);
                 session::play(self.ctx, &v, &key, &who, decided)
                     .await
-                    .map(|g| (r, key, v, source, g))
+                    .map(|g| (r, key, v, source, who, g))
             }
             Err(d) => Err(d),
         };
-        let (r, key, v, source, playing) = match admitted {
-            Ok((r, key, v, source, Gate::Admitted(p))) => (r, key, v, source, p),
-            Ok((r, _, _, _, Gate::Renamed { to, hook })) => {
+        let (r, key, v, source, who, playing) = match admitted {
+            Ok((r, key, v, source, who, Gate::Admitted(p))) => (r, key, v, source, who, p),
+            Ok((r, _, _, _, _, Gate::Renamed { to, hook })) => {
                 // nginx-rtmp's play redirect: play the Location's name instead.
                 let next = renamed(&to, &r.param);
                 return Box::pin(self.play_as(id, stream_id, &next, Some(hook))).await;
@@ -302,8 +297,7 @@ impl Conn<'_> {
             source.is_publishing()
         );
         self.stat.update(|i| {
-            i.stream = r.stream.clone();
-            i.param = r.param.clone();
+            i.request = who.clone();
             i.kind = Some(ClientType::RtmpPlay);
             i.key = Some(key.clone());
         });

@@ -3,6 +3,7 @@
 //! 32-bit MIPS has no 64-bit atomics, so 64-bit byte counters live under a small mutex that
 //! only their own connection task and the (rare) API readers take.
 
+use crate::app::shared::ClientRequest;
 use crate::hub::StreamKey;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,16 +42,11 @@ impl ClientType {
     }
 }
 
-/// The request facts of a client, filled in as it connects, publishes or plays.
+/// What the API says about a client: its request, filled in as it connects, publishes or
+/// plays, and what it turned out to be.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    pub vhost: String,
-    pub app: String,
-    pub stream: String,
-    pub tc_url: String,
-    pub page_url: String,
-    pub swf_url: String,
-    pub param: String,
+    pub request: ClientRequest,
     pub kind: Option<ClientType>,
     pub key: Option<StreamKey>,
 }

@@ -9,8 +9,9 @@
 pub mod access;
 
 use crate::app::cluster::edge;
-use crate::app::hooks::{self, Guard, HookError, Who};
+use crate::app::hooks::{self, Guard, HookError};
 use crate::app::runtime::stats::ClientStat;
+use crate::app::shared::ClientRequest;
 use crate::app::shared::Context;
 use crate::config::{ClusterMode, VhostConfig};
 use crate::hub::{Publisher, Source, StreamKey};
@@ -161,7 +162,7 @@ pub async fn connect(
     ctx: &Arc<Context>,
     v: &VhostConfig,
     action: Action,
-    who: &Who,
+    who: &ClientRequest,
     key: &StreamKey,
     request: &ConnectRequest,
     stat: Arc<ClientStat>,
@@ -212,7 +213,7 @@ pub async fn publish(
     v: &VhostConfig,
     source: &Arc<Source>,
     cid: u32,
-    who: &Who,
+    who: &ClientRequest,
     decided: Option<Option<Guard>>,
 ) -> Result<Gate<Publishing>, Denied> {
     let key = &source.key;
@@ -256,7 +257,7 @@ pub async fn play(
     ctx: &Arc<Context>,
     v: &VhostConfig,
     key: &StreamKey,
-    who: &Who,
+    who: &ClientRequest,
     decided: Option<Option<Guard>>,
 ) -> Result<Gate<Playing>, Denied> {
     let gate = match decided {
@@ -290,7 +291,7 @@ pub async fn play_http(
     v: &VhostConfig,
     what: &str,
     key: &StreamKey,
-    who: &Who,
+    who: &ClientRequest,
     ip: IpAddr,
 ) -> Result<Playing, Denied> {
     let admitted = async {

@@ -308,7 +308,7 @@ fn stream_sums(clients: &[Arc<ClientStat>]) -> HashMap<StreamKey, StreamSums> {
         s.kbps_recv += kr;
         s.kbps_send += kw;
         if s.tc_url.is_empty() || info.kind.is_some_and(|k| k.is_publish()) {
-            s.tc_url = info.tc_url;
+            s.tc_url = info.request.tc_url;
         }
     }
     m
@@ -515,8 +515,10 @@ fn vhosts(ctx: &Context, id: Option<&str>) -> Value {
     let clients = ctx.stats.clients();
     let sources = ctx.hub.list();
     let one = |name: &str, v: &crate::config::VhostConfig| -> Value {
-        let mine: Vec<&Arc<ClientStat>> =
-            clients.iter().filter(|c| c.info().vhost == name).collect();
+        let mine: Vec<&Arc<ClientStat>> = clients
+            .iter()
+            .filter(|c| c.info().request.vhost == name)
+            .collect();
         let (mut r, mut w, mut kr, mut kw) = (0, 0, 0, 0);
         for c in &mine {
             let (a, b) = c.bytes();
@@ -603,10 +605,10 @@ fn client_object(ctx: &Context, c: &ClientStat) -> Value {
         .and_then(|k| ctx.hub.find(k))
         .map(|s| s.id.to_string())
         .unwrap_or_default();
-    let vhost = if info.vhost.is_empty() {
+    let vhost = if info.request.vhost.is_empty() {
         String::new()
     } else {
-        vhost_id(&info.vhost)
+        vhost_id(&info.request.vhost)
     };
     let url = info.key.as_ref().map(StreamKey::url).unwrap_or_default();
     let kind = info
@@ -617,11 +619,11 @@ fn client_object(ctx: &Context, c: &ClientStat) -> Value {
         ("vhost", vhost.into()),
         ("stream", stream_id.into()),
         ("ip", c.ip.as_str().into()),
-        ("pageUrl", info.page_url.into()),
-        ("swfUrl", info.swf_url.into()),
-        ("tcUrl", info.tc_url.into()),
+        ("pageUrl", info.request.page_url.into()),
+        ("swfUrl", info.request.swf_url.into()),
+        ("tcUrl", info.request.tc_url.into()),
         ("url", url.into()),
-        ("name", info.stream.into()),
+        ("name", info.request.stream.into()),
         ("type", kind.as_str().into()),
         ("publish", kind.is_publish().into()),
         ("alive", c.alive().as_secs_f64().into()),

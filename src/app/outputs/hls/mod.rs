@@ -745,7 +745,7 @@ pub fn spawn(
     vhost: &crate::config::VhostConfig,
     source: &Arc<crate::hub::Source>,
     publisher_cid: u32,
-    who: crate::app::hooks::Who,
+    who: crate::app::shared::ClientRequest,
 ) -> Option<crate::app::shared::Finished> {
     if !vhost.hls.enabled {
         return None;

@@ -1,6 +1,7 @@
 //! `[dns]`: the name servers srsd asks itself, for hosts where the system resolver has nothing
 //! to read (Android has no `/etc/resolv.conf`). See `src/app/dns.rs` for when they are used.
 
+use super::Millis;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,7 +14,7 @@ pub struct DnsConfig {
     /// system resolver while `/etc/resolv.conf` exists.
     pub servers: Vec<String>,
     /// Per query, in milliseconds (1..=30000).
-    pub timeout_ms: u32,
+    pub timeout_ms: Millis,
     /// Rounds over all servers before giving up (1..=5).
     pub attempts: u32,
 }
@@ -22,7 +23,7 @@ impl Default for DnsConfig {
     fn default() -> Self {
         DnsConfig {
             servers: Vec::new(),
-            timeout_ms: 2000,
+            timeout_ms: Millis::from_millis(2_000),
             attempts: 2,
         }
     }
@@ -48,7 +49,7 @@ impl DnsConfig {
                 ));
             }
         }
-        if !(1..=30_000).contains(&self.timeout_ms) {
+        if !(1..=30_000).contains(&self.timeout_ms.as_millis()) {
             return Err((
                 "timeout_ms",
                 format!("dns.timeout_ms: {} is not in 1..=30000", self.timeout_ms),

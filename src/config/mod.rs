@@ -21,6 +21,7 @@ mod rotation;
 pub mod security;
 #[cfg(test)]
 mod tests;
+mod units;
 mod vhost;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use engine::*;
+pub use units::{Millis, Seconds};
 pub use vhost::*;
 
 /// The vhost every unmatched vhost name falls back to (CONTRACTS.md §3 rule 4).
@@ -282,8 +284,8 @@ impl Default for HttpServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HeartbeatConfig {
     pub enabled: bool,
-    /// s between reports.
-    pub interval: f64,
+    /// Time between reports (written in seconds).
+    pub interval: Seconds,
     pub url: String,
     pub device_id: String,
     /// Include the `/api/v1/summaries` data in each report.
@@ -294,7 +296,7 @@ impl Default for HeartbeatConfig {
     fn default() -> Self {
         HeartbeatConfig {
             enabled: false,
-            interval: 9.9,
+            interval: Seconds::from_millis(9_900),
             url: "http://127.0.0.1:8085/api/v1/servers".to_string(),
             device_id: String::new(),
             summaries: false,
@@ -532,13 +534,6 @@ impl Config {
                     ));
                 }
             }
-            let queue = vhost.play.queue_length;
-            if !(queue.is_finite() && queue >= 0.0) {
-                return err(
-                    &["play", "queue_length"],
-                    format!(": {queue} must be >= 0 (seconds)"),
-                );
-            }
             if vhost.cluster.mode == ClusterMode::Remote && vhost.cluster.origin.is_empty() {
                 return err(
                     &["cluster", "mode"],
@@ -547,10 +542,10 @@ impl Config {
             }
             let hls = &vhost.hls;
             for (key, value) in [
-                ("fragment", hls.fragment),
+                ("fragment", hls.fragment.as_secs_f64()),
                 ("td_ratio", hls.td_ratio),
                 ("aof_ratio", hls.aof_ratio),
-                ("window", hls.window),
+                ("window", hls.window.as_secs_f64()),
             ] {
                 if !(value.is_finite() && value > 0.0) {
                     return err(&["hls", key], format!(": {value} must be > 0"));
@@ -558,12 +553,6 @@ impl Config {
             }
             let bc = &vhost.bandcheck;
             if bc.enabled {
-                if !(bc.interval.is_finite() && bc.interval >= 0.0) {
-                    return err(
-                        &["bandcheck", "interval"],
-                        format!(": {} must be >= 0 (seconds)", bc.interval),
-                    );
-                }
                 if bc.limit_kbps == 0 {
                     return err(&["bandcheck", "limit_kbps"], ": must be > 0".into());
                 }
@@ -571,16 +560,14 @@ impl Config {
                     return err(&["bandcheck", "key"], ": must not be empty".into());
                 }
             }
-            if vhost.dvr.plan == DvrPlan::Segment && vhost.dvr.duration == 0 {
+            if vhost.dvr.plan == DvrPlan::Segment && vhost.dvr.duration.is_zero() {
                 return err(
                     &["dvr", "duration"],
                     ": must be > 0 with plan = \"segment\"".into(),
                 );
             }
         }
-        if self.heartbeat.enabled
-            && !(self.heartbeat.interval.is_finite() && self.heartbeat.interval > 0.0)
-        {
+        if self.heartbeat.enabled && self.heartbeat.interval.is_zero() {
             return fail(
                 &["heartbeat", "interval"],
                 format!(

@@ -34,7 +34,7 @@ fn empty_text_gives_every_default() {
     assert!(config.ingest.is_empty());
     let hb = &config.heartbeat;
     assert!(!hb.enabled);
-    assert_eq!(hb.interval, 9.9);
+    assert_eq!(hb.interval.as_secs_f64(), 9.9);
     assert_eq!(hb.url, "http://127.0.0.1:8085/api/v1/servers");
     assert_eq!(hb.device_id, "");
     assert!(!hb.summaries);
@@ -56,12 +56,12 @@ fn vhost_defaults_match_srs() {
     let play = &v.play;
     assert!(play.gop_cache);
     assert_eq!(play.gop_cache_max_frames, 2500);
-    assert_eq!(play.queue_length, 10.0);
+    assert_eq!(play.queue_length.as_secs_f64(), 10.0);
     assert_eq!(play.time_jitter, TimeJitter::Full);
     assert!(!play.mix_correct && !play.atc && !play.atc_auto);
-    assert_eq!(play.mw_latency, 350);
-    assert_eq!(v.publish.firstpkt_timeout, 20000);
-    assert_eq!(v.publish.normal_timeout, 5000);
+    assert_eq!(play.mw_latency.as_millis(), 350);
+    assert_eq!(v.publish.firstpkt_timeout.as_millis(), 20000);
+    assert_eq!(v.publish.normal_timeout.as_millis(), 5000);
     assert!(v.publish.parse_sps);
     assert_eq!(v.cluster.mode, ClusterMode::Local);
     assert!(v.cluster.origin.is_empty());
@@ -74,14 +74,14 @@ fn vhost_defaults_match_srs() {
     let hooks = &v.http_hooks;
     assert!(!hooks.enabled);
     assert!(hooks.on_connect.is_empty() && hooks.on_hls.is_empty());
-    assert_eq!(hooks.timeout, 30000);
+    assert_eq!(hooks.timeout.as_millis(), 30000);
     let hls = &v.hls;
     // On, as SRS 6's shipped conf/srs.conf (its built-in default is off).
     assert!(hls.enabled);
-    assert_eq!(hls.fragment, 2.0);
+    assert_eq!(hls.fragment.as_secs_f64(), 2.0);
     assert_eq!(hls.td_ratio, 1.5);
     assert_eq!(hls.aof_ratio, 2.1);
-    assert_eq!(hls.window, 12.0);
+    assert_eq!(hls.window.as_secs_f64(), 12.0);
     assert_eq!(hls.on_error, HlsOnError::Continue);
     assert_eq!(
         hls.path, "",
@@ -93,7 +93,7 @@ fn vhost_defaults_match_srs() {
     assert_eq!(hls.acodec, "aac");
     assert_eq!(hls.vcodec, "h264");
     assert!(hls.cleanup);
-    assert_eq!(hls.dispose, 0);
+    assert_eq!(hls.dispose.as_secs_f64(), 0.0);
     assert!(hls.wait_keyframe);
     assert!(v.http_remux.enabled);
     assert_eq!(v.http_remux.mount, "[vhost]/[app]/[stream].flv");
@@ -101,7 +101,7 @@ fn vhost_defaults_match_srs() {
     assert!(!dvr.enabled);
     assert_eq!(dvr.plan, DvrPlan::Session);
     assert_eq!(dvr.path, "./objs/dvr/[app]/[stream].[timestamp].flv");
-    assert_eq!(dvr.duration, 30);
+    assert_eq!(dvr.duration.as_secs_f64(), 30.0);
     assert!(dvr.wait_keyframe);
     assert_eq!(dvr.time_jitter, TimeJitter::Full);
     assert!(v.transcode.is_empty());
@@ -228,14 +228,21 @@ fn remote_cluster_without_origin_is_an_error() {
 
 #[test]
 fn negative_queue_length_and_zero_fragment_are_errors() {
+    // A duration the server could not apply fails at the value, typed at load.
     let e = parse_err("[vhost.x]\nplay.queue_length = -1\n");
-    assert_eq!((e.line, e.col), (2, 1), "{e}");
+    assert_eq!((e.line, e.col), (2, 21), "{e}");
+    assert!(e.message.contains("-1 is not a number of seconds"), "{e}");
+    let e = parse_err("[vhost.x.play]\nmw_latency = -350\n");
+    assert_eq!((e.line, e.col), (2, 14), "{e}");
+    assert!(e.message.contains("milliseconds"), "{e}");
+    let e = parse_err("[vhost.x.hls]\nwindow = inf\n");
+    assert_eq!(e.line, 2, "{e}");
     let e = parse_err("[vhost.x.hls]\nenabled = true\nfragment = 0\n");
     assert_eq!((e.line, e.col), (3, 1), "{e}");
     assert!(parse("[vhost.x.play]\nqueue_length = 0\n").is_ok());
     // Integers are accepted where seconds are fractional.
     let config = parse("[vhost.x.hls]\nfragment = 5\n").expect("valid");
-    assert_eq!(config.vhost["x"].hls.fragment, 5.0);
+    assert_eq!(config.vhost["x"].hls.fragment.as_secs_f64(), 5.0);
 }
 
 #[test]

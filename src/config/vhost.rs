@@ -70,13 +70,13 @@ pub struct PlayConfig {
     pub gop_cache: bool,
     pub gop_cache_max_frames: u32,
     /// Seconds of media a player's queue may hold before whole GOPs are dropped.
-    pub queue_length: f64,
+    pub queue_length: Seconds,
     pub time_jitter: TimeJitter,
     pub mix_correct: bool,
     pub atc: bool,
     pub atc_auto: bool,
-    /// Merged-write latency, ms.
-    pub mw_latency: u32,
+    /// Merged-write latency (written in ms).
+    pub mw_latency: Millis,
     /// Tell RTMP players when the publisher leaves and comes back
     /// (`NetStream.Play.UnpublishNotify` / `PublishNotify`). Off by default, as nginx-rtmp's
     /// `publish_notify`: ffmpeg, ffplay, mpv, VLC and rtmpdump end the stream on
@@ -89,12 +89,12 @@ impl Default for PlayConfig {
         PlayConfig {
             gop_cache: true,
             gop_cache_max_frames: 2500,
-            queue_length: 10.0,
+            queue_length: Seconds::from_secs(10),
             time_jitter: TimeJitter::Full,
             mix_correct: false,
             atc: false,
             atc_auto: false,
-            mw_latency: 350,
+            mw_latency: Millis::from_millis(350),
             publish_notify: false,
         }
     }
@@ -103,18 +103,18 @@ impl Default for PlayConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublishConfig {
-    /// ms to wait for the first media packet after `publish`.
-    pub firstpkt_timeout: u32,
-    /// ms to wait for each following packet.
-    pub normal_timeout: u32,
+    /// How long to wait for the first media packet after `publish` (written in ms).
+    pub firstpkt_timeout: Millis,
+    /// How long to wait for each following packet (written in ms).
+    pub normal_timeout: Millis,
     pub parse_sps: bool,
 }
 
 impl Default for PublishConfig {
     fn default() -> Self {
         PublishConfig {
-            firstpkt_timeout: 20000,
-            normal_timeout: 5000,
+            firstpkt_timeout: Millis::from_millis(20_000),
+            normal_timeout: Millis::from_millis(5_000),
             parse_sps: true,
         }
     }
@@ -150,8 +150,8 @@ pub struct BandcheckConfig {
     pub enabled: bool,
     /// The key a client must send as `key=` in its tcUrl's query.
     pub key: String,
-    /// Seconds: at most one check per vhost in this window; later ones are refused.
-    pub interval: f64,
+    /// At most one check per vhost in this window (written in seconds); later ones are refused.
+    pub interval: Seconds,
     /// Kbps: the most either phase sends or reads.
     pub limit_kbps: u32,
 }
@@ -161,7 +161,7 @@ impl Default for BandcheckConfig {
         BandcheckConfig {
             enabled: false,
             key: "35c9b402c12a7246868752e2878f7e0e".to_string(),
-            interval: 30.0,
+            interval: Seconds::from_secs(30),
             limit_kbps: 4000,
         }
     }
@@ -205,8 +205,8 @@ pub struct HttpHooksConfig {
     pub on_stop: Vec<String>,
     pub on_dvr: Vec<String>,
     pub on_hls: Vec<String>,
-    /// ms per callback request.
-    pub timeout: u32,
+    /// How long one callback request may take (written in ms).
+    pub timeout: Millis,
     /// Which server's hook protocol the URLs speak (see [`HookProtocol`]).
     pub hook_protocol: HookProtocol,
 }
@@ -236,7 +236,7 @@ impl Default for HttpHooksConfig {
             on_stop: Vec::new(),
             on_dvr: Vec::new(),
             on_hls: Vec::new(),
-            timeout: 30000,
+            timeout: Millis::from_millis(30_000),
             hook_protocol: HookProtocol::Srs,
         }
     }
@@ -259,16 +259,16 @@ pub enum HlsOnError {
 #[serde(deny_unknown_fields, default)]
 pub struct HlsConfig {
     pub enabled: bool,
-    /// Target segment duration, s.
-    pub fragment: f64,
+    /// Target segment duration (written in seconds).
+    pub fragment: Seconds,
     /// With video, segments are cut only on keyframes; a keyframe interval longer than
     /// `fragment * td_ratio` is logged once per stream, and `ceil(fragment * td_ratio)` is the
     /// least `EXT-X-TARGETDURATION`.
     pub td_ratio: f64,
     /// Pure-audio segments are cut at `fragment * aof_ratio`.
     pub aof_ratio: f64,
-    /// Playlist duration, s.
-    pub window: f64,
+    /// Playlist duration (written in seconds).
+    pub window: Seconds,
     pub on_error: HlsOnError,
     pub path: String,
     pub m3u8_file: String,
@@ -278,8 +278,8 @@ pub struct HlsConfig {
     pub vcodec: String,
     /// Delete segments that left the window.
     pub cleanup: bool,
-    /// s after unpublish to delete the stream's files; 0 = never.
-    pub dispose: u32,
+    /// How long after unpublish to delete the stream's files (written in seconds); 0 = never.
+    pub dispose: Seconds,
     /// SRS's `hls_wait_keyframe`, accepted for its configs; video segments always start on a
     /// keyframe whatever it says (a segment starting mid-GOP cannot be played).
     pub wait_keyframe: bool,
@@ -310,10 +310,10 @@ impl Default for HlsConfig {
             // On, as SRS 6's shipped conf/srs.conf has it (SRS's built-in default is off):
             // one set of defaults, the embedded config equals an empty file.
             enabled: true,
-            fragment: 2.0,
+            fragment: Seconds::from_secs(2),
             td_ratio: 1.5,
             aof_ratio: 2.1,
-            window: 12.0,
+            window: Seconds::from_secs(12),
             on_error: HlsOnError::Continue,
             // Empty = `http_server.dir` (filled in by `Config::parse`), so what HLS writes is
             // what the HTTP server serves, as SRS's hls_path and http_server dir agree.
@@ -324,7 +324,7 @@ impl Default for HlsConfig {
             acodec: "aac".to_string(),
             vcodec: "h264".to_string(),
             cleanup: true,
-            dispose: 0,
+            dispose: Seconds::from_secs(0),
             wait_keyframe: true,
             ctx: true,
             storage: HlsStorage::Disk,
@@ -366,8 +366,8 @@ pub struct DvrConfig {
     pub enabled: bool,
     pub plan: DvrPlan,
     pub path: String,
-    /// Segment length, s (plan = "segment").
-    pub duration: u32,
+    /// Segment length (written in seconds; plan = "segment").
+    pub duration: Seconds,
     pub wait_keyframe: bool,
     pub time_jitter: TimeJitter,
 }
@@ -378,7 +378,7 @@ impl Default for DvrConfig {
             enabled: false,
             plan: DvrPlan::Session,
             path: "./objs/dvr/[app]/[stream].[timestamp].flv".to_string(),
-            duration: 30,
+            duration: Seconds::from_secs(30),
             wait_keyframe: true,
             time_jitter: TimeJitter::Full,
         }

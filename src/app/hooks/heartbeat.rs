@@ -35,8 +35,8 @@ pub async fn run(ctx: Arc<Context>) {
     loop {
         let cfg = ctx.config().heartbeat.clone();
         let wait = if cfg.enabled {
-            let interval = clamp_secs(cfg.interval, MIN_INTERVAL, MAX_INTERVAL);
-            let timeout = clamp_secs(cfg.interval, MIN_TIMEOUT, MAX_TIMEOUT);
+            let interval = clamp_secs(cfg.interval.as_secs_f64(), MIN_INTERVAL, MAX_INTERVAL);
+            let timeout = clamp_secs(cfg.interval.as_secs_f64(), MIN_TIMEOUT, MAX_TIMEOUT);
             let started = Instant::now();
             let result = crate::app::hooks::post_json(&cfg.url, report(&ctx, &cfg), timeout).await;
             let failure = match result {

@@ -457,7 +457,7 @@ pub async fn run_gate_renaming(
     who: &ClientRequest,
     stat: Option<Arc<crate::app::runtime::stats::ClientStat>>,
 ) -> Result<(Option<Guard>, Option<String>), HookError> {
-    let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
+    let timeout = cfg.timeout.get().max(Duration::from_millis(1));
     let urls = urls_for(cfg, action);
     let nginx = cfg.hook_protocol == crate::config::HookProtocol::Nginx;
     let mut renamed = None;
@@ -495,7 +495,7 @@ pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &ClientRequest, file: &
     if urls.is_empty() {
         return;
     }
-    let timeout = Duration::from_millis(cfg.timeout.max(1) as u64);
+    let timeout = cfg.timeout.get().max(Duration::from_millis(1));
     if cfg.hook_protocol == crate::config::HookProtocol::Nginx {
         let b = nginx::record_done(who, file);
         let form = nginx::FORM;
@@ -514,7 +514,7 @@ pub fn on_dvr(ctx: &Context, cfg: &HttpHooksConfig, who: &ClientRequest, file: &
     ctx.hooks.notify(
         urls,
         b,
-        Duration::from_millis(cfg.timeout.max(1) as u64),
+        cfg.timeout.get().max(Duration::from_millis(1)),
         "on_dvr",
     );
 }
@@ -570,7 +570,7 @@ pub fn on_hls(ctx: &Context, cfg: &HttpHooksConfig, who: &ClientRequest, seg: &S
     ctx.hooks.notify(
         urls,
         b,
-        Duration::from_millis(cfg.timeout.max(1) as u64),
+        cfg.timeout.get().max(Duration::from_millis(1)),
         "on_hls",
     );
 }

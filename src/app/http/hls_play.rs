@@ -193,7 +193,7 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
     let id = match known {
         Some(id) => id.to_string(),
         None => {
-            let timeout = Duration::from_secs_f64((2.0 * v.hls.window).max(0.0)).max(MIN_TIMEOUT);
+            let timeout = (2 * v.hls.window.get()).max(MIN_TIMEOUT);
             match admit(conn, req, v, &key, timeout, given).await {
                 Ok(id) => id,
                 Err(resp) => return Some(resp),

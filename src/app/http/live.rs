@@ -433,7 +433,7 @@ fn subscribe(
     let ctx = conn.ctx.clone();
     let source = ctx.hub.source(key, source_options(v));
     let limits = QueueLimits {
-        max_duration_ms: (v.play.queue_length * 1000.0) as i64,
+        max_duration_ms: v.play.queue_length.as_millis_i64(),
         ..QueueLimits::default()
     };
     let mut consumer = source.subscribe(limits, play_jitter(v, &source));
@@ -444,7 +444,7 @@ fn subscribe(
     let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
     // Merged writes, as for RTMP players: wait this long after the first frame of a batch so
     // one HTTP chunk and one writev carry more frames (SRS's mw_sleep applies to HTTP too).
-    let mw_latency = Duration::from_millis(u64::from(v.play.mw_latency));
+    let mw_latency = v.play.mw_latency.get();
     guard.stat.update(|i| {
         i.request = who.clone();
         i.kind = Some(ClientType::FlvPlay);

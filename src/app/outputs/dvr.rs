@@ -199,7 +199,7 @@ impl Recorder {
         if let Some(o) = &self.open {
             let elapsed = u64::from(ts.wrapping_sub(o.start_ts));
             if self.cfg.plan == DvrPlan::Segment
-                && elapsed >= u64::from(self.cfg.duration) * 1000
+                && elapsed >= self.cfg.duration.get().as_millis() as u64
                 && (keyframe || !self.cfg.wait_keyframe || !self.has_video)
             {
                 if let Some(p) = self.close()? {
@@ -541,7 +541,7 @@ mod tests {
             enabled: true,
             plan,
             path: format!("{}/[app]/[stream].[timestamp].flv", dir.display()),
-            duration,
+            duration: crate::config::Seconds::from_secs(u64::from(duration)),
             wait_keyframe,
             ..DvrConfig::default()
         }

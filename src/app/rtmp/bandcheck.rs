@@ -214,7 +214,7 @@ pub async fn run(
         link.session.reject_connect(id, "bandcheck: wrong key");
         return link.flush().await;
     }
-    let interval = Duration::from_secs_f64(cfg.interval.max(0.0));
+    let interval = cfg.interval.get();
     if !gate.admit(vhost, interval) {
         log::warn!(
             "bandcheck {vhost}: refused: one check per {} s",

@@ -226,8 +226,8 @@ impl Conn<'_> {
             key,
             got_media: false,
             last_media: Instant::now(),
-            first_timeout: Duration::from_millis(v.publish.firstpkt_timeout as u64),
-            normal_timeout: Duration::from_millis(v.publish.normal_timeout as u64),
+            first_timeout: v.publish.firstpkt_timeout.get(),
+            normal_timeout: v.publish.normal_timeout.get(),
             msgs: 0,
             _hook: publishing.hook,
             outputs,
@@ -277,7 +277,7 @@ impl Conn<'_> {
             }
         };
         let limits = QueueLimits {
-            max_duration_ms: (v.play.queue_length * 1000.0) as i64,
+            max_duration_ms: v.play.queue_length.as_millis_i64(),
             ..QueueLimits::default()
         };
         let consumer = source.subscribe(limits, play_jitter(&v, &source));
@@ -307,7 +307,7 @@ impl Conn<'_> {
             key,
             stream_id,
             paused: false,
-            mw_latency: Duration::from_millis(v.play.mw_latency as u64),
+            mw_latency: v.play.mw_latency.get(),
             primed: false,
             next_write: None,
             tcp_nodelay: v.tcp_nodelay,

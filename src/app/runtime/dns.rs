@@ -57,7 +57,7 @@ fn settings() -> (Vec<SocketAddr>, Duration, u32) {
     }
     (
         servers,
-        Duration::from_millis(u64::from(cfg.timeout_ms.max(1))),
+        cfg.timeout_ms.get().max(Duration::from_millis(1)),
         cfg.attempts.clamp(1, 5),
     )
 }

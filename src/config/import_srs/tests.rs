@@ -141,18 +141,18 @@ fn srs3_nested_config_maps_every_family() {
     assert!(c.http_api.enabled && c.http_api.raw_api.allow_reload);
     assert_eq!(c.http_api.listen, "1985");
     assert_eq!(c.http_server.dir, "./objs/nginx/html");
-    assert_eq!(c.heartbeat.interval, 9.3);
+    assert_eq!(c.heartbeat.interval.as_secs_f64(), 9.3);
     let v = &c.vhost[DEFAULT_VHOST];
     assert!(!v.play.gop_cache);
-    assert_eq!(v.play.queue_length, 20.0);
+    assert_eq!(v.play.queue_length.as_secs_f64(), 20.0);
     assert_eq!(v.play.time_jitter, TimeJitter::Zero);
-    assert_eq!(v.publish.firstpkt_timeout, 30000);
+    assert_eq!(v.publish.firstpkt_timeout.as_millis(), 30000);
     assert!(v.hls.enabled);
-    assert_eq!(v.hls.fragment, 4.0);
-    assert_eq!(v.hls.dispose, 30);
+    assert_eq!(v.hls.fragment.as_secs_f64(), 4.0);
+    assert_eq!(v.hls.dispose.as_secs_f64(), 30.0);
     assert!(v.http_remux.enabled);
     assert_eq!(v.dvr.plan, DvrPlan::Segment);
-    assert_eq!(v.dvr.duration, 60);
+    assert_eq!(v.dvr.duration.as_secs_f64(), 60.0);
     assert_eq!(v.http_hooks.on_publish.len(), 2);
     assert_eq!(
         v.security.allow,
@@ -217,15 +217,15 @@ fn srs2_flat_config_maps_to_the_same_keys() {
     let (c, toml, _) = import_text(SRS2);
     let v = &c.vhost[DEFAULT_VHOST];
     assert!(v.play.gop_cache);
-    assert_eq!(v.play.mw_latency, 350);
-    assert_eq!(v.publish.firstpkt_timeout, 20000);
+    assert_eq!(v.play.mw_latency.as_millis(), 350);
+    assert_eq!(v.publish.firstpkt_timeout.as_millis(), 20000);
     assert!(v.forward.enabled);
     assert_eq!(v.forward.destination, ["127.0.0.1:19350"]);
     assert!(v.refer.enabled);
     assert_eq!(v.refer.all, ["github.com"]);
     assert_eq!(v.refer.publish, ["ossrs.net"]);
     assert_eq!(v.hls.storage, HlsStorage::Memory);
-    assert_eq!(v.hls.window, 60.0);
+    assert_eq!(v.hls.window.as_secs_f64(), 60.0);
     assert!(!v.http_remux.enabled, "SRS 2 had no http_remux here");
     assert_eq!(v.dvr.plan, DvrPlan::Session);
     let edge = &c.vhost["edge.srs.com"];

@@ -530,7 +530,7 @@ fn vhosts(ctx: &Context, id: Option<&str>) -> Value {
         }
         let mut hls = obj([("enabled", v.hls.enabled.into())]);
         if v.hls.enabled {
-            hls.push("fragment", v.hls.fragment);
+            hls.push("fragment", v.hls.fragment.as_secs_f64());
         }
         obj([
             ("id", vhost_id(name).into()),

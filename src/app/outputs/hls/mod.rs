@@ -15,7 +15,7 @@
 use crate::app::runtime::file_thread::Batch;
 use crate::app::runtime::output_status::{Output, Reason, Status};
 use crate::app::runtime::template::{self, Vars};
-use crate::config::{HlsConfig, HlsStorage};
+use crate::config::{HlsConfig, HlsStorage, Seconds};
 use crate::hub::{Codec, Consumer, Frame, Item, StreamKey};
 use crate::protocol::m3u8::{self, Playlist, Segment as PlaylistSegment};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
@@ -290,7 +290,7 @@ impl Segmenter {
                     self.open.is_some(),
                     keyframe,
                     duration,
-                    (self.cfg.fragment * 1000.0) as i64,
+                    self.cfg.fragment.as_millis_i64(),
                     tracks_changed,
                 );
                 if cut && tracks_changed {
@@ -301,7 +301,7 @@ impl Segmenter {
             }
             // Audio-only streams are cut on time (aof_ratio), as SRS does.
             Sample::Audio { .. } => {
-                let limit = (self.cfg.fragment * self.cfg.aof_ratio * 1000.0) as i64;
+                let limit = (self.cfg.fragment.as_secs_f64() * self.cfg.aof_ratio * 1000.0) as i64;
                 !self.remux.has_video() && (self.open.is_none() || duration >= limit)
             }
         };
@@ -324,7 +324,7 @@ impl Segmenter {
     /// Measures the encoder's keyframe interval and tells the operator, once per stream, when
     /// it is longer than `fragment * td_ratio`: segments then last a whole GOP.
     fn watch_keyframes(&mut self, dts: i64, keyframe: bool) {
-        let limit_s = self.cfg.fragment * self.cfg.td_ratio.max(1.0);
+        let limit_s = self.cfg.fragment.as_secs_f64() * self.cfg.td_ratio.max(1.0);
         let Some(last) = self.last_keyframe else {
             if keyframe {
                 self.last_keyframe = Some(dts);
@@ -457,7 +457,9 @@ impl Segmenter {
         }
         self.committed += 1;
         let duration = duration_ms as f64 / 1000.0;
-        let floor = (self.cfg.fragment * self.cfg.td_ratio).ceil().max(1.0) as u64;
+        let floor = (self.cfg.fragment.as_secs_f64() * self.cfg.td_ratio)
+            .ceil()
+            .max(1.0) as u64;
         let (playlist, expired) = {
             let mut m = self.playlists.lock();
             let memo = m.entry(self.m3u8_path.clone()).or_default();
@@ -475,7 +477,7 @@ impl Segmenter {
                 .max(floor)
                 .max(m3u8::target_for(duration));
             memo.clock += duration;
-            let expired = slide(memo, self.cfg.window, self.cfg.cleanup);
+            let expired = slide(memo, self.cfg.window.as_secs_f64(), self.cfg.cleanup);
             (self.playlist(memo), expired)
         };
         self.storage
@@ -577,9 +579,9 @@ fn slide(memo: &mut Memo, window: f64, cleanup: bool) -> Vec<PathBuf> {
     expired
 }
 
-/// Seconds without a publisher after which a `storage = "memory"` stream with `dispose = 0`
-/// frees its playlist and segments (SRS's full.conf suggests 120 for `hls_dispose`).
-pub const MEMORY_DISPOSE_S: u32 = 120;
+/// How long without a publisher a `storage = "memory"` stream with `dispose = 0` keeps its
+/// playlist and segments (SRS's full.conf suggests 120 s for `hls_dispose`).
+pub const MEMORY_DISPOSE: Seconds = Seconds::from_secs(120);
 
 /// The `hls` state words in the API: segments are being listed.
 pub const WRITING: &str = "writing";
@@ -601,9 +603,9 @@ pub async fn run(
     status: Arc<Status>,
 ) -> HlsStop {
     // In memory, a stream that is gone must give its window back: without a dispose of its
-    // own it is freed after MEMORY_DISPOSE_S without a publisher.
+    // own it is freed after MEMORY_DISPOSE without a publisher.
     let dispose = match (&storage, cfg.dispose) {
-        (Storage::Memory(_), 0) => MEMORY_DISPOSE_S,
+        (Storage::Memory(_), d) if d.is_zero() => MEMORY_DISPOSE,
         (_, d) => d,
     };
     let on_error = cfg.on_error;
@@ -668,7 +670,7 @@ pub async fn run(
             .unwrap_or(0.0);
         (memo.map(|x| x.generation), retention)
     };
-    if retention > 0.0 && (dispose == 0 || f64::from(dispose) > retention) {
+    if retention > 0.0 && (dispose.is_zero() || dispose.as_secs_f64() > retention) {
         let m3u8 = m3u8.clone();
         let storage = storage.clone();
         let playlists = playlists.clone();
@@ -688,10 +690,10 @@ pub async fn run(
             remove_files(storage, expired);
         });
     }
-    if dispose > 0 {
+    if !dispose.is_zero() {
         let key2 = key.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(dispose as u64)).await;
+            tokio::time::sleep(dispose.get()).await;
             let files: Vec<PathBuf> = {
                 let mut m = playlists.lock();
                 if m.get(&m3u8).map(|x| x.generation) != generation

@@ -790,3 +790,138 @@ async fn reload_adds_and_removes_forwards_and_gop_cache_of_live_streams() {
         .count();
     assert_eq!(frames, 0, "no cached GOP after gop_cache was turned off");
 }
+
+/// What one connection to [`recording_destination`] raised, in order: `publish`, `media`
+/// (once), `unpublish` (FCUnpublish / deleteStream), `eof`.
+type Recorded = Arc<std::sync::Mutex<Vec<Vec<&'static str>>>>;
+
+/// An RTMP destination built on srsd's own sans-IO server session that accepts every connect
+/// and publish and records, per connection, what happened.
+async fn recording_destination() -> (SocketAddr, Recorded) {
+    use srsd::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
+    use srsd::protocol::rtmp::session::{ServerEvent, ServerSession};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let recorded: Recorded = Default::default();
+    let rec = recorded.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let rec = rec.clone();
+            let n = {
+                let mut r = rec.lock().unwrap();
+                r.push(Vec::new());
+                r.len() - 1
+            };
+            tokio::spawn(async move {
+                let note = |what| rec.lock().unwrap()[n].push(what);
+                let mut buf = bytes::BytesMut::new();
+                let mut hs = ServerHandshake::new();
+                loop {
+                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return note("eof");
+                    }
+                    match hs.handle_input(&mut buf, &mut |b| b.fill(7), 0) {
+                        Ok(HandshakeProgress::NeedMore { send }) => {
+                            let _ = s.write_all(&send).await;
+                        }
+                        Ok(HandshakeProgress::Done { send }) => {
+                            let _ = s.write_all(&send).await;
+                            break;
+                        }
+                        Err(_) => return note("eof"),
+                    }
+                }
+                let mut session = ServerSession::new(4096, "recorder");
+                let mut media = false;
+                loop {
+                    if session.handle_input(&mut buf).is_err() {
+                        return note("eof");
+                    }
+                    while let Some(e) = session.poll_event() {
+                        match e {
+                            ServerEvent::Connect { id, .. } => session.accept_connect(id),
+                            ServerEvent::Publish { id, .. } => {
+                                session.accept_publish(id);
+                                note("publish");
+                            }
+                            ServerEvent::Media { .. } if !media => {
+                                media = true;
+                                note("media");
+                            }
+                            ServerEvent::Unpublish => note("unpublish"),
+                            _ => {}
+                        }
+                    }
+                    while let Some(out) = session.take_output() {
+                        let _ = s.write_all(&out).await;
+                    }
+                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return note("eof");
+                    }
+                }
+            });
+        }
+    });
+    (addr, recorded)
+}
+
+/// A forwarder is stopped, never aborted: removed by a reload or ended with its stream, it
+/// unpublishes its upstream session (FCUnpublish/deleteStream) before it closes the socket,
+/// as SRS's forwarder and nginx-rtmp's push do. Aborting the task mid-stream left the
+/// destination with a publisher that vanished without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forward_stopped_by_reload_or_unpublish_says_goodbye_upstream() {
+    let (dest, recorded) = recording_destination().await;
+    let source = start_server("cl-fwd-goodbye", "").await;
+    let with = |forward: bool| {
+        let base = srsd::config::Config::clone(&source.ctx.config());
+        let text = format!(
+            "listen = [\"127.0.0.1:0\"]\n[vhost.\"__defaultVhost__\".forward]\n\
+             enabled = {forward}\ndestination = [\"{dest}\"]\n"
+        );
+        let mut c = Config::parse(&text, "reload.toml").expect("reload config parses");
+        c.listen = base.listen.clone();
+        c.http_server = base.http_server.clone();
+        c.http_api = base.http_api.clone();
+        c.pid = base.pid.clone();
+        c
+    };
+    let conn = |n: usize| recorded.lock().unwrap().get(n).cloned().unwrap_or_default();
+    let p = publish_live(source.url("live/bye"), 0);
+    assert!(wait_for(T, || publishing(&source, "bye")).await);
+
+    // 1. Added by a reload, then removed by one.
+    source.ctx.set_config(with(true));
+    assert!(
+        wait_for(T, || conn(0).contains(&"media")).await,
+        "forwarded: {:?}",
+        conn(0)
+    );
+    source.ctx.set_config(with(false));
+    assert!(
+        wait_for(T, || conn(0).contains(&"eof")).await,
+        "{:?}",
+        conn(0)
+    );
+    assert_eq!(conn(0), ["publish", "media", "unpublish", "eof"]);
+
+    // 2. Forwarding again; the stream's publisher goes away (its socket just drops).
+    source.ctx.set_config(with(true));
+    assert!(
+        wait_for(T, || conn(1).contains(&"media")).await,
+        "{:?}",
+        conn(1)
+    );
+    drop(p);
+    assert!(
+        wait_for(T, || conn(1).contains(&"eof")).await,
+        "{:?}",
+        conn(1)
+    );
+    assert_eq!(conn(1), ["publish", "media", "unpublish", "eof"]);
+    assert!(
+        wait_for(T, || source.ctx.links.is_empty()).await,
+        "no cluster link task left: {}",
+        source.ctx.links.len()
+    );
+}

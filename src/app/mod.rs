@@ -171,6 +171,7 @@ impl Server {
             &self.ctx.connection_tasks,
             &self.ctx.writers,
             &self.ctx.processes,
+            &self.ctx.links,
         ] {
             t.wait(deadline).await;
         }

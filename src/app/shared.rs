@@ -105,6 +105,9 @@ pub struct Context {
     pub http_port: u16,
     /// ffmpeg (transcode, ingest) children running now; shutdown waits for them.
     pub processes: tasks::Tracker,
+    /// Cluster links (edge pulls, edge pushes, forwarders and their supervisors): shutdown
+    /// waits for them to close their upstream sessions.
+    pub links: tasks::Tracker,
     /// Bumped by every applied reload; features that restart on reload watch it.
     config_generation: watch::Sender<u64>,
 }
@@ -228,6 +231,7 @@ impl Context {
             rtmp_port,
             http_port,
             processes: Default::default(),
+            links: Default::default(),
             config_generation: watch::channel(0).0,
         }
     }

@@ -372,7 +372,7 @@ pub fn ensure_pull(
         swf_url: swf_url.to_string(),
     };
     log::info!("edge pull {key}: started (pull cid {cid})");
-    tokio::spawn(crate::app::runtime::log::with_cid(
+    ctx.links.spawn(crate::app::runtime::log::with_cid(
         cid,
         pull(ctx.clone(), publisher, link, plan),
     ));
@@ -584,11 +584,22 @@ pub fn push(ctx: &Arc<Context>, vhost: &VhostConfig, source: &Arc<Source>, param
     log::info!("edge push {key}: started (push cid {cid})");
     let ctx2 = ctx.clone();
     let key = key.clone();
-    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
-        let label = format!("edge push {key}");
-        forward::forward_stream(ctx2.clone(), consumer, label, urls, Some(link.clone())).await;
-        ctx2.edges.remove(&key, &link);
-    }));
+    ctx.links
+        .spawn(crate::app::runtime::log::with_cid(cid, async move {
+            let label = format!("edge push {key}");
+            // Ends with the local stream (unpublish) or the server: never stopped from outside.
+            let (_never, stop) = crate::app::runtime::tasks::stop_pair();
+            forward::forward_stream(
+                ctx2.clone(),
+                consumer,
+                label,
+                urls,
+                Some(link.clone()),
+                stop,
+            )
+            .await;
+            ctx2.edges.remove(&key, &link);
+        }));
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 use crate::app::cluster::edge::{self, Link, LinkState};
 use crate::app::runtime::output_status::{Output, Reason};
+use crate::app::runtime::tasks::{stop_pair, StopOnDrop, StopSignal};
 use crate::app::shared::Context;
 use crate::client::{ClientError, RtmpClient, RtmpUrl};
 use crate::hub::{Consumer, Frame, Item, QueueLimits, Source, StreamKey, TimeJitter};
@@ -60,26 +61,14 @@ impl Backoff {
     }
 }
 
-/// Stops the stream's forwarders when dropped (the publish state owns it).
+/// Stops the stream's forwarders when dropped (the publish state owns it): the supervisor
+/// ends, dropping its [`Forwarder`]s, and each closes its upstream publish itself.
 pub struct Forwards {
-    task: tokio::task::JoinHandle<()>,
+    _stop: StopOnDrop,
 }
 
-impl Drop for Forwards {
-    fn drop(&mut self) {
-        // Aborting drops the supervisor's map of handles, which aborts each forwarder.
-        self.task.abort();
-    }
-}
-
-/// Aborts its forwarder when dropped.
-struct Forwarder(tokio::task::JoinHandle<()>);
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+/// Stops its forwarder when dropped (removed by a reload, or the stream's forwards end).
+struct Forwarder(#[allow(dead_code)] StopOnDrop);
 
 /// On publish: while the returned guard lives, one independent forwarder runs per
 /// destination of the vhost's `[forward]` (each with its own consumer, primed with the
@@ -88,7 +77,9 @@ impl Drop for Forwarder {
 pub fn spawn_all(ctx: &Arc<Context>, source: &Arc<Source>, param: &str) -> Forwards {
     let (ctx, source, param) = (ctx.clone(), source.clone(), param.to_string());
     let cid = crate::app::runtime::log::current_cid();
-    let task = tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
+    let (stop_owner, mut stop) = stop_pair();
+    let links = ctx.links.clone();
+    links.spawn(crate::app::runtime::log::with_cid(cid, async move {
         let mut changes = ctx.config_changes();
         let mut shutdown = ctx.shutdown.clone();
         let mut running: HashMap<String, Forwarder> = HashMap::new();
@@ -111,10 +102,11 @@ pub fn spawn_all(ctx: &Arc<Context>, source: &Arc<Source>, param: &str) -> Forwa
             tokio::select! {
                 r = changes.changed() => if r.is_err() { return },
                 _ = shutdown.wait_for(|s| *s) => return,
+                _ = stop.requested() => return,
             }
         }
     }));
-    Forwards { task }
+    Forwards { _stop: stop_owner }
 }
 
 /// The destinations the current config forwards `key` to (none when forward is off).
@@ -141,10 +133,12 @@ fn start(ctx: &Arc<Context>, source: &Arc<Source>, param: &str, dest: &str) -> O
     let cid = crate::app::runtime::log::next_cid();
     log::info!("forward {key} -> {url} (forwarder cid {cid})");
     let label = format!("forward {key} -> {dest}");
-    Some(Forwarder(tokio::spawn(crate::app::runtime::log::with_cid(
+    let (owner, stop) = stop_pair();
+    ctx.links.spawn(crate::app::runtime::log::with_cid(
         cid,
-        forward_stream(ctx.clone(), consumer, label, vec![url], None),
-    ))))
+        forward_stream(ctx.clone(), consumer, label, vec![url], None, stop),
+    ));
+    Some(Forwarder(owner))
 }
 
 /// Metadata and sequence headers seen on the stream, re-sent after every reconnect.
@@ -188,14 +182,16 @@ struct Upstream {
 }
 
 /// Publishes what `consumer` receives to `upstreams` (tried in order, cycling), reconnecting
-/// with backoff, until the local stream is unpublished or the server shuts down. `link`, when
-/// given, shows the state in the edge registry (edge push).
+/// with backoff, until the local stream is unpublished, `stop` is requested or the server
+/// shuts down; each way ends with a polite unpublish of the open upstream session. `link`,
+/// when given, shows the state in the edge registry (edge push).
 pub(crate) async fn forward_stream(
     ctx: Arc<Context>,
     consumer: Consumer,
     label: String,
     upstreams: Vec<RtmpUrl>,
     link: Option<Arc<Link>>,
+    mut stop: StopSignal,
 ) {
     if upstreams.is_empty() {
         return;
@@ -278,6 +274,10 @@ pub(crate) async fn forward_stream(
             _ = consumer.recv(&mut items, BATCH_BYTES) => {}
             _ = tokio::time::sleep_until(next_attempt), if up.is_none() => {}
             _ = shutdown.changed() => break,
+            _ = stop.requested() => {
+                log::info!("{label}: stopped");
+                break;
+            }
         }
         if let Some(st) = &status {
             st.set_dropped(consumer.dropped() as usize);

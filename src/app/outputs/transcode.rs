@@ -13,30 +13,27 @@
 
 use crate::app::ffmpeg;
 use crate::app::ffmpeg::process::{Group, Spec};
+use crate::app::runtime::tasks::{stop_pair, StopOnDrop};
 use crate::app::runtime::template::{self, Vars};
 use crate::app::shared::Context;
 use crate::config::{Config, EngineConfig, TranscodeConfig};
 use crate::hub::StreamKey;
 use std::sync::Arc;
-use tokio::task::JoinHandle;
 
-/// Stops the stream's transcoding when dropped.
+/// Stops the stream's transcoding when dropped: the task ends, dropping its `Group`, and
+/// each supervisor stops its ffmpeg.
 pub struct Transcoder {
-    task: JoinHandle<()>,
-}
-
-impl Drop for Transcoder {
-    fn drop(&mut self) {
-        // Aborting drops the task's `Group`, and each supervisor stops its ffmpeg.
-        self.task.abort();
-    }
+    _stop: StopOnDrop,
 }
 
 /// On publish: transcodes `key` (published with `param`) as long as the guard lives.
 pub fn spawn(ctx: &Arc<Context>, key: &StreamKey, param: &str) -> Transcoder {
     let (ctx, key, param) = (ctx.clone(), key.clone(), param.to_string());
     let cid = crate::app::runtime::log::current_cid();
-    let task = tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
+    let (stop_owner, mut stop) = stop_pair();
+    // Not counted itself: it holds no socket or file, only the ffmpeg supervisors, whose
+    // children `ctx.processes` counts and shutdown waits for.
+    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
         let mut changes = ctx.config_changes();
         let mut shutdown = ctx.shutdown.clone();
         let mut group = Group::default();
@@ -48,10 +45,11 @@ pub fn spawn(ctx: &Arc<Context>, key: &StreamKey, param: &str) -> Transcoder {
             tokio::select! {
                 r = changes.changed() => if r.is_err() { return },
                 _ = shutdown.wait_for(|s| *s) => return,
+                _ = stop.requested() => return,
             }
         }
     }));
-    Transcoder { task }
+    Transcoder { _stop: stop_owner }
 }
 
 /// The blocks of the stream's vhost that apply to it: enabled, and scope `""`, its app, or

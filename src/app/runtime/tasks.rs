@@ -72,6 +72,31 @@ impl Tracker {
     }
 }
 
+/// Held by whoever owns a tracked task (a forwarder's stream, the set of a stream's
+/// forwarders): dropping it asks the task to stop, which then ends on its own — closing what
+/// it holds politely (an upstream publish gets its FCUnpublish/deleteStream) — instead of
+/// being aborted mid-write. See [`stop_pair`].
+pub struct StopOnDrop(#[allow(dead_code)] tokio::sync::watch::Sender<()>);
+
+/// The task's side of [`StopOnDrop`].
+pub struct StopSignal(tokio::sync::watch::Receiver<()>);
+
+/// A stop request: the owner keeps the first half, the task selects on the second's
+/// [`StopSignal::requested`].
+pub fn stop_pair() -> (StopOnDrop, StopSignal) {
+    let (tx, rx) = tokio::sync::watch::channel(());
+    (StopOnDrop(tx), StopSignal(rx))
+}
+
+impl StopSignal {
+    /// Resolves once the [`StopOnDrop`] is dropped (at once on every later call).
+    /// Cancel-safe: for `select!`.
+    pub async fn requested(&mut self) {
+        // Nothing is ever sent: `changed` only returns, with an error, when the sender is gone.
+        while self.0.changed().await.is_ok() {}
+    }
+}
+
 impl Drop for Token {
     fn drop(&mut self) {
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -85,7 +110,9 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
+    /// On tokio's paused clock: the sleeps and deadlines below take no real time, and the
+    /// elapsed times are exact.
+    #[tokio::test(start_paused = true)]
     async fn waits_for_tasks_and_tokens_until_the_deadline() {
         let ms = Duration::from_millis;
         let t = Tracker::default();
@@ -95,17 +122,30 @@ mod tests {
         assert_eq!(t.len(), 2);
         let start = Instant::now();
         assert!(!t.wait(start + ms(200)).await, "deadline");
-        assert!(start.elapsed() >= ms(200));
+        assert_eq!(start.elapsed(), ms(200));
         drop(token);
         assert!(t.wait(start + ms(5000)).await);
         let took = start.elapsed();
-        assert!(
-            took >= ms(400) && took < ms(2000),
-            "woken when the task ended: {took:?}"
-        );
+        assert_eq!(took, ms(400), "woken when the task ended");
         // An aborted task no longer counts.
         let h = t.spawn(std::future::pending::<()>());
         h.abort();
         assert!(t.wait(Instant::now() + Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_is_requested_when_its_owner_drops_it() {
+        let (owner, mut signal) = stop_pair();
+        let waiting = tokio::spawn(async move {
+            signal.requested().await;
+            // Asked again after the stop: still stopped, at once.
+            signal.requested().await;
+            Instant::now()
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished(), "no stop while the owner holds it");
+        let dropped = Instant::now();
+        drop(owner);
+        assert_eq!(waiting.await.unwrap(), dropped);
     }
 }

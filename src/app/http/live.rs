@@ -16,28 +16,20 @@
 //! join anywhere. A `.ts` path is a live stream only while that stream is published;
 //! otherwise it is left to the static files (HLS segments are `.ts` files too).
 
+use super::viewer::{Sink, Viewer};
 use super::{cors, Conn};
-use crate::app::runtime::body::{Body, Chunks};
-use crate::app::runtime::stats::ClientType;
+use crate::app::runtime::body::Body;
 use crate::app::session;
+use crate::app::shared::source_options;
 use crate::app::shared::ClientRequest;
-use crate::app::shared::{play_jitter, source_options};
-use crate::config::{Config, VhostConfig, DEFAULT_VHOST};
-use crate::hub::{Codec, Item, QueueLimits, StreamKey};
-use crate::protocol::ts_remux::{Sample, TsRemuxer};
-use crate::protocol::{aac, flv};
-use bytes::{BufMut, BytesMut};
+use crate::config::{Config, DEFAULT_VHOST};
+use crate::hub::{Codec, StreamKey};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use std::io;
-use std::time::Duration;
 
-/// Bytes drained from the consumer queue per batch (one HTTP chunk, one writev).
-const BATCH_BYTES: usize = 512 * 1024;
-/// Batches waiting for the socket; beyond that the consumer queue (bounded, dropping) absorbs.
+/// Batches waiting for hyper to write them; beyond that the consumer queue (bounded,
+/// dropping) absorbs.
 const CHANNEL_DEPTH: usize = 2;
-/// A viewer that takes no batch for this long is gone.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The container a mount streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +55,7 @@ impl Format {
     }
 
     /// The name logs give a viewer of this format.
-    fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Format::Flv => "HTTP-FLV",
             Format::Ts => "HTTP-TS",
@@ -72,7 +64,7 @@ impl Format {
         }
     }
 
-    fn content_type(self) -> &'static str {
+    pub(super) fn content_type(self) -> &'static str {
         match self {
             Format::Flv => "video/x-flv",
             Format::Ts => "video/mp2t",
@@ -234,18 +226,7 @@ pub fn find(config: &Config, host: &str, path: &str) -> Option<(StreamKey, Forma
 
 /// The Host header without its port.
 pub(super) fn request_host(req: &Request<hyper::body::Incoming>) -> String {
-    let h = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().host())
-        .unwrap_or("");
-    // "[::1]:8080", "example.com:8080", "example.com".
-    let h = match h.rfind(':') {
-        Some(i) if !h[i..].contains(']') => &h[..i],
-        _ => h,
-    };
-    h.trim_start_matches('[').trim_end_matches(']').to_string()
+    LiveAsk::of(req).host_name().to_string()
 }
 
 /// The tcUrl `/api/v1/clients` shows for an HTTP viewer: `http://HOST[:PORT]/APP`, as SRS's
@@ -254,30 +235,65 @@ pub(super) fn request_host(req: &Request<hyper::body::Incoming>) -> String {
 /// the `Host` the viewer asked (SRS uses the vhost or the publisher's host; a viewer behind
 /// a proxy or NAT knows the address that works for it better).
 pub(super) fn viewer_tc_url(req: &Request<hyper::body::Incoming>, app: &str) -> String {
-    let authority = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("")
-        .trim();
-    format!("http://{authority}/{app}")
+    format!("http://{}/{app}", LiveAsk::of(req).host)
 }
 
-/// Serves a live mount, or `None` when the path names none (or a static file of that name
-/// exists and no such stream is live: VOD files keep working).
-pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Response<Body>> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return None;
+/// What a live request says, read from hyper's request or from the head [`super::direct`]
+/// peeked at accept: the same admission serves both.
+pub(super) struct LiveAsk<'a> {
+    /// `HEAD`: the answer's head only.
+    pub head: bool,
+    /// The `Host` header as sent (`example.com:8080`), or the request target's authority.
+    pub host: &'a str,
+    pub path: &'a str,
+    /// The query, without its `?`.
+    pub query: Option<&'a str>,
+    pub referer: &'a str,
+}
+
+impl<'a> LiveAsk<'a> {
+    fn of(req: &'a Request<hyper::body::Incoming>) -> LiveAsk<'a> {
+        LiveAsk {
+            head: req.method() == Method::HEAD,
+            host: req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()))
+                .unwrap_or("")
+                .trim(),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            referer: req
+                .headers()
+                .get(header::REFERER)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or(""),
+        }
     }
+
+    /// The host without its port (`[::1]:8080` -> `::1`), as vhosts and mounts name it.
+    pub fn host_name(&self) -> &'a str {
+        let h = self.host;
+        let h = match h.rfind(':') {
+            Some(i) if !h[i..].contains(']') => &h[..i],
+            _ => h,
+        };
+        h.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// The live stream and format `ask` names, or `None` when it names none: no mount matches,
+/// a `.ts` path of a stream not published now (HLS segments share the extension), or a
+/// static file of that name exists and no such stream is live (VOD files keep working).
+pub(super) fn mount(conn: &Conn, ask: &LiveAsk) -> Option<(StreamKey, Format)> {
     let config = conn.ctx.config();
-    let (key, format) = find(&config, &request_host(req), req.uri().path())?;
-    // HLS segments share the extension: `.ts` names a live stream only while it is published.
+    let (key, format) = find(&config, ask.host_name(), ask.path)?;
     if format == Format::Ts && !conn.ctx.hub.find(&key).is_some_and(|s| s.is_publishing()) {
         return None;
     }
     if conn.ctx.hub.find(&key).is_none() {
-        let rel = super::static_files::relative_path(req.uri().path()).ok()?;
+        let rel = super::static_files::relative_path(ask.path).ok()?;
         if std::path::Path::new(&config.http_server.dir)
             .join(rel)
             .is_file()
@@ -285,10 +301,40 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
             return None;
         }
     }
+    config
+        .vhost
+        .contains_key(&key.vhost)
+        .then_some((key, format))
+}
+
+/// Why a live request was refused: its HTTP status and the text of the answer.
+pub(super) struct Refusal {
+    pub status: StatusCode,
+    /// The body; `None`: the status's own text (see [`refused`]).
+    pub text: Option<String>,
+}
+
+impl Refusal {
+    pub fn response(self) -> Response<Body> {
+        match self.text {
+            Some(t) => super::text(self.status, t),
+            None => refused(self.status),
+        }
+    }
+}
+
+/// The play checks of a live viewer ([`session::play_http`]: refer, security, `on_play`),
+/// then its subscription to the stream: a [`Viewer`] ready to run, or the refusal.
+pub(super) async fn admit(
+    conn: &Conn,
+    ask: &LiveAsk<'_>,
+    key: &StreamKey,
+    format: Format,
+) -> Result<Viewer, Refusal> {
     if let Some(missing) = conn
         .ctx
         .hub
-        .find(&key)
+        .find(key)
         .and_then(|s| missing_track(&s, format))
     {
         ::log::warn!(
@@ -296,42 +342,63 @@ pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option
             format.label(),
             conn.peer.ip()
         );
-        return Some(super::text(StatusCode::NOT_FOUND, format!("{missing}\n")));
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            text: Some(format!("{missing}\n")),
+        });
     }
-    let v = config.vhost.get(&key.vhost)?.clone();
-    let referer = req
-        .headers()
-        .get(header::REFERER)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let param = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let source_id = conn.ctx.hub.source(&key, source_options(&v)).id;
+    let config = conn.ctx.config();
+    let Some(v) = config.vhost.get(&key.vhost) else {
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            text: None,
+        });
+    };
+    let source_id = conn.ctx.hub.source(key, source_options(v)).id;
     let who = ClientRequest {
         client_id: conn.cid,
         ip: conn.peer.ip().to_string(),
         vhost: key.vhost.clone(),
         app: key.app.clone(),
-        tc_url: viewer_tc_url(req, &key.app),
-        page_url: referer.to_string(),
+        tc_url: format!("http://{}/{}", ask.host, key.app),
+        page_url: ask.referer.to_string(),
         stream: key.stream.clone(),
-        param,
+        param: ask.query.map(|q| format!("?{q}")).unwrap_or_default(),
         stream_url: key.url(),
         stream_id: source_id.to_string(),
         ..ClientRequest::default()
     };
-    let playing =
-        match session::play_http(&conn.ctx, &v, "HTTP play", &key, &who, conn.peer.ip()).await {
-            Ok(p) => p,
-            Err(d) => return Some(refused(d.http_status())),
-        };
-    let mut resp = if req.method() == Method::HEAD {
+    let playing = session::play_http(&conn.ctx, v, "HTTP play", key, &who, conn.peer.ip())
+        .await
+        .map_err(|d| Refusal {
+            status: d.http_status(),
+            text: None,
+        })?;
+    Ok(Viewer::subscribe(conn, key, v, format, &who, playing))
+}
+
+/// Serves a live mount through hyper (requests not taken at accept by [`super::direct`]:
+/// HEAD, later requests of a keep-alive connection), or `None` as [`mount`] says.
+pub async fn handle(conn: &Conn, req: &Request<hyper::body::Incoming>) -> Option<Response<Body>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return None;
+    }
+    let ask = LiveAsk::of(req);
+    let (key, format) = mount(conn, &ask)?;
+    let viewer = match admit(conn, &ask, &key, format).await {
+        Ok(v) => v,
+        Err(r) => return Some(r.response()),
+    };
+    let mut resp = if ask.head {
         Response::new(Body::empty())
     } else {
-        Response::new(subscribe(conn, &key, &v, format, &who, playing))
+        let (tx, body) = Body::channel(CHANNEL_DEPTH);
+        let cid = conn.cid as u64;
+        tokio::spawn(crate::app::runtime::log::with_cid(
+            cid,
+            viewer.run(Sink::Channel(tx)),
+        ));
+        Response::new(body)
     };
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -420,241 +487,6 @@ pub(super) fn refused(status: StatusCode) -> Response<Body> {
         status,
         format!("{}\n", status.canonical_reason().unwrap_or("refused")),
     )
-}
-
-fn subscribe(
-    conn: &Conn,
-    key: &StreamKey,
-    v: &VhostConfig,
-    format: Format,
-    who: &ClientRequest,
-    playing: session::Playing,
-) -> Body {
-    let ctx = conn.ctx.clone();
-    let source = ctx.hub.source(key, source_options(v));
-    let limits = QueueLimits {
-        max_duration_ms: v.play.queue_length.as_millis_i64(),
-        ..QueueLimits::default()
-    };
-    let mut consumer = source.subscribe(limits, play_jitter(v, &source));
-    let param = who.param.clone();
-    // edge: an HTTP viewer on an edge starts (or shares) the upstream pull like an RTMP one.
-    crate::app::cluster::edge::ensure_pull(&ctx, v, &source, &param, &who.page_url, "");
-    // edge: end.
-    let guard = ctx.stats.register(conn.cid, conn.peer.ip().to_string());
-    // Merged writes, as for RTMP players: wait this long after the first frame of a batch so
-    // one HTTP chunk and one writev carry more frames (SRS's mw_sleep applies to HTTP too).
-    let mw_latency = v.play.mw_latency.get();
-    guard.stat.update(|i| {
-        i.request = who.clone();
-        i.kind = Some(ClientType::FlvPlay);
-        i.key = Some(key.clone());
-    });
-    let ip = conn.peer.ip();
-    ::log::info!(
-        "{} play {key} from {ip} param={param} (publishing={})",
-        format.label(),
-        source.is_publishing()
-    );
-    let (tx, body) = Body::channel(CHANNEL_DEPTH);
-    let live = conn.activity.live_guard();
-    let mut shutdown = ctx.shutdown.clone();
-    let key = key.clone();
-    let cid = conn.cid as u64;
-    tokio::spawn(crate::app::runtime::log::with_cid(cid, async move {
-        let _live = live;
-        // on_stop fires when this viewer's task ends, whatever way it ends.
-        let _playing = playing;
-        let stat = guard.stat.clone();
-        // FLV: the header's audio/video flags must be true (ffprobe probes a video-only
-        // stream flagged 0x05 for 30 s waiting for audio), so it waits for the first media
-        // frame; metadata and sequence headers before it are held (a few items).
-        let mut flv_header = format != Format::Flv;
-        let mut held: Vec<Item> = Vec::new();
-        let mut sent = 0u64;
-        let mut pending: Option<io::Result<Chunks>> = None;
-        let mut aac_config: Option<aac::AacConfig> = None;
-        // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
-        // stream waits for an entry point (the first keyframe, again after a republish).
-        // Made by the first frame of an HTTP-TS viewer only.
-        let mut remux: Option<Box<TsRemuxer>> = None;
-        let mut ts_out = BytesMut::new();
-        let mut last_psi = 0i64;
-        let mut need_entry = true;
-        // Grows to one batch and shrinks back after a burst (see app/rtmp/mod.rs).
-        let mut items: Vec<Item> = Vec::new();
-        let mut reported_drops = 0u64;
-        // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
-        let mut primed = false;
-        let why: io::Result<&str> = loop {
-            if let Some(batch) = pending.take() {
-                match tokio::time::timeout(SEND_TIMEOUT, tx.send(batch)).await {
-                    Ok(Ok(())) => stat.set_bytes(0, sent),
-                    Ok(Err(_)) => break Ok("viewer left"),
-                    Err(_) => {
-                        break Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"))
-                    }
-                }
-            }
-            tokio::select! {
-                _ = async {
-                    consumer.recv(&mut items, BATCH_BYTES).await;
-                    // The first media (metadata, sequence headers, GOP cache) goes out at
-                    // once; merging applies to the live frames after it.
-                    if primed && !mw_latency.is_zero() {
-                        tokio::time::sleep(mw_latency).await;
-                        consumer.try_recv(&mut items, BATCH_BYTES);
-                    }
-                } => {}
-                _ = tx.closed() => break Ok("viewer left"),
-                _ = shutdown.changed() => break Ok("server shutdown"),
-                _ = stat.kick.notified() => {
-                    let _ = tx.try_send(Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked")));
-                    break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
-                }
-            }
-            let mut chunks = Chunks::default();
-            let mut small = BytesMut::with_capacity(items.len() * 16);
-            if !flv_header {
-                let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
-                if !items.iter().any(media) && held.len() + items.len() < 64 {
-                    held.append(&mut items);
-                    continue;
-                }
-                held.append(&mut items);
-                std::mem::swap(&mut held, &mut items);
-                let t = stream_tracks(consumer.source());
-                let has = |want: fn(&crate::hub::Frame) -> bool| {
-                    items.iter().any(|i| matches!(i, Item::Frame(f) if want(f)))
-                };
-                let audio = t.audio.is_some() || has(crate::hub::Frame::is_audio);
-                let video = t.video || has(crate::hub::Frame::is_video);
-                flv::encode_header(audio, video, &mut small);
-                chunks.push(small.split().freeze());
-                flv_header = true;
-            }
-            // An audio mount whose stream turned out to carry another codec ends at once
-            // rather than answering 200 and never sending a byte.
-            let mut wrong_codec = false;
-            for item in items.drain(..) {
-                match item {
-                    Item::Frame(f) => match format {
-                        Format::Flv => {
-                            let ts = consumer.timestamp(&f);
-                            let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
-                            flv::encode_tag_header(f.kind, ts, len, &mut small);
-                            chunks.push(small.split().freeze());
-                            chunks.push(f.payload.slice(..len));
-                            small.put_u32((flv::TAG_HEADER_LEN + len) as u32);
-                        }
-                        Format::Ts => {
-                            let ts = i64::from(consumer.timestamp(&f));
-                            let remux =
-                                remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
-                            let sample = match remux.inspect(&f.tag, ts, f.data()) {
-                                Ok(s) => s,
-                                Err(e) => {
-                                    ::log::warn!("HTTP-TS {key}: skipped: {e}");
-                                    continue;
-                                }
-                            };
-                            // Where a player can start: a keyframe, or any audio frame (at most
-                            // once a second) of a stream without video.
-                            let entry = match sample {
-                                Sample::Skip => continue,
-                                Sample::Video { keyframe, .. } => keyframe,
-                                Sample::Audio { .. } => {
-                                    !remux.has_video() && (need_entry || ts - last_psi >= 1000)
-                                }
-                            };
-                            if need_entry && !entry {
-                                continue;
-                            }
-                            if entry {
-                                if !remux.is_started() || remux.tracks_changed() {
-                                    remux.start(&mut ts_out);
-                                } else {
-                                    remux.write_pat_pmt(&mut ts_out);
-                                }
-                                last_psi = ts;
-                                need_entry = false;
-                            }
-                            if let Err(e) = remux.write(sample, f.data(), &mut ts_out) {
-                                ::log::warn!("HTTP-TS {key}: skipped: {e}");
-                            }
-                        }
-                        Format::Aac => {
-                            if f.is_audio() && !matches!(f.codec(), Codec::Aac | Codec::None) {
-                                wrong_codec = true;
-                            }
-                            if !f.is_audio() || f.codec() != Codec::Aac {
-                                continue;
-                            }
-                            if f.flags.seq_header {
-                                aac_config = aac::parse_audio_specific_config(f.data()).ok();
-                            } else if let Some(cfg) = &aac_config {
-                                let len = f.data().len();
-                                if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
-                                    aac::adts_header(cfg, len, &mut small);
-                                    chunks.push(small.split().freeze());
-                                    chunks.push(f.payload.slice(f.tag.len()..));
-                                }
-                            }
-                        }
-                        Format::Mp3 => {
-                            if f.is_audio() && !matches!(f.codec(), Codec::Mp3 | Codec::None) {
-                                wrong_codec = true;
-                            }
-                            if f.is_audio() && f.codec() == Codec::Mp3 && !f.data().is_empty() {
-                                chunks.push(f.payload.slice(f.tag.len()..));
-                            }
-                        }
-                    },
-                    Item::Published => {
-                        consumer.reset_timeline();
-                        need_entry = true;
-                    }
-                    Item::Unpublished => {
-                        ::log::info!("{key} unpublished; HTTP viewer waits for the next publish");
-                    }
-                }
-            }
-            if !ts_out.is_empty() {
-                chunks.push(ts_out.split().freeze());
-            }
-            chunks.push(small.split().freeze());
-            sent += chunks.len() as u64;
-            primed |= flv_header && sent > 0;
-            if !chunks.is_empty() {
-                pending = Some(Ok(chunks));
-            }
-            if wrong_codec && sent == 0 {
-                break Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the stream's audio is not in this mount's codec",
-                ));
-            }
-            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 16) {
-                items.shrink_to(cap);
-            }
-            let drops = consumer.dropped();
-            if drops > reported_drops {
-                ctx.stats.add_drops(drops - reported_drops);
-                ::log::warn!(
-                    "{key} {} viewer too slow: dropped {drops} frames so far",
-                    format.label()
-                );
-                reported_drops = drops;
-            }
-        };
-        match why {
-            Ok(why) => ::log::info!("{} {key} viewer {ip} closed: {why}", format.label()),
-            Err(e) => ::log::warn!("{} {key} viewer {ip} closed: {e}", format.label()),
-        }
-        drop(consumer);
-        drop(guard);
-    }));
-    body
 }
 
 pub(super) fn forbidden() -> Response<Body> {

@@ -12,10 +12,12 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+mod direct;
 pub mod hls_play;
 pub mod live;
 pub mod metrics;
 pub mod static_files;
+pub mod viewer;
 pub mod vod;
 
 use crate::app::runtime::body::Body;
@@ -260,6 +262,15 @@ async fn serve_conn(
         cid,
         roles,
         activity: activity.clone(),
+    };
+    // A live viewer's first request is taken here, without hyper (see `direct`).
+    let socket = if roles.files {
+        match direct::take(&conn, socket).await {
+            Ok(()) => return,
+            Err(socket) => socket,
+        }
+    } else {
+        socket
     };
     let io = TokioIo::new(TrackedIo {
         inner: socket,

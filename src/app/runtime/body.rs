@@ -35,6 +35,14 @@ impl Chunks {
         }
     }
 
+    /// Puts a part before the others (a chunk-size line).
+    pub fn push_front(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.remaining += b.len();
+            self.parts.push_front(b);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.remaining
     }

@@ -1,0 +1,377 @@
+//! One live HTTP viewer (FLV, TS, AAC, MP3 of a stream): the hub consumer's batches, muxed
+//! for the mount's format, written to a [`Sink`] — hyper's body channel, or the socket itself
+//! when [`super::direct`] took the request at accept (no hyper connection, no second task,
+//! no channel: one task and one `writev` per batch, as an RTMP player).
+
+use super::live::{stream_tracks, Format};
+use super::{Conn, LiveGuard};
+use crate::app::runtime::body::Chunks;
+use crate::app::runtime::stats::{ClientGuard, ClientType};
+use crate::app::session;
+use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
+use crate::config::VhostConfig;
+use crate::hub::{Codec, Consumer, Item, QueueLimits, StreamKey};
+use crate::protocol::ts_remux::{Sample, TsRemuxer};
+use crate::protocol::{aac, flv};
+use bytes::{Buf, BufMut, BytesMut};
+use std::io::{self, IoSlice};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Bytes drained from the consumer queue per batch (one HTTP chunk, one writev).
+const BATCH_BYTES: usize = 512 * 1024;
+/// A viewer that takes no batch for this long is gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// iovecs per `writev` of a batch written to the socket.
+const MAX_IOV: usize = 64;
+
+/// Where a viewer's bytes go.
+pub(super) enum Sink {
+    /// hyper's body channel (the response head is hyper's; chunked transfer encoding).
+    Channel(mpsc::Sender<io::Result<Chunks>>),
+    /// The socket, the response head already written. `chunked`: each batch is one HTTP/1.1
+    /// chunk, as hyper (and SRS 6) send HTTP-FLV; else (an HTTP/1.0 client) the body runs
+    /// until the connection closes.
+    Socket { socket: TcpStream, chunked: bool },
+}
+
+impl Sink {
+    /// Writes one batch; errors: the viewer left, or took nothing for [`SEND_TIMEOUT`]
+    /// (`TimedOut`).
+    async fn send(&mut self, mut chunks: Chunks) -> io::Result<()> {
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "write timed out");
+        match self {
+            Sink::Channel(tx) => {
+                match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(chunks))).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(io::ErrorKind::BrokenPipe.into()),
+                    Err(_) => Err(timed_out()),
+                }
+            }
+            Sink::Socket { socket: s, chunked } => tokio::time::timeout(SEND_TIMEOUT, async {
+                if *chunked {
+                    // RFC 9112 §7.1: the size in hex, the data, CRLF.
+                    let line = format!("{:X}\r\n", chunks.len());
+                    chunks.push_front(bytes::Bytes::from(line));
+                    chunks.push(bytes::Bytes::from_static(b"\r\n"));
+                }
+                while chunks.has_remaining() {
+                    let n = std::future::poll_fn(|cx| {
+                        // On the stack of one poll: the task keeps no iovec array.
+                        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                        let used = chunks.chunks_vectored(&mut slices);
+                        std::pin::Pin::new(&mut *s).poll_write_vectored(cx, &slices[..used])
+                    })
+                    .await?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    chunks.advance(n);
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_or_else(|_| Err(timed_out())),
+        }
+    }
+
+    /// Resolves when the viewer is gone: hyper dropped the body, or the socket's read side
+    /// ended (what a viewer sends after its request is read and dropped). Cancel-safe.
+    async fn closed(&mut self) {
+        match self {
+            Sink::Channel(tx) => tx.closed().await,
+            Sink::Socket { socket: s, .. } => loop {
+                if s.readable().await.is_err() {
+                    return;
+                }
+                let mut scrap = [0u8; 256];
+                match s.try_read(&mut scrap) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            },
+        }
+    }
+
+    /// Kicked: hyper is told the body failed (it closes the connection); a socket closes
+    /// when the viewer ends.
+    fn abort(&mut self) {
+        if let Sink::Channel(tx) = self {
+            let _ = tx.try_send(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "kicked",
+            )));
+        }
+    }
+}
+
+/// An admitted live viewer, subscribed, not yet running (see [`Viewer::run`]).
+pub(super) struct Viewer {
+    ctx: Arc<Context>,
+    consumer: Consumer,
+    guard: ClientGuard,
+    /// on_stop fires when the viewer ends, whatever way it ends.
+    _playing: session::Playing,
+    _live: LiveGuard,
+    format: Format,
+    key: StreamKey,
+    ip: IpAddr,
+    /// Merged writes, as for RTMP players: wait this long after the first frame of a batch so
+    /// one write carries more frames (SRS's mw_sleep applies to HTTP too).
+    mw_latency: Duration,
+}
+
+impl Viewer {
+    /// Subscribes the viewer `who` to `key` (starting or sharing an edge pull, registering it
+    /// as an `flv-play` client).
+    pub(super) fn subscribe(
+        conn: &Conn,
+        key: &StreamKey,
+        v: &VhostConfig,
+        format: Format,
+        who: &ClientRequest,
+        playing: session::Playing,
+    ) -> Viewer {
+        let ctx = conn.ctx.clone();
+        let source = ctx.hub.source(key, source_options(v));
+        let limits = QueueLimits {
+            max_duration_ms: v.play.queue_length.as_millis_i64(),
+            ..QueueLimits::default()
+        };
+        let consumer = source.subscribe(limits, play_jitter(v, &source));
+        // edge: an HTTP viewer on an edge starts (or shares) the upstream pull like an RTMP one.
+        crate::app::cluster::edge::ensure_pull(&ctx, v, &source, &who.param, &who.page_url, "");
+        // edge: end.
+        let guard = ctx.stats.register(conn.cid, who.ip.clone());
+        guard.stat.update(|i| {
+            i.request = who.clone();
+            i.kind = Some(ClientType::FlvPlay);
+            i.key = Some(key.clone());
+        });
+        ::log::info!(
+            "{} play {key} from {} param={} (publishing={})",
+            format.label(),
+            conn.peer.ip(),
+            who.param,
+            source.is_publishing()
+        );
+        Viewer {
+            consumer,
+            guard,
+            _playing: playing,
+            _live: conn.activity.live_guard(),
+            format,
+            key: key.clone(),
+            ip: conn.peer.ip(),
+            mw_latency: v.play.mw_latency.get(),
+            ctx,
+        }
+    }
+
+    /// Streams until the viewer leaves, is kicked or too slow, or the server shuts down.
+    pub(super) async fn run(self, mut sink: Sink) {
+        let Viewer {
+            ctx,
+            mut consumer,
+            guard,
+            format,
+            key,
+            ip,
+            mw_latency,
+            ..
+        } = self;
+        let mut shutdown = ctx.shutdown.clone();
+        let stat = guard.stat.clone();
+        // FLV: the header's audio/video flags must be true (ffprobe probes a video-only
+        // stream flagged 0x05 for 30 s waiting for audio), so it waits for the first media
+        // frame; metadata and sequence headers before it are held (a few items).
+        let mut flv_header = format != Format::Flv;
+        let mut held: Vec<Item> = Vec::new();
+        let mut sent = 0u64;
+        let mut pending: Option<Chunks> = None;
+        let mut aac_config: Option<aac::AacConfig> = None;
+        // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
+        // stream waits for an entry point (the first keyframe, again after a republish).
+        // Made by the first frame of an HTTP-TS viewer only.
+        let mut remux: Option<Box<TsRemuxer>> = None;
+        let mut ts_out = BytesMut::new();
+        let mut last_psi = 0i64;
+        let mut need_entry = true;
+        // Grows to one batch and shrinks back after a burst (see app/rtmp/mod.rs).
+        let mut items: Vec<Item> = Vec::new();
+        let mut reported_drops = 0u64;
+        // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
+        let mut primed = false;
+        let why: io::Result<&str> = loop {
+            if let Some(batch) = pending.take() {
+                match sink.send(batch).await {
+                    Ok(()) => stat.set_bytes(0, sent),
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => break Err(e),
+                    Err(_) => break Ok("viewer left"),
+                }
+            }
+            tokio::select! {
+                _ = async {
+                    consumer.recv(&mut items, BATCH_BYTES).await;
+                    // The first media (metadata, sequence headers, GOP cache) goes out at
+                    // once; merging applies to the live frames after it.
+                    if primed && !mw_latency.is_zero() {
+                        tokio::time::sleep(mw_latency).await;
+                        consumer.try_recv(&mut items, BATCH_BYTES);
+                    }
+                } => {}
+                _ = sink.closed() => break Ok("viewer left"),
+                _ = shutdown.changed() => break Ok("server shutdown"),
+                _ = stat.kick.notified() => {
+                    sink.abort();
+                    break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
+                }
+            }
+            let mut chunks = Chunks::default();
+            let mut small = BytesMut::with_capacity(items.len() * 16);
+            if !flv_header {
+                let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
+                if !items.iter().any(media) && held.len() + items.len() < 64 {
+                    held.append(&mut items);
+                    continue;
+                }
+                held.append(&mut items);
+                std::mem::swap(&mut held, &mut items);
+                let t = stream_tracks(consumer.source());
+                let has = |want: fn(&crate::hub::Frame) -> bool| {
+                    items.iter().any(|i| matches!(i, Item::Frame(f) if want(f)))
+                };
+                let audio = t.audio.is_some() || has(crate::hub::Frame::is_audio);
+                let video = t.video || has(crate::hub::Frame::is_video);
+                flv::encode_header(audio, video, &mut small);
+                chunks.push(small.split().freeze());
+                flv_header = true;
+            }
+            // An audio mount whose stream turned out to carry another codec ends at once
+            // rather than answering 200 and never sending a byte.
+            let mut wrong_codec = false;
+            for item in items.drain(..) {
+                match item {
+                    Item::Frame(f) => match format {
+                        Format::Flv => {
+                            let ts = consumer.timestamp(&f);
+                            let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
+                            flv::encode_tag_header(f.kind, ts, len, &mut small);
+                            chunks.push(small.split().freeze());
+                            chunks.push(f.payload.slice(..len));
+                            small.put_u32((flv::TAG_HEADER_LEN + len) as u32);
+                        }
+                        Format::Ts => {
+                            let ts = i64::from(consumer.timestamp(&f));
+                            let remux =
+                                remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
+                            let sample = match remux.inspect(&f.tag, ts, f.data()) {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    ::log::warn!("HTTP-TS {key}: skipped: {e}");
+                                    continue;
+                                }
+                            };
+                            // Where a player can start: a keyframe, or any audio frame (at most
+                            // once a second) of a stream without video.
+                            let entry = match sample {
+                                Sample::Skip => continue,
+                                Sample::Video { keyframe, .. } => keyframe,
+                                Sample::Audio { .. } => {
+                                    !remux.has_video() && (need_entry || ts - last_psi >= 1000)
+                                }
+                            };
+                            if need_entry && !entry {
+                                continue;
+                            }
+                            if entry {
+                                if !remux.is_started() || remux.tracks_changed() {
+                                    remux.start(&mut ts_out);
+                                } else {
+                                    remux.write_pat_pmt(&mut ts_out);
+                                }
+                                last_psi = ts;
+                                need_entry = false;
+                            }
+                            if let Err(e) = remux.write(sample, f.data(), &mut ts_out) {
+                                ::log::warn!("HTTP-TS {key}: skipped: {e}");
+                            }
+                        }
+                        Format::Aac => {
+                            if f.is_audio() && !matches!(f.codec(), Codec::Aac | Codec::None) {
+                                wrong_codec = true;
+                            }
+                            if !f.is_audio() || f.codec() != Codec::Aac {
+                                continue;
+                            }
+                            if f.flags.seq_header {
+                                aac_config = aac::parse_audio_specific_config(f.data()).ok();
+                            } else if let Some(cfg) = &aac_config {
+                                let len = f.data().len();
+                                if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
+                                    aac::adts_header(cfg, len, &mut small);
+                                    chunks.push(small.split().freeze());
+                                    chunks.push(f.payload.slice(f.tag.len()..));
+                                }
+                            }
+                        }
+                        Format::Mp3 => {
+                            if f.is_audio() && !matches!(f.codec(), Codec::Mp3 | Codec::None) {
+                                wrong_codec = true;
+                            }
+                            if f.is_audio() && f.codec() == Codec::Mp3 && !f.data().is_empty() {
+                                chunks.push(f.payload.slice(f.tag.len()..));
+                            }
+                        }
+                    },
+                    Item::Published => {
+                        consumer.reset_timeline();
+                        need_entry = true;
+                    }
+                    Item::Unpublished => {
+                        ::log::info!("{key} unpublished; HTTP viewer waits for the next publish");
+                    }
+                }
+            }
+            if !ts_out.is_empty() {
+                chunks.push(ts_out.split().freeze());
+            }
+            chunks.push(small.split().freeze());
+            sent += chunks.len() as u64;
+            primed |= flv_header && sent > 0;
+            if !chunks.is_empty() {
+                pending = Some(chunks);
+            }
+            if wrong_codec && sent == 0 {
+                break Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the stream's audio is not in this mount's codec",
+                ));
+            }
+            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 16) {
+                items.shrink_to(cap);
+            }
+            let drops = consumer.dropped();
+            if drops > reported_drops {
+                ctx.stats.add_drops(drops - reported_drops);
+                ::log::warn!(
+                    "{key} {} viewer too slow: dropped {drops} frames so far",
+                    format.label()
+                );
+                reported_drops = drops;
+            }
+        };
+        match why {
+            Ok(why) => ::log::info!("{} {key} viewer {ip} closed: {why}", format.label()),
+            Err(e) => ::log::warn!("{} {key} viewer {ip} closed: {e}", format.label()),
+        }
+        drop(consumer);
+        drop(guard);
+    }
+}

@@ -272,6 +272,19 @@ async fn serve_conn(
     } else {
         socket
     };
+    // Boxed: hyper's connection state is large, and inline it would be reserved in the task
+    // of every live viewer `direct` serves too.
+    Box::pin(serve_hyper(ctx, socket, peer, conn, activity)).await
+}
+
+/// Serves the connection's requests with hyper until it closes, stalls or the server stops.
+async fn serve_hyper(
+    ctx: &Arc<Context>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    conn: Conn,
+    activity: Arc<Activity>,
+) {
     let io = TokioIo::new(TrackedIo {
         inner: socket,
         activity: activity.clone(),

@@ -215,8 +215,10 @@ if [ -n "$RPM_ARCH" ]; then
     rmdir "$S/etc/init.d"
     install -D -m 0644 packaging/srsd.service "$S/usr/lib/systemd/system/srsd.service"
     install -D -m 0644 LICENSE "$S/usr/share/licenses/srsd/LICENSE"
+    # No homepage: no URL tag at all.
+    if [ -n "$HOMEPAGE" ]; then url_sed="s|@URL@|$HOMEPAGE|g"; else url_sed="/^URL:/d"; fi
     sed -e "s|@VERSION@|$VERSION|g" -e "s|@SUMMARY@|$DESC_SHORT|g" \
-        -e "${HOMEPAGE:+s|@URL@|$HOMEPAGE|g}${HOMEPAGE:-/^URL:/d}" -e "s|@STAGE@|$S|g" \
+        -e "$url_sed" -e "s|@STAGE@|$S|g" \
         -e "s|@PACKAGER@|$MAINTAINER|g" \
         -e "s|@DATE@|$(LC_ALL=C date -u -d "@$EPOCH" '+%a %b %d %Y')|g" \
         packaging/rpm/srsd.spec > "$T/srsd.spec"

@@ -448,6 +448,66 @@ fn mipsel_packages_cleanly() {
     packages_cleanly("mipsel");
 }
 
+// packaging/build.sh reads the maintainer and homepage from Cargo.toml: a copy of the
+// packaging files beside a Cargo.toml that names both (test values, `.invalid` addresses)
+// builds packages that carry them, with no SRSD_MAINTAINER/SRSD_HOMEPAGE in the environment.
+#[cfg_attr(
+    any(
+        srsd_missing = "board-x86_64",
+        srsd_missing = "dpkg-deb",
+        srsd_missing = "rpmbuild"
+    ),
+    ignore = "board x86_64 not built (board/build.sh x86_64), or dpkg-deb or rpm not installed"
+)]
+#[test]
+fn cargo_toml_names_the_maintainer_and_homepage() {
+    board_built("x86_64");
+    let tree = common::temp_dir("pkg-cargo-metadata");
+    let cargo = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    let cargo = cargo.replacen(
+        "[package]\n",
+        "[package]\nauthors = [\n    \"Test Packager <packager@srsd.invalid>\",\n    \"Other <o@srsd.invalid>\",\n]\nhomepage = \"https://srsd.invalid/home\"\n",
+        1,
+    );
+    std::fs::write(tree.join("Cargo.toml"), cargo).unwrap();
+    for f in ["packaging", "board", "init.d", "rootfs", "LICENSE"] {
+        run(Command::new("cp")
+            .arg("-r")
+            .arg(Path::new(ROOT).join(f))
+            .arg(&tree));
+    }
+    let out = tree.join("out");
+    run(Command::new(tree.join("packaging/build.sh"))
+        .arg("x86_64")
+        .arg(&out)
+        .env_remove("SRSD_MAINTAINER")
+        .env_remove("SRSD_HOMEPAGE")
+        .env(
+            "SRSD_BOARD_OUT",
+            Path::new(ROOT).join("target/boards/out/x86_64"),
+        )
+        .env("SRSD_WWW", Path::new(ROOT).join("target/www"))
+        .env("SOURCE_DATE_EPOCH", "0"));
+    let deb = out.join(format!("srsd_{}-1_amd64.deb", srsd::VERSION));
+    let fields = run(Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(&deb)
+        .args(["Maintainer", "Homepage"]));
+    assert_eq!(
+        fields,
+        "Maintainer: Test Packager <packager@srsd.invalid>\nHomepage: https://srsd.invalid/home\n"
+    );
+    let rpm = out.join(format!("srsd-{}-1.x86_64.rpm", srsd::VERSION));
+    let tags = run(Command::new("rpm")
+        .args(["-qp", "--qf", "%{PACKAGER}|%{URL}"])
+        .arg(&rpm));
+    assert_eq!(
+        tags,
+        "Test Packager <packager@srsd.invalid>|https://srsd.invalid/home"
+    );
+    let _ = std::fs::remove_dir_all(&tree);
+}
+
 #[test]
 fn packages_name_no_made_up_maintainer_or_homepage() {
     let script = std::fs::read_to_string(Path::new(ROOT).join("packaging/build.sh")).unwrap();

@@ -117,7 +117,8 @@ fn conf_dir(root: &Path) -> Vec<String> {
 // Installs the x86_64 .deb and .rpm into a scratch root with their maintainer scripts, edits
 // /etc/srsd/srsd.toml, then upgrades twice: to a version whose default config is unchanged
 // (the edit stays, nothing beside it), and to one whose default changed (the edit stays; the
-// new default lands as srsd.toml.dpkg-dist / srsd.toml.rpmnew). dpkg and rpm chroot into the
+// new default lands as srsd.toml.dpkg-dist / srsd.toml.rpmnew); an unedited config takes the
+// changed default. dpkg and rpm chroot into the
 // root to run the scripts, so this needs root. The .ipk's upgrade is not run: opkg is not
 // packaged for Debian (see `ipk_upgrade_keeps_an_edited_config`).
 #[cfg_attr(
@@ -162,16 +163,16 @@ fn upgrade_keeps_an_edited_config() {
     // there), --force-confold answers dpkg's conffile question as a non-interactive upgrade
     // (unattended-upgrades, `apt-get -o Dpkg::Options::=--force-confold`) does.
     let deb = |v: &str| dir.join(v).join(format!("srsd_{v}-1_amd64.deb"));
-    let root = dir.join("deb-root");
-    script_root(&root);
-    let dpkg = |v: &str| {
+    let dpkg = |root: &Path, v: &str| {
         run(Command::new("dpkg")
             .arg(format!("--root={}", root.display()))
             .args(["--force-depends", "--force-confold", "-i"])
             .arg(deb(v))
             .stdin(std::process::Stdio::null()))
     };
-    dpkg(&v1);
+    let root = dir.join("deb-root");
+    script_root(&root);
+    dpkg(&root, &v1);
     let c = calls(&root);
     assert!(c.contains("adduser --system --group"), "{c}");
     assert!(c.contains("update-rc.d srsd defaults"), "{c}");
@@ -179,7 +180,7 @@ fn upgrade_keeps_an_edited_config() {
     let conf = root.join("etc/srsd/srsd.toml");
     let edited = std::fs::read_to_string(&conf).unwrap() + edit;
     std::fs::write(&conf, &edited).unwrap();
-    dpkg(&v2);
+    dpkg(&root, &v2);
     assert!(
         calls(&root).contains("invoke-rc.d srsd stop"),
         "prerm upgrade"
@@ -190,7 +191,7 @@ fn upgrade_keeps_an_edited_config() {
         ["srsd.toml"],
         "default unchanged: nothing beside it"
     );
-    dpkg(&v3);
+    dpkg(&root, &v3);
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited);
     assert_eq!(conf_dir(&root), ["srsd.toml", "srsd.toml.dpkg-dist"]);
     let dist = std::fs::read_to_string(root.join("etc/srsd/srsd.toml.dpkg-dist")).unwrap();
@@ -199,19 +200,27 @@ fn upgrade_keeps_an_edited_config() {
         .arg(format!("--root={}", root.display()))
         .args(["-s", "srsd"]));
     assert!(status.contains(&format!("Version: {v3}-1\n")), "{status}");
+    // Not edited: the changed default replaces it, nothing beside it.
+    let root = dir.join("deb-root-unedited");
+    script_root(&root);
+    dpkg(&root, &v1);
+    dpkg(&root, &v3);
+    assert_eq!(conf_dir(&root), ["srsd.toml"]);
+    let conf = std::fs::read_to_string(root.join("etc/srsd/srsd.toml")).unwrap();
+    assert!(conf.ends_with("# a newer default\n"), "{conf}");
 
     // .rpm: --nodeps for shadow-utils and logrotate (not in this root's rpm database).
     let rpm = |v: &str| dir.join(v).join(format!("srsd-{v}-1.x86_64.rpm"));
-    let root = dir.join("rpm-root");
-    script_root(&root);
-    let rpm_run = |op: &str, v: &str| {
+    let rpm_run = |root: &Path, op: &str, v: &str| {
         run(Command::new("rpm")
             .arg("--root")
-            .arg(&root)
+            .arg(root)
             .args(["--dbpath", "/var/lib/rpm", "--nodeps", op])
             .arg(rpm(v)))
     };
-    rpm_run("-i", &v1);
+    let root = dir.join("rpm-root");
+    script_root(&root);
+    rpm_run(&root, "-i", &v1);
     let c = calls(&root);
     assert!(
         c.contains("groupadd -r srsd") && c.contains("useradd -r -g srsd"),
@@ -221,14 +230,14 @@ fn upgrade_keeps_an_edited_config() {
     let conf = root.join("etc/srsd/srsd.toml");
     let edited = std::fs::read_to_string(&conf).unwrap() + edit;
     std::fs::write(&conf, &edited).unwrap();
-    rpm_run("-U", &v2);
+    rpm_run(&root, "-U", &v2);
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited);
     assert_eq!(
         conf_dir(&root),
         ["srsd.toml"],
         "default unchanged: nothing beside it"
     );
-    rpm_run("-U", &v3);
+    rpm_run(&root, "-U", &v3);
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited);
     assert_eq!(conf_dir(&root), ["srsd.toml", "srsd.toml.rpmnew"]);
     let new = std::fs::read_to_string(root.join("etc/srsd/srsd.toml.rpmnew")).unwrap();
@@ -240,6 +249,13 @@ fn upgrade_keeps_an_edited_config() {
         "srsd",
     ]));
     assert_eq!(q.trim_end(), format!("srsd-{v3}-1.x86_64"));
+    let root = dir.join("rpm-root-unedited");
+    script_root(&root);
+    rpm_run(&root, "-i", &v1);
+    rpm_run(&root, "-U", &v3);
+    assert_eq!(conf_dir(&root), ["srsd.toml"]);
+    let conf = std::fs::read_to_string(root.join("etc/srsd/srsd.toml")).unwrap();
+    assert!(conf.ends_with("# a newer default\n"), "{conf}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

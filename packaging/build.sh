@@ -63,8 +63,11 @@ MAINTAINER=${SRSD_MAINTAINER:-$(cargo_prop authors)}
 HOMEPAGE=${SRSD_HOMEPAGE:-$(cargo_prop homepage)}
 HOMEPAGE=${HOMEPAGE:-$(cargo_prop repository)}
 [ -n "$MAINTAINER" ] || die "no maintainer: Cargo.toml's [package] authors is empty and SRSD_MAINTAINER is not set (SRSD_MAINTAINER='Name <email>': who answers for these packages)"
+# One line each, and nothing the sed replacements below would read as syntax.
+nl='
+'
 case "$MAINTAINER" in
-    *[\|\&\\]*) die "bad maintainer '$MAINTAINER'" ;;
+    *"$nl"*|*[\|\&\\]*) die "bad maintainer '$MAINTAINER'" ;;
     ?*" <"?*@?*">") ;;
     *) die "bad maintainer '$MAINTAINER': want 'Name <email>'" ;;
 esac
@@ -72,7 +75,7 @@ case "$HOMEPAGE" in
     ''|https://?*|http://?*) ;;
     *) die "bad homepage '$HOMEPAGE': want an http(s) URL" ;;
 esac
-case "$HOMEPAGE" in *[\|\ ]*) die "bad homepage '$HOMEPAGE'" ;; esac
+case "$HOMEPAGE" in *"$nl"*|*[\|\&\\\ ]*) die "bad homepage '$HOMEPAGE'" ;; esac
 IN=${SRSD_BOARD_OUT:-$ROOT/target/boards/out/$BOARD}
 [ -f "$IN/srsd" ] && [ -f "$IN/srsd.toml" ] || die "no $IN/srsd or srsd.toml: run board/build.sh $BOARD first"
 WWW=${SRSD_WWW:-$ROOT/target/www}

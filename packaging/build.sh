@@ -11,6 +11,13 @@
 # player libraries from target/www (or SRSD_WWW), which packaging/web-assets.sh fetches when
 # they are missing. Tools: tar, gzip, dpkg-deb (Debian's dpkg), rpmbuild (Debian's rpm), npm
 # (web-assets.sh). Files are owned by root in every package.
+#
+# Metadata: the version, maintainer and homepage are Cargo.toml's [package] `version`, first
+# `authors` entry and `homepage` (else `repository`). SRSD_VERSION, SRSD_MAINTAINER ('Name
+# <email>') and SRSD_HOMEPAGE override them. Without a homepage the packages have no
+# Homepage/URL field; without a maintainer the build stops (a .deb must name one): Cargo.toml
+# names no author yet, so a build sets SRSD_MAINTAINER (CI: an `unreleased@srsd.invalid`
+# build, .ci/run).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -23,10 +30,6 @@ PROFILE=board/$BOARD.toml
 [ -f "$PROFILE" ] || die "no board $BOARD"
 OUT=${2:-target/boards/packages}
 case "$OUT" in /*) ;; *) OUT=$ROOT/$OUT ;; esac
-IN=${SRSD_BOARD_OUT:-$ROOT/target/boards/out/$BOARD}
-[ -f "$IN/srsd" ] && [ -f "$IN/srsd.toml" ] || die "no $IN/srsd or srsd.toml: run board/build.sh $BOARD first"
-WWW=${SRSD_WWW:-$ROOT/target/www}
-packaging/web-assets.sh "$WWW" >/dev/null || die "no player libraries in $WWW (packaging/web-assets.sh)"
 
 prop() {
     awk -v k="$1" '
@@ -35,10 +38,48 @@ prop() {
             sub(/^[^=]*=[[:space:]]*/, ""); sub(/[[:space:]]+#.*$/, ""); gsub(/^"|"$/, ""); print; exit
         }' "$PROFILE"
 }
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# A string key of Cargo.toml's [package] table; for an array (authors), its first string.
+cargo_prop() { # KEY
+    awk -v k="$1" '
+        /^[[:space:]]*\[/ { pkg = ($0 ~ /^[[:space:]]*\[package\][[:space:]]*(#.*)?$/); next }
+        pkg && !found && $0 ~ "^[[:space:]]*" k "[[:space:]]*=" { found = 1; sub(/^[^=]*=/, "") }
+        found {
+            if (match($0, /"[^"]*"/)) { print substr($0, RSTART + 1, RLENGTH - 2); exit }
+            if ($0 ~ /\]/) exit
+        }' Cargo.toml
+}
+# SRSD_VERSION overrides Cargo.toml's version (tests build a newer package to upgrade to).
+VERSION=${SRSD_VERSION:-$(cargo_prop version)}
+case "$VERSION" in
+    [0-9]*) case "$VERSION" in *[!0-9A-Za-z.+~]*) die "bad version '$VERSION'" ;; esac ;;
+    *) die "bad version '$VERSION'" ;;
+esac
 DESC_SHORT="SRS-compatible live streaming server (RTMP, HLS, HTTP-FLV)"
-MAINTAINER=${SRSD_MAINTAINER:-srsd maintainers <srsd@example.org>}
-HOMEPAGE=${SRSD_HOMEPAGE:-https://example.org/srsd}
+# Maintainer and homepage come from Cargo.toml's [package] authors (the first) and homepage
+# (else repository); SRSD_MAINTAINER and SRSD_HOMEPAGE override them for a distributor. No
+# homepage: the packages carry no Homepage/URL field (all three formats allow that) rather
+# than a made-up one. No maintainer: the build stops, since .deb requires the field.
+MAINTAINER=${SRSD_MAINTAINER:-$(cargo_prop authors)}
+HOMEPAGE=${SRSD_HOMEPAGE:-$(cargo_prop homepage)}
+HOMEPAGE=${HOMEPAGE:-$(cargo_prop repository)}
+[ -n "$MAINTAINER" ] || die "no maintainer: Cargo.toml's [package] authors is empty and SRSD_MAINTAINER is not set (SRSD_MAINTAINER='Name <email>': who answers for these packages)"
+# One line each, and nothing the sed replacements below would read as syntax.
+nl='
+'
+case "$MAINTAINER" in
+    *"$nl"*|*[\|\&\\]*) die "bad maintainer '$MAINTAINER'" ;;
+    ?*" <"?*@?*">") ;;
+    *) die "bad maintainer '$MAINTAINER': want 'Name <email>'" ;;
+esac
+case "$HOMEPAGE" in
+    ''|https://?*|http://?*) ;;
+    *) die "bad homepage '$HOMEPAGE': want an http(s) URL" ;;
+esac
+case "$HOMEPAGE" in *"$nl"*|*[\|\&\\\ ]*) die "bad homepage '$HOMEPAGE'" ;; esac
+IN=${SRSD_BOARD_OUT:-$ROOT/target/boards/out/$BOARD}
+[ -f "$IN/srsd" ] && [ -f "$IN/srsd.toml" ] || die "no $IN/srsd or srsd.toml: run board/build.sh $BOARD first"
+WWW=${SRSD_WWW:-$ROOT/target/www}
+packaging/web-assets.sh "$WWW" >/dev/null || die "no player libraries in $WWW (packaging/web-assets.sh)"
 DEB_ARCH=$(prop deb_arch)
 RPM_ARCH=$(prop rpm_arch)
 IPK_ARCH=$(prop ipk_arch)
@@ -146,8 +187,8 @@ Installed-Size: $size
 Depends: adduser
 Section: video
 Priority: optional
-Homepage: $HOMEPAGE
-Description: $DESC_SHORT
+${HOMEPAGE:+Homepage: $HOMEPAGE
+}Description: $DESC_SHORT
 $DESC_LONG
 EOF
     printf '/etc/srsd/srsd.toml\n/etc/init.d/srsd\n/etc/logrotate.d/srsd\n' > "$D/DEBIAN/conffiles"
@@ -177,8 +218,10 @@ if [ -n "$RPM_ARCH" ]; then
     rmdir "$S/etc/init.d"
     install -D -m 0644 packaging/srsd.service "$S/usr/lib/systemd/system/srsd.service"
     install -D -m 0644 LICENSE "$S/usr/share/licenses/srsd/LICENSE"
+    # No homepage: no URL tag at all.
+    if [ -n "$HOMEPAGE" ]; then url_sed="s|@URL@|$HOMEPAGE|g"; else url_sed="/^URL:/d"; fi
     sed -e "s|@VERSION@|$VERSION|g" -e "s|@SUMMARY@|$DESC_SHORT|g" \
-        -e "s|@URL@|$HOMEPAGE|g" -e "s|@STAGE@|$S|g" \
+        -e "$url_sed" -e "s|@STAGE@|$S|g" \
         -e "s|@PACKAGER@|$MAINTAINER|g" \
         -e "s|@DATE@|$(LC_ALL=C date -u -d "@$EPOCH" '+%a %b %d %Y')|g" \
         packaging/rpm/srsd.spec > "$T/srsd.spec"
@@ -215,8 +258,8 @@ Source: srsd
 SourceName: srsd
 License: MIT
 Section: multimedia
-URL: $HOMEPAGE
-Maintainer: $MAINTAINER
+${HOMEPAGE:+URL: $HOMEPAGE
+}Maintainer: $MAINTAINER
 Architecture: $IPK_ARCH
 Installed-Size: $size
 Description: $DESC_SHORT

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+pub mod packages;
 pub mod playlist;
 
 /// A server running on the test's runtime; stops when dropped.

@@ -5,6 +5,7 @@
 #
 #   scripts/bench-vs-nginx.sh                 # 250, 500, 1000 players, 20 s a run (~6 min)
 #   SWEEP="1000" DUR=25 scripts/bench-vs-nginx.sh
+#   HLS_N=500 ...                            # HLS viewers of the HLS comparison (0: none)
 #
 # Needs: a release build (cargo build --release, or SRSD=path), ffmpeg (to make the test
 # stream once), nginx with libnginx-mod-rtmp, python3 (table and plot). Everything listens
@@ -23,6 +24,8 @@ AFTER=${AFTER:-20}
 RTMP_PORT=${RTMP_PORT:-19350}
 HTTP_PORT=${HTTP_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-19351}
+NGINX_HTTP_PORT=${NGINX_HTTP_PORT:-18081}
+HLS_N=${HLS_N:-500}
 FLOOR_PORT=${FLOOR_PORT:-18090}
 NGINX_MODULE=${NGINX_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 OUT=${OUT:-docs}
@@ -45,7 +48,7 @@ ffmpeg -hide_banner -loglevel error -y \
     -t 30 -c:v libx264 -preset veryfast -b:v 500k -maxrate 500k -bufsize 1000k -g 50 \
     -pix_fmt yuv420p -c:a aac -b:a 64k -ac 2 -f flv "$WORK/stream.flv"
 
-srsd_conf() { # MW
+srsd_conf() { # MW [hls]
     cat > "$WORK/srsd-$1.toml" <<EOF
 listen = ["127.0.0.1:$RTMP_PORT"]
 max_connections = 20000
@@ -66,6 +69,11 @@ mw_latency = $1
 [vhost."__defaultVhost__".http_remux]
 enabled = true
 mount = "[vhost]/[app]/[stream].flv"
+[vhost."__defaultVhost__".hls]
+enabled = ${2:-false}
+storage = "memory"
+fragment = 2
+window = 10
 EOF
 }
 
@@ -79,7 +87,14 @@ error_log $WORK/nginx/error.log warn;
 load_module $NGINX_MODULE;
 worker_rlimit_nofile 20000;
 events { worker_connections 20000; }
-rtmp { server { listen 127.0.0.1:$NGINX_PORT; chunk_size 60000; application live { live on; } } }
+rtmp { server { listen 127.0.0.1:$NGINX_PORT; chunk_size 60000; application live { live on;
+    hls on; hls_path $WORK/nginx/hls; hls_fragment 2s; hls_playlist_length 10s; } } }
+http {
+    sendfile on; tcp_nopush on; access_log off;
+    types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+    server { listen 127.0.0.1:$NGINX_HTTP_PORT;
+        location /live/ { alias $WORK/nginx/hls/; add_header Cache-Control no-cache; } }
+}
 EOF
 }
 
@@ -94,10 +109,10 @@ wait_port() { # PORT
 
 SERVER=0
 PUBLISHER=0
-start() { # KIND MW
+start() { # KIND MW [hls]
     case $1 in
     srsd)
-        srsd_conf "$2"
+        srsd_conf "$2" "${3:-false}"
         "$SRSD" -c "$WORK/srsd-$2.toml" > "$WORK/srsd.log" 2>&1 &
         SERVER=$!
         wait_port "$RTMP_PORT"
@@ -124,6 +139,7 @@ start() { # KIND MW
     esac
     PIDS=("$SERVER" "$PUBLISHER")
     sleep 3 # the GOP cache fills
+    if [ "${3:-false}" = true ]; then sleep 9; fi # a window of HLS segments (2 s each)
 }
 
 stop() {
@@ -139,10 +155,12 @@ run() {
     case $kind/$mode in
     srsd/play) url=rtmp://127.0.0.1:$RTMP_PORT/live/s ;;
     srsd/flv) url=http://127.0.0.1:$HTTP_PORT/live/s.flv ;;
+    srsd/hls) url=http://127.0.0.1:$HTTP_PORT/live/s.m3u8 ;;
+    nginx/hls) url=http://127.0.0.1:$NGINX_HTTP_PORT/live/s.m3u8 ;;
     nginx/play) url=rtmp://127.0.0.1:$NGINX_PORT/live/s ;;
     floor/flv) url=http://127.0.0.1:$FLOOR_PORT/live/s.flv ;;
     esac
-    start "$kind" "$mw"
+    start "$kind" "$mw" "$([ "$mode" = hls ] && echo true || echo false)"
     echo "== $label n=$n: srsd bench $mode $url -n $n --duration $DUR --pid $SERVER --after $after"
     local log=$WORK/$label-$n.txt
     "$SRSD" bench "$mode" "$url" -n "$n" --duration "$DUR" --pid "$SERVER" --after "$after" \
@@ -168,11 +186,19 @@ for n in $SWEEP; do
     run srsd-0-rtmp srsd 0 play "$n"
     run nginx-rtmp nginx 0 play "$n"
 done
+if [ "$HLS_N" != 0 ]; then
+    # HLS viewers: srsd serves segments from memory (hls.storage = "memory"), nginx-rtmp
+    # writes files that nginx's http module serves with sendfile. Both servers also mux the
+    # stream into TS, as they must.
+    run srsd-hls srsd 350 hls "$HLS_N"
+    run nginx-hls nginx 0 hls "$HLS_N"
+fi
 
 mkdir -p "$OUT"
-python3 - "$RESULTS" "$OUT" "$MAX" "$DUR" "$AFTER" "$SRSD" <<'PY'
+python3 - "$RESULTS" "$OUT" "$MAX" "$DUR" "$AFTER" "$SRSD" "$HLS_N" <<'PY'
 import sys, html
-results, out, top, dur, after, srsd = sys.argv[1:7]
+results, out, top, dur, after, srsd, hls_n = sys.argv[1:8]
+hls_n = int(hls_n)
 top = int(top)
 rows = []
 for line in open(results):
@@ -211,11 +237,16 @@ t.append(f"| RTMP CPU at 350 ms batching vs the bare writer | {fmt(ratio(cpu('sr
 t.append(f"| HTTP-FLV CPU at 350 ms batching vs the bare writer | {fmt(ratio(cpu('srsd-350-flv'), cpu('floor-350')), '{:.2f}×')} ({fmt(cpu('srsd-350-flv'))}% vs {fmt(cpu('floor-350'))}%) | no HTTP-FLV | 1.00 | ≤ 1.25× |")
 t.append(f"| RTMP CPU at mw_latency = 0 vs nginx-rtmp | {fmt(ratio(cpu('srsd-0-rtmp'), cpu('nginx-rtmp')), '{:.2f}×')} ({fmt(cpu('srsd-0-rtmp'))}% vs {fmt(cpu('nginx-rtmp'))}%) | 1.00 | — | ≤ 0.7× |")
 t.append(f"| RTMP CPU at 350 ms vs nginx-rtmp | {fmt(ratio(cpu('srsd-350-rtmp'), cpu('nginx-rtmp')), '{:.2f}×')} | 1.00 | — | ≤ 0.5× |")
+if hls_n:
+    hc = lambda l: get(l, hls_n, "cpu_pct")
+    t.append(f"| CPU, {hls_n} HLS viewers (srsd from memory; nginx-rtmp files, nginx sendfile) | {fmt(ratio(hc('srsd-hls'), hc('nginx-hls')), '{:.2f}×')} ({fmt(hc('srsd-hls'))}% vs {fmt(hc('nginx-hls'))}%) | 1.00 | — | measured (was 3.6×) |")
 
 labels = ["floor-350", "srsd-350-rtmp", "srsd-350-flv", "srsd-0-rtmp", "nginx-rtmp"]
+hls_labels = {"srsd-hls", "nginx-hls"}
 names = {"floor-350": "bare writer, 350 ms (HTTP)", "srsd-350-rtmp": "srsd RTMP, mw 350",
          "srsd-350-flv": "srsd HTTP-FLV, mw 350", "srsd-0-rtmp": "srsd RTMP, mw 0",
-         "nginx-rtmp": "nginx-rtmp RTMP"}
+         "nginx-rtmp": "nginx-rtmp RTMP", "srsd-hls": "srsd HLS (memory)",
+         "nginx-hls": "nginx-rtmp HLS (sendfile)"}
 raw = ["| run | players | CPU % of a core | Gbit/s | core·s per Gbit | delivered % | max stalled | RSS idle / peak MiB | RSS/player KiB | first media p50/p95/max ms |", "|---|---|---|---|---|---|---|---|---|---|"]
 for r in rows:
     g = lambda k: r.get(k, "—")
@@ -231,7 +262,11 @@ machine, {dur} s a run, ramped 5 ms apart. CPU is the server's utime+stime over 
 window, in % of one core; RSS is VmRSS (glibc build: about 1.9 MiB of it are shared libc and
 libm pages). "Bare writer" is `srsd bench floor`: the same file pre-encoded as FLV tags,
 one batch every 350 ms handed to every viewer, one `writev` each, no protocol work: the
-physical floor of this job here. nginx-rtmp runs one process (`master_process off`).
+physical floor of this job here. nginx-rtmp runs one process (`master_process off`). HLS:
+{hls_n} `srsd bench hls` clients (playlist polled every half target duration, each new
+segment fetched once, keep-alive) of the same stream, 2 s segments, a 10 s window; srsd
+serves them from memory (`hls.storage = "memory"`), nginx-rtmp writes files that nginx's
+http module serves with sendfile.
 
 ## Issue 12 figures at {top} players
 

@@ -208,6 +208,7 @@ impl Viewer {
         let mut reported_drops = 0u64;
         // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
         let mut primed = false;
+        let mut next_write: Option<tokio::time::Instant> = None;
         let why: io::Result<&str> = loop {
             if let Some(batch) = pending.take() {
                 match sink.send(batch).await {
@@ -218,13 +219,14 @@ impl Viewer {
             }
             tokio::select! {
                 _ = async {
-                    consumer.recv(&mut items, BATCH_BYTES).await;
-                    // The first media (metadata, sequence headers, GOP cache) goes out at
-                    // once; merging applies to the live frames after it.
-                    if primed && !mw_latency.is_zero() {
-                        tokio::time::sleep(mw_latency).await;
-                        consumer.try_recv(&mut items, BATCH_BYTES);
+                    // Merged writes, as for RTMP players: once primed, the next batch waits
+                    // for the grid point all players share (runtime::merge) and the task is
+                    // not woken by the frames queued meanwhile. The first media (metadata,
+                    // sequence headers, GOP cache) goes out at once.
+                    if let Some(at) = next_write {
+                        tokio::time::sleep_until(at).await;
                     }
+                    consumer.recv(&mut items, BATCH_BYTES).await;
                 } => {}
                 _ = sink.closed() => break Ok("viewer left"),
                 _ = shutdown.changed() => break Ok("server shutdown"),
@@ -345,6 +347,12 @@ impl Viewer {
             chunks.push(small.split().freeze());
             sent += chunks.len() as u64;
             primed |= flv_header && sent > 0;
+            if primed && !mw_latency.is_zero() {
+                next_write = Some(crate::app::runtime::merge::next_merge(
+                    tokio::time::Instant::now(),
+                    mw_latency,
+                ));
+            }
             if !chunks.is_empty() {
                 pending = Some(chunks);
             }

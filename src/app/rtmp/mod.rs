@@ -760,9 +760,13 @@ impl Conn<'_> {
             let _ = writer.as_ref().set_nodelay(false);
         }
         if p.primed && !p.mw_latency.is_zero() {
-            // The next batch goes out mw_latency after this one (merged writes): the task
-            // sleeps until then and is not woken by the frames queued meanwhile.
-            p.next_write = Some(Instant::now() + p.mw_latency);
+            // The next batch goes out at most mw_latency after this one, on the grid all
+            // players share (runtime::merge): the task sleeps until then and is not woken by
+            // the frames queued meanwhile.
+            p.next_write = Some(crate::app::runtime::merge::next_merge(
+                Instant::now(),
+                p.mw_latency,
+            ));
         }
         // Drop the payload references now (frames may be freed).
         items.clear();

@@ -11,6 +11,7 @@ pub mod listen;
 pub mod log;
 pub mod log_rotate;
 pub mod memory;
+pub mod merge;
 pub mod output_status;
 pub mod privilege;
 pub mod procfs;

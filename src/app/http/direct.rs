@@ -67,26 +67,28 @@ pub(super) async fn take(conn: &Conn, socket: TcpStream) -> Result<(), TcpStream
     if consume(&socket, head.len).is_err() {
         return Ok(());
     }
-    match live::admit(conn, &ask, &key, format).await {
+    // Boxed: admission (hooks, edge) is large and brief; inline, its state would be reserved
+    // in the task for the viewer's whole life.
+    let admitted = Box::pin(live::admit(conn, &ask, &key, format)).await;
+    let chunked = head.http11;
+    drop(head);
+    match admitted {
         Err(r) => {
             let _ = socket.write_all(&refusal_bytes(&r)).await;
             let _ = socket.shutdown().await;
         }
         Ok(viewer) => {
-            let chunked = head.http11;
             let answer = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nCache-Control: no-cache\r\n\
                  Access-Control-Allow-Origin: *\r\n\
                  Access-Control-Expose-Headers: Content-Length, Content-Range\r\n\
                  {}Connection: close\r\n\r\n",
                 format.content_type(),
-                if chunked {
-                    "Transfer-Encoding: chunked\r\n"
-                } else {
-                    ""
-                }
+                if chunked { "Transfer-Encoding: chunked\r\n" } else { "" }
             );
-            if socket.write_all(answer.as_bytes()).await.is_ok() {
+            let sent = socket.write_all(answer.as_bytes()).await;
+            drop(answer);
+            if sent.is_ok() {
                 viewer.run(Sink::Socket { socket, chunked }).await;
             }
         }

@@ -398,7 +398,17 @@ async fn atc_and_atc_auto_keep_the_publishers_timestamps() {
                 .await
                 .unwrap();
         }
-        // Joins after the metadata: the GOP cache starts it on the keyframe at `start`.
+        // Joins after the server has read the metadata (atc_auto looks at it as the player
+        // starts) and the GOP: the cache starts it on the keyframe at `start`.
+        let key = srsd::hub::StreamKey::new("__defaultVhost__", "live", "atc");
+        let read = || {
+            server
+                .ctx
+                .hub
+                .find(&key)
+                .is_some_and(|s| s.metadata().is_some() && s.stats().video_frames >= 11)
+        };
+        assert!(wait_for(T, read).await, "the server read the stream");
         let mut c = player(&server, "live/atc").await;
         let got = recv_video(&mut c, 3, T).await;
         let first = got

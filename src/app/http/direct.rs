@@ -84,7 +84,11 @@ pub(super) async fn take(conn: &Conn, socket: TcpStream) -> Result<(), TcpStream
                  Access-Control-Expose-Headers: Content-Length, Content-Range\r\n\
                  {}Connection: close\r\n\r\n",
                 format.content_type(),
-                if chunked { "Transfer-Encoding: chunked\r\n" } else { "" }
+                if chunked {
+                    "Transfer-Encoding: chunked\r\n"
+                } else {
+                    ""
+                }
             );
             let sent = socket.write_all(answer.as_bytes()).await;
             drop(answer);

@@ -53,9 +53,8 @@ pub async fn accept_counted<F, Fut>(
         };
         let cid = log::next_cid();
         let served = serve(ctx.clone(), socket, peer, cid as u32);
-        ctx.connection_tasks.spawn(log::with_cid(cid, async move {
-            served.await;
-            drop(slot);
-        }));
+        // Not an `async` block around `served`: see `tasks::Holding`.
+        ctx.connection_tasks
+            .spawn(log::with_cid(cid, super::tasks::Holding::new(served, slot)));
     }
 }

@@ -38,12 +38,7 @@ impl Tracker {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let token = self.token();
-        tokio::spawn(async move {
-            let out = f.await;
-            drop(token);
-            out
-        })
+        tokio::spawn(Holding::new(f, self.token()))
     }
 
     /// Tasks and tokens alive now.
@@ -94,6 +89,43 @@ impl StopSignal {
     pub async fn requested(&mut self) {
         // Nothing is ever sent: `changed` only returns, with an error, when the sender is gone.
         while self.0.changed().await.is_ok() {}
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `fut`, holding `guard` until `fut` completes (or the whole is dropped).
+    ///
+    /// A struct, not `async move { let out = fut.await; drop(guard); out }`: such a block
+    /// keeps the captured future and the future being awaited in separate slots of its state,
+    /// so every wrapping layer doubled the task. Measured with dhat: an RTMP player's task was
+    /// 9,984 bytes for a 2,600-byte connection future behind two such layers.
+    pub struct Holding<F, G> {
+        #[pin]
+        fut: F,
+        guard: Option<G>,
+    }
+}
+
+impl<F, G> Holding<F, G> {
+    pub fn new(fut: F, guard: G) -> Holding<F, G> {
+        Holding {
+            fut,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<F: Future, G> Future for Holding<F, G> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.fut.poll(cx));
+        this.guard.take();
+        std::task::Poll::Ready(out)
     }
 }
 

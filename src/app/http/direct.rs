@@ -43,15 +43,15 @@ struct Head {
 /// refused, or the client sent nothing within [`HEADER_READ_TIMEOUT`]); `Err(socket)`,
 /// untouched, for hyper.
 pub(super) async fn take(conn: &Conn, socket: TcpStream) -> Result<(), TcpStream> {
-    match tokio::time::timeout(HEADER_READ_TIMEOUT, socket.readable()).await {
-        Ok(Ok(())) => {}
-        // Nothing in time (hyper's header timeout would close it too), or a dead socket.
-        _ => return Ok(()),
-    }
+    // The whole wait for the first bytes is bounded, not only the first readiness: a fresh
+    // socket may report itself readable before anything arrived, and the peek then waits.
     // Boxed: the peek buffer exists only for this step, not in the task for the stream's
     // life.
-    let Some(head) = Box::pin(peek_head(&socket)).await else {
-        return Err(socket);
+    let head = match tokio::time::timeout(HEADER_READ_TIMEOUT, Box::pin(peek_head(&socket))).await {
+        Ok(Some(head)) => head,
+        Ok(None) => return Err(socket),
+        // Nothing in time: closed, as hyper's header timeout would close it.
+        Err(_) => return Ok(()),
     };
     let ask = LiveAsk {
         head: false,
@@ -176,7 +176,9 @@ fn refusal_bytes(r: &Refusal) -> Vec<u8> {
     };
     format!(
         "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
-         Access-Control-Allow-Origin: *\r\n{retry}Connection: close\r\n\r\n{text}",
+         Access-Control-Allow-Origin: *\r\n\
+         Access-Control-Expose-Headers: Content-Length, Content-Range\r\n\
+         {retry}Connection: close\r\n\r\n{text}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         text.len()

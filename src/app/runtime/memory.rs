@@ -6,12 +6,13 @@
 //! after the number of connections fell well below the highest it reached since the last
 //! trim; it hands free pages of every arena back (MADV_DONTNEED) and costs well under a
 //! millisecond per trim at that size. Measured with `srsd bench --pid --after`
-//! (docs/bench.md): 48 MiB -> 7.1 MiB 20 s after 1000 players left (idle 4.2 MiB).
+//! (docs/bench.md): 7.3 MiB 20 s after 1000 players left (idle 4.7 MiB; 48 MiB before any
+//! trim).
 //!
 //! musl (the board builds) has no `malloc_trim`, and its malloc was measured keeping what
-//! the players used (x86_64 board build: idle 2.1 MiB, 16.6 MiB 20 s after 1000 players
+//! the players used (x86_64 board build: idle 2.5 MiB, 13.0 MiB 20 s after 1000 players
 //! left): the task does nothing there. Giving it back on musl needs another allocator or
-//! fewer, longer-lived allocations per player; not done yet (docs/bench.md).
+//! fewer, longer-lived allocations per player; not done yet (docs/bench-musl.md).
 
 use crate::app::shared::Context;
 use std::sync::atomic::Ordering;

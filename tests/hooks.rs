@@ -979,7 +979,11 @@ async fn hls_ctx_master_playlist_then_refreshes_are_one_viewer() {
     let http = server.http.unwrap();
     let mut p = rtmp_publisher(&server, "live/c").await;
     send_tags(&mut p, &synthetic_tags(5000, 1000, 25), 50).await;
-    assert!(dir.join("live/c.m3u8").is_file(), "the playlist is written");
+    // The segmenter reads its stream a tenth of a second at a time (outputs::FILE_GATHER).
+    assert!(
+        wait_for(Duration::from_secs(2), || dir.join("live/c.m3u8").is_file()).await,
+        "the playlist is written"
+    );
     let plays = || -> Vec<Call> {
         calls
             .lock()

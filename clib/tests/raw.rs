@@ -157,7 +157,8 @@ fn publish_and_play_raw(codec: Codec, name: &str) -> PathBuf {
         .unwrap();
     let text = format!(
         "listen = [\"127.0.0.1:0\"]\npid = \"{}/srsd.pid\"\n[http_server]\nenabled = false\n\
-         [http_api]\nenabled = false\n[log]\nlevel = \"warn\"\n",
+         [http_api]\nenabled = false\n[log]\nlevel = \"warn\"\n\
+         [vhost.\"__defaultVhost__\".hls]\nenabled = false\n",
         dir.display()
     );
     let config = srsd::config::Config::parse(&text, "raw.toml").unwrap();

@@ -9,10 +9,11 @@ pub mod frame;
 pub mod jitter;
 pub mod queue;
 pub mod source;
+pub mod wake;
 
 pub use frame::{Codec, Frame, FrameFlags, MediaKind, Packet, TagHeader};
 pub use jitter::TimeJitter;
-pub use queue::{Item, QueueLimits};
+pub use queue::{Batch, Item, QueueLimits};
 pub use source::{BusyError, Consumer, Publisher, Source, SourceOptions};
 
 use std::collections::HashMap;
@@ -52,6 +53,10 @@ impl fmt::Display for StreamKey {
         f.write_str(&self.url())
     }
 }
+
+/// How often [`Hub::wake_due`] runs: the most a merged write waits past its time when its
+/// stream's publisher pauses.
+pub const MERGE_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The registry of live sources.
 #[derive(Default)]
@@ -99,6 +104,23 @@ impl Hub {
             .collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
+    }
+
+    /// Wakes, on every stream, the consumers whose merged-write time came: their stream's
+    /// next frame wakes them otherwise, so this matters only for a publisher that paused
+    /// with frames still to send. Called a few times a second ([`MERGE_CHECK`]).
+    pub fn wake_due(&self) {
+        let now = std::time::Instant::now();
+        let sources: Vec<Arc<Source>> = self
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for s in sources {
+            s.wake_due(now);
+        }
     }
 
     /// Drops the source when nobody holds it any more (also for a source made for a viewer

@@ -1,9 +1,10 @@
-//! A consumer's bounded queue and the pure admission policy that bounds it.
+//! The stream's shared log and each consumer's reader over it (DESIGN.md §2).
 //!
-//! The queue is bounded by duration (`queue_length`, as SRS) and by bytes. When a frame would
-//! overflow it, everything queued but metadata and sequence headers is dropped, and later
-//! frames are skipped until the next video keyframe (or the next audio frame, for an
-//! audio-only stream), so the player resumes on a decodable picture. Drops are counted.
+//! The publisher appends every frame once to its source's [`Log`]; each consumer (RTMP
+//! player, HTTP viewer, HLS, DVR, forward) reads it through a [`Reader`]: a cursor and the
+//! drop policy. A consumer's backlog is bounded by duration (`queue_length`, as SRS) and by
+//! bytes: one that falls further behind skips ahead to a keyframe, keeping metadata and
+//! sequence headers, so the player resumes on a decodable picture. Drops are counted.
 
 use super::frame::Frame;
 use crate::protocol::rtmp::chunk::MAX_MESSAGE_LEN;
@@ -42,188 +43,576 @@ impl Default for QueueLimits {
     }
 }
 
-/// The queue state; every method is synchronous and cheap (called under a short lock).
-#[derive(Debug, Default)]
-pub struct ConsumerQueue {
-    items: VecDeque<Item>,
-    bytes: usize,
-    /// After an overflow, skip frames until a keyframe.
-    waiting_keyframe: bool,
-    /// The stream has video (so resumption waits for a video keyframe).
-    has_video: bool,
-    /// Frames dropped so far (never reset).
-    pub dropped: u64,
-    /// Times the queue overflowed.
-    pub overflows: u64,
-    /// The stream announced video (onMetaData's `videocodecid`, or a video message): until
-    /// this consumer has a video keyframe, audio waits (nginx-rtmp's `wait_video`), so a
-    /// player that joins before the first keyframe still finds the video track. Set by the
-    /// source before each push.
-    pub expects_video: bool,
-    /// This consumer got a video keyframe (or gave up waiting for one).
-    video_started: bool,
-    /// The dts of the first audio frame held back while waiting for video.
-    audio_wait_from: Option<i64>,
-    /// Audio frames skipped while waiting for the first keyframe (not drops: nothing was
-    /// lost to slowness).
-    pub skipped_before_video: u64,
-}
-
 /// How much audio (in ms of its timestamps) a consumer skips waiting for the video that
 /// the metadata announced; past it, audio flows without video (the announcement lied).
 /// nginx-rtmp sends audio from the start and its first video at the next keyframe, which
 /// with OBS's default 250-frame interval is up to 8.3 s later.
 pub const MAX_VIDEO_WAIT_MS: i64 = 10_000;
 
-/// What [`admit`] decided for one frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    Accept,
-    /// Skipped: we are waiting for a keyframe after an overflow.
-    Skip,
-    /// The queue was flushed (keeping headers) before accepting or skipping this frame.
-    Overflow,
+/// Entries a stream's log holds at most, whatever its timestamps say (a publisher that
+/// stamps every frame 0 spans no time at all): 16,384 entries of 40 bytes, about two
+/// minutes of a 60 fps stream with audio.
+pub const MAX_LOG_ENTRIES: usize = 16_384;
+
+/// The capacity a stream's log keeps between bursts (entries).
+const LOG_KEEP: usize = 256;
+
+/// One appended item of a stream's [`Log`].
+#[derive(Debug)]
+struct Entry {
+    item: Item,
+    /// Payload bytes appended before this entry (the log's running total then).
+    bytes_before: u64,
+    /// The source expected video when it was appended (a reader holds audio back until its
+    /// first video keyframe then: see [`Reader`]).
+    expects_video: bool,
+    /// The publish session it belongs to (incremented by each [`Item::Published`]).
+    session: u32,
 }
 
-/// The admission policy, a pure function of the queue's span and size and the frame.
-pub fn admit(
-    waiting_keyframe: bool,
-    has_video: bool,
-    span_ms: i64,
-    bytes: usize,
-    frame: &Frame,
-    limits: QueueLimits,
-) -> Admission {
-    let f = frame.flags;
-    if f.metadata || f.seq_header {
-        return Admission::Accept;
-    }
-    // An empty queue takes any frame: one larger than the cap goes out alone.
-    if span_ms > limits.max_duration_ms
-        || (bytes > 0 && bytes + frame.payload.len() > limits.max_bytes)
-    {
-        return Admission::Overflow;
-    }
-    if waiting_keyframe {
-        let resumes = if has_video {
-            frame.is_video() && f.keyframe
-        } else {
-            frame.is_audio()
-        };
-        if !resumes {
-            return Admission::Skip;
-        }
-    }
-    Admission::Accept
+/// A stream's shared log of recent frames and control items: the publisher appends each
+/// once, and every consumer reads it through its own [`Reader`], so a frame costs the
+/// publisher the same with one consumer or a thousand (no per-consumer queue, lock or
+/// reference count). Entries are numbered from 0 for the source's life; the source trims
+/// what every reader within its limits has passed ([`Log::trim_to`]).
+#[derive(Debug, Default)]
+pub struct Log {
+    entries: VecDeque<Entry>,
+    /// The number of `entries[0]`.
+    first: u64,
+    /// Payload bytes ever appended.
+    total_bytes: u64,
+    /// The dts of the newest media frame, in ms.
+    last_dts: i64,
+    /// The current publish session.
+    session: u32,
+    /// The run of entries the last reader took whole, from the entry numbered `.0`, shared
+    /// with every reader at the same place (see [`Batch`]).
+    memo: Option<(u64, Arc<[Item]>)>,
 }
 
-impl ConsumerQueue {
+impl Log {
+    /// The number the next entry will get (one past the newest).
+    pub fn head(&self) -> u64 {
+        self.first + self.entries.len() as u64
+    }
+
+    /// The number of the oldest entry still held.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.entries.is_empty()
     }
 
-    pub fn bytes(&self) -> usize {
-        self.bytes
+    /// Payload bytes the log holds (shared with every consumer, not copied per consumer).
+    pub fn retained_bytes(&self) -> u64 {
+        self.entries
+            .front()
+            .map_or(0, |e| self.total_bytes - e.bytes_before)
     }
 
-    fn span_ms(&self, next: &Frame) -> i64 {
-        let first = self.items.iter().find_map(|i| match i {
+    fn get(&self, seq: u64) -> Option<&Entry> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.entries.get(i)
+    }
+
+    /// Payload bytes from entry `seq` to the head (all the log holds for an older `seq`).
+    pub fn bytes_from(&self, seq: u64) -> u64 {
+        match self.get(seq) {
+            Some(e) => self.total_bytes - e.bytes_before,
+            None if seq >= self.head() => 0,
+            None => self.retained_bytes(),
+        }
+    }
+
+    /// The span of dts from the first media frame at or after `seq` to the newest, in ms
+    /// (metadata, sequence headers and control items carry no time that counts).
+    fn span_from(&self, seq: u64) -> i64 {
+        let skip = usize::try_from(seq.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        let first_dts = self.entries.iter().skip(skip).find_map(|e| match &e.item {
             Item::Frame(f) if !f.flags.seq_header && !f.flags.metadata => Some(f.dts),
             _ => None,
         });
-        first.map(|d| next.dts - d).unwrap_or(0)
+        first_dts.map_or(0, |d| self.last_dts.saturating_sub(d))
     }
 
-    /// Pushes a control item (never dropped).
-    pub fn push_control(&mut self, item: Item) {
-        self.items.push_back(item);
-    }
-
-    /// Pushes a frame through the admission policy. Returns the number of frames dropped.
-    pub fn push(&mut self, frame: Arc<Frame>, limits: QueueLimits) -> u64 {
-        if frame.is_video() {
-            self.has_video = true;
-            self.video_started |= frame.flags.keyframe;
+    /// Whether a reader at `seq` is within `limits`: what it has left to read spans at most
+    /// `max_duration_ms` of media and `max_bytes` (a single entry left may be larger: a
+    /// frame over the cap goes out alone). A reader behind the log's start is not.
+    pub fn within(&self, seq: u64, limits: QueueLimits) -> bool {
+        if seq < self.first {
+            return false;
         }
-        if self.expects_video && !self.video_started && frame.is_audio() && !frame.flags.seq_header
+        let left = self.head().saturating_sub(seq);
+        left == 0
+            || (self.span_from(seq) <= limits.max_duration_ms
+                && (left == 1 || self.bytes_from(seq) <= limits.max_bytes as u64))
+    }
+
+    /// Appends a frame; `expects_video` is the source's state for it (see [`Reader`]).
+    pub fn push_frame(&mut self, frame: Arc<Frame>, expects_video: bool) {
+        let bytes = frame.payload.len() as u64;
+        if !frame.flags.seq_header && !frame.flags.metadata {
+            self.last_dts = frame.dts;
+        }
+        self.push(Item::Frame(frame), expects_video);
+        self.total_bytes += bytes;
+    }
+
+    /// Appends a control item; [`Item::Published`] starts a new publish session.
+    pub fn push_control(&mut self, item: Item) {
+        if matches!(item, Item::Published) {
+            self.session = self.session.wrapping_add(1);
+        }
+        self.push(item, false);
+    }
+
+    fn push(&mut self, item: Item, expects_video: bool) {
+        self.entries.push_back(Entry {
+            item,
+            bytes_before: self.total_bytes,
+            expects_video,
+            session: self.session,
+        });
+        if self.entries.len() > MAX_LOG_ENTRIES {
+            self.trim_to(self.first + 1);
+        }
+    }
+
+    /// The entries from `from` to the head as one shared run: the memo when the last run
+    /// was this one, else a new run that becomes the memo.
+    fn run(&mut self, from: u64) -> Arc<[Item]> {
+        let head = self.head();
+        if let Some((start, run)) = &self.memo {
+            if *start == from && start + run.len() as u64 == head {
+                return run.clone();
+            }
+        }
+        let skip = usize::try_from(from.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        let run: Arc<[Item]> = self
+            .entries
+            .iter()
+            .skip(skip)
+            .map(|e| e.item.clone())
+            .collect();
+        self.memo = Some((from, run.clone()));
+        run
+    }
+
+    /// Drops the entries numbered below `seq`, and gives back the room of a burst.
+    pub fn trim_to(&mut self, seq: u64) {
+        while self.first < seq && self.entries.pop_front().is_some() {
+            self.first += 1;
+        }
+        if self
+            .memo
+            .as_ref()
+            .is_some_and(|(start, _)| *start < self.first)
         {
+            self.memo = None;
+        }
+        if let Some(cap) = shrunk_capacity(self.entries.len(), self.entries.capacity(), LOG_KEEP) {
+            self.entries.shrink_to(cap);
+        }
+    }
+}
+
+/// One consumer's place in its stream's [`Log`] and its drop policy (SRS's consumer queue,
+/// applied when the consumer reads):
+/// - A joining reader gets metadata, the sequence headers and the GOP cache first (the
+///   GOP only when it fits the reader's limits), then the log from its head.
+/// - A reader further behind the newest frame than `max_duration_ms` of media or
+///   `max_bytes` skips ahead: the frames it skips are counted as dropped, the metadata,
+///   sequence headers and publish events among them are still delivered, and it resumes
+///   on a video keyframe (any audio frame for a stream without video), the first from
+///   which the rest is within its limits. One that fell behind what the log still holds
+///   gets the stream's current headers again and waits for a keyframe the same way.
+/// - When the stream announced video, audio waits for this reader's first video keyframe,
+///   at most [`MAX_VIDEO_WAIT_MS`] (nginx-rtmp's `wait_video`), so a player that joins
+///   before the first keyframe still finds the video track.
+#[derive(Debug)]
+pub struct Reader {
+    /// The number of the next entry to read.
+    cursor: u64,
+    /// What the reader gets before the log: metadata, sequence headers, the GOP cache.
+    prime: VecDeque<Item>,
+    limits: QueueLimits,
+    /// The publish session of the last entry read.
+    session: u32,
+    /// After a skip, frames are dropped until a keyframe.
+    waiting_keyframe: bool,
+    /// The stream has video (so resumption waits for a video keyframe).
+    has_video: bool,
+    /// This reader got a video keyframe (or gave up waiting for one).
+    video_started: bool,
+    /// The dts of the first audio frame held back while waiting for video.
+    audio_wait_from: Option<i64>,
+    /// Frames dropped so far (never reset).
+    pub dropped: u64,
+    /// Times the reader skipped ahead.
+    pub overflows: u64,
+    /// Audio frames skipped while waiting for the first keyframe (not drops: nothing was
+    /// lost to slowness).
+    pub skipped_before_video: u64,
+}
+
+/// What a read took so far.
+struct Budget {
+    count: usize,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Budget {
+    fn fits(&self, bytes: usize) -> bool {
+        self.count == 0 || (self.count < MAX_BATCH_ITEMS && self.bytes + bytes <= self.max_bytes)
+    }
+
+    fn add(&mut self, bytes: usize) {
+        self.count += 1;
+        self.bytes += bytes;
+    }
+}
+
+impl Reader {
+    /// A reader at the head of `log`, primed with `headers` (metadata and sequence headers,
+    /// always) and `gop` (the cached GOP, when its span and size fit `limits`; otherwise the
+    /// reader waits for the next keyframe, as after a skip). `expects_video` is the
+    /// source's state now.
+    pub fn new<'a>(
+        log: &Log,
+        limits: QueueLimits,
+        headers: impl IntoIterator<Item = &'a Arc<Frame>>,
+        gop: &VecDeque<Arc<Frame>>,
+        expects_video: bool,
+    ) -> Reader {
+        let mut r = Reader {
+            cursor: log.head(),
+            prime: VecDeque::new(),
+            limits,
+            session: log.session,
+            waiting_keyframe: false,
+            has_video: false,
+            video_started: false,
+            audio_wait_from: None,
+            dropped: 0,
+            overflows: 0,
+            skipped_before_video: 0,
+        };
+        for f in headers {
+            if r.accept(f, expects_video) {
+                r.prime.push_back(Item::Frame(f.clone()));
+            }
+        }
+        let span = match (gop.front(), gop.back()) {
+            (Some(a), Some(b)) => b.dts - a.dts,
+            _ => 0,
+        };
+        let bytes: usize = gop.iter().map(|f| f.payload.len()).sum();
+        if span > limits.max_duration_ms || (gop.len() > 1 && bytes > limits.max_bytes) {
+            r.overflows += 1;
+            r.dropped += gop.len() as u64;
+            r.has_video |= gop.iter().any(|f| f.is_video());
+            r.waiting_keyframe = true;
+        } else {
+            for f in gop {
+                if r.accept(f, expects_video) {
+                    r.prime.push_back(Item::Frame(f.clone()));
+                }
+            }
+        }
+        r
+    }
+
+    /// The number of the next log entry this reader reads.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Payload bytes this reader has yet to read (primed and in the log).
+    pub fn pending_bytes(&self, log: &Log) -> u64 {
+        let primed: usize = self.prime.iter().map(item_bytes).sum();
+        primed as u64 + log.bytes_from(self.cursor)
+    }
+
+    /// Moves the next batch into `out`: up to about `max_bytes` and at most
+    /// [`MAX_BATCH_ITEMS`] items (at least one when anything is there; the headers sent
+    /// again after falling behind may add three), applying the policy above. `headers` are
+    /// the stream's current metadata and sequence headers. With `share`, a reader in step
+    /// with the stream takes what is new as one run shared with the readers at the same
+    /// place ([`Batch`]).
+    pub fn read(
+        &mut self,
+        log: &mut Log,
+        headers: [Option<&Arc<Frame>>; 3],
+        batch: &mut Batch,
+        max_bytes: usize,
+        share: bool,
+    ) {
+        if batch.shared.is_some() {
+            batch.unshare();
+        }
+        let out = &mut batch.own;
+        let mut budget = Budget {
+            count: 0,
+            bytes: 0,
+            max_bytes,
+        };
+        while let Some(item) = self.prime.front() {
+            let b = item_bytes(item);
+            if !budget.fits(b) {
+                return;
+            }
+            budget.add(b);
+            out.extend(self.prime.pop_front());
+        }
+        if self.prime.capacity() > 0 {
+            // The burst of joining is over: keep no room for it.
+            self.prime = VecDeque::new();
+        }
+        if self.cursor < log.first() {
+            self.fell_behind(log, headers, out, &mut budget);
+        }
+        if !log.within(self.cursor, self.limits) {
+            self.skip_ahead(log, out, &mut budget);
+        }
+        if share && budget.count == 0 && self.in_step(log, max_bytes) {
+            batch.shared = Some(log.run(self.cursor));
+            self.cursor = log.head();
+            return;
+        }
+        while let Some(e) = log.get(self.cursor) {
+            let b = item_bytes(&e.item);
+            if !budget.fits(b) {
+                break;
+            }
+            self.cursor += 1;
+            match &e.item {
+                Item::Frame(f) => {
+                    if self.accept(f, e.expects_video) {
+                        budget.add(b);
+                        out.push(e.item.clone());
+                    }
+                }
+                control => {
+                    self.session = e.session;
+                    budget.add(0);
+                    out.push(control.clone());
+                }
+            }
+        }
+    }
+
+    /// Whether everything from the cursor to the head goes out as it is, in one batch:
+    /// at least two entries, within the batch bounds, and no frame the policy would hold
+    /// back (after a skip, or audio waiting for the first keyframe). If so, the policy's
+    /// state moves as if each entry had been read.
+    fn in_step(&mut self, log: &Log, max_bytes: usize) -> bool {
+        let left = log.head().saturating_sub(self.cursor);
+        if self.waiting_keyframe
+            || left < 2
+            || left > MAX_BATCH_ITEMS as u64
+            || log.bytes_from(self.cursor) > max_bytes as u64
+        {
+            return false;
+        }
+        let (mut has_video, mut started, mut session) =
+            (self.has_video, self.video_started, self.session);
+        for seq in self.cursor..log.head() {
+            let Some(e) = log.get(seq) else { return false };
+            match &e.item {
+                Item::Frame(f) if f.is_video() => {
+                    has_video = true;
+                    started |= f.flags.keyframe;
+                }
+                Item::Frame(f) => {
+                    if f.is_audio() && e.expects_video && !started && !f.flags.seq_header {
+                        return false;
+                    }
+                }
+                _ => session = e.session,
+            }
+        }
+        (self.has_video, self.video_started, self.session) = (has_video, started, session);
+        true
+    }
+
+    /// The entries this reader had not read were trimmed: it gets the current headers
+    /// again (and the publish event it missed) and waits for a keyframe.
+    fn fell_behind(
+        &mut self,
+        log: &Log,
+        headers: [Option<&Arc<Frame>>; 3],
+        out: &mut Vec<Item>,
+        budget: &mut Budget,
+    ) {
+        self.dropped += log.first() - self.cursor;
+        self.overflows += 1;
+        self.waiting_keyframe = true;
+        self.cursor = log.first();
+        let missed = log.get(self.cursor).map_or(log.session, |e| match e.item {
+            // A Published entry still in the log is read in turn.
+            Item::Published => e.session.wrapping_sub(1),
+            _ => e.session,
+        });
+        if missed != self.session {
+            self.session = missed;
+            out.push(Item::Published);
+            budget.add(0);
+        }
+        for f in headers.into_iter().flatten() {
+            self.has_video |= f.is_video();
+            budget.add(f.payload.len());
+            out.push(Item::Frame(f.clone()));
+        }
+    }
+
+    /// This reader is beyond its limits: it skips to the first keyframe (audio frame, for a
+    /// stream without video) from which the rest is within them, or to the head.
+    fn skip_ahead(&mut self, log: &Log, out: &mut Vec<Item>, budget: &mut Budget) {
+        self.overflows += 1;
+        self.waiting_keyframe = true;
+        let head = log.head();
+        self.has_video |= (self.cursor..head)
+            .filter_map(|s| log.get(s))
+            .any(|e| matches!(&e.item, Item::Frame(f) if f.is_video()));
+        let mut from = self.cursor;
+        while from < head && !log.within(from, self.limits) {
+            from += 1;
+        }
+        let has_video = self.has_video;
+        let resume = (from..head)
+            .find(|&s| {
+                log.get(s).is_some_and(|e| match &e.item {
+                    Item::Frame(f) if has_video => f.is_video() && f.flags.keyframe,
+                    Item::Frame(f) => f.is_audio(),
+                    _ => false,
+                })
+            })
+            .unwrap_or(head);
+        while self.cursor < resume {
+            let Some(e) = log.get(self.cursor) else { break };
+            self.cursor += 1;
+            match &e.item {
+                Item::Frame(f) if f.flags.seq_header || f.flags.metadata => {
+                    budget.add(f.payload.len());
+                    out.push(e.item.clone());
+                }
+                Item::Frame(_) => self.dropped += 1,
+                control => {
+                    self.session = e.session;
+                    budget.add(0);
+                    out.push(control.clone());
+                }
+            }
+        }
+    }
+
+    /// The per-frame policy: whether this reader delivers `f` (false: skipped, counted).
+    fn accept(&mut self, f: &Frame, expects_video: bool) -> bool {
+        if f.is_video() {
+            self.has_video = true;
+            self.video_started |= f.flags.keyframe;
+        }
+        if expects_video && !self.video_started && f.is_audio() && !f.flags.seq_header {
             // ffprobe and players decide the tracks from the first seconds: audio alone
             // there makes them report an audio-only stream.
-            let from = *self.audio_wait_from.get_or_insert(frame.dts);
-            if frame.dts - from <= MAX_VIDEO_WAIT_MS {
+            let from = *self.audio_wait_from.get_or_insert(f.dts);
+            if f.dts - from <= MAX_VIDEO_WAIT_MS {
                 self.skipped_before_video += 1;
-                return 0;
+                return false;
             }
             self.video_started = true;
         }
-        let mut dropped = 0;
-        let mut decision = admit(
-            self.waiting_keyframe,
-            self.has_video,
-            self.span_ms(&frame),
-            self.bytes,
-            &frame,
-            limits,
-        );
-        if decision == Admission::Overflow {
-            dropped += self.flush_to_headers();
-            self.overflows += 1;
-            self.waiting_keyframe = true;
-            // What remains (headers, metadata) is never dropped, so it does not count: a
-            // frame larger than the byte cap on its own still goes out, alone. Every size
-            // limit on the way to a player agrees with the largest message the RTMP layer
-            // accepts (16 MiB); a 9 MB keyframe of a 4K encoder must not silence every player.
-            decision = admit(true, self.has_video, 0, 0, &frame, limits);
+        if f.flags.metadata || f.flags.seq_header {
+            return true;
         }
-        match decision {
-            Admission::Accept => {
-                if self.waiting_keyframe && !frame.flags.seq_header && !frame.flags.metadata {
-                    self.waiting_keyframe = false;
-                }
-                self.bytes += frame.payload.len();
-                self.items.push_back(Item::Frame(frame));
+        if self.waiting_keyframe {
+            let resumes = if self.has_video {
+                f.is_video() && f.flags.keyframe
+            } else {
+                f.is_audio()
+            };
+            if !resumes {
+                self.dropped += 1;
+                return false;
             }
-            _ => dropped += 1,
+            self.waiting_keyframe = false;
         }
-        self.dropped += dropped;
-        dropped
+        true
+    }
+}
+
+/// What one read hands a consumer: items of its own (a joining reader's GOP, headers sent
+/// again, anything the drop policy sorted), then a run of the log shared by every reader
+/// that read the same run. Readers in step with the stream (all of them, when their merged
+/// writes fall on one grid) take one reference to the run per batch instead of one per
+/// frame each: at a thousand players the frames' reference counts are no longer bounced
+/// between the CPUs a thousand times per frame.
+#[derive(Debug, Default)]
+pub struct Batch {
+    own: Vec<Item>,
+    shared: Option<Arc<[Item]>>,
+}
+
+impl Batch {
+    /// A batch whose own items start as `items` (the shared run empty).
+    pub fn from_vec(items: Vec<Item>) -> Batch {
+        Batch {
+            own: items,
+            shared: None,
+        }
     }
 
-    /// Drops everything but headers, metadata and control items; returns frames dropped.
-    fn flush_to_headers(&mut self) -> u64 {
-        let before = self.items.len();
-        self.items.retain(|i| match i {
-            Item::Frame(f) => f.flags.seq_header || f.flags.metadata,
-            _ => true,
-        });
-        self.bytes = self.items.iter().map(item_bytes).sum();
-        (before - self.items.len()) as u64
+    /// All items as one vector (the shared run's cloned).
+    pub fn into_vec(mut self) -> Vec<Item> {
+        self.unshare();
+        self.own
     }
 
-    /// Moves queued items into `out`, up to about `max_bytes` and at most [`MAX_BATCH_ITEMS`]
-    /// (at least one item). A queue that held a burst (a GOP cache, a stall) and is nearly
-    /// empty again gives its capacity back ([`shrunk_capacity`]).
-    pub fn drain_into(&mut self, out: &mut Vec<Item>, max_bytes: usize) {
-        let mut taken = 0;
-        let mut count = 0;
-        while let Some(item) = self.items.front() {
-            let b = item_bytes(item);
-            if count > 0 && (taken + b > max_bytes || count >= MAX_BATCH_ITEMS) {
-                break;
-            }
-            count += 1;
-            taken += b;
-            self.bytes -= b;
-            if let Some(i) = self.items.pop_front() {
-                out.push(i);
-            }
+    pub fn len(&self) -> usize {
+        self.own.len() + self.shared.as_ref().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The items in order: its own, then the shared run.
+    pub fn iter(&self) -> impl Iterator<Item = &Item> {
+        self.own
+            .iter()
+            .chain(self.shared.iter().flat_map(|s| s.iter()))
+    }
+
+    /// The item at `i` in [`Batch::iter`]'s order.
+    pub fn get(&self, i: usize) -> Option<&Item> {
+        match i.checked_sub(self.own.len()) {
+            None => self.own.get(i),
+            Some(j) => self.shared.as_ref()?.get(j),
         }
-        if let Some(cap) = shrunk_capacity(self.items.len(), self.items.capacity(), QUEUE_KEEP) {
-            self.items.shrink_to(cap);
+    }
+
+    /// Empties the batch; its own items' room shrinks back after a burst
+    /// ([`shrunk_capacity`], keeping `keep`).
+    pub fn clear(&mut self, keep: usize) {
+        self.own.clear();
+        self.shared = None;
+        if let Some(cap) = shrunk_capacity(0, self.own.capacity(), keep) {
+            self.own.shrink_to(cap);
+        }
+    }
+
+    /// Makes the shared run items of its own.
+    fn unshare(&mut self) {
+        if let Some(run) = self.shared.take() {
+            self.own.extend(run.iter().cloned());
         }
     }
 }
@@ -232,9 +621,6 @@ impl ConsumerQueue {
 /// batch is one `writev`'s worth (well under IOV_MAX, 1024) and the per-player batch
 /// buffers stay small however much was queued.
 pub const MAX_BATCH_ITEMS: usize = 64;
-
-/// The capacity a consumer queue keeps between bursts (items; 16 bytes each).
-pub const QUEUE_KEEP: usize = 32;
 
 /// The capacity a buffer should shrink to, or `None` to leave it: a buffer holding `len`
 /// items whose capacity is more than twice `max(keep, 2 * len)` (it grew for a burst: the
@@ -254,229 +640,4 @@ fn item_bytes(i: &Item) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::media::MediaKind;
-    use bytes::Bytes;
-
-    fn video(dts: i64, key: bool) -> Arc<Frame> {
-        let b0 = if key { 0x17 } else { 0x27 };
-        Arc::new(Frame::new(
-            MediaKind::Video,
-            dts,
-            dts as u32,
-            Bytes::from(vec![b0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
-        ))
-    }
-    fn seq_header() -> Arc<Frame> {
-        Arc::new(Frame::new(
-            MediaKind::Video,
-            0,
-            0,
-            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
-        ))
-    }
-    fn audio(dts: i64) -> Arc<Frame> {
-        Arc::new(Frame::new(
-            MediaKind::Audio,
-            dts,
-            dts as u32,
-            Bytes::from_static(&[0xAF, 1, 0, 0]),
-        ))
-    }
-
-    const L: QueueLimits = QueueLimits {
-        max_duration_ms: 1000,
-        max_bytes: 1 << 20,
-    };
-
-    #[test]
-    fn admission_table() {
-        let key = video(0, true);
-        let inter = video(0, false);
-        let sh = seq_header();
-        let a = audio(0);
-        // (waiting, has_video, span, bytes, frame, expected)
-        let cases: Vec<(bool, bool, i64, usize, &Frame, Admission)> = vec![
-            (false, true, 0, 0, &inter, Admission::Accept),
-            (false, true, 1001, 0, &inter, Admission::Overflow),
-            (false, true, 0, 1 << 20, &inter, Admission::Overflow),
-            (true, true, 0, 0, &inter, Admission::Skip),
-            (true, true, 0, 0, &a, Admission::Skip),
-            (true, true, 0, 0, &key, Admission::Accept),
-            (true, false, 0, 0, &a, Admission::Accept),
-            (false, true, 5000, 1 << 30, &sh, Admission::Accept),
-        ];
-        for (w, hv, span, bytes, f, want) in cases {
-            assert_eq!(
-                admit(w, hv, span, bytes, f, L),
-                want,
-                "{w} {hv} {span} {bytes} {:?}",
-                f.flags
-            );
-        }
-    }
-
-    #[test]
-    fn overflow_drops_to_next_keyframe_and_keeps_headers() {
-        let mut q = ConsumerQueue::default();
-        q.push(seq_header(), L);
-        q.push(video(0, true), L);
-        for i in 1..=30 {
-            q.push(video(i * 40, false), L);
-        }
-        // 30 * 40 = 1200 ms > 1000: overflowed once.
-        assert_eq!(q.overflows, 1);
-        assert!(q.dropped > 0);
-        // Inter frames are skipped until the keyframe.
-        assert_eq!(q.push(video(1300, false), L), 1);
-        assert_eq!(q.push(video(1340, true), L), 0);
-        let mut out = Vec::new();
-        q.drain_into(&mut out, usize::MAX);
-        let first_two: Vec<(bool, bool)> = out
-            .iter()
-            .take(2)
-            .map(|i| match i {
-                Item::Frame(f) => (f.flags.seq_header, f.flags.keyframe),
-                _ => (false, false),
-            })
-            .collect();
-        assert_eq!(first_two[0], (true, false), "header kept first");
-        assert_eq!(
-            first_two[1],
-            (false, true),
-            "then the keyframe it resumed on"
-        );
-        assert_eq!(out.len(), 2, "nothing between or after them");
-        assert!(matches!(&out[1], Item::Frame(f) if f.dts == 1340));
-        assert_eq!(q.bytes(), 0);
-    }
-
-    #[test]
-    fn bytes_are_bounded() {
-        let limits = QueueLimits {
-            max_duration_ms: i64::MAX,
-            max_bytes: 1000,
-        };
-        let mut q = ConsumerQueue::default();
-        for i in 0..10_000 {
-            q.push(video(i, i % 50 == 0), limits);
-            assert!(q.bytes() <= 1000);
-        }
-        assert!(q.dropped > 9000);
-    }
-
-    /// A stream that announced video: audio waits for the first keyframe (a player joining
-    /// an nginx-rtmp stream between keyframes must still find its video), at most
-    /// MAX_VIDEO_WAIT_MS of audio; a stream without video is not held back.
-    #[test]
-    fn audio_waits_for_the_first_keyframe_of_announced_video() {
-        let mut q = ConsumerQueue {
-            expects_video: true,
-            ..ConsumerQueue::default()
-        };
-        q.push(seq_header(), L);
-        for i in 0..5 {
-            q.push(audio(i * 23), L);
-        }
-        assert_eq!(q.skipped_before_video, 5);
-        assert_eq!(q.len(), 1, "only the sequence header");
-        q.push(video(120, true), L);
-        q.push(audio(130), L);
-        assert_eq!(q.len(), 3, "keyframe, then audio flows");
-        assert_eq!(q.dropped, 0, "nothing counted as a drop");
-
-        let mut q = ConsumerQueue {
-            expects_video: true,
-            ..ConsumerQueue::default()
-        };
-        q.push(audio(0), L);
-        q.push(audio(MAX_VIDEO_WAIT_MS), L);
-        q.push(audio(MAX_VIDEO_WAIT_MS + 23), L);
-        assert_eq!(q.len(), 1, "the announced video never came: audio flows");
-
-        let mut q = ConsumerQueue::default();
-        q.push(audio(0), L);
-        assert_eq!(q.len(), 1, "audio-only streams are not held back");
-    }
-
-    /// A keyframe larger than the byte cap (a 9 MB 4K scene cut) is still delivered, alone:
-    /// the queue drops what it held before it, then takes it.
-    #[test]
-    fn a_frame_larger_than_the_cap_is_delivered_alone() {
-        let limits = QueueLimits {
-            max_duration_ms: i64::MAX,
-            max_bytes: 1000,
-        };
-        let mut q = ConsumerQueue::default();
-        q.push(seq_header(), limits);
-        q.push(video(0, true), limits);
-        let mut big = vec![0u8; 5000];
-        big[0] = 0x17;
-        big[1] = 1;
-        let big = Arc::new(Frame::new(MediaKind::Video, 40, 40, Bytes::from(big)));
-        q.push(big, limits);
-        let mut out = Vec::new();
-        q.drain_into(&mut out, usize::MAX);
-        let sizes: Vec<usize> = out.iter().map(item_bytes).collect();
-        assert_eq!(sizes, vec![5, 5000], "the header, then the big keyframe");
-        // And the queue goes on after it.
-        assert_eq!(q.push(video(80, false), limits), 0);
-    }
-
-    #[test]
-    fn shrinks_after_a_burst_only() {
-        // (len, capacity, keep, expected)
-        let cases = [
-            (0, 16, 32, None),        // small: leave it
-            (0, 64, 32, None),        // a steady batch's room: leave it
-            (0, 65, 32, Some(32)),    // grew past twice keep, empty: back to keep
-            (0, 128, 32, Some(32)),   // the GOP burst's room
-            (10, 1024, 32, Some(32)), // mostly empty
-            (40, 1024, 32, Some(80)), // keeps room for twice what it holds
-            (300, 1024, 32, None),    // half full: leave it
-            (600, 1024, 32, None),    // still busy: leave it
-        ];
-        for (len, cap, keep, want) in cases {
-            assert_eq!(shrunk_capacity(len, cap, keep), want, "{len} {cap} {keep}");
-        }
-    }
-
-    #[test]
-    fn a_burst_is_drained_in_bounded_batches_and_the_queue_shrinks() {
-        let mut q = ConsumerQueue::default();
-        for i in 0..1000 {
-            q.push(video(i, i % 50 == 0), QueueLimits::default());
-        }
-        assert!(q.items.capacity() >= 1000);
-        let mut out = Vec::new();
-        let mut batches = 0;
-        while !q.is_empty() {
-            out.clear();
-            q.drain_into(&mut out, usize::MAX);
-            assert!(out.len() <= MAX_BATCH_ITEMS);
-            batches += 1;
-        }
-        assert_eq!(batches, 1000usize.div_ceil(MAX_BATCH_ITEMS));
-        assert!(
-            q.items.capacity() <= QUEUE_KEEP * 2,
-            "{}",
-            q.items.capacity()
-        );
-    }
-
-    #[test]
-    fn drain_respects_byte_cap_but_takes_at_least_one() {
-        let mut q = ConsumerQueue::default();
-        for i in 0..10 {
-            q.push(video(i, true), L);
-        }
-        let mut out = Vec::new();
-        q.drain_into(&mut out, 25);
-        assert_eq!(out.len(), 2);
-        out.clear();
-        q.drain_into(&mut out, 1);
-        assert_eq!(out.len(), 1);
-        assert_eq!(q.len(), 7);
-    }
-}
+mod tests;

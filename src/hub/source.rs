@@ -6,12 +6,14 @@
 //! - [`Source::subscribe`] registers a consumer; atomically under the source lock it receives
 //!   metadata, sequence headers and the GOP cache, then every live frame: nothing missed,
 //!   nothing twice. Dropping the [`Consumer`] unregisters it.
-//! - Pushing never waits on a consumer: a short lock, O(consumers) non-blocking queue pushes,
-//!   never held across an `.await`.
+//! - Pushing never waits on a consumer: a short lock, one append to the stream's [`Log`]
+//!   whatever the number of consumers, never held across an `.await`. Consumers read the log
+//!   through their own [`Reader`] and are woken only when they found it empty.
 
 use super::frame::{Codec, Frame};
 use super::jitter::{Rebase, Repair, TimeJitter};
-use super::queue::{ConsumerQueue, Item, QueueLimits};
+use super::queue::{Batch, Item, Log, QueueLimits, Reader};
+use super::wake::{Registered, Wakers};
 use super::{Hub, StreamKey};
 use crate::protocol::media::MediaKind;
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 /// How a source caches (per vhost, from `[vhost.X.play]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,47 +138,39 @@ struct Inner {
     /// What this publish session's media frames showed (sequence headers included).
     tracks: Tracks,
     /// The stream announced video (metadata) or sent some: consumers hold audio back until
-    /// their first keyframe (see `ConsumerQueue::expects_video`).
+    /// their first keyframe (see [`Reader`]).
     expects_video: bool,
     repair: Repair,
     mix: MixQueue,
+    /// The frames and control items every consumer reads.
+    log: Log,
+    /// The log's length at which it is next trimmed.
+    trim_at: usize,
+    /// Consumers waiting for an append.
+    wakers: Wakers,
     consumers: Vec<Arc<ConsumerShared>>,
     next_consumer: u64,
     stats: SourceStats,
 }
 
+/// Appends between two trims of a log (each trim reads every consumer's cursor).
+const TRIM_EVERY: usize = 32;
+
 pub struct ConsumerShared {
     id: u64,
-    /// The queue and the waker of the consumer's task when it found the queue empty: one
-    /// lock for both, so a push takes one uncontended lock and wakes the task only when it
-    /// waits (at most one wake-up per push, none while the task is busy writing).
-    queue: Mutex<Waiting>,
     limits: QueueLimits,
+    /// The reader's cursor, for trimming the log without taking the reader's lock (the
+    /// low bits of the entry number: the log is far shorter than `usize::MAX`).
+    cursor: AtomicUsize,
+    /// The reader, locked only by its consumer (and never while the source is locked by
+    /// someone else: the consumer takes its reader, then the source).
+    reader: Mutex<ReaderSlot>,
 }
 
-/// A consumer's queue and its waiting task.
-#[derive(Default)]
-struct Waiting {
-    queue: ConsumerQueue,
-    waker: Option<Waker>,
-}
-
-impl ConsumerShared {
-    /// Runs `f` on the queue, then wakes the consumer's task if it waits and `wake` says so.
-    fn with_queue<R>(
-        &self,
-        wake: impl FnOnce(&R) -> bool,
-        f: impl FnOnce(&mut ConsumerQueue) -> R,
-    ) -> R {
-        let mut w = lock(&self.queue);
-        let r = f(&mut w.queue);
-        let waker = if wake(&r) { w.waker.take() } else { None };
-        drop(w);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        r
-    }
+struct ReaderSlot {
+    reader: Reader,
+    /// Where this consumer's waker is registered with the source.
+    registered: Registered,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +202,9 @@ impl Source {
                 expects_video: false,
                 repair: Repair::default(),
                 mix: MixQueue::default(),
+                log: Log::default(),
+                trim_at: TRIM_EVERY,
+                wakers: Wakers::default(),
                 consumers: Vec::new(),
                 next_consumer: 1,
                 stats: SourceStats::default(),
@@ -247,15 +245,10 @@ impl Source {
         (i.video_sh.clone(), i.audio_sh.clone())
     }
 
-    /// The bytes each consumer has queued now (frames waiting for its writer), in
-    /// subscription order: what a slow player holds of the stream, bounded by its
-    /// `QueueLimits`.
-    pub fn queued_bytes(&self) -> Vec<usize> {
-        lock(&self.inner)
-            .consumers
-            .iter()
-            .map(|c| lock(&c.queue).queue.bytes())
-            .collect()
+    /// Payload bytes the stream holds for its consumers (its log: shared, never copied per
+    /// consumer), bounded by the longest `QueueLimits` of a consumer within them.
+    pub fn retained_bytes(&self) -> u64 {
+        lock(&self.inner).log.retained_bytes()
     }
 
     /// The tracks this publish session has shown so far (none before its first frame).
@@ -288,11 +281,12 @@ impl Source {
         i.has_video = false;
         i.tracks = Tracks::default();
         i.expects_video = false;
-        for c in &i.consumers {
-            c.with_queue(|_| true, |q| q.push_control(Item::Published));
-        }
+        i.log.push_control(Item::Published);
+        let woken = i.wakers.take_all();
         self.publishing.store(true, Ordering::Release);
         self.publisher_cid.store(id, Ordering::Relaxed);
+        drop(i);
+        woken.into_iter().for_each(Waker::wake);
         Ok(Publisher {
             source: self.clone(),
         })
@@ -309,11 +303,12 @@ impl Source {
             i.gop.clear();
             i.tracks = Tracks::default();
             i.expects_video = false;
-            for c in &i.consumers {
-                c.with_queue(|_| true, |q| q.push_control(Item::Unpublished));
-            }
+            i.log.push_control(Item::Unpublished);
+            let woken = i.wakers.take_all();
             self.publishing.store(false, Ordering::Release);
             self.publisher_cid.store(0, Ordering::Relaxed);
+            drop(i);
+            woken.into_iter().for_each(Waker::wake);
         }
         self.release_if_idle();
     }
@@ -335,22 +330,22 @@ impl Source {
         let mut i = lock(&self.inner);
         let id = i.next_consumer;
         i.next_consumer += 1;
-        let mut q = ConsumerQueue::default();
-        q.expects_video = i.expects_video;
         let headers = [&i.metadata, &i.video_sh, &i.audio_sh];
-        for f in headers.into_iter().flatten() {
-            q.push(f.clone(), limits);
-        }
-        for f in &i.gop {
-            q.push(f.clone(), limits);
-        }
+        let reader = Reader::new(
+            &i.log,
+            limits,
+            headers.into_iter().flatten(),
+            &i.gop,
+            i.expects_video,
+        );
         let shared = Arc::new(ConsumerShared {
             id,
-            queue: Mutex::new(Waiting {
-                queue: q,
-                waker: None,
-            }),
             limits,
+            cursor: AtomicUsize::new(reader.cursor() as usize),
+            reader: Mutex::new(ReaderSlot {
+                reader,
+                registered: Registered::No,
+            }),
         });
         i.consumers.push(shared.clone());
         self.consumers_count
@@ -399,6 +394,42 @@ impl Source {
         } else {
             Self::distribute(&mut i, frame);
         }
+        if i.log.len() >= i.trim_at {
+            Self::trim(&mut i);
+        }
+        let mut now = None;
+        if !i.wakers.has_due(|| *now.insert(Instant::now())) {
+            return;
+        }
+        let woken = i.wakers.take_due(now.unwrap_or_else(Instant::now));
+        drop(i);
+        woken.into_iter().for_each(Waker::wake);
+    }
+
+    /// Wakes the consumers whose merged-write time came (see [`super::wake`]).
+    pub(super) fn wake_due(&self, now: Instant) {
+        let mut due = Vec::new();
+        lock(&self.inner).wakers.take_deferred(now, &mut due);
+        due.into_iter().for_each(Waker::wake);
+    }
+
+    /// Drops the log entries that no consumer within its limits still has to read (one
+    /// beyond them skips ahead when it reads: see [`Reader`]).
+    fn trim(i: &mut Inner) {
+        let head = i.log.head();
+        let mut keep_from = head;
+        for c in &i.consumers {
+            let behind = (head as usize).wrapping_sub(c.cursor.load(Ordering::Relaxed));
+            if behind > i.log.len() {
+                continue;
+            }
+            let seq = head - behind as u64;
+            if seq < keep_from && i.log.within(seq, c.limits) {
+                keep_from = seq;
+            }
+        }
+        i.log.trim_to(keep_from);
+        i.trim_at = i.log.len() + TRIM_EVERY;
     }
 
     /// Caches a frame as needed and pushes it to every consumer.
@@ -426,15 +457,7 @@ impl Source {
             Self::cache_gop(i, &frame);
         }
         let expects_video = i.expects_video;
-        for c in &i.consumers {
-            c.with_queue(
-                |dropped| *dropped == 0,
-                |q| {
-                    q.expects_video = expects_video;
-                    q.push(frame.clone(), c.limits)
-                },
-            );
-        }
+        i.log.push_frame(frame, expects_video);
     }
 
     fn cache_gop(i: &mut Inner, frame: &Arc<Frame>) {
@@ -502,43 +525,106 @@ impl Consumer {
         &self.source
     }
 
-    /// Waits until at least one item is queued, then moves up to ~`max_bytes` (and at most
+    /// Waits until at least one item is there, then moves up to ~`max_bytes` (and at most
     /// `queue::MAX_BATCH_ITEMS`) into `out`.
     pub async fn recv(&self, out: &mut Vec<Item>, max_bytes: usize) {
-        std::future::poll_fn(|cx| self.poll_recv(cx, out, max_bytes)).await
+        self.recv_at(out, max_bytes, None).await
     }
 
-    /// [`Consumer::recv`] as a poll: `Ready` with items moved into `out`, or `Pending` with
-    /// the task's waker stored under the queue's lock (so a push in between is not missed).
-    pub fn poll_recv(
+    /// [`Consumer::recv`] that reads nothing before `not_before`; then the stream's first
+    /// append at or after it wakes the task. A file writer that gathers a tenth of a second
+    /// per wake-up is woken ten times a second, not once per frame.
+    pub async fn recv_at(
         &self,
-        cx: &mut Context<'_>,
         out: &mut Vec<Item>,
         max_bytes: usize,
+        not_before: Option<Instant>,
+    ) {
+        let mut batch = Batch::from_vec(std::mem::take(out));
+        std::future::poll_fn(|cx| self.poll(cx, &mut batch, max_bytes, not_before, false)).await;
+        *out = batch.into_vec();
+    }
+
+    /// Moves what is there (up to ~`max_bytes`) into `out` without waiting; returns the count.
+    pub fn try_recv(&self, out: &mut Vec<Item>, max_bytes: usize) -> usize {
+        let mut slot = lock(&self.shared.reader);
+        let mut i = lock(&self.source.inner);
+        let mut batch = Batch::from_vec(std::mem::take(out));
+        let n = self.read(&mut slot, &mut i, &mut batch, max_bytes, false);
+        *out = batch.into_vec();
+        n
+    }
+
+    /// The next batch for a player or viewer, as a poll: `Ready` with items moved into
+    /// `out` (a run in step with the stream shared with the other readers: see [`Batch`]),
+    /// or `Pending` with the task's waker registered with the source (under its lock, so an
+    /// append in between is not missed) until the next append. With `not_before` (a merged
+    /// write's time), it reads nothing before that time and is woken by the first append at
+    /// or after it ([`super::wake`]): no timer of its own. One consumer is polled by one
+    /// task.
+    pub fn poll_batch(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Batch,
+        max_bytes: usize,
+        not_before: Option<Instant>,
     ) -> Poll<()> {
-        let mut w = lock(&self.shared.queue);
-        let before = out.len();
-        w.queue.drain_into(out, max_bytes);
-        if out.len() > before {
+        self.poll(cx, out, max_bytes, not_before, true)
+    }
+
+    fn poll(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Batch,
+        max_bytes: usize,
+        not_before: Option<Instant>,
+        share: bool,
+    ) -> Poll<()> {
+        let mut slot = lock(&self.shared.reader);
+        let mut i = lock(&self.source.inner);
+        let slot = &mut *slot;
+        if let Some(at) = not_before.filter(|at| Instant::now() < *at) {
+            i.wakers.wait_until(&mut slot.registered, at, cx.waker());
+            return Poll::Pending;
+        }
+        if self.read(slot, &mut i, out, max_bytes, share) > 0 {
             return Poll::Ready(());
         }
-        match &mut w.waker {
-            Some(waker) => waker.clone_from(cx.waker()),
-            slot => *slot = Some(cx.waker().clone()),
-        }
+        i.wakers.wait(&mut slot.registered, cx.waker());
         Poll::Pending
     }
 
-    /// Moves what is queued (up to ~`max_bytes`) into `out` without waiting; returns the count.
-    pub fn try_recv(&self, out: &mut Vec<Item>, max_bytes: usize) -> usize {
+    fn read(
+        &self,
+        slot: &mut ReaderSlot,
+        i: &mut Inner,
+        out: &mut Batch,
+        max: usize,
+        share: bool,
+    ) -> usize {
         let before = out.len();
-        lock(&self.shared.queue).queue.drain_into(out, max_bytes);
+        let headers = [
+            i.metadata.as_ref(),
+            i.video_sh.as_ref(),
+            i.audio_sh.as_ref(),
+        ];
+        slot.reader.read(&mut i.log, headers, out, max, share);
+        self.shared
+            .cursor
+            .store(slot.reader.cursor() as usize, Ordering::Relaxed);
         out.len() - before
     }
 
-    /// Frames dropped for this consumer so far.
+    /// Frames dropped for this consumer so far (counted when it reads).
     pub fn dropped(&self) -> u64 {
-        lock(&self.shared.queue).queue.dropped
+        lock(&self.shared.reader).reader.dropped
+    }
+
+    /// Payload bytes this consumer has yet to read.
+    pub fn pending_bytes(&self) -> u64 {
+        let slot = lock(&self.shared.reader);
+        let i = lock(&self.source.inner);
+        slot.reader.pending_bytes(&i.log)
     }
 
     /// The timestamp this consumer sends for `frame`.

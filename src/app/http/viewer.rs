@@ -10,7 +10,7 @@ use crate::app::runtime::stats::{ClientGuard, ClientType};
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
 use crate::config::VhostConfig;
-use crate::hub::{Codec, Consumer, Item, QueueLimits, StreamKey};
+use crate::hub::{Batch, Codec, Consumer, Item, QueueLimits, StreamKey};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use crate::protocol::{aac, flv};
 use bytes::{Buf, BufMut, BytesMut};
@@ -204,7 +204,7 @@ impl Viewer {
         let mut last_psi = 0i64;
         let mut need_entry = true;
         // Grows to one batch and shrinks back after a burst (see app/rtmp/mod.rs).
-        let mut items: Vec<Item> = Vec::new();
+        let mut items = Batch::default();
         let mut reported_drops = 0u64;
         // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
         let mut primed = false;
@@ -218,16 +218,13 @@ impl Viewer {
                 }
             }
             tokio::select! {
-                _ = async {
-                    // Merged writes, as for RTMP players: once primed, the next batch waits
-                    // for the grid point all players share (runtime::merge) and the task is
-                    // not woken by the frames queued meanwhile. The first media (metadata,
-                    // sequence headers, GOP cache) goes out at once.
-                    if let Some(at) = next_write {
-                        tokio::time::sleep_until(at).await;
-                    }
-                    consumer.recv(&mut items, BATCH_BYTES).await;
-                } => {}
+                // Merged writes, as for RTMP players: once primed, the next batch waits for
+                // the grid point all players share (runtime::merge), and the stream's first
+                // append at or after it wakes the viewer (no timer per viewer). The first
+                // media (metadata, sequence headers, GOP cache) goes out at once.
+                _ = std::future::poll_fn(|cx| {
+                    consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(tokio::time::Instant::into_std))
+                }) => {}
                 _ = sink.closed() => break Ok("viewer left"),
                 _ = shutdown.changed() => break Ok("server shutdown"),
                 _ = stat.kick.notified() => {
@@ -235,16 +232,17 @@ impl Viewer {
                     break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
                 }
             }
+            let read = items.len();
             let mut chunks = Chunks::default();
             let mut small = BytesMut::with_capacity(items.len() * 16);
             if !flv_header {
                 let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
-                if !items.iter().any(media) && held.len() + items.len() < 64 {
-                    held.append(&mut items);
+                held.extend(items.iter().cloned());
+                items.clear(16);
+                if !held.iter().any(media) && held.len() < 64 {
                     continue;
                 }
-                held.append(&mut items);
-                std::mem::swap(&mut held, &mut items);
+                items = Batch::from_vec(std::mem::take(&mut held));
                 let t = stream_tracks(consumer.source());
                 let has = |want: fn(&crate::hub::Frame) -> bool| {
                     items.iter().any(|i| matches!(i, Item::Frame(f) if want(f)))
@@ -258,11 +256,11 @@ impl Viewer {
             // An audio mount whose stream turned out to carry another codec ends at once
             // rather than answering 200 and never sending a byte.
             let mut wrong_codec = false;
-            for item in items.drain(..) {
+            for item in items.iter() {
                 match item {
                     Item::Frame(f) => match format {
                         Format::Flv => {
-                            let ts = consumer.timestamp(&f);
+                            let ts = consumer.timestamp(f);
                             let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
                             flv::encode_tag_header(f.kind, ts, len, &mut small);
                             chunks.push(small.split().freeze());
@@ -270,7 +268,7 @@ impl Viewer {
                             small.put_u32((flv::TAG_HEADER_LEN + len) as u32);
                         }
                         Format::Ts => {
-                            let ts = i64::from(consumer.timestamp(&f));
+                            let ts = i64::from(consumer.timestamp(f));
                             let remux =
                                 remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
                             let sample = match remux.inspect(&f.tag, ts, f.data()) {
@@ -347,11 +345,12 @@ impl Viewer {
             chunks.push(small.split().freeze());
             sent += chunks.len() as u64;
             primed |= flv_header && sent > 0;
-            if primed && !mw_latency.is_zero() {
-                next_write = Some(crate::app::runtime::merge::next_merge(
+            if primed {
+                next_write = crate::app::runtime::merge::next_write(
                     tokio::time::Instant::now(),
                     mw_latency,
-                ));
+                    read,
+                );
             }
             if !chunks.is_empty() {
                 pending = Some(chunks);
@@ -362,9 +361,7 @@ impl Viewer {
                     "the stream's audio is not in this mount's codec",
                 ));
             }
-            if let Some(cap) = crate::hub::queue::shrunk_capacity(0, items.capacity(), 16) {
-                items.shrink_to(cap);
-            }
+            items.clear(16);
             let drops = consumer.dropped();
             if drops > reported_drops {
                 ctx.stats.add_drops(drops - reported_drops);

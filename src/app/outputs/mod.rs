@@ -16,6 +16,18 @@ use crate::hub::Source;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long the HLS segmenter and the DVR recorder gather frames between two reads of
+/// their stream (the first frame after it wakes them): ten wake-ups a second instead of one
+/// per frame, each a hand-over to another thread. Segments and files are cut on frame
+/// timestamps, so only when a write happens moves, by at most this.
+pub const FILE_GATHER: Duration = Duration::from_millis(100);
+
+/// When a file writer that just read `read` items reads next: at once after a full batch
+/// (it is behind: a burst, a publisher faster than real time), else [`FILE_GATHER`] later.
+pub fn next_gather(read: usize) -> Option<std::time::Instant> {
+    (read < crate::hub::queue::MAX_BATCH_ITEMS).then(|| std::time::Instant::now() + FILE_GATHER)
+}
+
 /// The outputs of one publish. Dropping it stops forward and transcode; HLS and DVR stop
 /// when the stream is unpublished and close their files on their own: [`Outputs::finish`]
 /// waits for that.

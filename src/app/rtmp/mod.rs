@@ -14,22 +14,21 @@ use crate::protocol::rtmp::url::{self, StreamRequest};
 
 pub mod bandcheck;
 pub mod error;
+mod play;
 mod requests;
 
 use crate::config::{Config, VhostConfig};
-use crate::hub::queue::shrunk_capacity;
-use crate::hub::{Consumer, Item, Publisher, QueueLimits, StreamKey};
-use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
-use crate::protocol::rtmp::command::{status, ConnectRequest};
+use crate::hub::{Batch, Consumer, Publisher, QueueLimits, StreamKey};
+use crate::protocol::rtmp::command::ConnectRequest;
 use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
 use crate::protocol::rtmp::session::{ServerEvent, ServerSession};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 pub use error::ConnError;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -41,15 +40,6 @@ const HANDSHAKE_TIMEOUT: Duration = crate::app::runtime::admission::HANDSHAKE_TI
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A write that makes no progress for this long means the player is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes drained from a consumer queue per vectored write.
-const WRITE_BATCH_BYTES: usize = 512 * 1024;
-/// Slices per `writev` (Linux IOV_MAX is 1024): a whole batch (two per item, at most
-/// `hub::queue::MAX_BATCH_ITEMS` items, plus status messages) goes in one call.
-const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
-/// Queue items a player keeps room for between writes after a burst. A steady 350 ms batch
-/// of a 25 fps stream with AAC is ~24 frames: capacities up to twice this stay (no
-/// reallocation per batch); a burst's (the GOP cache: `MAX_BATCH_ITEMS`) is given back.
-const ITEMS_KEEP: usize = 16;
 /// Period of the per-connection summary line (SRS's "pithy print").
 const PITHY: Duration = Duration::from_secs(10);
 
@@ -199,7 +189,7 @@ async fn serve_inner(
     };
     let mut shutdown = ctx.shutdown.clone();
     // Grows to one batch (at most MAX_BATCH_ITEMS) and shrinks back after a burst.
-    let mut items: Vec<Item> = Vec::new();
+    let mut items = Batch::default();
     let mut idle_since = Instant::now();
     let mut next_pithy = Instant::now() + PITHY;
     // One timer for the connection's life, moved only when its deadline changes: arming a
@@ -260,7 +250,9 @@ async fn serve_inner(
         }
         let publishing = matches!(conn.role, Role::Publishing(_));
         let (playing, merge_at) = match &conn.role {
-            Role::Playing(p) if !p.paused => (Some(&p.consumer), p.next_write),
+            Role::Playing(p) if !p.paused => {
+                (Some(&p.consumer), p.next_write.map(Instant::into_std))
+            }
             _ => (None, None),
         };
         // Biased, queue first: a player woken for a frame writes it without polling the
@@ -268,21 +260,13 @@ async fn serve_inner(
         // lock or more, per frame and player). They are polled whenever the queue is empty.
         tokio::select! {
             biased;
-            _ = async {
-                // Merged writes: wait out mw_latency since the last write, then take what
-                // came meanwhile (or wait for the next frame).
-                if let Some(at) = merge_at {
-                    tokio::time::sleep_until(at).await;
-                }
-                std::future::poll_fn(|cx| match playing {
-                    Some(c) => c.poll_recv(cx, &mut items, WRITE_BATCH_BYTES),
-                    None => std::task::Poll::Pending,
-                })
-                .await
-            } => {
-                // Boxed: a write's state (its buffers, the write timeout) exists only while it
-                // runs, not in every player's task between batches.
-                if let Err(e) = Box::pin(conn.write_items(&mut writer, &mut items)).await {
+            // Merged writes: nothing is read before the next write time (mw_latency); the
+            // stream's first append at or after it wakes the player (no timer per player).
+            _ = std::future::poll_fn(|cx| match playing {
+                Some(c) => c.poll_batch(cx, &mut items, play::WRITE_BATCH_BYTES, merge_at),
+                None => std::task::Poll::Pending,
+            }) => {
+                if let Err(e) = play::write_batch(&mut conn, &mut writer, &mut items).await {
                     break Err(e.into());
                 }
             }
@@ -442,55 +426,6 @@ async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) ->
     timeout(WRITE_TIMEOUT, f)
         .await
         .map_err(|_| err(io::ErrorKind::TimedOut, "write timed out"))?
-}
-
-/// One piece of a player's write: a range of the batch's header buffer, the shared chunks
-/// of the batch's `i`th item, or an owned buffer.
-#[derive(Debug, Clone, Copy)]
-enum Part {
-    Header(usize, usize),
-    Frame(usize),
-    Owned(usize),
-}
-
-/// Writes every part with vectored writes, resuming after partial writes. The iovec array
-/// lives on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`]
-/// slices per `writev`.
-async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [&[u8]]) -> io::Result<()> {
-    let mut idx = 0;
-    while idx < parts.len() {
-        if parts[idx].is_empty() {
-            idx += 1;
-            continue;
-        }
-        let mut n = std::future::poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut used = 0;
-            for (slot, b) in slices
-                .iter_mut()
-                .zip(parts[idx..].iter().filter(|b| !b.is_empty()))
-            {
-                *slot = IoSlice::new(b);
-                used += 1;
-            }
-            std::pin::Pin::new(&mut *w).poll_write_vectored(cx, &slices[..used])
-        })
-        .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 && idx < parts.len() {
-            let len = parts[idx].len();
-            if n >= len {
-                n -= len;
-                idx += 1;
-            } else {
-                parts[idx] = &parts[idx][n..];
-                n = 0;
-            }
-        }
-    }
-    Ok(())
 }
 
 impl Conn<'_> {
@@ -654,131 +589,6 @@ impl Conn<'_> {
                     self.role = Role::Idle;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Writes queued items: per frame its own first header and the shared chunked payload,
-    /// all in vectored writes. Once primed (see `PlayState::primed`), waits `mw_latency`
-    /// first to merge more frames per syscall.
-    async fn write_items(
-        &mut self,
-        writer: &mut OwnedWriteHalf,
-        items: &mut Vec<Item>,
-    ) -> io::Result<()> {
-        let Role::Playing(p) = &mut self.role else {
-            items.clear();
-            return Ok(());
-        };
-        let was_primed = p.primed;
-        let chunk_size = self.session.out_chunk_size();
-        // The batch's buffers are made for it and freed after it: a few allocations per
-        // write (a 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by
-        // every player between writes. Each frame: its own first header (12 bytes, 16 with
-        // an extended timestamp) and the shared chunked payload, borrowed from the frame
-        // (`items` holds it) so no reference count is touched per frame and player.
-        let mut headers = BytesMut::with_capacity(items.len() * 16);
-        let mut owned: Vec<Bytes> = Vec::new();
-        let mut plan: Vec<Part> = Vec::with_capacity(items.len() * 2 + 1);
-        for (i, item) in items.iter().enumerate() {
-            match item {
-                Item::Frame(f) => {
-                    let ts = p.consumer.timestamp(f);
-                    let at = headers.len();
-                    encode_first_header(
-                        &mut headers,
-                        f.kind.csid(),
-                        ts,
-                        f.payload.len() as u32,
-                        f.kind.type_id(),
-                        p.stream_id,
-                    );
-                    plan.push(Part::Header(at, headers.len()));
-                    if ts < EXTENDED_TIMESTAMP && f.chunks_ref(chunk_size).is_some() {
-                        plan.push(Part::Frame(i));
-                    } else {
-                        owned.push(if ts >= EXTENDED_TIMESTAMP {
-                            f.chunks_extended(chunk_size, ts)
-                        } else {
-                            f.chunks(chunk_size)
-                        });
-                        plan.push(Part::Owned(owned.len() - 1));
-                    }
-                    p.msgs += 1;
-                    p.primed |= !f.flags.metadata && !f.flags.seq_header;
-                }
-                Item::Unpublished => {
-                    log::info!("{} unpublished; player waits for the next publish", p.key);
-                    if p.publish_notify {
-                        self.session.send_status(
-                            "status",
-                            status::PLAY_UNPUBLISH_NOTIFY,
-                            "stream is now unpublished",
-                        );
-                        if let Some(b) = self.session.take_output() {
-                            owned.push(b);
-                            plan.push(Part::Owned(owned.len() - 1));
-                        }
-                    }
-                }
-                Item::Published => {
-                    // The timeline continues (time_jitter): players ride over the gap.
-                    p.consumer.reset_timeline();
-                    // The new publish's headers and first keyframe go out at once.
-                    p.primed = false;
-                    if p.publish_notify {
-                        self.session.send_status(
-                            "status",
-                            status::PLAY_PUBLISH_NOTIFY,
-                            "stream is now published",
-                        );
-                        if let Some(b) = self.session.take_output() {
-                            owned.push(b);
-                            plan.push(Part::Owned(owned.len() - 1));
-                        }
-                    }
-                }
-            }
-        }
-        let mut slices: Vec<&[u8]> = plan
-            .iter()
-            .map(|part| match *part {
-                Part::Header(a, b) => &headers[a..b],
-                Part::Frame(i) => match &items[i] {
-                    Item::Frame(f) => f.chunks_ref(chunk_size).unwrap_or_default(),
-                    _ => &[],
-                },
-                Part::Owned(i) => &owned[i][..],
-            })
-            .collect();
-        let n: usize = slices.iter().map(|s| s.len()).sum();
-        self.bytes_out += n as u64;
-        let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
-        drop(slices);
-        if p.primed && !was_primed && !p.tcp_nodelay {
-            // Live frames from here on: let the kernel merge them (see `tcp_nodelay`).
-            let _ = writer.as_ref().set_nodelay(false);
-        }
-        if p.primed && !p.mw_latency.is_zero() {
-            // The next batch goes out at most mw_latency after this one, on the grid all
-            // players share (runtime::merge): the task sleeps until then and is not woken by
-            // the frames queued meanwhile.
-            p.next_write = Some(crate::app::runtime::merge::next_merge(
-                Instant::now(),
-                p.mw_latency,
-            ));
-        }
-        // Drop the payload references now (frames may be freed).
-        items.clear();
-        if let Some(cap) = shrunk_capacity(0, items.capacity(), ITEMS_KEEP) {
-            items.shrink_to(cap);
-        }
-        written?;
-        let drops = p.consumer.dropped();
-        if drops > p.reported_drops {
-            // Rate-limited by the batch: one line per write that saw new drops.
-            log::warn!("{} player too slow: dropped {} frames so far", p.key, drops);
-            p.reported_drops = drops;
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! queue gathered once per period; if each player's period started when it joined, 1000
 //! players would wake at 1000 different instants per period, and the runtime's threads would
 //! sleep and wake (a context switch each) as often. Instead every player's next merged write
-//! falls on one process-wide grid of `mw_latency` periods: the timers of all players of all
-//! streams fire together, the threads do one burst of writes a period and sleep between.
+//! falls on one process-wide grid of `mw_latency` periods, and the stream's first frame at or
+//! after that time wakes every player waiting for it (`hub::wake`: no timer per player): the
+//! threads do one burst of writes a period and sleep between.
 //! Measured at 1000 RTMP players, 350 ms: context switches were the largest single cost
 //! (`finish_task_switch`, 18 % of the server's samples) before the grid.
 
@@ -27,6 +28,13 @@ pub fn next_merge(now: Instant, mw: Duration) -> Instant {
         Ok(ns) => epoch + Duration::from_nanos(ns),
         Err(_) => now + mw,
     }
+}
+
+/// When a merging player (or viewer) that just wrote `read` items reads next: on the grid
+/// ([`next_merge`]), or at once after a full batch (it is behind: the rest of a GOP burst, a
+/// stall) so that a backlog goes out in back-to-back writes. `None` also for `mw` zero.
+pub fn next_write(now: Instant, mw: Duration, read: usize) -> Option<Instant> {
+    (!mw.is_zero() && read < crate::hub::queue::MAX_BATCH_ITEMS).then(|| next_merge(now, mw))
 }
 
 #[cfg(test)]
@@ -54,5 +62,22 @@ mod tests {
         let other = Duration::from_millis(100);
         let n = next_merge(first, other);
         assert!(n > first && n - first <= other);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_is_followed_at_once() {
+        let mw = Duration::from_millis(350);
+        let now = Instant::now();
+        let full = crate::hub::queue::MAX_BATCH_ITEMS;
+        // (items read, mw, expected)
+        let cases = [
+            (24, mw, Some(next_merge(now, mw))),
+            (full - 1, mw, Some(next_merge(now, mw))),
+            (full, mw, None),
+            (24, Duration::ZERO, None),
+        ];
+        for (read, mw, want) in cases {
+            assert_eq!(next_write(now, mw, read), want, "{read} {mw:?}");
+        }
     }
 }

@@ -366,7 +366,7 @@ fn be24(b: &[u8]) -> u32 {
     ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32
 }
 
-fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
+fn put_basic_header(out: &mut impl BufMut, fmt: u8, csid: u32) {
     if csid < 64 {
         out.put_u8((fmt << 6) | csid as u8);
     } else if csid < 320 {
@@ -383,7 +383,7 @@ fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
 /// Writes the type-0 header that starts a message: basic header, 11-byte message header and,
 /// for timestamps at or past 0xFFFFFF, the extended timestamp.
 pub fn encode_first_header(
-    out: &mut BytesMut,
+    out: &mut impl BufMut,
     csid: u32,
     timestamp: u32,
     length: u32,

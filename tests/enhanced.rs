@@ -1,6 +1,6 @@
 //! Enhanced RTMP end to end with a real modern ffmpeg (PyPI's imageio-ffmpeg, ffmpeg 9:
-//! libx265, libsvtav1, libopus): ffmpeg 9 publishes HEVC + AAC, AV1, and HEVC + Opus; ffmpeg 9
-//! plays them back over RTMP and HTTP-FLV as a late player whose first frame must be a
+//! libx265, libsvtav1, libvpx-vp9, libopus): ffmpeg 9 publishes HEVC + AAC, AV1, VP9, and
+//! HEVC + Opus; ffmpeg 9 plays them back over RTMP and HTTP-FLV as a late player whose first frame must be a
 //! keyframe (`-vf showinfo` says `iskey:1`); Debian's ffprobe reads the HEVC HLS segments
 //! and the HTTP-TS mount; `srsd probe` reports the codecs;
 //! ffmpeg 9 reads the DVR file (Debian's ffprobe 5.1 predates Enhanced FLV); the API shows
@@ -8,8 +8,8 @@
 //! (SRSD_REQUIRE_INTEROP=1).
 //!
 //! Clips are short and small (8 s, 320x180, 10 fps, GOP 1 s, x265 `ultrafast`, SVT-AV1 preset
-//! 12) and encoded once per test before publishing with `-c copy`, so the timing-sensitive part
-//! costs little CPU.
+//! 12, libvpx-vp9 `realtime`) and encoded once per test before publishing with `-c copy`, so
+//! the timing-sensitive part costs little CPU.
 
 mod common;
 
@@ -86,6 +86,19 @@ const SVTAV1: &[&str] = &[
     "10",
     "-svtav1-params",
     "lp=1",
+];
+
+const VPX_VP9: &[&str] = &[
+    "-c:v",
+    "libvpx-vp9",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+    "-g",
+    "10",
+    "-b:v",
+    "200k",
 ];
 
 /// ffmpeg 9 publishing `clip` in real time to `url` (FLV muxer: Enhanced RTMP for HEVC, AV1
@@ -331,6 +344,37 @@ async fn av1_from_ffmpeg9_plays_late_and_the_api_says_why_hls_skips_it() {
         "{s}"
     );
     assert!(s["audio"].is_null(), "{s}");
+    let _ = wait_exit(&mut publisher, Duration::from_secs(15)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vp9_from_ffmpeg9_plays_late_and_the_api_reads_its_size_from_a_keyframe() {
+    let Some(ff9) = modern_ffmpeg() else { return };
+    let dir = temp_dir("enhanced-vp9-build");
+    let clip = encode(&ff9, &dir, "vp9", false, VPX_VP9);
+    let server = start_server("enhanced-vp9", &config(&temp_dir("enhanced-vp9-out"))).await;
+    let (mut publisher, s) = publish_and_play(&ff9, &server, &clip, "vp9").await;
+    assert_eq!(s["video"]["codec"], "VP9", "{s}");
+    assert_eq!(s["video"]["profile"], "Profile0", "{s}");
+    // vpcC has no picture size: it comes from the first keyframe's uncompressed header.
+    assert_eq!(
+        (s["video"]["width"].as_u64(), s["video"]["height"].as_u64()),
+        (Some(320), Some(180)),
+        "{s}"
+    );
+    assert!(
+        s["video"]["hls_skipped"]
+            .as_str()
+            .is_some_and(|w| w.contains("VP9")),
+        "{s}"
+    );
+    let metrics = api_get(server.api.expect("API"), "/metrics").await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("srsd_stream_info{")
+            && l.contains("stream=\"vp9\"")
+            && l.contains("video_codec=\"VP9\",width=\"320\",height=\"180\"")),
+        "{metrics}"
+    );
     let _ = wait_exit(&mut publisher, Duration::from_secs(15)).await;
 }
 

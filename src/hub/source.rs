@@ -15,6 +15,7 @@ use super::jitter::{Rebase, Repair, TimeJitter};
 use super::queue::{Batch, Item, Log, QueueLimits, Reader};
 use super::wake::{Registered, Wakers};
 use super::{Hub, StreamKey};
+use crate::protocol::codec_info;
 use crate::protocol::media::MediaKind;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -131,6 +132,9 @@ struct Inner {
     metadata: Option<Arc<Frame>>,
     video_sh: Option<Arc<Frame>>,
     audio_sh: Option<Arc<Frame>>,
+    /// The picture size read from the first keyframe since the video sequence header, for a
+    /// codec whose record does not carry it (VP9).
+    frame_picture_size: Option<(u32, u32)>,
     gop: VecDeque<Arc<Frame>>,
     /// A GOP that grew past the cap stops being cached until the next keyframe.
     gop_overflowed: bool,
@@ -195,6 +199,7 @@ impl Source {
                 metadata: None,
                 video_sh: None,
                 audio_sh: None,
+                frame_picture_size: None,
                 gop: VecDeque::new(),
                 gop_overflowed: false,
                 has_video: false,
@@ -249,6 +254,13 @@ impl Source {
     /// consumer), bounded by the longest `QueueLimits` of a consumer within them.
     pub fn retained_bytes(&self) -> u64 {
         lock(&self.inner).log.retained_bytes()
+    }
+
+    /// The picture size (width, height in pixels) of the first keyframe since the video
+    /// sequence header, for a codec whose record does not carry it (VP9: read from the
+    /// keyframe's uncompressed header); `None` for other codecs and until such a keyframe came.
+    pub fn frame_picture_size(&self) -> Option<(u32, u32)> {
+        lock(&self.inner).frame_picture_size
     }
 
     /// The tracks this publish session has shown so far (none before its first frame).
@@ -451,10 +463,15 @@ impl Source {
             i.metadata = Some(frame.clone());
         } else if f.seq_header && kind == MediaKind::Video {
             i.video_sh = Some(frame.clone());
+            i.frame_picture_size = None;
         } else if f.seq_header && kind == MediaKind::Audio {
             i.audio_sh = Some(frame.clone());
         } else if i.opts.gop_cache && kind != MediaKind::Data {
             Self::cache_gop(i, &frame);
+        }
+        if f.keyframe && i.frame_picture_size.is_none() {
+            // A codec check, or a few bytes read, until one keyframe gave a size.
+            i.frame_picture_size = codec_info::frame_picture_size(&frame.tag, frame.data());
         }
         let expects_video = i.expects_video;
         i.log.push_frame(frame, expects_video);

@@ -378,3 +378,46 @@ fn enhanced_streams_get_the_gop_cache_late_joiners_drops_and_jitter_of_h264() {
         );
     }
 }
+
+#[test]
+fn vp9_picture_size_comes_from_the_first_keyframe_since_the_sequence_header() {
+    let hub = Hub::new();
+    let src = hub.source(&key(), SourceOptions::default());
+    let p = src.publish(1).unwrap();
+    // vpcC (profile 0, level 1.0, 8-bit 4:2:0): no picture size in it.
+    let vsh: &[u8] = b"\x90vp09\x01\x00\x00\x00\x00\x0a\x82\x02\x02\x02\x00\x00";
+    // The starts of a 320x180 keyframe and an inter frame from libvpx-vp9 (ffmpeg 9), and a
+    // 64x48 keyframe (see protocol::codec_info's tests).
+    let key_320: &[u8] = b"\x91vp09\x82\x49\x83\x42\x00\x13\xf0\x0b\x36\x06";
+    let inter: &[u8] = b"\xA1vp09\x86\x00\x40\x92\x9c\x48\x50\x00\x00\x12";
+    let key_64: &[u8] = b"\x91vp09\xa2\x49\x83\x42\x00\x00\x7e\x00\x5e\xc0";
+    p.push(MediaKind::Video, 0, Bytes::from_static(vsh));
+    assert_eq!(src.frame_picture_size(), None, "no keyframe yet");
+    p.push(MediaKind::Video, 0, Bytes::from_static(inter));
+    assert_eq!(
+        src.frame_picture_size(),
+        None,
+        "an inter frame says nothing"
+    );
+    p.push(MediaKind::Video, 40, Bytes::from_static(key_320));
+    assert_eq!(src.frame_picture_size(), Some((320, 180)));
+    p.push(MediaKind::Video, 80, Bytes::from_static(key_64));
+    assert_eq!(
+        src.frame_picture_size(),
+        Some((320, 180)),
+        "the first one counts"
+    );
+    // A new sequence header (the encoder restarted): the next keyframe gives the size.
+    p.push(MediaKind::Video, 120, Bytes::from_static(vsh));
+    assert_eq!(src.frame_picture_size(), None);
+    p.push(MediaKind::Video, 160, Bytes::from_static(key_64));
+    assert_eq!(src.frame_picture_size(), Some((64, 48)));
+    // H.264 keeps its size in the record: nothing read from its frames.
+    let h264 = hub.source(
+        &StreamKey::new(crate::config::DEFAULT_VHOST, "live", "h"),
+        SourceOptions::default(),
+    );
+    let p2 = h264.publish(2).unwrap();
+    publish_gop(&p2, 0, 2);
+    assert_eq!(h264.frame_picture_size(), None);
+}

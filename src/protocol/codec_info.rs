@@ -3,9 +3,11 @@
 //!
 //! One reader per configuration record: AVCDecoderConfigurationRecord ([`super::avc`]), hvcC
 //! ([`super::hevc`]), av1C with its sequence header OBU (AV1-ISOBMFF §2.3; AV1 spec §5.5),
-//! vpcC (VP-Codec-ISOBMFF §2.2: profile, level, bit depth; VP9 keeps the picture size in
-//! its frames, not here), AAC AudioSpecificConfig ([`super::aac`]) and OpusHead (RFC 7845
-//! §5.1). A malformed record is an [`InfoError`], never a panic.
+//! vpcC (VP-Codec-ISOBMFF §2.2: profile, level, bit depth), AAC AudioSpecificConfig
+//! ([`super::aac`]) and OpusHead (RFC 7845 §5.1). A malformed record is an [`InfoError`],
+//! never a panic. VP9 keeps the picture size in its frames, not in vpcC:
+//! [`frame_picture_size`] reads it from a keyframe's uncompressed header (VP9 Bitstream spec
+//! §6.2), and [`VideoInfo::picture_size`] takes it when the record has none.
 
 use super::media::{Codec, Packet, TagHeader};
 use super::{aac, avc, hevc};
@@ -19,9 +21,21 @@ pub struct VideoInfo {
     pub profile: String,
     /// The level as the codec numbers it (`3.1`, `5.1`; AV1 `2.0`).
     pub level: String,
-    /// Picture size in pixels; 0 when the record does not carry it (VP9).
+    /// Picture size in pixels; 0 when the record does not carry it (VP9: see
+    /// [`VideoInfo::picture_size`]).
     pub width: u32,
     pub height: u32,
+}
+
+impl VideoInfo {
+    /// The picture size (width, height in pixels): the record's, or `frame_size` (what
+    /// [`frame_picture_size`] read from a keyframe) when the record carries none (VP9).
+    pub fn picture_size(&self, frame_size: Option<(u32, u32)>) -> (u32, u32) {
+        match frame_size {
+            Some(size) if self.width == 0 => size,
+            _ => (self.width, self.height),
+        }
+    }
 }
 
 /// The `audio` object of the API.
@@ -92,6 +106,76 @@ pub fn video_info(tag: &TagHeader, record: &[u8]) -> Result<VideoInfo, InfoError
         Codec::Vp9 => vp9_info(record).map_err(malformed("vpcC")),
         codec => Err(InfoError::NotAConfig { codec }),
     }
+}
+
+/// The picture size (width, height in pixels) a coded video frame states, for a codec whose
+/// configuration record does not carry it: the uncompressed header of a VP9 keyframe.
+/// `tag` is the frame's header, `frame` the bytes after it. `None` for other codecs, for
+/// sequence headers and inter frames, and for bytes that are no VP9 keyframe header.
+pub fn frame_picture_size(tag: &TagHeader, frame: &[u8]) -> Option<(u32, u32)> {
+    if tag.codec != Codec::Vp9 || !tag.is_keyframe() || tag.multitrack.is_some() {
+        return None;
+    }
+    vp9_keyframe_size(frame).ok()
+}
+
+/// `frame_width`, `frame_height` of a VP9 keyframe: its uncompressed header up to
+/// `frame_size()` (VP9 Bitstream spec §6.2: frame marker, profile, show_existing_frame,
+/// frame_type, show_frame, error_resilient_mode, sync code, color_config §6.2.2, the sizes
+/// minus 1 in 16 bits each). A superframe (Annex B) starts with its first frame, the one read.
+/// Reads at most the first 10 bytes (the header is 69 to 73 bits). Errors: too short, or what
+/// makes it no keyframe header.
+pub fn vp9_keyframe_size(frame: &[u8]) -> Result<(u32, u32), &'static str> {
+    const SYNC_CODE: u32 = 0x49_83_42;
+    const CS_RGB: u32 = 7;
+    const TRUNCATED: &str = "uncompressed header truncated";
+    // The first 10 bytes, MSB first, zero-padded: each field is cut from this word (fewer
+    // branches and calls than a bit reader: this runs in every board's binary).
+    let head = frame.get(..9).ok_or(TRUNCATED)?;
+    let mut word = [0u8; 16];
+    word[..9].copy_from_slice(head);
+    word[9] = frame.get(9).copied().unwrap_or_default();
+    let word = u128::from_be_bytes(word);
+    let mut at = 0;
+    // `n` is 1..=24: never a shift by 128.
+    let mut bits = |n: u32| {
+        at += n;
+        (word << (at - n) >> (128 - n)) as u32
+    };
+    if bits(2) != 2 {
+        return Err("frame_marker is not 2");
+    }
+    let profile_low = bits(1);
+    let profile = bits(1) << 1 | profile_low;
+    if profile == 3 && bits(1) != 0 {
+        return Err("reserved_zero bit set");
+    }
+    if bits(1) != 0 {
+        return Err("show_existing_frame: no frame header");
+    }
+    if bits(1) != 0 {
+        return Err("frame_type is not KEY_FRAME");
+    }
+    bits(2); // show_frame, error_resilient_mode
+    if bits(24) != SYNC_CODE {
+        return Err("no frame sync code");
+    }
+    // color_config(): ten_or_twelve_bit in profiles 2 and 3, color_space, then color_range and
+    // (profiles 1 and 3) subsampling_x, subsampling_y, reserved_zero; RGB has no color_range.
+    if profile >= 2 {
+        bits(1);
+    }
+    let skip = match (bits(3) == CS_RGB, profile & 1 == 1) {
+        (false, true) => 4,
+        (false, false) | (true, true) => 1,
+        (true, false) => return Err("RGB in profile 0 or 2"),
+    };
+    bits(skip);
+    let (width, height) = (bits(16) + 1, bits(16) + 1);
+    if at as usize > 8 * frame.len().min(10) {
+        return Err(TRUNCATED);
+    }
+    Ok((width, height))
 }
 
 /// Reads an audio sequence header: `tag` is its header, `record` the bytes after it.
@@ -309,6 +393,115 @@ mod tests {
         );
     }
 
+    /// The first 12 bytes of VP9 frames written by ffmpeg 9.0.2 with libvpx-vp9 (`-f lavfi -i
+    /// testsrc=size=WxH -c:v libvpx-vp9 -pix_fmt FMT -f ivf`, the bytes of each IVF frame):
+    /// (bytes, profile, width, height).
+    const VP9_KEYFRAMES: [([u8; 12], u8, u32, u32); 5] = [
+        // yuv420p: profile 0.
+        (
+            [
+                0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xF0, 0x0B, 0x36, 0x06, 0x38, 0x24,
+            ],
+            0,
+            320,
+            180,
+        ),
+        // yuv444p: profile 1, subsampling bits.
+        (
+            [
+                0xA2, 0x49, 0x83, 0x42, 0x00, 0x00, 0x7E, 0x00, 0x5E, 0xC0, 0xC7, 0x04,
+            ],
+            1,
+            64,
+            48,
+        ),
+        // yuv420p10le: profile 2, ten_or_twelve_bit.
+        (
+            [
+                0x92, 0x49, 0x83, 0x42, 0x00, 0x05, 0x78, 0x04, 0x7B, 0x03, 0x1C, 0x12,
+            ],
+            2,
+            176,
+            144,
+        ),
+        // yuv444p10le: profile 3, its reserved bit shifts the rest by one.
+        (
+            [
+                0xB1, 0x24, 0xC1, 0xA1, 0x00, 0x00, 0x2F, 0x80, 0x1F, 0xB0, 0x31, 0xC1,
+            ],
+            3,
+            96,
+            64,
+        ),
+        // gbrp: profile 1 in the RGB color space (no color_range).
+        (
+            [
+                0xA2, 0x49, 0x83, 0x42, 0xE0, 0x02, 0xF0, 0x01, 0xF6, 0x06, 0x38, 0x24,
+            ],
+            1,
+            48,
+            32,
+        ),
+    ];
+    /// The second frame of the yuv420p 320x180 stream: an inter frame.
+    const VP9_INTER: [u8; 12] = [
+        0x86, 0x00, 0x40, 0x92, 0x9C, 0x48, 0x50, 0x00, 0x00, 0x12, 0x76, 0x86,
+    ];
+
+    #[test]
+    fn vp9_keyframes_give_their_picture_size() {
+        for (bytes, profile, w, h) in VP9_KEYFRAMES {
+            assert_eq!(vp9_keyframe_size(&bytes), Ok((w, h)), "profile {profile}");
+            // The header fits in its first 10 bytes (69 to 73 bits); 8 are too few.
+            assert_eq!(vp9_keyframe_size(&bytes[..10]), Ok((w, h)));
+            assert!(vp9_keyframe_size(&bytes[..8]).is_err());
+        }
+        assert_eq!(
+            vp9_keyframe_size(&VP9_INTER),
+            Err("frame_type is not KEY_FRAME")
+        );
+        // show_existing_frame (marker 2, profile 0, flag set) and a bad marker.
+        assert!(vp9_keyframe_size(&[0x88, 0, 0]).is_err());
+        assert!(vp9_keyframe_size(&[0x02, 0x49, 0x83, 0x42, 0, 0, 0, 0, 0, 0]).is_err());
+        // RGB is not allowed in profile 0: the gbrp frame with its profile bits cleared.
+        let mut rgb0 = VP9_KEYFRAMES[4].0;
+        rgb0[0] &= !0x20;
+        assert_eq!(vp9_keyframe_size(&rgb0), Err("RGB in profile 0 or 2"));
+    }
+
+    #[test]
+    fn vp9_size_comes_from_the_first_keyframe_of_an_flv_tag() {
+        // The FLV tag body ffmpeg 9 writes for a VP9 keyframe: Enhanced header (key frame,
+        // CodedFrames) with the `vp09` FourCC, then the frame.
+        let mut body = vec![0x91, b'v', b'p', b'0', b'9'];
+        body.extend_from_slice(&VP9_KEYFRAMES[0].0);
+        let tag = TagHeader::decode(MediaKind::Video, &body).unwrap();
+        let size = frame_picture_size(&tag, &body[tag.len()..]);
+        assert_eq!(size, Some((320, 180)));
+        let inter = TagHeader {
+            frame_type: 2,
+            ..tag
+        };
+        assert_eq!(frame_picture_size(&inter, &VP9_INTER), None);
+        let seq = config(MediaKind::Video, Codec::Vp9);
+        assert_eq!(frame_picture_size(&seq, &VP9_KEYFRAMES[0].0), None);
+        let av1 = TagHeader {
+            codec: Codec::Av1,
+            ..tag
+        };
+        assert_eq!(frame_picture_size(&av1, &VP9_KEYFRAMES[0].0), None);
+        // A vpcC (version 1: profile 0, level 1.0, 8-bit 4:2:0) gives no size; the frame's does.
+        let vpcc = [1, 0, 0, 0, 0, 10, 0x82, 2, 2, 2, 0, 0];
+        let v = video_info(&seq, &vpcc).unwrap();
+        assert_eq!((v.width, v.level.as_str()), (0, "1.0"));
+        assert_eq!(v.picture_size(size), (320, 180));
+        assert_eq!(v.picture_size(None), (0, 0));
+        // A record with a size keeps its own.
+        let hevc = config(MediaKind::Video, Codec::Hevc);
+        let v = video_info(&hevc, &hvcc()).unwrap();
+        assert_eq!(v.picture_size(Some((1, 1))), (320, 180));
+    }
+
     #[test]
     fn malformed_records_are_errors() {
         let hevc = config(MediaKind::Video, Codec::Hevc);
@@ -351,6 +544,12 @@ mod tests {
                 assert_eq!(v.codec, *codec);
             }
             let _ = audio_info(&config(MediaKind::Audio, Codec::Opus), &m);
+        });
+        fuzz("VP9 keyframe headers", 0x0F9, 10_000, |rng| {
+            let (frame, ..) = rng.pick(&VP9_KEYFRAMES);
+            if let Ok((w, h)) = vp9_keyframe_size(&mutate(rng, frame)) {
+                assert!((1..=65_536).contains(&w) && (1..=65_536).contains(&h));
+            }
         });
     }
 }

@@ -6,6 +6,7 @@ use crate::app::runtime::json::{obj, Value};
 use crate::client::{MediaKind, RtmpClient, RtmpUrl};
 use crate::hub::Frame;
 use crate::protocol::amf0::{self, Amf0Value};
+use crate::protocol::codec_info::frame_picture_size;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -60,6 +61,9 @@ pub fn main(args: &[String]) -> i32 {
 struct Seen {
     metadata: Option<Bytes>,
     video_header: Option<Frame>,
+    /// The picture size of the first keyframe since the video header, when its record has
+    /// none (VP9).
+    frame_picture_size: Option<(u32, u32)>,
     audio_header: Option<Frame>,
     video: u64,
     keyframes: u64,
@@ -80,9 +84,15 @@ impl Seen {
                     self.metadata = Some(frame.payload);
                 }
             }
-            MediaKind::Video if header => self.video_header = Some(frame),
+            MediaKind::Video if header => {
+                self.video_header = Some(frame);
+                self.frame_picture_size = None;
+            }
             MediaKind::Audio if header => self.audio_header = Some(frame),
             MediaKind::Video => {
+                if frame.flags.keyframe && self.frame_picture_size.is_none() {
+                    self.frame_picture_size = frame_picture_size(&frame.tag, frame.data());
+                }
                 self.video += 1;
                 self.keyframes += u64::from(frame.flags.keyframe);
                 self.count(ts, frame.payload.len());
@@ -139,9 +149,9 @@ impl Seen {
             ("metadata", metadata),
             (
                 "video",
-                self.video_header
-                    .as_ref()
-                    .map_or(Value::Null, |h| video_info(h, true)),
+                self.video_header.as_ref().map_or(Value::Null, |h| {
+                    video_info(h, self.frame_picture_size, true)
+                }),
             ),
             (
                 "audio",

@@ -41,7 +41,7 @@ fn idr(n: usize) -> Vec<u8> {
     let mut v = vec![0x17, 1, 0, 0, 0];
     v.extend_from_slice(&((n + 1) as u32).to_be_bytes());
     v.push(0x65);
-    v.extend(std::iter::repeat(0x88).take(n));
+    v.extend(std::iter::repeat_n(0x88, n));
     v
 }
 
@@ -313,7 +313,100 @@ fn main() {
     let q = encode_query(0x11, "origin.test", QueryType::Aaaa).expect("query");
     let a = encode_answer(&q, &[Address::V6([0xFE; 16])], 0);
     write("dns", "aaaa", &with_seed(0x23, &a.expect("answer")));
+    // Media: tag bodies (selector byte: 0 audio, 1 video) as ffmpeg 9 writes them over
+    // Enhanced RTMP (x265 + Opus, SVT-AV1, libvpx-vp9, 64x48), and the legacy AVC/AAC forms.
+    // Coded frames are cut after their first bytes: the headers read from them are short.
+    use srsd::protocol::media::{Codec, MediaKind as Kind, Packet, TagHeader};
+    let media = [
+        (
+            "hevc-config",
+            1,
+            format!("90{}{HVCC_X265}", hex_of(b"hvc1")),
+        ),
+        (
+            "hevc-key",
+            1,
+            "93687663310000036f2801ac469894a4ad934ceb30".into(),
+        ),
+        (
+            "opus-config",
+            0,
+            "904f7075734f707573486561640101380180bb0000000000".into(),
+        ),
+        ("opus-frame", 0, "914f707573f87249472710e4".into()),
+        (
+            "av1-config",
+            1,
+            "906176303181000c000a0b02000005157fbc02f80040".into(),
+        ),
+        (
+            "av1-key",
+            1,
+            "916176303112000a0b02000005157fbc4af900403287".into(),
+        ),
+        ("vp9-config", 1, "907670303901000000000a820202020000".into()),
+        (
+            "vp9-key",
+            1,
+            "9176703039824983420003f002f60638241c184a0002d05f63".into(),
+        ),
+        (
+            "color-info",
+            1,
+            "d476703039020009636f6c6f72496e666f03000b636f6c6f72436f6e66696703000009000009".into(),
+        ),
+    ];
+    for (name, selector, body) in media {
+        write("media", name, &with_seed(selector, &hex(&body)));
+    }
+    write("media", "avc-config", &with_seed(1, &avc_sequence_header()));
+    write("media", "aac-config", &with_seed(0, AAC_SEQ));
+    // A multitrack keyframe (OBS 31's Enhanced Broadcasting), from the server's encoder.
+    let mut mt = Vec::new();
+    TagHeader {
+        codec: Codec::Hevc,
+        enhanced: true,
+        frame_type: 1,
+        packet: Packet::FrameX,
+        multitrack: Some(0),
+        ..TagHeader::unknown(Kind::Video)
+    }
+    .encode(&mut mt);
+    mt.extend_from_slice(&[0, 0, 0, 0, 1, 0x26]);
+    write("media", "multitrack-key", &with_seed(1, &mt));
+
+    // SRS configs (the importer's unit-test configs: SRS 3+ blocks, SRS 2 flat), one with
+    // an include, one with an include that includes itself (see fuzz_targets/srs_import.rs).
+    write(
+        "srs_import",
+        "srs3.conf",
+        include_bytes!("../../../src/config/import_srs/srs3.conf"),
+    );
+    write(
+        "srs_import",
+        "srs2.conf",
+        include_bytes!("../../../src/config/import_srs/srs2.conf"),
+    );
+    write(
+        "srs_import",
+        "include.conf",
+        b"listen 1935;\ninclude inc.conf;\nhttp_api { enabled on; listen 1985; }\n",
+    );
+    write(
+        "srs_import",
+        "include-loop.conf",
+        b"vhost a.test {\n    include loop.conf;\n}\n",
+    );
     println!("seeds written under corpus/");
+}
+
+/// An hvcC from x265 (ffmpeg 9, 64x48 Main): its VPS, SPS and PPS (the SEI array dropped).
+const HVCC_X265: &str = "0101600000009000000000001ef000fcfdf8f800000f03200001001840010c01ffff0160\
+    0000030090000003000003001e959409210001002942010101600000030090000003000003001ea02083165959\
+    52930bc05a02000003000200000300141022000100064401c073c089";
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn hex(s: &str) -> Vec<u8> {

@@ -146,7 +146,7 @@ fn stream_info(ctx: &Context, out: &mut String) {
         let (w, h) = v
             .as_ref()
             .and_then(|(_, i)| i.as_ref())
-            .map_or((0, 0), |i| (i.width, i.height));
+            .map_or((0, 0), |i| i.picture_size(src.frame_picture_size()));
         let _ = writeln!(
             out,
             "srsd_stream_info{{vhost=\"{}\",app=\"{}\",stream=\"{}\",video_codec=\"{}\",width=\"{w}\",height=\"{h}\",audio_codec=\"{}\"}} 1",

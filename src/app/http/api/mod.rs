@@ -426,28 +426,36 @@ fn outputs_json(stream: &mut Value, ctx: &Context, key: &StreamKey) {
 fn codec_info(src: &Source, parse_sps: bool) -> (Value, Value) {
     let (video_sh, audio_sh) = src.sequence_headers();
     (
-        video_sh
-            .as_deref()
-            .map_or(Value::Null, |sh| video_info(sh, parse_sps)),
+        video_sh.as_deref().map_or(Value::Null, |sh| {
+            video_info(sh, src.frame_picture_size(), parse_sps)
+        }),
         audio_sh.as_deref().map_or(Value::Null, audio_info),
     )
 }
 
 /// `video` from a video sequence-header frame (its tag header read by the hub): codec,
-/// profile, level, width, height. A record srsd cannot read gives the codec name (when
-/// known) with null fields, and a log line; a codec without a name gives null.
-pub(crate) fn video_info(sh: &Frame, parse_sps: bool) -> Value {
+/// profile, level, width, height (from `frame_size`, what a keyframe said, when the record
+/// has none: VP9). A record srsd cannot read gives the codec name (when known) with null
+/// fields, and a log line; a codec without a name gives null.
+pub(crate) fn video_info(sh: &Frame, frame_size: Option<(u32, u32)>, parse_sps: bool) -> Value {
     let Some(name) = sh.codec().name() else {
         return Value::Null;
     };
     match codec_info::video_info(&sh.tag, sh.data()) {
-        Ok(v) => obj([
-            ("codec", name.into()),
-            ("profile", v.profile.into()),
-            ("level", v.level.into()),
-            ("width", if parse_sps { v.width } else { 0 }.into()),
-            ("height", if parse_sps { v.height } else { 0 }.into()),
-        ]),
+        Ok(v) => {
+            let (w, h) = if parse_sps {
+                v.picture_size(frame_size)
+            } else {
+                (0, 0)
+            };
+            obj([
+                ("codec", name.into()),
+                ("profile", v.profile.into()),
+                ("level", v.level.into()),
+                ("width", w.into()),
+                ("height", h.into()),
+            ])
+        }
         Err(e) => {
             warn_once(sh, format_args!("video sequence header: {e}"));
             obj([

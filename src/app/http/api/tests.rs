@@ -38,13 +38,13 @@ fn codec_info_from_sequence_headers() {
     avc.extend_from_slice(&[1, 0, 4, 0x68, 0xCE, 0x3C, 0x80]);
     let frame = |kind, body: &[u8]| Frame::new(kind, 0, 0, bytes::Bytes::copy_from_slice(body));
     let avc = frame(MediaKind::Video, &avc);
-    let v = video_info(&avc, true).to_json();
+    let v = video_info(&avc, None, true).to_json();
     assert!(v.contains("\"codec\":\"H264\""), "{v}");
     assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
     assert!(v.contains("\"level\":\"1.3\""), "{v}");
     assert!(v.contains("\"width\":320,\"height\":240"), "{v}");
     // parse_sps = false: profile and level from the record, no size.
-    let v = video_info(&avc, false).to_json();
+    let v = video_info(&avc, None, false).to_json();
     assert!(v.contains("\"profile\":\"Baseline\""), "{v}");
     assert!(v.contains("\"width\":0,\"height\":0"), "{v}");
     let a = audio_info(&frame(MediaKind::Audio, &[0xAF, 0, 0x12, 0x10])).to_json();
@@ -53,24 +53,24 @@ fn codec_info_from_sequence_headers() {
         r#"{"codec":"AAC","sample_rate":44100,"channel":2,"profile":"LC"}"#
     );
     assert_eq!(
-        video_info(&frame(MediaKind::Video, &[0x12]), true),
+        video_info(&frame(MediaKind::Video, &[0x12]), None, true),
         Value::Null,
         "H.263 has no name"
     );
-    let v = video_info(&frame(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]), true).to_json();
+    let v = video_info(&frame(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]), None, true).to_json();
     assert_eq!(
         v, r#"{"codec":"H264","profile":null,"level":null,"width":null,"height":null}"#,
         "a malformed record keeps the codec, with null fields"
     );
     let hevc = crate::protocol::testutil::hevc_sequence_header();
-    let v = video_info(&frame(MediaKind::Video, &hevc), true).to_json();
+    let v = video_info(&frame(MediaKind::Video, &hevc), None, true).to_json();
     assert_eq!(
         v,
         r#"{"codec":"H265","profile":"Main","level":"2","width":320,"height":180}"#
     );
     let mut av1 = b"\x90av01".to_vec();
     av1.extend_from_slice(&crate::protocol::testutil::av1c());
-    let v = video_info(&frame(MediaKind::Video, &av1), true).to_json();
+    let v = video_info(&frame(MediaKind::Video, &av1), None, true).to_json();
     assert_eq!(
         v,
         r#"{"codec":"AV1","profile":"Main","level":"2.0","width":320,"height":180}"#

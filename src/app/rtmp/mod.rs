@@ -266,7 +266,9 @@ async fn serve_inner(
                 Some(c) => c.poll_batch(cx, &mut items, play::WRITE_BATCH_BYTES, merge_at),
                 None => std::task::Poll::Pending,
             }) => {
-                if let Err(e) = play::write_batch(&mut conn, &mut writer, &mut items).await {
+                // Boxed: a write's state (its buffers, the write timeout) exists only while it
+                // runs, not in every player's task between batches.
+                if let Err(e) = Box::pin(conn.write_items(&mut writer, &mut items)).await {
                     break Err(e.into());
                 }
             }

@@ -1,10 +1,5 @@
 //! A player's writes: each batch of frames goes out as one vectored write of the player's own
 //! first headers and the frames' shared chunked payloads (DESIGN.md §2, encode once).
-//!
-//! The common batch (frames only, and the socket takes it whole) is written from buffers on
-//! the stack of one poll with a non-blocking `writev`: no allocation, no future, no timer.
-//! What the socket does not take, and batches with status messages, go through the
-//! allocated path with its write timeout.
 
 use super::{write_timeout, Conn, Role};
 use crate::hub::{Batch, Item};
@@ -21,151 +16,15 @@ pub(super) const WRITE_BATCH_BYTES: usize = 512 * 1024;
 /// Slices per `writev` (Linux IOV_MAX is 1024): a whole batch (two per item, at most
 /// `hub::queue::MAX_BATCH_ITEMS` items, plus status messages) goes in one call.
 const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
-/// Items the stack path takes (a read hands out at most `MAX_BATCH_ITEMS`, and a few headers
-/// more after a skip).
-const STACK_ITEMS: usize = MAX_IOV / 2;
 /// Batch items a player keeps room for between writes after a burst. A steady 350 ms batch
 /// of a 25 fps stream with AAC is ~24 frames: capacities up to twice this stay (no
 /// reallocation per batch); a burst's (the GOP cache: `MAX_BATCH_ITEMS`) is given back.
 const ITEMS_KEEP: usize = 16;
 
-/// Writes `items` to the player: from the stack when it can ([`Conn::write_now`]), else
-/// through [`Conn::write_items`].
-pub(super) async fn write_batch(
-    conn: &mut Conn<'_>,
-    writer: &mut OwnedWriteHalf,
-    items: &mut Batch,
-) -> io::Result<()> {
-    let stackable = matches!(conn.role, Role::Playing(_))
-        && items.len() <= STACK_ITEMS
-        && items.iter().all(|i| matches!(i, Item::Frame(_)));
-    if !stackable {
-        // Boxed: a write's state (its buffers, the write timeout) exists only while it runs,
-        // not in every player's task between batches.
-        return Box::pin(conn.write_items(writer, items)).await;
-    }
-    let (rest, was_primed) = conn.write_now(writer, items);
-    let written = match rest {
-        Ok(None) => Ok(()),
-        Ok(Some(rest)) => Box::pin(write_rest(writer, rest)).await,
-        Err(e) => Err(e),
-    };
-    conn.after_write(writer, items, was_primed);
-    written
-}
-
-/// The part of a batch the socket did not take at once, owned, written with the timeout.
-async fn write_rest(writer: &mut OwnedWriteHalf, rest: Vec<Bytes>) -> io::Result<()> {
-    let mut slices: Vec<&[u8]> = rest.iter().map(|b| &b[..]).collect();
-    write_timeout(write_all_vectored(writer, &mut slices)).await
-}
-
 impl Conn<'_> {
-    /// Encodes a batch of frames on the stack and offers it to the socket with one
-    /// non-blocking `writev`. `Ok(None)`: all of it went; `Ok(Some(rest))`: what did not go
-    /// yet (own headers copied, payloads by reference); the flag: whether the player was
-    /// primed before. The caller makes sure `items` holds at most [`STACK_ITEMS`] frames.
-    fn write_now(
-        &mut self,
-        writer: &OwnedWriteHalf,
-        items: &Batch,
-    ) -> (io::Result<Option<Vec<Bytes>>>, bool) {
-        let Role::Playing(p) = &mut self.role else {
-            return (Ok(None), false);
-        };
-        let was_primed = p.primed;
-        let chunk_size = self.session.out_chunk_size();
-        // A first header is 12 bytes, 16 with an extended timestamp, 18 at most.
-        let mut headers = [0u8; STACK_ITEMS * 18];
-        let mut ends = [0usize; STACK_ITEMS];
-        // Payloads past the extended timestamp carry it in every chunk: their own copy.
-        let mut extended: Vec<(usize, Bytes)> = Vec::new();
-        let mut at = 0;
-        let mut count = 0;
-        for (i, item) in items.iter().enumerate().take(STACK_ITEMS) {
-            let Item::Frame(f) = item else { continue };
-            let ts = p.consumer.timestamp(f);
-            let mut room = &mut headers[at..];
-            let before = room.len();
-            encode_first_header(
-                &mut room,
-                f.kind.csid(),
-                ts,
-                f.payload.len() as u32,
-                f.kind.type_id(),
-                p.stream_id,
-            );
-            at += before - room.len();
-            ends[i] = at;
-            count = i + 1;
-            if ts >= EXTENDED_TIMESTAMP || f.chunks_ref(chunk_size).is_none() {
-                extended.push((
-                    i,
-                    if ts >= EXTENDED_TIMESTAMP {
-                        f.chunks_extended(chunk_size, ts)
-                    } else {
-                        f.chunks(chunk_size)
-                    },
-                ));
-            }
-            p.msgs += 1;
-            p.primed |= !f.flags.metadata && !f.flags.seq_header;
-        }
-        let payload = |i: usize| -> &[u8] {
-            if let Some((_, b)) = extended.iter().find(|(j, _)| *j == i) {
-                return b;
-            }
-            match items.get(i) {
-                Some(Item::Frame(f)) => f.chunks_ref(chunk_size).unwrap_or_default(),
-                _ => &[],
-            }
-        };
-        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let mut total = 0;
-        for i in 0..count {
-            let start = if i == 0 { 0 } else { ends[i - 1] };
-            slices[2 * i] = IoSlice::new(&headers[start..ends[i]]);
-            slices[2 * i + 1] = IoSlice::new(payload(i));
-            total += ends[i] - start + payload(i).len();
-        }
-        self.bytes_out += total as u64;
-        let mut n = match writer.try_write_vectored(&slices[..2 * count]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(e) => return (Err(e), was_primed),
-        };
-        if n == total {
-            return (Ok(None), was_primed);
-        }
-        // The rest, owned: the headers copied, the payloads shared.
-        let mut rest = Vec::new();
-        for i in 0..count {
-            let start = if i == 0 { 0 } else { ends[i - 1] };
-            let header = Bytes::copy_from_slice(&headers[start..ends[i]]);
-            let body = match (extended.iter().find(|(j, _)| *j == i), items.get(i)) {
-                (Some((_, b)), _) => b.clone(),
-                (None, Some(Item::Frame(f))) if f.payload.len() <= chunk_size as usize => {
-                    f.payload.clone()
-                }
-                (None, Some(Item::Frame(f))) => f.chunks(chunk_size),
-                _ => Bytes::new(),
-            };
-            for part in [header, body] {
-                let skip = n.min(part.len());
-                n -= skip;
-                if skip < part.len() {
-                    rest.push(part.slice(skip..));
-                }
-            }
-        }
-        (Ok(Some(rest)), was_primed)
-    }
-
     /// Writes queued items: per frame its own first header and the shared chunked payload,
     /// all in vectored writes. Once primed (see `PlayState::primed`), waits `mw_latency`
     /// first to merge more frames per syscall.
-    /// The general path: any batch (status messages included), allocated, with the write
-    /// timeout.
     pub(super) async fn write_items(
         &mut self,
         writer: &mut OwnedWriteHalf,

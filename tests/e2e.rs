@@ -110,6 +110,46 @@ async fn fifty_players_receive_every_frame() {
     }
 }
 
+/// At the default mw_latency (350 ms) a player keeps up with a stream of any bitrate: a
+/// read that stops at the batch bounds (64 frames, 512 KiB) is followed at once, not one
+/// batch per period (which held every player to about 12 Mbit/s and, past queue_length,
+/// dropped frames).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_bitrate_stream_reaches_a_merging_player_whole() {
+    let server = start_server("bitrate", "").await;
+    let mut c = player(&server, "live/hi").await;
+    let mut p = publisher(&server, "live/hi").await;
+    // 8 s of media, 120 KB frames at 25 fps (24 Mbit/s), sent at twice real time (96 Mbit/s
+    // for 4 s), while the player reads.
+    let frames = 8 * 25u32;
+    let reader = tokio::spawn(async move {
+        recv_video(&mut c, frames as usize + 1, Duration::from_secs(40)).await
+    });
+    p.send(MediaKind::Video, 0, video_sh()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    for n in 0..frames {
+        let ts = n * 40;
+        tokio::time::sleep_until(started + Duration::from_millis(u64::from(ts / 2))).await;
+        p.send(MediaKind::Video, ts, video(n % 25 == 0, n, 120_000))
+            .await
+            .unwrap();
+    }
+    let sent = started.elapsed();
+    let v = reader.await.unwrap();
+    let lag = started.elapsed() - sent;
+    let numbers: Vec<u32> = v.iter().filter_map(|(_, p)| frame_no(p)).collect();
+    assert_eq!(
+        numbers,
+        (0..frames).collect::<Vec<u32>>(),
+        "every frame, in order"
+    );
+    // One batch per period would deliver 1.5 MB/s: 24 MB in 16 s, 12 s after the send.
+    assert!(
+        lag < Duration::from_secs(4),
+        "the last frame {lag:?} after the send ({sent:?})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_player_starts_with_headers_then_a_keyframe() {
     let server = start_server("late", "").await;

@@ -137,15 +137,17 @@ impl Server {
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));
         tasks.push(tokio::spawn(memory::run(self.ctx.clone())));
         let hub = self.ctx.hub.clone();
-        tasks.push(tokio::spawn(async move {
-            // Merged writes of streams whose publisher paused (see hub::wake).
+        // Merged writes of streams whose publisher paused (see hub::wake). Not one of the
+        // tasks stopped first at shutdown: players and writers still draining need it; it
+        // ends with the runtime.
+        tokio::spawn(async move {
             let mut tick = tokio::time::interval(crate::hub::MERGE_CHECK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 hub.wake_due();
             }
-        }));
+        });
         ready::ready();
         stop.await;
         // Listeners (and ingest) first: no new client comes in from here on.

@@ -86,6 +86,8 @@ pub struct Log {
     last_dts: i64,
     /// The current publish session.
     session: u32,
+    /// One past the number of the newest control item (0: none yet).
+    control_end: u64,
     /// The run of entries the last reader took whole, from the entry numbered `.0`, shared
     /// with every reader at the same place (see [`Batch`]).
     memo: Option<(u64, Arc<[Item]>)>,
@@ -171,6 +173,14 @@ impl Log {
             self.session = self.session.wrapping_add(1);
         }
         self.push(item, false);
+        self.control_end = self.head();
+    }
+
+    /// Whether a reader at `seq` has a publish or unpublish event still to read: it reads
+    /// at once, whatever time its merged write is due (the end of a publish must reach
+    /// the HLS and DVR writers and the players without delay).
+    pub fn control_pending(&self, seq: u64) -> bool {
+        seq < self.control_end
     }
 
     fn push(&mut self, item: Item, expects_video: bool) {
@@ -364,6 +374,7 @@ impl Reader {
             bytes: 0,
             max_bytes,
         };
+        batch.more = true;
         while let Some(item) = self.prime.front() {
             let b = item_bytes(item);
             if !budget.fits(b) {
@@ -385,6 +396,7 @@ impl Reader {
         if share && budget.count == 0 && self.in_step(log, max_bytes) {
             batch.shared = Some(log.run(self.cursor));
             self.cursor = log.head();
+            batch.more = false;
             return;
         }
         while let Some(e) = log.get(self.cursor) {
@@ -407,6 +419,7 @@ impl Reader {
                 }
             }
         }
+        batch.more = self.cursor < log.head();
     }
 
     /// Whether everything from the cursor to the head goes out as it is, in one batch:
@@ -559,6 +572,8 @@ impl Reader {
 pub struct Batch {
     own: Vec<Item>,
     shared: Option<Arc<[Item]>>,
+    /// The read stopped at a bound with more left to read.
+    more: bool,
 }
 
 impl Batch {
@@ -567,6 +582,7 @@ impl Batch {
         Batch {
             own: items,
             shared: None,
+            more: false,
         }
     }
 
@@ -599,11 +615,19 @@ impl Batch {
         }
     }
 
+    /// Whether the read that filled it stopped at a bound ([`MAX_BATCH_ITEMS`], the byte
+    /// cap) with more left to read: a merging writer then reads again at once, so a stream
+    /// of any bitrate is not held to one batch per `mw_latency`.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
     /// Empties the batch; its own items' room shrinks back after a burst
     /// ([`shrunk_capacity`], keeping `keep`).
     pub fn clear(&mut self, keep: usize) {
         self.own.clear();
         self.shared = None;
+        self.more = false;
         if let Some(cap) = shrunk_capacity(0, self.own.capacity(), keep) {
             self.own.shrink_to(cap);
         }

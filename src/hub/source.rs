@@ -544,7 +544,8 @@ impl Consumer {
 
     /// Waits until at least one item is there, then moves up to ~`max_bytes` (and at most
     /// `queue::MAX_BATCH_ITEMS`) into `out`.
-    pub async fn recv(&self, out: &mut Vec<Item>, max_bytes: usize) {
+    /// Returns whether more was left to read ([`Batch::more`]).
+    pub async fn recv(&self, out: &mut Vec<Item>, max_bytes: usize) -> bool {
         self.recv_at(out, max_bytes, None).await
     }
 
@@ -556,10 +557,12 @@ impl Consumer {
         out: &mut Vec<Item>,
         max_bytes: usize,
         not_before: Option<Instant>,
-    ) {
+    ) -> bool {
         let mut batch = Batch::from_vec(std::mem::take(out));
         std::future::poll_fn(|cx| self.poll(cx, &mut batch, max_bytes, not_before, false)).await;
+        let more = batch.more();
         *out = batch.into_vec();
+        more
     }
 
     /// Moves what is there (up to ~`max_bytes`) into `out` without waiting; returns the count.
@@ -600,7 +603,8 @@ impl Consumer {
         let mut slot = lock(&self.shared.reader);
         let mut i = lock(&self.source.inner);
         let slot = &mut *slot;
-        if let Some(at) = not_before.filter(|at| Instant::now() < *at) {
+        let due = not_before.filter(|at| Instant::now() < *at);
+        if let Some(at) = due.filter(|_| !i.log.control_pending(slot.reader.cursor())) {
             i.wakers.wait_until(&mut slot.registered, at, cx.waker());
             return Poll::Pending;
         }

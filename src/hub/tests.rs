@@ -421,3 +421,38 @@ fn vp9_picture_size_comes_from_the_first_keyframe_since_the_sequence_header() {
     publish_gop(&p2, 0, 2);
     assert_eq!(h264.frame_picture_size(), None);
 }
+
+/// A merged writer reads nothing before its time, except a publish or unpublish event: the
+/// end of a publish reaches players and file writers at once (a graceful quit waits for
+/// them).
+#[test]
+fn merged_readers_wait_for_their_time_but_not_for_an_unpublish() {
+    let hub = Hub::new();
+    let src = hub.source(&key(), SourceOptions::default());
+    let c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
+    let p = src.publish(1).unwrap();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut out = Batch::default();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The Published event: at once.
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, Some(later))
+        .is_ready());
+    assert!(matches!(out.iter().next(), Some(Item::Published)));
+    out.clear(0);
+    publish_gop(&p, 0, 3);
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, Some(later))
+        .is_pending());
+    assert!(out.is_empty(), "frames wait for the merged write");
+    drop(p);
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, Some(later))
+        .is_ready());
+    assert!(matches!(out.iter().last(), Some(Item::Unpublished)));
+    assert_eq!(
+        frames(&out.into_vec()).len(),
+        7,
+        "with the frames before it"
+    );
+}

@@ -232,7 +232,7 @@ impl Viewer {
                     break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
                 }
             }
-            let read = items.len();
+            let more = items.more();
             let mut chunks = Chunks::default();
             let mut small = BytesMut::with_capacity(items.len() * 16);
             if !flv_header {
@@ -349,7 +349,7 @@ impl Viewer {
                 next_write = crate::app::runtime::merge::next_write(
                     tokio::time::Instant::now(),
                     mw_latency,
-                    read,
+                    more,
                 );
             }
             if !chunks.is_empty() {

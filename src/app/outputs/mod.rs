@@ -22,10 +22,10 @@ use std::time::Duration;
 /// timestamps, so only when a write happens moves, by at most this.
 pub const FILE_GATHER: Duration = Duration::from_millis(100);
 
-/// When a file writer that just read `read` items reads next: at once after a full batch
-/// (it is behind: a burst, a publisher faster than real time), else [`FILE_GATHER`] later.
-pub fn next_gather(read: usize) -> Option<std::time::Instant> {
-    (read < crate::hub::queue::MAX_BATCH_ITEMS).then(|| std::time::Instant::now() + FILE_GATHER)
+/// When a file writer reads next: at once when its last read left more to read (it is
+/// behind: a burst, a publisher faster than real time), else [`FILE_GATHER`] later.
+pub fn next_gather(more: bool) -> Option<std::time::Instant> {
+    (!more).then(|| std::time::Instant::now() + FILE_GATHER)
 }
 
 /// The outputs of one publish. Dropping it stops forward and transcode; HLS and DVR stop

@@ -137,9 +137,9 @@ impl Conn<'_> {
         if p.primed {
             // The next batch goes out at most mw_latency after this one, on the grid all
             // players share (runtime::merge): the task is not woken by the frames that come
-            // meanwhile. After a full batch, at once.
+            // meanwhile. When the read left more (a backlog), at once.
             p.next_write =
-                crate::app::runtime::merge::next_write(Instant::now(), p.mw_latency, items.len());
+                crate::app::runtime::merge::next_write(Instant::now(), p.mw_latency, items.more());
         }
         items.clear(ITEMS_KEEP);
         let drops = p.consumer.dropped();

@@ -30,11 +30,13 @@ pub fn next_merge(now: Instant, mw: Duration) -> Instant {
     }
 }
 
-/// When a merging player (or viewer) that just wrote `read` items reads next: on the grid
-/// ([`next_merge`]), or at once after a full batch (it is behind: the rest of a GOP burst, a
-/// stall) so that a backlog goes out in back-to-back writes. `None` also for `mw` zero.
-pub fn next_write(now: Instant, mw: Duration, read: usize) -> Option<Instant> {
-    (!mw.is_zero() && read < crate::hub::queue::MAX_BATCH_ITEMS).then(|| next_merge(now, mw))
+/// When a merging player (or viewer) reads next: on the grid ([`next_merge`]), or at once
+/// when its last read stopped at a batch bound with `more` to read (it is behind: the rest
+/// of a GOP burst, a stall, a stream of more than one batch per period), so that a backlog
+/// goes out in back-to-back writes and no bitrate is held to one batch per `mw`. `None`
+/// also for `mw` zero.
+pub fn next_write(now: Instant, mw: Duration, more: bool) -> Option<Instant> {
+    (!mw.is_zero() && !more).then(|| next_merge(now, mw))
 }
 
 #[cfg(test)]
@@ -65,19 +67,17 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_full_batch_is_followed_at_once() {
+    async fn a_batch_that_left_more_is_followed_at_once() {
         let mw = Duration::from_millis(350);
         let now = Instant::now();
-        let full = crate::hub::queue::MAX_BATCH_ITEMS;
-        // (items read, mw, expected)
+        // (more left to read, mw, expected)
         let cases = [
-            (24, mw, Some(next_merge(now, mw))),
-            (full - 1, mw, Some(next_merge(now, mw))),
-            (full, mw, None),
-            (24, Duration::ZERO, None),
+            (false, mw, Some(next_merge(now, mw))),
+            (true, mw, None),
+            (false, Duration::ZERO, None),
         ];
-        for (read, mw, want) in cases {
-            assert_eq!(next_write(now, mw, read), want, "{read} {mw:?}");
+        for (more, mw, want) in cases {
+            assert_eq!(next_write(now, mw, more), want, "{more} {mw:?}");
         }
     }
 }

@@ -349,6 +349,29 @@ fn read_respects_the_byte_cap_but_takes_at_least_one() {
     assert_eq!(r.pending_bytes(&log), 70);
 }
 
+/// A read says whether it stopped at a bound with more left ([`Batch::more`]): a merging
+/// writer then reads again at once instead of waiting for its next period.
+#[test]
+fn a_read_says_when_it_left_more() {
+    let mut log = Log::default();
+    let mut r = reader(&log, L);
+    for i in 0..(MAX_BATCH_ITEMS as i64 + 10) {
+        log.push_frame(video(i, i == 0), false);
+    }
+    let mut out = Batch::default();
+    // (byte cap, items read, more left)
+    for (cap, n, more) in [
+        (25, 2, true),
+        (usize::MAX, MAX_BATCH_ITEMS, true),
+        (usize::MAX, 8, false),
+        (usize::MAX, 0, false),
+    ] {
+        out.clear(0);
+        r.read(&mut log, [None, None, None], &mut out, cap, true);
+        assert_eq!((out.len(), out.more()), (n, more), "cap {cap}");
+    }
+}
+
 /// Readers in step with the stream take what is new as one shared run (one reference count
 /// per batch); a reader the policy holds back (after a skip, audio waiting for video) reads
 /// item by item; a reader elsewhere in the log gets a run of its own.

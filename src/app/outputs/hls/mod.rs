@@ -638,8 +638,8 @@ pub async fn run(
     let mut items = Vec::with_capacity(256);
     let mut gathered_until = None;
     loop {
-        consumer.recv_at(&mut items, 1 << 20, gathered_until).await;
-        gathered_until = crate::app::outputs::next_gather(items.len());
+        let more = consumer.recv_at(&mut items, 1 << 20, gathered_until).await;
+        gathered_until = crate::app::outputs::next_gather(more);
         status.set_dropped(consumer.dropped() as usize);
         let mut end = false;
         let mut batch = Batch::with_capacity(items.len());

@@ -301,19 +301,18 @@ async fn an_http_flv_viewer_on_the_edge_starts_the_pull() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn players_survive_an_origin_failover_with_monotonic_timestamps() {
-    let o1 = start_server("cl-fo-1", "").await;
-    let o2 = start_server("cl-fo-2", "").await;
+    // No merged writes anywhere on the way (origins to the edge's pull, edge to its players):
+    // a 350 ms batch would look like a gap as long as a fast failover (about 200 ms), and
+    // the test must find the failover's gap.
+    let no_merge = "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\n";
+    let o1 = start_server("cl-fo-1", no_merge).await;
+    let o2 = start_server("cl-fo-2", no_merge).await;
     let _p1 = publish_live(o1.url("live/fo"), 0);
     let _p2 = publish_live(o2.url("live/fo"), 3_000_000);
     assert!(wait_for(T, || publishing(&o1, "fo") && publishing(&o2, "fo")).await);
-    // No merged writes on the edge: a 350 ms batch would look like a gap as long as a fast
-    // failover, and the test must find the failover's gap.
     let edge = start_server(
         "cl-fo-edge",
-        &edge_toml(
-            &[origin_of(&o1), origin_of(&o2)],
-            "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\n",
-        ),
+        &edge_toml(&[origin_of(&o1), origin_of(&o2)], no_merge),
     )
     .await;
     let start = Instant::now();

@@ -56,6 +56,10 @@ impl Repair {
     }
 }
 
+/// How far behind a player's timeline a header's own time must be to count as a cached
+/// header sent again (ms).
+const RESENT_HEADER_MS: i64 = 1000;
+
 /// A consumer's rebase of the source timeline onto its own.
 #[derive(Debug, Clone, Default)]
 pub struct Rebase {
@@ -110,7 +114,14 @@ impl Rebase {
                     None if anchor => *self.base.insert(dts - self.resume_at),
                     None => return self.resume_at as u32,
                 };
-                let out = (dts - base).max(0);
+                let mut out = (dts - base).max(0);
+                if !anchor && out + RESENT_HEADER_MS < self.last_out {
+                    // A cached header sent again mid-stream (to a player that fell behind
+                    // the stream's log) goes out where the player is, not back at its age.
+                    // A header of the live stream keeps its own time: it may sit a few ms
+                    // behind the other track's last frame.
+                    out = self.last_out;
+                }
                 self.last_out = self.last_out.max(out);
                 self.sent_media |= anchor;
                 out as u32
@@ -130,6 +141,18 @@ impl Rebase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_sent_again_mid_stream_does_not_go_back_in_time() {
+        let mut r = Rebase::new(TimeJitter::Full);
+        assert_eq!(r.map(0, 0, false), 0, "the header before the first frame");
+        assert_eq!(r.map(1000, 1000, true), 0);
+        assert_eq!(r.map(5000, 5000, true), 4000);
+        assert_eq!(r.map(0, 0, false), 4000, "the cached header, sent again");
+        assert_eq!(r.map(5040, 5040, true), 4040);
+        // A live header a few ms behind the other track keeps its time.
+        assert_eq!(r.map(5020, 5020, false), 4020);
+    }
 
     #[test]
     fn repair_unwraps_the_32_bit_wrap() {

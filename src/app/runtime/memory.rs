@@ -6,11 +6,11 @@
 //! after the number of connections fell well below the highest it reached since the last
 //! trim; it hands free pages of every arena back (MADV_DONTNEED) and costs well under a
 //! millisecond per trim at that size. Measured with `srsd bench --pid --after`
-//! (docs/bench.md): 7.3 MiB 20 s after 1000 players left (idle 4.7 MiB; 48 MiB before any
+//! (docs/bench.md): 6.8 MiB 20 s after 1000 players left (idle 4.5 MiB; 48 MiB before any
 //! trim).
 //!
 //! musl (the board builds) has no `malloc_trim`, and its malloc was measured keeping what
-//! the players used (x86_64 board build: idle 2.5 MiB, 13.0 MiB 20 s after 1000 players
+//! the players used (x86_64 board build: idle 2.4 MiB, 10.7 MiB 20 s after 1000 players
 //! left): the task does nothing there. Giving it back on musl needs another allocator or
 //! fewer, longer-lived allocations per player; not done yet (docs/bench-musl.md).
 

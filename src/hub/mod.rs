@@ -95,15 +95,19 @@ impl Hub {
 
     /// All sources, sorted by key.
     pub fn list(&self) -> Vec<Arc<Source>> {
-        let mut v: Vec<Arc<Source>> = self
-            .sources
+        let mut v = self.all();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    /// All sources, in no order (the registry's lock is not held while they are used).
+    fn all(&self) -> Vec<Arc<Source>> {
+        self.sources
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
-        v.sort_by(|a, b| a.key.cmp(&b.key));
-        v
+            .collect()
     }
 
     /// Wakes, on every stream, the consumers whose merged-write time came: their stream's
@@ -111,14 +115,7 @@ impl Hub {
     /// with frames still to send. Called a few times a second ([`MERGE_CHECK`]).
     pub fn wake_due(&self) {
         let now = std::time::Instant::now();
-        let sources: Vec<Arc<Source>> = self
-            .sources
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for s in sources {
+        for s in self.all() {
             s.wake_due(now);
         }
     }

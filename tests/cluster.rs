@@ -303,8 +303,9 @@ async fn an_http_flv_viewer_on_the_edge_starts_the_pull() {
 async fn players_survive_an_origin_failover_with_monotonic_timestamps() {
     // No merged writes anywhere on the way (origins to the edge's pull, edge to its players):
     // a 350 ms batch would look like a gap as long as a fast failover (about 200 ms), and
-    // the test must find the failover's gap.
-    let no_merge = "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\n";
+    // the test must find the failover's gap. mw_msgs = 0: a write per message, not per nine
+    // (SRS's merged-write message count, 8 by default).
+    let no_merge = "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\nmw_msgs = 0\n";
     let o1 = start_server("cl-fo-1", no_merge).await;
     let o2 = start_server("cl-fo-2", no_merge).await;
     let _p1 = publish_live(o1.url("live/fo"), 0);

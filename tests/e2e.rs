@@ -236,7 +236,7 @@ async fn unknown_vhost_is_rejected_when_no_default_vhost() {
 async fn slow_player_does_not_slow_others_and_memory_stays_bounded() {
     let server = start_server(
         "slow",
-        "[vhost.\"__defaultVhost__\".play]\nqueue_length = 10\nmw_latency = 0\n",
+        "[vhost.\"__defaultVhost__\".play]\nqueue_length = 10\nmw_latency = 0\nmw_msgs = 0\n",
     )
     .await;
     // The publisher sends 40 s of media as fast as it can; the fast player may lag behind that

@@ -238,7 +238,7 @@ async fn players_ride_over_a_republish_without_notifies_by_default() {
         let server = start_server(
             "field-republish",
             &format!(
-                "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\npublish_notify = {notify}\n"
+                "[vhost.\"__defaultVhost__\".play]\nmw_latency = 0\nmw_msgs = 0\npublish_notify = {notify}\n"
             ),
         )
         .await;

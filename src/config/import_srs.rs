@@ -188,6 +188,12 @@ fn put(out: &mut Out, header: &str, key: &str, d: &Directive, kind: Kind) {
             .ok()
             .filter(|_| one)
             .map(|n| Val::Int(n.into())),
+        Kind::UpTo(max) => d
+            .arg(0)
+            .parse::<u32>()
+            .ok()
+            .filter(|n| one && *n <= max)
+            .map(|n| Val::Int(n.into())),
         Kind::Secs => d
             .arg(0)
             .parse::<f64>()
@@ -215,6 +221,8 @@ fn put(out: &mut Out, header: &str, key: &str, d: &Directive, kind: Kind) {
 enum Kind {
     Bool,
     Uint,
+    /// A whole number up to this.
+    UpTo(u32),
     Secs,
     Str,
     List,
@@ -226,6 +234,7 @@ impl Kind {
         match self {
             Kind::Bool => "on|off".into(),
             Kind::Uint => "a whole number".into(),
+            Kind::UpTo(max) => format!("a whole number up to {max}"),
             Kind::Secs => "a number >= 0".into(),
             Kind::Str => "one word".into(),
             Kind::List => "a list".into(),
@@ -248,6 +257,7 @@ const PLAY: Rows = &[
     ("atc", "atc", Kind::Bool),
     ("atc_auto", "atc_auto", Kind::Bool),
     ("mw_latency", "mw_latency", Kind::Uint),
+    ("mw_msgs", "mw_msgs", Kind::UpTo(super::MW_MSGS_MAX)),
 ];
 const PUBLISH: Rows = &[
     ("firstpkt_timeout", "firstpkt_timeout", Kind::Uint),
@@ -358,7 +368,7 @@ const RAW_API: Rows = &[
 fn why_not(name: &str) -> &'static str {
     match name {
         "mr" | "mr_latency" => "srsd merges reads itself (no setting)",
-        "min_latency" | "tcp_nodelay" => "srsd picks latency settings per player (mw_latency)",
+        "tcp_nodelay" => "srsd picks latency settings per player (mw_latency)",
         "crossdomain" => "srsd always answers CORS",
         "ff_log_dir" => "srsd logs each ffmpeg's stderr into its own log",
         "utc_time" | "pithy_print_ms" | "work_dir" | "asprocess" => "not a setting in srsd",
@@ -449,6 +459,7 @@ fn vhost(out: &mut Out, d: &Directive) {
                 _ => out.skip(&top, c, "chunk size out of 128..=65536"),
             },
             "tcp_nodelay" => put(out, &top, "tcp_nodelay", c, Kind::Bool),
+            "min_latency" => put(out, &top, "min_latency", c, Kind::Bool),
             "play" if blk => rows(out, &vh(name, "play"), c.children(), PLAY),
             "publish" if blk => rows(out, &vh(name, "publish"), c.children(), PUBLISH),
             "cluster" if blk => rows(out, &vh(name, "cluster"), c.children(), CLUSTER),

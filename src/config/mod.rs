@@ -534,6 +534,12 @@ impl Config {
                     ));
                 }
             }
+            if let Some(n) = vhost.play.mw_msgs.filter(|n| *n > vhost::MW_MSGS_MAX) {
+                return err(
+                    &["play", "mw_msgs"],
+                    format!(": {n} out of range 0..={}", vhost::MW_MSGS_MAX),
+                );
+            }
             if vhost.cluster.mode == ClusterMode::Remote && vhost.cluster.origin.is_empty() {
                 return err(
                     &["cluster", "mode"],

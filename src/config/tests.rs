@@ -60,6 +60,7 @@ fn vhost_defaults_match_srs() {
     assert_eq!(play.time_jitter, TimeJitter::Full);
     assert!(!play.mix_correct && !play.atc && !play.atc_auto);
     assert_eq!(play.mw_latency.as_millis(), 350);
+    assert_eq!((play.mw_msgs, v.min_latency, v.mw_msgs()), (None, false, 8));
     assert_eq!(v.publish.firstpkt_timeout.as_millis(), 20000);
     assert_eq!(v.publish.normal_timeout.as_millis(), 5000);
     assert!(v.publish.parse_sps);
@@ -215,6 +216,24 @@ fn chunk_size_out_of_range_points_at_the_key() {
     // Negative numbers do not fit u32: a type error from serde, still positioned.
     let e = parse_err("chunk_size = -1\n");
     assert_eq!(e.line, 1, "{e}");
+}
+
+#[test]
+fn mw_msgs_defaults_to_8_or_0_with_min_latency_and_is_bounded_as_srs() {
+    let cases = [
+        ("", 8),
+        ("min_latency = true\n", 0),
+        ("min_latency = true\nplay.mw_msgs = 3\n", 3),
+        ("play.mw_msgs = 0\n", 0),
+        ("play.mw_msgs = 128\n", 128),
+    ];
+    for (body, want) in cases {
+        let c = parse(&format!("[vhost.x]\n{body}")).unwrap();
+        assert_eq!(c.vhost["x"].mw_msgs(), want, "{body}");
+    }
+    let e = parse_err("[vhost.x]\nmin_latency = true\n[vhost.x.play]\nmw_msgs = 129\n");
+    assert_eq!((e.line, e.col), (4, 1), "{e}");
+    assert!(e.message.contains("129 out of range 0..=128"), "{e}");
 }
 
 #[test]

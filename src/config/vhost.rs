@@ -15,6 +15,9 @@ pub struct VhostConfig {
     /// on sends every write at once (more packets, more CPU). The first media is always
     /// written with it on.
     pub tcp_nodelay: bool,
+    /// SRS's vhost `min_latency`: players get every message as it comes (`play.mw_msgs`
+    /// defaults to 0 instead of 8). Off by default, as SRS.
+    pub min_latency: bool,
     pub play: PlayConfig,
     pub publish: PublishConfig,
     pub cluster: ClusterConfig,
@@ -35,6 +38,7 @@ impl Default for VhostConfig {
             enabled: true,
             chunk_size: None,
             tcp_nodelay: false,
+            min_latency: false,
             play: PlayConfig::default(),
             publish: PublishConfig::default(),
             cluster: ClusterConfig::default(),
@@ -47,6 +51,23 @@ impl Default for VhostConfig {
             dvr: DvrConfig::default(),
             transcode: Vec::new(),
             bandcheck: BandcheckConfig::default(),
+        }
+    }
+}
+
+/// The most `play.mw_msgs` may be (SRS's `SRS_PERF_MW_MSGS`).
+pub const MW_MSGS_MAX: u32 = 128;
+/// `play.mw_msgs` when not set (SRS's `SRS_PERF_MW_MIN_MSGS`; 0 with `min_latency`).
+pub const MW_MSGS_DEFAULT: u32 = 8;
+
+impl VhostConfig {
+    /// The merged-write message count of this vhost's RTMP players: `play.mw_msgs`, or 8
+    /// (0 with `min_latency`), as SRS 6's `get_mw_msgs`.
+    pub fn mw_msgs(&self) -> u32 {
+        match self.play.mw_msgs {
+            Some(n) => n,
+            None if self.min_latency => 0,
+            None => MW_MSGS_DEFAULT,
         }
     }
 }
@@ -77,6 +98,11 @@ pub struct PlayConfig {
     pub atc_auto: bool,
     /// Merged-write latency (written in ms).
     pub mw_latency: Millis,
+    /// Merged-write messages (SRS's `play.mw_msgs`): an RTMP player's merged write waits,
+    /// from its time, until more than this many messages are queued (at most
+    /// [`MW_MSGS_MAX`]; [`VhostConfig::mw_msgs`] gives the default). SRS 6 applies it to RTMP
+    /// players only, and so does srsd.
+    pub mw_msgs: Option<u32>,
     /// Tell RTMP players when the publisher leaves and comes back
     /// (`NetStream.Play.UnpublishNotify` / `PublishNotify`). Off by default, as nginx-rtmp's
     /// `publish_notify`: ffmpeg, ffplay, mpv, VLC and rtmpdump end the stream on
@@ -95,6 +121,7 @@ impl Default for PlayConfig {
             atc: false,
             atc_auto: false,
             mw_latency: Millis::from_millis(350),
+            mw_msgs: None,
             publish_notify: false,
         }
     }

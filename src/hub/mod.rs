@@ -15,6 +15,7 @@ pub use frame::{Codec, Frame, FrameFlags, MediaKind, Packet, TagHeader};
 pub use jitter::TimeJitter;
 pub use queue::{Batch, Item, QueueLimits};
 pub use source::{BusyError, Consumer, Publisher, Source, SourceOptions};
+pub use wake::WriteTime;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -13,7 +13,7 @@
 use super::frame::{Codec, Frame};
 use super::jitter::{Rebase, Repair, TimeJitter};
 use super::queue::{Batch, Item, Log, QueueLimits, Reader};
-use super::wake::{Registered, Wakers};
+use super::wake::{Registered, Wakers, WriteTime};
 use super::{Hub, StreamKey};
 use crate::protocol::codec_info;
 use crate::protocol::media::MediaKind;
@@ -410,10 +410,11 @@ impl Source {
             Self::trim(&mut i);
         }
         let mut now = None;
-        if !i.wakers.has_due(|| *now.insert(Instant::now())) {
+        let head = i.log.head();
+        if !i.wakers.has_due(head, || *now.insert(Instant::now())) {
             return;
         }
-        let woken = i.wakers.take_due(now.unwrap_or_else(Instant::now));
+        let woken = i.wakers.take_due(head, now.unwrap_or_else(Instant::now));
         drop(i);
         woken.into_iter().for_each(Waker::wake);
     }
@@ -559,7 +560,8 @@ impl Consumer {
         not_before: Option<Instant>,
     ) -> bool {
         let mut batch = Batch::from_vec(std::mem::take(out));
-        std::future::poll_fn(|cx| self.poll(cx, &mut batch, max_bytes, not_before, false)).await;
+        let when = not_before.map(WriteTime::at);
+        std::future::poll_fn(|cx| self.poll(cx, &mut batch, max_bytes, when, false)).await;
         let more = batch.more();
         *out = batch.into_vec();
         more
@@ -578,18 +580,18 @@ impl Consumer {
     /// The next batch for a player or viewer, as a poll: `Ready` with items moved into
     /// `out` (a run in step with the stream shared with the other readers: see [`Batch`]),
     /// or `Pending` with the task's waker registered with the source (under its lock, so an
-    /// append in between is not missed) until the next append. With `not_before` (a merged
-    /// write's time), it reads nothing before that time and is woken by the first append at
-    /// or after it ([`super::wake`]): no timer of its own. One consumer is polled by one
-    /// task.
+    /// append in between is not missed) until the next append. With `when` (a merged write's
+    /// time and message count), it reads nothing before that time and is woken by the first
+    /// append at or after it that leaves enough to read ([`WriteTime`]): no timer of its
+    /// own. A publish or unpublish event is read at once. One consumer is polled by one task.
     pub fn poll_batch(
         &self,
         cx: &mut Context<'_>,
         out: &mut Batch,
         max_bytes: usize,
-        not_before: Option<Instant>,
+        when: Option<WriteTime>,
     ) -> Poll<()> {
-        self.poll(cx, out, max_bytes, not_before, true)
+        self.poll(cx, out, max_bytes, when, true)
     }
 
     fn poll(
@@ -597,16 +599,27 @@ impl Consumer {
         cx: &mut Context<'_>,
         out: &mut Batch,
         max_bytes: usize,
-        not_before: Option<Instant>,
+        when: Option<WriteTime>,
         share: bool,
     ) -> Poll<()> {
         let mut slot = lock(&self.shared.reader);
         let mut i = lock(&self.source.inner);
         let slot = &mut *slot;
-        let due = not_before.filter(|at| Instant::now() < *at);
-        if let Some(at) = due.filter(|_| !i.log.control_pending(slot.reader.cursor())) {
-            i.wakers.wait_until(&mut slot.registered, at, cx.waker());
-            return Poll::Pending;
+        let cursor = slot.reader.cursor();
+        if let Some(w) = when.filter(|_| !i.log.control_pending(cursor)) {
+            let now = Instant::now();
+            if now < w.at {
+                i.wakers.wait_until(&mut slot.registered, w.at, cx.waker());
+                return Poll::Pending;
+            }
+            // Unread entries (more for a reader that fell out of the log: it reads).
+            let unread = i.log.head().saturating_sub(cursor);
+            if now < w.until && unread <= u64::from(w.more_than) {
+                let seq = cursor + u64::from(w.more_than) + 1;
+                i.wakers
+                    .wait_count(&mut slot.registered, seq, w.until, cx.waker());
+                return Poll::Pending;
+            }
         }
         if self.read(slot, &mut i, out, max_bytes, share) > 0 {
             return Poll::Ready(());

@@ -433,21 +433,23 @@ fn merged_readers_wait_for_their_time_but_not_for_an_unpublish() {
     let p = src.publish(1).unwrap();
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let mut out = Batch::default();
-    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let later = Some(WriteTime::at(
+        std::time::Instant::now() + std::time::Duration::from_secs(60),
+    ));
     // The Published event: at once.
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, Some(later))
+        .poll_batch(&mut cx, &mut out, usize::MAX, later)
         .is_ready());
     assert!(matches!(out.iter().next(), Some(Item::Published)));
     out.clear(0);
     publish_gop(&p, 0, 3);
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, Some(later))
+        .poll_batch(&mut cx, &mut out, usize::MAX, later)
         .is_pending());
     assert!(out.is_empty(), "frames wait for the merged write");
     drop(p);
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, Some(later))
+        .poll_batch(&mut cx, &mut out, usize::MAX, later)
         .is_ready());
     assert!(matches!(out.iter().last(), Some(Item::Unpublished)));
     assert_eq!(
@@ -455,4 +457,82 @@ fn merged_readers_wait_for_their_time_but_not_for_an_unpublish() {
         7,
         "with the frames before it"
     );
+}
+
+/// A waker that counts its wake-ups.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// SRS's `mw_msgs`: from its time, a merged write waits for more than `more_than` unread
+/// messages (woken by the append that makes them), or until `until` (the hub's periodic
+/// check wakes it when no such append comes).
+#[test]
+fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
+    use std::time::{Duration, Instant};
+    let hub = Hub::new();
+    let src = hub.source(&key(), SourceOptions::default());
+    let c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
+    let p = src.publish(1).unwrap();
+    let count = std::sync::Arc::new(Count(Default::default()));
+    let waker = std::task::Waker::from(count.clone());
+    let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut out = Batch::default();
+    // The Published event and a first GOP: read at once (no merged write yet).
+    publish_gop(&p, 0, 1);
+    assert!(c.poll_batch(&mut cx, &mut out, usize::MAX, None).is_ready());
+    out.clear(0);
+    let now = Instant::now();
+    let when = Some(WriteTime {
+        at: now,
+        more_than: 4,
+        until: now + Duration::from_secs(60),
+    });
+    // (messages appended before the poll, ready, wake-ups so far)
+    for (n, append, ready, wakes) in [(0, 0, false, 0), (1, 3, false, 0), (2, 1, false, 0)] {
+        for k in 0..append {
+            p.push(MediaKind::Audio, 100 + k, Bytes::from_static(&[0xAF, 1, 9]));
+        }
+        let r = c.poll_batch(&mut cx, &mut out, usize::MAX, when);
+        assert_eq!(r.is_ready(), ready, "round {n}");
+        assert_eq!(woken(), wakes, "round {n}");
+    }
+    // The fifth unread message wakes the player once, and it reads all five.
+    p.push(MediaKind::Audio, 200, Bytes::from_static(&[0xAF, 1, 9]));
+    assert_eq!(woken(), 1);
+    assert!(c.poll_batch(&mut cx, &mut out, usize::MAX, when).is_ready());
+    assert_eq!(frames(&out.into_vec()).len(), 5);
+
+    // Fewer messages than that: the limit. Appends before it wake no one; the periodic
+    // check at the limit does.
+    let mut out = Batch::default();
+    let until = Instant::now() + Duration::from_millis(300);
+    let when = Some(WriteTime {
+        at: Instant::now(),
+        more_than: 8,
+        until,
+    });
+    p.push(MediaKind::Audio, 300, Bytes::from_static(&[0xAF, 1, 9]));
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when)
+        .is_pending());
+    p.push(MediaKind::Audio, 320, Bytes::from_static(&[0xAF, 1, 9]));
+    assert_eq!(woken(), 1, "two messages of nine");
+    src.wake_due(until - Duration::from_millis(1));
+    assert_eq!(woken(), 1, "before the limit");
+    src.wake_due(until);
+    assert_eq!(woken(), 2, "at the limit");
+    // Past its limit the read takes what there is.
+    let past = Some(WriteTime {
+        at: until - Duration::from_secs(1),
+        more_than: 8,
+        until: until - Duration::from_millis(500),
+    });
+    assert!(c.poll_batch(&mut cx, &mut out, usize::MAX, past).is_ready());
+    assert_eq!(frames(&out.into_vec()).len(), 2);
 }

@@ -10,7 +10,7 @@ use crate::app::runtime::stats::{ClientGuard, ClientType};
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
 use crate::config::VhostConfig;
-use crate::hub::{Batch, Codec, Consumer, Item, QueueLimits, StreamKey};
+use crate::hub::{Batch, Codec, Consumer, Item, QueueLimits, StreamKey, WriteTime};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use crate::protocol::{aac, flv};
 use bytes::{Buf, BufMut, BytesMut};
@@ -223,7 +223,7 @@ impl Viewer {
                 // append at or after it wakes the viewer (no timer per viewer). The first
                 // media (metadata, sequence headers, GOP cache) goes out at once.
                 _ = std::future::poll_fn(|cx| {
-                    consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(tokio::time::Instant::into_std))
+                    consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())))
                 }) => {}
                 _ = sink.closed() => break Ok("viewer left"),
                 _ = shutdown.changed() => break Ok("server shutdown"),

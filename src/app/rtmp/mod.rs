@@ -18,7 +18,7 @@ mod play;
 mod requests;
 
 use crate::config::{Config, VhostConfig};
-use crate::hub::{Batch, Consumer, Publisher, QueueLimits, StreamKey};
+use crate::hub::{Batch, Consumer, Publisher, QueueLimits, StreamKey, WriteTime};
 use crate::protocol::rtmp::command::ConnectRequest;
 use crate::protocol::rtmp::handshake::{HandshakeProgress, ServerHandshake};
 use crate::protocol::rtmp::session::{ServerEvent, ServerSession};
@@ -97,12 +97,15 @@ struct PlayState {
     stream_id: u32,
     paused: bool,
     mw_latency: Duration,
+    /// The vhost's merged-write message count (`play.mw_msgs`, see `runtime::merge`).
+    mw_msgs: u32,
     /// A batch with media went out since the play (or the last republish). Until then
     /// nothing waits for `mw_latency`: a joining player's metadata, sequence headers and GOP
     /// cache go out at once, and merging applies to the live frames after them.
     primed: bool,
-    /// When the next merged write is due (`mw_latency` after the last one, once primed).
-    next_write: Option<Instant>,
+    /// When the next merged write is due (`mw_latency` after the last one, once primed,
+    /// and `mw_msgs`).
+    next_write: Option<WriteTime>,
     /// The vhost's `tcp_nodelay`, applied once primed.
     tcp_nodelay: bool,
     /// `play.publish_notify`: send Unpublish/PublishNotify on a republish.
@@ -250,9 +253,7 @@ async fn serve_inner(
         }
         let publishing = matches!(conn.role, Role::Publishing(_));
         let (playing, merge_at) = match &conn.role {
-            Role::Playing(p) if !p.paused => {
-                (Some(&p.consumer), p.next_write.map(Instant::into_std))
-            }
+            Role::Playing(p) if !p.paused => (Some(&p.consumer), p.next_write),
             _ => (None, None),
         };
         // Biased, queue first: a player woken for a frame writes it without polling the

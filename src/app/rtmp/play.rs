@@ -136,10 +136,15 @@ impl Conn<'_> {
         }
         if p.primed {
             // The next batch goes out at most mw_latency after this one, on the grid all
-            // players share (runtime::merge): the task is not woken by the frames that come
-            // meanwhile. When the read left more (a backlog), at once.
-            p.next_write =
-                crate::app::runtime::merge::next_write(Instant::now(), p.mw_latency, items.more());
+            // players share, with more than mw_msgs messages (runtime::merge): the task is
+            // not woken by the frames that come meanwhile. When the read left more (a
+            // backlog), at once.
+            p.next_write = crate::app::runtime::merge::next_player_write(
+                Instant::now(),
+                p.mw_latency,
+                p.mw_msgs,
+                items.more(),
+            );
         }
         items.clear(ITEMS_KEEP);
         let drops = p.consumer.dropped();

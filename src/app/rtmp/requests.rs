@@ -308,6 +308,7 @@ impl Conn<'_> {
             stream_id,
             paused: false,
             mw_latency: v.play.mw_latency.get(),
+            mw_msgs: v.mw_msgs(),
             primed: false,
             next_write: None,
             tcp_nodelay: v.tcp_nodelay,

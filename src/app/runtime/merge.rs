@@ -7,7 +7,13 @@
 //! threads do one burst of writes a period and sleep between.
 //! Measured at 1000 RTMP players, 350 ms: context switches were the largest single cost
 //! (`finish_task_switch`, 18 % of the server's samples) before the grid.
+//!
+//! RTMP players also wait, from their time, for more than `play.mw_msgs` queued messages, as
+//! SRS 6 does (8 by default, 0 with `min_latency`): at `mw_latency = 0` a player writes
+//! every ninth message instead of every one (one syscall and one wake-up per player for
+//! several frames), at most [`MW_MSGS_WAIT`] late.
 
+use crate::hub::WriteTime;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -37,6 +43,30 @@ pub fn next_merge(now: Instant, mw: Duration) -> Instant {
 /// also for `mw` zero.
 pub fn next_write(now: Instant, mw: Duration, more: bool) -> Option<Instant> {
     (!mw.is_zero() && !more).then(|| next_merge(now, mw))
+}
+
+/// How long past its time a merged write waits for more than `mw_msgs` messages (SRS waits
+/// without a limit; a camera sending a frame a second would be eight seconds late).
+pub const MW_MSGS_WAIT: Duration = Duration::from_millis(350);
+
+/// When a merging RTMP player reads next: [`next_write`]'s time, then more than `mw_msgs`
+/// messages or [`MW_MSGS_WAIT`] past it. `None` (at once) after a read that left more, and
+/// for `mw` and `mw_msgs` both zero (SRS's `min_latency` with `mw_latency = 0`).
+pub fn next_player_write(
+    now: Instant,
+    mw: Duration,
+    mw_msgs: u32,
+    more: bool,
+) -> Option<WriteTime> {
+    if more || (mw.is_zero() && mw_msgs == 0) {
+        return None;
+    }
+    let at = next_merge(now, mw);
+    Some(WriteTime {
+        at: at.into_std(),
+        more_than: mw_msgs,
+        until: (at + MW_MSGS_WAIT).into_std(),
+    })
 }
 
 #[cfg(test)]
@@ -78,6 +108,37 @@ mod tests {
         ];
         for (more, mw, want) in cases {
             assert_eq!(next_write(now, mw, more), want, "{more} {mw:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn players_wait_for_mw_msgs_from_their_time_and_not_long_past_it() {
+        let mw = Duration::from_millis(350);
+        let now = Instant::now();
+        let zero = Duration::ZERO;
+        // (mw, mw_msgs, more left, expected (at, more_than, until))
+        let at = next_merge(now, mw);
+        let cases = [
+            (mw, 8, false, Some((at, 8, at + MW_MSGS_WAIT))),
+            (mw, 0, false, Some((at, 0, at + MW_MSGS_WAIT))),
+            (zero, 8, false, Some((now, 8, now + MW_MSGS_WAIT))),
+            (zero, 0, false, None),
+            (mw, 8, true, None),
+            (zero, 8, true, None),
+        ];
+        for (mw, msgs, more, want) in cases {
+            let want = want.map(
+                |(at, more_than, until): (Instant, u32, Instant)| WriteTime {
+                    at: at.into_std(),
+                    more_than,
+                    until: until.into_std(),
+                },
+            );
+            assert_eq!(
+                next_player_write(now, mw, msgs, more),
+                want,
+                "{mw:?} {msgs} {more}"
+            );
         }
     }
 }

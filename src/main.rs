@@ -193,3 +193,7 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+#[global_allocator]
+static GLOBAL: srsd::app::runtime::memory::Heap = srsd::app::runtime::memory::Heap;

@@ -11,10 +11,17 @@
 //! is in the worker threads' arenas: the stream's new frames, allocated into the holes the
 //! players left, keep those pages in use.
 //!
-//! musl (the board builds) has no `malloc_trim`, and its malloc was measured keeping what
-//! the players used (x86_64 board build: idle 2.4 MiB, 10.7 MiB 20 s after 1000 players
-//! left): the task does nothing there. Giving it back on musl needs another allocator or
-//! fewer, longer-lived allocations per player; not done yet (docs/bench-musl.md).
+//! musl (the board builds) has no `malloc_trim`. Measured on the x86_64 board build, 1000
+//! RTMP players, 20 s after they left (docs/bench-musl.md):
+//! - musl's malloc (mallocng): 8.6 KiB per player, 10.7 MiB after (idle 2.4): it unmaps a
+//!   group of slots only when every slot is free, and the stream's frames keep a few in each;
+//! - dlmalloc (the `dlmalloc` feature, `Heap`; the default but for mips and mipsel):
+//!   5.6 KiB per player, 8.1 MiB after (idle 2.4); it returns its top and wholly free
+//!   segments ([`trim`]) but no holes inside them;
+//! - mimalloc: 6.8 KiB per player but 12.4 MiB idle, +110 KB of binary: not taken.
+//!
+//! None gives back the pages of the holes the players left as glibc's trim does; that is
+//! still open on musl.
 
 use crate::app::shared::Context;
 use std::sync::atomic::Ordering;
@@ -73,9 +80,76 @@ pub fn trim() {
     }
 }
 
-/// musl and others give freed memory back by themselves.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+/// musl: the heap is dlmalloc's ([`Heap`]); trims its top and unused segments.
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+#[allow(unsafe_code)]
+pub fn trim() {
+    // SAFETY: trim only works on the allocator's own state, under its lock.
+    unsafe {
+        heap().trim(0);
+    }
+}
+
+/// Others give freed memory back by themselves.
+#[cfg(not(any(
+    all(target_os = "linux", target_env = "gnu"),
+    all(target_env = "musl", feature = "dlmalloc")
+)))]
 pub fn trim() {}
+
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+struct Locked(dlmalloc::Dlmalloc);
+
+// SAFETY: the allocator's raw pointers are only used under the mutex.
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+#[allow(unsafe_code)]
+unsafe impl Send for Locked {}
+
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+static HEAP: std::sync::Mutex<Locked> = std::sync::Mutex::new(Locked(dlmalloc::Dlmalloc::new()));
+
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+fn heap() -> std::sync::MutexGuard<'static, Locked> {
+    HEAP.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+impl std::ops::Deref for Locked {
+    type Target = dlmalloc::Dlmalloc;
+    fn deref(&self) -> &dlmalloc::Dlmalloc {
+        &self.0
+    }
+}
+
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+impl std::ops::DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut dlmalloc::Dlmalloc {
+        &mut self.0
+    }
+}
+
+/// The musl builds' global allocator: dlmalloc behind one lock (musl's own malloc has one
+/// lock too).
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+pub struct Heap;
+
+// SAFETY: every call goes to dlmalloc under the lock, with the layout it was given.
+#[cfg(all(target_env = "musl", feature = "dlmalloc"))]
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for Heap {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        heap().malloc(l.size(), l.align())
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        heap().calloc(l.size(), l.align())
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        heap().free(p, l.size(), l.align())
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        heap().realloc(p, l.size(), l.align(), new)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,10 +13,10 @@
 //!
 //! musl (the board builds) has no `malloc_trim`. Measured on the x86_64 board build, 1000
 //! RTMP players, 20 s after they left (docs/bench-musl.md):
-//! - musl's malloc (mallocng): 8.6 KiB per player, 10.7 MiB after (idle 2.4): it unmaps a
+//! - musl's malloc (mallocng): 8.7 KiB per player, 10.7 MiB after (idle 2.4): it unmaps a
 //!   group of slots only when every slot is free, and the stream's frames keep a few in each;
 //! - dlmalloc (the `dlmalloc` feature, `Heap`; the default but for mips and mipsel):
-//!   5.6 KiB per player, 8.1 MiB after (idle 2.4); it returns its top and wholly free
+//!   5.6 KiB per player, 7.9 MiB after (idle 2.4); it returns its top and wholly free
 //!   segments ([`trim`]) but no holes inside them;
 //! - mimalloc: 6.8 KiB per player but 12.4 MiB idle, +110 KB of binary: not taken.
 //!

@@ -627,17 +627,37 @@ async fn read_stream(c: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> (Stri
     }
 }
 
-#[tokio::test]
-async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
-    let s = start_server("http-flv", REMUX).await;
-    let http = s.http.unwrap();
-    let api = s.api.unwrap();
-    // The viewer comes first; the publisher later.
+/// Opens an HTTP-FLV viewer of `path`: as the connection's first request (taken at accept,
+/// written to the socket by the viewer's task), or `via_hyper` as the second request on a
+/// keep-alive connection (hyper serves it through the body channel). Returns the connection
+/// and what was read of the viewer's answer (its head at least).
+async fn open_flv_viewer(http: SocketAddr, path: &str, via_hyper: bool) -> (TcpStream, Vec<u8>) {
     let mut v = TcpStream::connect(http).await.unwrap();
-    v.write_all(b"GET /live/f.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .unwrap();
+    let first = "GET /absent.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let ask = format!(
+        "{}GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        if via_hyper { first } else { "" }
+    );
+    v.write_all(ask.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
+    if via_hyper {
+        // The 404's head and body (it has a Content-Length), then the viewer's answer.
+        let (head, _) = read_stream(&mut v, &mut buf, 0).await;
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+        let len: usize = parse(&buf)
+            .header("content-length")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let end = head.len() + 4 + len;
+        while buf.len() < end + 4 {
+            let mut chunk = [0u8; 4096];
+            let n = timeout(T, v.read(&mut chunk)).await.unwrap().unwrap();
+            assert!(n > 0, "the connection stays open after the 404");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        buf.drain(..end);
+    }
     let (head, _) = read_stream(&mut v, &mut buf, 0).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
@@ -645,6 +665,19 @@ async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
             .contains("content-type: video/x-flv"),
         "{head}"
     );
+    (v, buf)
+}
+
+#[tokio::test]
+async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
+    let s = start_server("http-flv", REMUX).await;
+    let http = s.http.unwrap();
+    let api = s.api.unwrap();
+    // The viewers come first (one on the socket, one through hyper); the publisher later.
+    let mut viewers = Vec::new();
+    for via_hyper in [false, true] {
+        viewers.push(open_flv_viewer(http, "/live/f.flv", via_hyper).await);
+    }
 
     let url = RtmpUrl::parse(&s.url("live/f")).unwrap();
     let mut p = RtmpClient::connect(&url, T).await.unwrap();
@@ -667,41 +700,59 @@ async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
     )
     .await
     .unwrap();
-    // header(13) + sh tag (11+17+4) + key tag (11+9+4) + inter tag (11+6+4)
-    let want = 13 + 32 + 24 + 21;
-    let (_, body) = read_stream(&mut v, &mut buf, want).await;
-    assert!(body.len() >= want, "got {} bytes", body.len());
-    // The header waits for the first media and flags the tracks the stream has: video.
-    assert_eq!(&body[..13], b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00");
-    let tags = &body[13..];
-    assert_eq!(tags[0], 9, "video tag");
-    assert_eq!(&tags[1..4], &[0, 0, 17], "sequence header size");
-    let t2 = &tags[32..];
-    assert_eq!(&t2[1..4], &[0, 0, 9]);
-    assert_eq!(&t2[11..20], &frame[..], "payload");
-    assert_eq!(&t2[20..24], &[0, 0, 0, 20], "previous tag size");
-    let t3 = &tags[56..];
-    let ts = u32::from_be_bytes([t3[7], t3[4], t3[5], t3[6]]);
-    let ts2 = u32::from_be_bytes([t2[7], t2[4], t2[5], t2[6]]);
-    assert_eq!(ts - ts2, 40, "timestamps keep their spacing");
+    // A frame bigger than what a batch copies beside its header (written from the frame).
+    let big: Vec<u8> = [0x27, 1, 0, 0, 0]
+        .into_iter()
+        .chain((0..3000u32).map(|i| i as u8))
+        .collect();
+    p.send(MediaKind::Video, 1080, Bytes::from(big.clone()))
+        .await
+        .unwrap();
+    // header(13) + sh tag (11+17+4) + key tag (11+9+4) + inter tag (11+6+4) + big tag
+    let want = 13 + 32 + 24 + 21 + 11 + big.len() + 4;
+    for (v, buf) in &mut viewers {
+        let (_, body) = read_stream(v, buf, want).await;
+        assert!(body.len() >= want, "got {} bytes", body.len());
+        // The header waits for the first media and flags the tracks the stream has: video.
+        assert_eq!(&body[..13], b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00");
+        let tags = &body[13..];
+        assert_eq!(tags[0], 9, "video tag");
+        assert_eq!(&tags[1..4], &[0, 0, 17], "sequence header size");
+        let t2 = &tags[32..];
+        assert_eq!(&t2[1..4], &[0, 0, 9]);
+        assert_eq!(&t2[11..20], &frame[..], "payload");
+        assert_eq!(&t2[20..24], &[0, 0, 0, 20], "previous tag size");
+        let t3 = &tags[56..];
+        let ts = u32::from_be_bytes([t3[7], t3[4], t3[5], t3[6]]);
+        let ts2 = u32::from_be_bytes([t2[7], t2[4], t2[5], t2[6]]);
+        assert_eq!(ts - ts2, 40, "timestamps keep their spacing");
+        let t4 = &tags[77..];
+        assert_eq!(t4[0], 9);
+        assert_eq!(&t4[11..11 + big.len()], &big[..], "the big payload");
+        let size = (11 + big.len()) as u32;
+        assert_eq!(&t4[11 + big.len()..15 + big.len()], &size.to_be_bytes());
+    }
 
     let j = get(api, "/api/v1/clients").await.text();
     assert!(j.contains("\"type\":\"flv-play\""), "{j}");
-    let flv = s
+    let flv: Vec<_> = s
         .ctx
         .stats
         .clients()
         .into_iter()
-        .find(|c| c.info().kind == Some(srsd::app::runtime::stats::ClientType::FlvPlay))
-        .expect("the viewer is registered");
-    assert!(flv.bytes().1 >= want as u64, "bytes sent are counted");
-    let j = request(api, "DELETE", &format!("/api/v1/clients/{}", flv.id), "")
-        .await
-        .text();
-    check_envelope(&j, 0);
-    let mut rest = Vec::new();
-    let r = timeout(T, v.read_to_end(&mut rest)).await;
-    assert!(r.is_ok(), "the kicked viewer's connection is closed");
+        .filter(|c| c.info().kind == Some(srsd::app::runtime::stats::ClientType::FlvPlay))
+        .collect();
+    assert_eq!(flv.len(), 2, "both viewers are registered");
+    for (c, (v, _)) in flv.iter().zip(&mut viewers) {
+        assert!(c.bytes().1 >= want as u64, "bytes sent are counted");
+        let j = request(api, "DELETE", &format!("/api/v1/clients/{}", c.id), "")
+            .await
+            .text();
+        check_envelope(&j, 0);
+        let mut rest = Vec::new();
+        let r = timeout(T, v.read_to_end(&mut rest)).await;
+        assert!(r.is_ok(), "the kicked viewer's connection is closed");
+    }
     assert!(wait_for(T, || s.ctx.stats.clients().len() == 1).await);
     p.close().await;
 }

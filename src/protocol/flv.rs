@@ -107,19 +107,33 @@ pub fn encode_header(has_audio: bool, has_video: bool, out: &mut BytesMut) {
     out.put_u32(0);
 }
 
-/// Writes an 11-byte tag header for a body of `len` bytes.
+/// The 11-byte tag header for a body of `len` bytes (FLV spec E.4.1: TagType, DataSize,
+/// Timestamp, TimestampExtended, StreamID 0).
 ///
 /// `len` must fit in 24 bits ([`MAX_TAG_DATA_SIZE`]); RTMP messages and decoded tags always
 /// do. A larger value is a caller bug and is truncated to 24 bits.
-pub fn encode_tag_header(kind: MediaKind, timestamp: u32, len: usize, out: &mut BytesMut) {
+pub fn tag_header(kind: MediaKind, timestamp: u32, len: usize) -> [u8; TAG_HEADER_LEN] {
     debug_assert!(len <= MAX_TAG_DATA_SIZE, "FLV tag body of {len} bytes");
-    let len = (len & MAX_TAG_DATA_SIZE) as u32;
-    out.reserve(TAG_HEADER_LEN);
-    out.put_u8(kind_to_type(kind));
-    out.put_uint(len as u64, 3);
-    out.put_uint((timestamp & 0xFF_FFFF) as u64, 3);
-    out.put_u8((timestamp >> 24) as u8);
-    out.put_uint(0, 3);
+    let len = ((len & MAX_TAG_DATA_SIZE) as u32).to_be_bytes();
+    let ts = timestamp.to_be_bytes();
+    [
+        kind_to_type(kind),
+        len[1],
+        len[2],
+        len[3],
+        ts[1],
+        ts[2],
+        ts[3],
+        ts[0],
+        0,
+        0,
+        0,
+    ]
+}
+
+/// Writes [`tag_header`] to `out`.
+pub fn encode_tag_header(kind: MediaKind, timestamp: u32, len: usize, out: &mut BytesMut) {
+    out.extend_from_slice(&tag_header(kind, timestamp, len));
 }
 
 /// Writes a whole tag: header, body and the PreviousTagSize that follows it.

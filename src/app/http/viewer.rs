@@ -7,18 +7,22 @@ use super::live::{stream_tracks, Format};
 use super::{Conn, LiveGuard};
 use crate::app::runtime::body::Chunks;
 use crate::app::runtime::stats::{ClientGuard, ClientType};
+use crate::app::runtime::writev::{within, write_all_vectored};
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
 use crate::config::VhostConfig;
 use crate::hub::{Batch, Codec, Consumer, Item, QueueLimits, StreamKey, WriteTime};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use crate::protocol::{aac, flv};
-use bytes::{Buf, BufMut, BytesMut};
-use std::io::{self, IoSlice};
+use bytes::BytesMut;
+use std::future::Future;
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWrite;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -26,8 +30,6 @@ use tokio::sync::mpsc;
 const BATCH_BYTES: usize = 512 * 1024;
 /// A viewer that takes no batch for this long is gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// iovecs per `writev` of a batch written to the socket.
-const MAX_IOV: usize = 64;
 
 /// Where a viewer's bytes go.
 pub(super) enum Sink {
@@ -39,75 +41,210 @@ pub(super) enum Sink {
     Socket { socket: TcpStream, chunked: bool },
 }
 
+/// Resolves when the viewer is gone (made once per viewer: nothing is registered per batch).
+type Gone = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl Sink {
-    /// Writes one batch; errors: the viewer left, or took nothing for [`SEND_TIMEOUT`]
-    /// (`TimedOut`).
-    async fn send(&mut self, mut chunks: Chunks) -> io::Result<()> {
-        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "write timed out");
+    /// The writing side, and a future that resolves when the viewer is gone: hyper dropped
+    /// the body, or the socket's read side ended (what a viewer sends after its request is
+    /// read and dropped).
+    fn split(self) -> (Out, Gone) {
         match self {
             Sink::Channel(tx) => {
+                let watch = tx.clone();
+                (
+                    Out::Channel(tx),
+                    Box::pin(async move { watch.closed().await }),
+                )
+            }
+            Sink::Socket { socket, chunked } => {
+                let (mut reader, writer) = socket.into_split();
+                let gone = async move {
+                    let mut scrap = [0u8; 64];
+                    while let Ok(1..) = reader.read(&mut scrap).await {}
+                };
+                (Out::Socket { writer, chunked }, Box::pin(gone))
+            }
+        }
+    }
+}
+
+/// The writing side of a [`Sink`].
+enum Out {
+    Channel(mpsc::Sender<io::Result<Chunks>>),
+    Socket {
+        writer: OwnedWriteHalf,
+        chunked: bool,
+    },
+}
+
+impl Out {
+    /// Writes one batch: to the socket straight from the batch's items (one `writev`), or
+    /// to hyper as shared `Bytes`. Errors: the viewer left, or took nothing for
+    /// [`SEND_TIMEOUT`] (`TimedOut`).
+    async fn send(&mut self, plan: Plan, items: &Batch) -> io::Result<()> {
+        match self {
+            Out::Channel(tx) => {
+                let chunks = plan.into_chunks(items);
                 match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(chunks))).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(_)) => Err(io::ErrorKind::BrokenPipe.into()),
-                    Err(_) => Err(timed_out()),
+                    Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
                 }
             }
-            Sink::Socket { socket: s, chunked } => tokio::time::timeout(SEND_TIMEOUT, async {
+            Out::Socket { writer, chunked } => {
+                // RFC 9112 §7.1: the size in hex, CRLF, the data, CRLF.
+                let mut line = [0u8; 18];
+                let line_len = if *chunked {
+                    chunk_size_line(plan.len(), &mut line)
+                } else {
+                    0
+                };
+                let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts.len() + 2);
+                slices.push(&line[..line_len]);
+                plan.slices(items, &mut slices);
                 if *chunked {
-                    // RFC 9112 §7.1: the size in hex, the data, CRLF.
-                    let line = format!("{:X}\r\n", chunks.len());
-                    chunks.push_front(bytes::Bytes::from(line));
-                    chunks.push(bytes::Bytes::from_static(b"\r\n"));
+                    slices.push(b"\r\n");
                 }
-                while chunks.has_remaining() {
-                    let n = std::future::poll_fn(|cx| {
-                        // On the stack of one poll: the task keeps no iovec array.
-                        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                        let used = chunks.chunks_vectored(&mut slices);
-                        std::pin::Pin::new(&mut *s).poll_write_vectored(cx, &slices[..used])
-                    })
-                    .await?;
-                    if n == 0 {
-                        return Err(io::ErrorKind::WriteZero.into());
-                    }
-                    chunks.advance(n);
-                }
-                Ok(())
-            })
-            .await
-            .unwrap_or_else(|_| Err(timed_out())),
-        }
-    }
-
-    /// Resolves when the viewer is gone: hyper dropped the body, or the socket's read side
-    /// ended (what a viewer sends after its request is read and dropped). Cancel-safe.
-    async fn closed(&mut self) {
-        match self {
-            Sink::Channel(tx) => tx.closed().await,
-            Sink::Socket { socket: s, .. } => loop {
-                if s.readable().await.is_err() {
-                    return;
-                }
-                let mut scrap = [0u8; 256];
-                match s.try_read(&mut scrap) {
-                    Ok(0) => return,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return,
-                }
-            },
+                within(SEND_TIMEOUT, write_all_vectored(writer, &mut slices)).await
+            }
         }
     }
 
     /// Kicked: hyper is told the body failed (it closes the connection); a socket closes
     /// when the viewer ends.
     fn abort(&mut self) {
-        if let Sink::Channel(tx) = self {
+        if let Out::Channel(tx) = self {
             let _ = tx.try_send(Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "kicked",
             )));
         }
+    }
+}
+
+/// Writes `len` in hex and CRLF into `out`; returns the bytes written (at most 18).
+fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        let nibble = (len >> (4 * (digits - 1 - i))) & 0xf;
+        *slot = b"0123456789ABCDEF"[nibble];
+    }
+    out[digits..digits + 2].copy_from_slice(b"\r\n");
+    digits + 2
+}
+
+/// Payloads up to this size are copied into the batch's own buffer beside their header
+/// rather than written as a slice of their own: an AAC frame (~200 bytes at 64 kbps) costs a
+/// short copy instead of an iovec.
+const COPY_MAX: usize = 256;
+
+/// One batch's bytes, in order: ranges of the batch's own buffer (FLV tag headers, ADTS
+/// headers, TS packets, small payloads) and ranges of the batch's frames' shared payloads,
+/// borrowed from the batch (no reference count is touched per frame and viewer), as the RTMP
+/// player's writes (app/rtmp/play.rs). Made for one batch and dropped after its write.
+#[derive(Debug, Default)]
+struct Plan {
+    head: BytesMut,
+    parts: Vec<Part>,
+    /// Bytes in all parts.
+    len: usize,
+}
+
+/// One piece of a [`Plan`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Part {
+    /// `head[.0...1]`.
+    Head(usize, usize),
+    /// `payload[from..to]` of the batch's `index`th item (a frame).
+    Frame {
+        index: usize,
+        from: usize,
+        to: usize,
+    },
+}
+
+impl Plan {
+    /// An empty plan with room for `items`: 16 bytes of headers per item plus the payloads
+    /// it will copy (one allocation for the buffer, one for the parts).
+    fn for_batch(items: &Batch) -> Plan {
+        let copied: usize = items
+            .iter()
+            .map(|i| match i {
+                Item::Frame(f) if f.payload.len() <= COPY_MAX => f.payload.len(),
+                _ => 0,
+            })
+            .sum();
+        Plan {
+            head: BytesMut::with_capacity(items.len() * 16 + copied),
+            parts: Vec::with_capacity(items.len() * 2 + 1),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends what `f` writes to the batch's buffer: one slice with the part before when
+    /// that is the buffer's too.
+    fn put<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let at = self.head.len();
+        let r = f(&mut self.head);
+        let end = self.head.len();
+        if end > at {
+            self.len += end - at;
+            match self.parts.last_mut() {
+                Some(Part::Head(_, b)) if *b == at => *b = end,
+                _ => self.parts.push(Part::Head(at, end)),
+            }
+        }
+        r
+    }
+
+    /// Appends `payload[from..to]` of the batch's `index`th item (copied when at most
+    /// [`COPY_MAX`] bytes).
+    fn frame(&mut self, index: usize, payload: &[u8], from: usize, to: usize) {
+        let Some(bytes) = payload.get(from..to) else {
+            return;
+        };
+        if bytes.len() <= COPY_MAX {
+            self.put(|h| h.extend_from_slice(bytes));
+        } else {
+            self.len += bytes.len();
+            self.parts.push(Part::Frame { index, from, to });
+        }
+    }
+
+    /// The plan's slices, borrowed from it and from `items` (the batch it was made for).
+    fn slices<'a>(&'a self, items: &'a Batch, out: &mut Vec<&'a [u8]>) {
+        out.extend(self.parts.iter().map(|part| match *part {
+            Part::Head(a, b) => &self.head[a..b],
+            Part::Frame { index, from, to } => match items.get(index) {
+                Some(Item::Frame(f)) => f.payload.get(from..to).unwrap_or_default(),
+                _ => &[],
+            },
+        }));
+    }
+
+    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch).
+    fn into_chunks(self, items: &Batch) -> Chunks {
+        let head = self.head.freeze();
+        let mut chunks = Chunks::default();
+        for part in self.parts {
+            chunks.push(match part {
+                Part::Head(a, b) => head.slice(a..b),
+                Part::Frame { index, from, to } => match items.get(index) {
+                    Some(Item::Frame(f)) if to <= f.payload.len() => f.payload.slice(from..to),
+                    _ => continue,
+                },
+            });
+        }
+        chunks
     }
 }
 
@@ -175,7 +312,7 @@ impl Viewer {
     }
 
     /// Streams until the viewer leaves, is kicked or too slow, or the server shuts down.
-    pub(super) async fn run(self, mut sink: Sink) {
+    pub(super) async fn run(self, sink: Sink) {
         let Viewer {
             ctx,
             mut consumer,
@@ -188,19 +325,24 @@ impl Viewer {
         } = self;
         let mut shutdown = ctx.shutdown.clone();
         let stat = guard.stat.clone();
+        // Made once: nothing registers with the shared shutdown channel, the kick or the
+        // socket per batch.
+        let (mut out, mut gone) = sink.split();
+        let shut = shutdown.changed();
+        tokio::pin!(shut);
+        let kicked = stat.kick.notified();
+        tokio::pin!(kicked);
         // FLV: the header's audio/video flags must be true (ffprobe probes a video-only
         // stream flagged 0x05 for 30 s waiting for audio), so it waits for the first media
         // frame; metadata and sequence headers before it are held (a few items).
         let mut flv_header = format != Format::Flv;
         let mut held: Vec<Item> = Vec::new();
         let mut sent = 0u64;
-        let mut pending: Option<Chunks> = None;
         let mut aac_config: Option<aac::AacConfig> = None;
-        // HTTP-TS: the remuxer, its output, when PAT/PMT were last written, and whether the
-        // stream waits for an entry point (the first keyframe, again after a republish).
-        // Made by the first frame of an HTTP-TS viewer only.
+        // HTTP-TS: the remuxer, when PAT/PMT were last written, and whether the stream waits
+        // for an entry point (the first keyframe, again after a republish). Made by the first
+        // frame of an HTTP-TS viewer only.
         let mut remux: Option<Box<TsRemuxer>> = None;
-        let mut ts_out = BytesMut::new();
         let mut last_psi = 0i64;
         let mut need_entry = true;
         // Grows to one batch and shrinks back after a burst (see app/rtmp/mod.rs).
@@ -210,14 +352,9 @@ impl Viewer {
         let mut primed = false;
         let mut next_write: Option<tokio::time::Instant> = None;
         let why: io::Result<&str> = loop {
-            if let Some(batch) = pending.take() {
-                match sink.send(batch).await {
-                    Ok(()) => stat.set_bytes(0, sent),
-                    Err(e) if e.kind() == io::ErrorKind::TimedOut => break Err(e),
-                    Err(_) => break Ok("viewer left"),
-                }
-            }
             tokio::select! {
+                // The batch first: a wake-up for it polls nothing else.
+                biased;
                 // Merged writes, as for RTMP players: once primed, the next batch waits for
                 // the grid point all players share (runtime::merge), and the stream's first
                 // append at or after it wakes the viewer (no timer per viewer). The first
@@ -225,16 +362,15 @@ impl Viewer {
                 _ = std::future::poll_fn(|cx| {
                     consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())))
                 }) => {}
-                _ = sink.closed() => break Ok("viewer left"),
-                _ = shutdown.changed() => break Ok("server shutdown"),
-                _ = stat.kick.notified() => {
-                    sink.abort();
+                _ = &mut gone => break Ok("viewer left"),
+                _ = &mut shut => break Ok("server shutdown"),
+                _ = &mut kicked => {
+                    out.abort();
                     break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
                 }
             }
             let more = items.more();
-            let mut chunks = Chunks::default();
-            let mut small = BytesMut::with_capacity(items.len() * 16);
+            let mut plan = Plan::for_batch(&items);
             if !flv_header {
                 let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
                 held.extend(items.iter().cloned());
@@ -249,23 +385,22 @@ impl Viewer {
                 };
                 let audio = t.audio.is_some() || has(crate::hub::Frame::is_audio);
                 let video = t.video || has(crate::hub::Frame::is_video);
-                flv::encode_header(audio, video, &mut small);
-                chunks.push(small.split().freeze());
+                plan.put(|h| flv::encode_header(audio, video, h));
                 flv_header = true;
             }
             // An audio mount whose stream turned out to carry another codec ends at once
             // rather than answering 200 and never sending a byte.
             let mut wrong_codec = false;
-            for item in items.iter() {
+            for (index, item) in items.iter().enumerate() {
                 match item {
                     Item::Frame(f) => match format {
                         Format::Flv => {
                             let ts = consumer.timestamp(f);
                             let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
-                            flv::encode_tag_header(f.kind, ts, len, &mut small);
-                            chunks.push(small.split().freeze());
-                            chunks.push(f.payload.slice(..len));
-                            small.put_u32((flv::TAG_HEADER_LEN + len) as u32);
+                            plan.put(|h| h.extend_from_slice(&flv::tag_header(f.kind, ts, len)));
+                            plan.frame(index, &f.payload, 0, len);
+                            let size = (flv::TAG_HEADER_LEN + len) as u32;
+                            plan.put(|h| h.extend_from_slice(&size.to_be_bytes()));
                         }
                         Format::Ts => {
                             let ts = i64::from(consumer.timestamp(f));
@@ -292,14 +427,14 @@ impl Viewer {
                             }
                             if entry {
                                 if !remux.is_started() || remux.tracks_changed() {
-                                    remux.start(&mut ts_out);
+                                    plan.put(|h| remux.start(h));
                                 } else {
-                                    remux.write_pat_pmt(&mut ts_out);
+                                    plan.put(|h| remux.write_pat_pmt(h));
                                 }
                                 last_psi = ts;
                                 need_entry = false;
                             }
-                            if let Err(e) = remux.write(sample, f.data(), &mut ts_out) {
+                            if let Err(e) = plan.put(|h| remux.write(sample, f.data(), h)) {
                                 ::log::warn!("HTTP-TS {key}: skipped: {e}");
                             }
                         }
@@ -315,9 +450,8 @@ impl Viewer {
                             } else if let Some(cfg) = &aac_config {
                                 let len = f.data().len();
                                 if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
-                                    aac::adts_header(cfg, len, &mut small);
-                                    chunks.push(small.split().freeze());
-                                    chunks.push(f.payload.slice(f.tag.len()..));
+                                    plan.put(|h| aac::adts_header(cfg, len, h));
+                                    plan.frame(index, &f.payload, f.tag.len(), f.payload.len());
                                 }
                             }
                         }
@@ -326,7 +460,7 @@ impl Viewer {
                                 wrong_codec = true;
                             }
                             if f.is_audio() && f.codec() == Codec::Mp3 && !f.data().is_empty() {
-                                chunks.push(f.payload.slice(f.tag.len()..));
+                                plan.frame(index, &f.payload, f.tag.len(), f.payload.len());
                             }
                         }
                     },
@@ -339,11 +473,7 @@ impl Viewer {
                     }
                 }
             }
-            if !ts_out.is_empty() {
-                chunks.push(ts_out.split().freeze());
-            }
-            chunks.push(small.split().freeze());
-            sent += chunks.len() as u64;
+            sent += plan.len() as u64;
             primed |= flv_header && sent > 0;
             if primed {
                 next_write = crate::app::runtime::merge::next_write(
@@ -352,8 +482,12 @@ impl Viewer {
                     more,
                 );
             }
-            if !chunks.is_empty() {
-                pending = Some(chunks);
+            if !plan.is_empty() {
+                match out.send(plan, &items).await {
+                    Ok(()) => stat.set_bytes(0, sent),
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => break Err(e),
+                    Err(_) => break Ok("viewer left"),
+                }
             }
             if wrong_codec && sent == 0 {
                 break Err(io::Error::new(
@@ -378,5 +512,96 @@ impl Viewer {
         }
         drop(consumer);
         drop(guard);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Frame, MediaKind};
+    use bytes::Bytes;
+
+    fn batch(payloads: &[&'static [u8]]) -> Batch {
+        Batch::from_vec(
+            payloads
+                .iter()
+                .map(|p| {
+                    let f = Frame::new(MediaKind::Video, 0, 0, Bytes::from_static(p));
+                    Item::Frame(Arc::new(f))
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn chunk_size_lines_are_hex() {
+        let mut line = [0u8; 18];
+        for (len, want) in [
+            (0usize, "0\r\n"),
+            (9, "9\r\n"),
+            (0x1f, "1F\r\n"),
+            (0x10000, "10000\r\n"),
+            (usize::MAX, "FFFFFFFFFFFFFFFF\r\n"),
+        ] {
+            let n = chunk_size_line(len, &mut line);
+            assert_eq!(std::str::from_utf8(&line[..n]).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn a_plan_borrows_big_payloads_and_copies_small_ones() {
+        let big: &'static [u8] = &[7u8; COPY_MAX + 2];
+        let items = batch(&[b"tiny", big]);
+        let mut plan = Plan::for_batch(&items);
+        plan.put(|h| h.extend_from_slice(b"H1"));
+        plan.frame(0, b"tiny", 0, 4);
+        plan.put(|h| h.extend_from_slice(b"H2"));
+        plan.frame(1, big, 1, big.len());
+        plan.put(|h| h.extend_from_slice(b"T"));
+        // Out of range: nothing.
+        plan.frame(0, b"tiny", 2, 9);
+        assert_eq!(
+            plan.parts,
+            [
+                Part::Head(0, 8),
+                Part::Frame {
+                    index: 1,
+                    from: 1,
+                    to: big.len()
+                },
+                Part::Head(8, 9)
+            ],
+            "adjacent buffer writes are one slice; the small payload is copied into it"
+        );
+        let mut want = b"H1tinyH2".to_vec();
+        want.extend_from_slice(&big[1..]);
+        want.push(b'T');
+        assert_eq!(plan.len(), want.len());
+
+        let mut slices = Vec::new();
+        plan.slices(&items, &mut slices);
+        assert_eq!(slices.concat(), want);
+        assert!(
+            slices[1].as_ptr() == big[1..].as_ptr(),
+            "borrowed, not copied"
+        );
+
+        let chunks = plan.into_chunks(&items);
+        assert_eq!(chunks.len(), want.len());
+        let mut got = Vec::new();
+        let mut c = chunks;
+        while bytes::Buf::has_remaining(&c) {
+            let n = bytes::Buf::chunk(&c).len();
+            got.extend_from_slice(bytes::Buf::chunk(&c));
+            bytes::Buf::advance(&mut c, n);
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_empty_plan_writes_nothing() {
+        let mut plan = Plan::for_batch(&Batch::default());
+        plan.put(|_| ());
+        assert!(plan.is_empty() && plan.parts.is_empty());
     }
 }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 
 /// A peer must finish the handshake and connect within this long (2 s when the server is
 /// nearly full: `admission::handshake_timeout`).
@@ -426,9 +426,7 @@ async fn timeout_at<F: std::future::Future>(
 }
 
 async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) -> io::Result<()> {
-    timeout(WRITE_TIMEOUT, f)
-        .await
-        .map_err(|_| err(io::ErrorKind::TimedOut, "write timed out"))?
+    crate::app::runtime::writev::within(WRITE_TIMEOUT, f).await
 }
 
 impl Conn<'_> {

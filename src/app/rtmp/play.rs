@@ -2,20 +2,17 @@
 //! first headers and the frames' shared chunked payloads (DESIGN.md §2, encode once).
 
 use super::{write_timeout, Conn, Role};
+use crate::app::runtime::writev::write_all_vectored;
 use crate::hub::{Batch, Item};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::status;
 use bytes::{Bytes, BytesMut};
-use std::io::{self, IoSlice};
-use tokio::io::AsyncWrite;
+use std::io;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
 
 /// Bytes read from the stream per vectored write.
 pub(super) const WRITE_BATCH_BYTES: usize = 512 * 1024;
-/// Slices per `writev` (Linux IOV_MAX is 1024): a whole batch (two per item, at most
-/// `hub::queue::MAX_BATCH_ITEMS` items, plus status messages) goes in one call.
-const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
 /// Batch items a player keeps room for between writes after a burst. A steady 350 ms batch
 /// of a 25 fps stream with AAC is ~24 frames: capacities up to twice this stay (no
 /// reallocation per batch); a burst's (the GOP cache: `MAX_BATCH_ITEMS`) is given back.
@@ -163,44 +160,4 @@ enum Part {
     Header(usize, usize),
     Frame(usize),
     Owned(usize),
-}
-
-/// Writes every part with vectored writes, resuming after partial writes. The iovec array
-/// lives on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`]
-/// slices per `writev`.
-async fn write_all_vectored(w: &mut OwnedWriteHalf, parts: &mut [&[u8]]) -> io::Result<()> {
-    let mut idx = 0;
-    while idx < parts.len() {
-        if parts[idx].is_empty() {
-            idx += 1;
-            continue;
-        }
-        let mut n = std::future::poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut used = 0;
-            for (slot, b) in slices
-                .iter_mut()
-                .zip(parts[idx..].iter().filter(|b| !b.is_empty()))
-            {
-                *slot = IoSlice::new(b);
-                used += 1;
-            }
-            std::pin::Pin::new(&mut *w).poll_write_vectored(cx, &slices[..used])
-        })
-        .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 && idx < parts.len() {
-            let len = parts[idx].len();
-            if n >= len {
-                n -= len;
-                idx += 1;
-            } else {
-                parts[idx] = &parts[idx][n..];
-                n = 0;
-            }
-        }
-    }
-    Ok(())
 }

@@ -20,3 +20,4 @@ pub mod stats;
 pub mod system;
 pub mod tasks;
 pub mod template;
+pub mod writev;

@@ -7,14 +7,13 @@ use super::live::{stream_tracks, Format};
 use super::{Conn, LiveGuard};
 use crate::app::runtime::body::Chunks;
 use crate::app::runtime::stats::{ClientGuard, ClientType};
-use crate::app::runtime::writev::{within, write_all_vectored};
+use crate::app::runtime::writev::{payload, within, write_all_vectored, Plan};
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
 use crate::config::VhostConfig;
 use crate::hub::{Batch, Codec, Consumer, Item, QueueLimits, StreamKey, WriteTime};
 use crate::protocol::ts_remux::{Sample, TsRemuxer};
 use crate::protocol::{aac, flv};
-use bytes::BytesMut;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
@@ -100,9 +99,9 @@ impl Out {
                 } else {
                     0
                 };
-                let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts.len() + 2);
+                let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts() + 2);
                 slices.push(&line[..line_len]);
-                plan.slices(items, &mut slices);
+                plan.slices(items, payload, &mut slices);
                 if *chunked {
                     slices.push(b"\r\n");
                 }
@@ -132,120 +131,6 @@ fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
     }
     out[digits..digits + 2].copy_from_slice(b"\r\n");
     digits + 2
-}
-
-/// Payloads up to this size are copied into the batch's own buffer beside their header
-/// rather than written as a slice of their own: an AAC frame (~200 bytes at 64 kbps) costs a
-/// short copy instead of an iovec.
-const COPY_MAX: usize = 256;
-
-/// One batch's bytes, in order: ranges of the batch's own buffer (FLV tag headers, ADTS
-/// headers, TS packets, small payloads) and ranges of the batch's frames' shared payloads,
-/// borrowed from the batch (no reference count is touched per frame and viewer), as the RTMP
-/// player's writes (app/rtmp/play.rs). Made for one batch and dropped after its write.
-#[derive(Debug, Default)]
-struct Plan {
-    head: BytesMut,
-    parts: Vec<Part>,
-    /// Bytes in all parts.
-    len: usize,
-}
-
-/// One piece of a [`Plan`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Part {
-    /// `head[.0...1]`.
-    Head(usize, usize),
-    /// `payload[from..to]` of the batch's `index`th item (a frame).
-    Frame {
-        index: usize,
-        from: usize,
-        to: usize,
-    },
-}
-
-impl Plan {
-    /// An empty plan with room for `items`: 16 bytes of headers per item plus the payloads
-    /// it will copy (one allocation for the buffer, one for the parts).
-    fn for_batch(items: &Batch) -> Plan {
-        let copied: usize = items
-            .iter()
-            .map(|i| match i {
-                Item::Frame(f) if f.payload.len() <= COPY_MAX => f.payload.len(),
-                _ => 0,
-            })
-            .sum();
-        Plan {
-            head: BytesMut::with_capacity(items.len() * 16 + copied),
-            parts: Vec::with_capacity(items.len() * 2 + 1),
-            len: 0,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Appends what `f` writes to the batch's buffer: one slice with the part before when
-    /// that is the buffer's too.
-    fn put<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
-        let at = self.head.len();
-        let r = f(&mut self.head);
-        let end = self.head.len();
-        if end > at {
-            self.len += end - at;
-            match self.parts.last_mut() {
-                Some(Part::Head(_, b)) if *b == at => *b = end,
-                _ => self.parts.push(Part::Head(at, end)),
-            }
-        }
-        r
-    }
-
-    /// Appends `payload[from..to]` of the batch's `index`th item (copied when at most
-    /// [`COPY_MAX`] bytes).
-    fn frame(&mut self, index: usize, payload: &[u8], from: usize, to: usize) {
-        let Some(bytes) = payload.get(from..to) else {
-            return;
-        };
-        if bytes.len() <= COPY_MAX {
-            self.put(|h| h.extend_from_slice(bytes));
-        } else {
-            self.len += bytes.len();
-            self.parts.push(Part::Frame { index, from, to });
-        }
-    }
-
-    /// The plan's slices, borrowed from it and from `items` (the batch it was made for).
-    fn slices<'a>(&'a self, items: &'a Batch, out: &mut Vec<&'a [u8]>) {
-        out.extend(self.parts.iter().map(|part| match *part {
-            Part::Head(a, b) => &self.head[a..b],
-            Part::Frame { index, from, to } => match items.get(index) {
-                Some(Item::Frame(f)) => f.payload.get(from..to).unwrap_or_default(),
-                _ => &[],
-            },
-        }));
-    }
-
-    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch).
-    fn into_chunks(self, items: &Batch) -> Chunks {
-        let head = self.head.freeze();
-        let mut chunks = Chunks::default();
-        for part in self.parts {
-            chunks.push(match part {
-                Part::Head(a, b) => head.slice(a..b),
-                Part::Frame { index, from, to } => match items.get(index) {
-                    Some(Item::Frame(f)) if to <= f.payload.len() => f.payload.slice(from..to),
-                    _ => continue,
-                },
-            });
-        }
-        chunks
-    }
 }
 
 /// An admitted live viewer, subscribed, not yet running (see [`Viewer::run`]).
@@ -370,7 +255,7 @@ impl Viewer {
                 }
             }
             let more = items.more();
-            let mut plan = Plan::for_batch(&items);
+            let mut plan = Plan::for_batch(&items, payload);
             if !flv_header {
                 let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
                 held.extend(items.iter().cloned());
@@ -518,21 +403,6 @@ impl Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Frame, MediaKind};
-    use bytes::Bytes;
-
-    fn batch(payloads: &[&'static [u8]]) -> Batch {
-        Batch::from_vec(
-            payloads
-                .iter()
-                .map(|p| {
-                    let f = Frame::new(MediaKind::Video, 0, 0, Bytes::from_static(p));
-                    Item::Frame(Arc::new(f))
-                })
-                .collect(),
-        )
-    }
-
     #[test]
     fn chunk_size_lines_are_hex() {
         let mut line = [0u8; 18];
@@ -546,62 +416,5 @@ mod tests {
             let n = chunk_size_line(len, &mut line);
             assert_eq!(std::str::from_utf8(&line[..n]).unwrap(), want);
         }
-    }
-
-    #[test]
-    fn a_plan_borrows_big_payloads_and_copies_small_ones() {
-        let big: &'static [u8] = &[7u8; COPY_MAX + 2];
-        let items = batch(&[b"tiny", big]);
-        let mut plan = Plan::for_batch(&items);
-        plan.put(|h| h.extend_from_slice(b"H1"));
-        plan.frame(0, b"tiny", 0, 4);
-        plan.put(|h| h.extend_from_slice(b"H2"));
-        plan.frame(1, big, 1, big.len());
-        plan.put(|h| h.extend_from_slice(b"T"));
-        // Out of range: nothing.
-        plan.frame(0, b"tiny", 2, 9);
-        assert_eq!(
-            plan.parts,
-            [
-                Part::Head(0, 8),
-                Part::Frame {
-                    index: 1,
-                    from: 1,
-                    to: big.len()
-                },
-                Part::Head(8, 9)
-            ],
-            "adjacent buffer writes are one slice; the small payload is copied into it"
-        );
-        let mut want = b"H1tinyH2".to_vec();
-        want.extend_from_slice(&big[1..]);
-        want.push(b'T');
-        assert_eq!(plan.len(), want.len());
-
-        let mut slices = Vec::new();
-        plan.slices(&items, &mut slices);
-        assert_eq!(slices.concat(), want);
-        assert!(
-            slices[1].as_ptr() == big[1..].as_ptr(),
-            "borrowed, not copied"
-        );
-
-        let chunks = plan.into_chunks(&items);
-        assert_eq!(chunks.len(), want.len());
-        let mut got = Vec::new();
-        let mut c = chunks;
-        while bytes::Buf::has_remaining(&c) {
-            let n = bytes::Buf::chunk(&c).len();
-            got.extend_from_slice(bytes::Buf::chunk(&c));
-            bytes::Buf::advance(&mut c, n);
-        }
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn an_empty_plan_writes_nothing() {
-        let mut plan = Plan::for_batch(&Batch::default());
-        plan.put(|_| ());
-        assert!(plan.is_empty() && plan.parts.is_empty());
     }
 }

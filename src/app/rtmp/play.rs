@@ -2,11 +2,10 @@
 //! first headers and the frames' shared chunked payloads (DESIGN.md §2, encode once).
 
 use super::{write_timeout, Conn, Role};
-use crate::app::runtime::writev::write_all_vectored;
-use crate::hub::{Batch, Item};
+use crate::app::runtime::writev::{write_all_vectored, Plan};
+use crate::hub::{Batch, Frame, Item};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::status;
-use bytes::{Bytes, BytesMut};
 use std::io;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
@@ -33,37 +32,36 @@ impl Conn<'_> {
         };
         let was_primed = p.primed;
         let chunk_size = self.session.out_chunk_size();
-        // The batch's buffers are made for it and freed after it: a few allocations per
-        // write (a 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by
-        // every player between writes. Each frame: its own first header (12 bytes, 16 with
-        // an extended timestamp) and the shared chunked payload, borrowed from the frame
-        // (`items` holds it) so no reference count is touched per frame and player.
-        let mut headers = BytesMut::with_capacity(items.len() * 16);
-        let mut owned: Vec<Bytes> = Vec::new();
-        let mut plan: Vec<Part> = Vec::with_capacity(items.len() * 2 + 1);
+        // The batch's plan is made for it and freed after it: a few allocations per write (a
+        // 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by every
+        // player between writes. Each frame: its own first header (12 bytes, 16 with an
+        // extended timestamp) and the shared chunked payload, borrowed from the frame
+        // (`items` holds it) so no reference count is touched per frame and player; a small
+        // one (an AAC frame) is copied beside its header.
+        let view = chunked(chunk_size);
+        let mut plan = Plan::for_batch(items, &view);
         for (i, item) in items.iter().enumerate() {
             match item {
                 Item::Frame(f) => {
                     let ts = p.consumer.timestamp(f);
-                    let at = headers.len();
-                    encode_first_header(
-                        &mut headers,
-                        f.kind.csid(),
-                        ts,
-                        f.payload.len() as u32,
-                        f.kind.type_id(),
-                        p.stream_id,
-                    );
-                    plan.push(Part::Header(at, headers.len()));
-                    if ts < EXTENDED_TIMESTAMP && f.chunks_ref(chunk_size).is_some() {
-                        plan.push(Part::Frame(i));
-                    } else {
-                        owned.push(if ts >= EXTENDED_TIMESTAMP {
-                            f.chunks_extended(chunk_size, ts)
-                        } else {
-                            f.chunks(chunk_size)
-                        });
-                        plan.push(Part::Owned(owned.len() - 1));
+                    plan.put(|h| {
+                        encode_first_header(
+                            h,
+                            f.kind.csid(),
+                            ts,
+                            f.payload.len() as u32,
+                            f.kind.type_id(),
+                            p.stream_id,
+                        )
+                    });
+                    match f.chunks_ref(chunk_size) {
+                        Some(bytes) if ts < EXTENDED_TIMESTAMP => {
+                            plan.frame(i, bytes, 0, bytes.len())
+                        }
+                        _ if ts >= EXTENDED_TIMESTAMP => {
+                            plan.owned(f.chunks_extended(chunk_size, ts))
+                        }
+                        _ => plan.owned(f.chunks(chunk_size)),
                     }
                     p.msgs += 1;
                     p.primed |= !f.flags.metadata && !f.flags.seq_header;
@@ -77,8 +75,7 @@ impl Conn<'_> {
                             "stream is now unpublished",
                         );
                         if let Some(b) = self.session.take_output() {
-                            owned.push(b);
-                            plan.push(Part::Owned(owned.len() - 1));
+                            plan.owned(b);
                         }
                     }
                 }
@@ -94,28 +91,18 @@ impl Conn<'_> {
                             "stream is now published",
                         );
                         if let Some(b) = self.session.take_output() {
-                            owned.push(b);
-                            plan.push(Part::Owned(owned.len() - 1));
+                            plan.owned(b);
                         }
                     }
                 }
             }
         }
-        let mut slices: Vec<&[u8]> = plan
-            .iter()
-            .map(|part| match *part {
-                Part::Header(a, b) => &headers[a..b],
-                Part::Frame(i) => match items.get(i) {
-                    Some(Item::Frame(f)) => f.chunks_ref(chunk_size).unwrap_or_default(),
-                    _ => &[],
-                },
-                Part::Owned(i) => &owned[i][..],
-            })
-            .collect();
-        let n: usize = slices.iter().map(|s| s.len()).sum();
-        self.bytes_out += n as u64;
+        let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts());
+        plan.slices(items, &view, &mut slices);
+        self.bytes_out += plan.len() as u64;
         let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
         drop(slices);
+        drop(plan);
         self.after_write(writer, items, was_primed);
         written
     }
@@ -153,11 +140,9 @@ impl Conn<'_> {
     }
 }
 
-/// One piece of a player's write: a range of the batch's header buffer, the shared chunks
-/// of the batch's `i`th item, or an owned buffer.
-#[derive(Debug, Clone, Copy)]
-enum Part {
-    Header(usize, usize),
-    Frame(usize),
-    Owned(usize),
+/// The bytes of a frame a player writes after the frame's first header: its payload with
+/// the continuation headers for `chunk_size` (see `Frame::chunks_ref`; empty when that size
+/// is not the frame's cached one, which the plan then writes as an owned buffer).
+fn chunked(chunk_size: u32) -> impl Fn(&Frame) -> &[u8] {
+    move |f| f.chunks_ref(chunk_size).unwrap_or_default()
 }

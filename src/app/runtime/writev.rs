@@ -1,6 +1,10 @@
-//! Writing a batch of borrowed byte slices to a socket with as few `writev` calls as the
-//! kernel allows: the fan-out's one write per player per batch (DESIGN.md §2, merged writes).
+//! A player's write of one batch: the batch's bytes planned as slices of its frames and of
+//! one buffer of the player's own ([`Plan`]), written with as few `writev` calls as the kernel
+//! allows — the fan-out's one write per player per batch (DESIGN.md §2, merged writes).
 
+use super::body::Chunks;
+use crate::hub::{Batch, Frame, Item};
+use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::task::Poll;
@@ -57,6 +61,157 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Payloads up to this size are copied into the batch's own buffer beside their header
+/// rather than written as a slice of their own: an AAC frame (~200 bytes at 64 kbps) costs a
+/// short copy instead of an iovec and a slice.
+pub const COPY_MAX: usize = 256;
+
+/// The bytes of a frame a plan writes: its payload (FLV, TS, AAC, MP3 viewers).
+pub fn payload(f: &Frame) -> &[u8] {
+    &f.payload
+}
+
+/// One batch's bytes, in order: ranges of the batch's own buffer (headers, muxed packets,
+/// small payloads), ranges of the batch's frames' shared bytes, borrowed from the batch (no
+/// reference count is touched per frame and player), and owned buffers. Made for one batch
+/// and dropped after its write, so nothing is kept per player between writes.
+///
+/// A frame's bytes are what a `view` gives (the same `view` for the whole plan): [`payload`]
+/// for HTTP viewers, the payload chunked for the connection's chunk size for RTMP players.
+#[derive(Debug, Default)]
+pub struct Plan {
+    head: BytesMut,
+    parts: Vec<Part>,
+    owned: Vec<Bytes>,
+    /// Bytes in all parts.
+    len: usize,
+}
+
+/// One piece of a [`Plan`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Part {
+    /// `head[.0...1]`.
+    Head(usize, usize),
+    /// `view(frame)[from..to]` of the batch's `index`th item (a frame).
+    Frame {
+        index: usize,
+        from: usize,
+        to: usize,
+    },
+    /// `owned[.0]`.
+    Owned(usize),
+}
+
+impl Plan {
+    /// An empty plan with room for `items`: 16 bytes of headers per item plus the frames
+    /// it will copy (one allocation for the buffer, one for the parts).
+    pub fn for_batch(items: &Batch, view: impl Fn(&Frame) -> &[u8]) -> Plan {
+        let copied: usize = items
+            .iter()
+            .map(|i| match i {
+                Item::Frame(f) => Some(view(f).len()).filter(|&n| n <= COPY_MAX).unwrap_or(0),
+                _ => 0,
+            })
+            .sum();
+        Plan {
+            head: BytesMut::with_capacity(items.len() * 16 + copied),
+            parts: Vec::with_capacity(items.len() * 2 + 1),
+            owned: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Bytes in the plan.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slices the plan writes.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Appends what `f` writes to the batch's buffer: one slice with the part before when
+    /// that is the buffer's too.
+    pub fn put<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let at = self.head.len();
+        let r = f(&mut self.head);
+        let end = self.head.len();
+        if end > at {
+            self.len += end - at;
+            match self.parts.last_mut() {
+                Some(Part::Head(_, b)) if *b == at => *b = end,
+                _ => self.parts.push(Part::Head(at, end)),
+            }
+        }
+        r
+    }
+
+    /// Appends `bytes[from..to]`, where `bytes` is the view of the batch's `index`th item
+    /// (copied when at most [`COPY_MAX`] bytes; nothing when out of range).
+    pub fn frame(&mut self, index: usize, bytes: &[u8], from: usize, to: usize) {
+        let Some(bytes) = bytes.get(from..to) else {
+            return;
+        };
+        if bytes.len() <= COPY_MAX {
+            self.put(|h| h.extend_from_slice(bytes));
+        } else {
+            self.len += bytes.len();
+            self.parts.push(Part::Frame { index, from, to });
+        }
+    }
+
+    /// Appends a buffer of the connection's own (a status message, a frame encoded for this
+    /// player only).
+    pub fn owned(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.len += b.len();
+            self.owned.push(b);
+            self.parts.push(Part::Owned(self.owned.len() - 1));
+        }
+    }
+
+    /// Appends the plan's slices to `out`, borrowed from it and from `items` (the batch it
+    /// was made for, read through the plan's `view`).
+    pub fn slices<'a>(
+        &'a self,
+        items: &'a Batch,
+        view: impl Fn(&'a Frame) -> &'a [u8],
+        out: &mut Vec<&'a [u8]>,
+    ) {
+        out.extend(self.parts.iter().map(|part| match *part {
+            Part::Head(a, b) => &self.head[a..b],
+            Part::Frame { index, from, to } => match items.get(index) {
+                Some(Item::Frame(f)) => view(f).get(from..to).unwrap_or_default(),
+                _ => &[],
+            },
+            Part::Owned(i) => &self.owned[i][..],
+        }));
+    }
+
+    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch); the
+    /// plan's view must be [`payload`].
+    pub fn into_chunks(self, items: &Batch) -> Chunks {
+        let head = self.head.freeze();
+        let mut chunks = Chunks::default();
+        for part in self.parts {
+            chunks.push(match part {
+                Part::Head(a, b) => head.slice(a..b),
+                Part::Frame { index, from, to } => match items.get(index) {
+                    Some(Item::Frame(f)) if to <= f.payload.len() => f.payload.slice(from..to),
+                    _ => continue,
+                },
+                Part::Owned(i) => self.owned[i].clone(),
+            });
+        }
+        chunks
+    }
+}
+
 /// Runs `write` within `limit`. The timer is made only when the write does not finish on
 /// its first poll: a socket that takes the whole batch at once (the usual case for a player
 /// keeping up) costs no timer-wheel entry, clock read or scheduler-handle clone. Errors:
@@ -77,6 +232,7 @@ pub async fn within<F: Future<Output = io::Result<()>>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::MediaKind;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -173,5 +329,99 @@ mod tests {
         })
         .await;
         assert!(slow.is_ok());
+    }
+
+    fn batch(payloads: &[&'static [u8]]) -> Batch {
+        Batch::from_vec(
+            payloads
+                .iter()
+                .map(|p| {
+                    let f = Frame::new(MediaKind::Video, 0, 0, Bytes::from_static(p));
+                    Item::Frame(std::sync::Arc::new(f))
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_plan_borrows_big_payloads_and_copies_small_ones() {
+        let big: &'static [u8] = &[7u8; COPY_MAX + 2];
+        let items = batch(&[b"tiny", big]);
+        let mut plan = Plan::for_batch(&items, payload);
+        plan.put(|h| h.extend_from_slice(b"H1"));
+        plan.frame(0, b"tiny", 0, 4);
+        plan.put(|h| h.extend_from_slice(b"H2"));
+        plan.frame(1, big, 1, big.len());
+        plan.put(|h| h.extend_from_slice(b"T"));
+        // Out of range: nothing.
+        plan.frame(0, b"tiny", 2, 9);
+        assert_eq!(
+            plan.parts,
+            [
+                Part::Head(0, 8),
+                Part::Frame {
+                    index: 1,
+                    from: 1,
+                    to: big.len()
+                },
+                Part::Head(8, 9)
+            ],
+            "adjacent buffer writes are one slice; the small payload is copied into it"
+        );
+        let mut want = b"H1tinyH2".to_vec();
+        want.extend_from_slice(&big[1..]);
+        want.push(b'T');
+        assert_eq!(plan.len(), want.len());
+
+        let mut slices = Vec::new();
+        plan.slices(&items, payload, &mut slices);
+        assert_eq!(slices.concat(), want);
+        assert!(
+            slices[1].as_ptr() == big[1..].as_ptr(),
+            "borrowed, not copied"
+        );
+
+        let chunks = plan.into_chunks(&items);
+        assert_eq!(chunks.len(), want.len());
+        let mut got = Vec::new();
+        let mut c = chunks;
+        while bytes::Buf::has_remaining(&c) {
+            let n = bytes::Buf::chunk(&c).len();
+            got.extend_from_slice(bytes::Buf::chunk(&c));
+            bytes::Buf::advance(&mut c, n);
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn owned_parts_and_a_view_other_than_the_payload() {
+        let big: &'static [u8] = &[3u8; COPY_MAX + 10];
+        let items = batch(&[big]);
+        // A view that skips the payload's first 10 bytes (as a chunked view differs from
+        // the payload).
+        fn view(f: &Frame) -> &[u8] {
+            f.payload.get(10..).unwrap_or_default()
+        }
+        let mut plan = Plan::for_batch(&items, view);
+        plan.owned(Bytes::from_static(b"status"));
+        plan.owned(Bytes::new());
+        let viewed = view(match items.get(0) {
+            Some(Item::Frame(f)) => f,
+            _ => unreachable!(),
+        });
+        plan.frame(0, viewed, 0, viewed.len());
+        assert_eq!(plan.parts(), 2, "an empty buffer is no part");
+        let mut slices = Vec::new();
+        plan.slices(&items, view, &mut slices);
+        assert_eq!(slices[0], b"status");
+        assert_eq!(slices[1], &big[10..], "the view's COPY_MAX bytes, copied");
+        assert_eq!(plan.len(), 6 + COPY_MAX);
+    }
+
+    #[test]
+    fn an_empty_plan_writes_nothing() {
+        let mut plan = Plan::for_batch(&Batch::default(), payload);
+        plan.put(|_| ());
+        assert!(plan.is_empty() && plan.parts.is_empty());
     }
 }

@@ -19,9 +19,8 @@ use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -40,50 +39,71 @@ pub(super) enum Sink {
     Socket { socket: TcpStream, chunked: bool },
 }
 
-/// Resolves when the viewer is gone (made once per viewer: nothing is registered per batch).
-type Gone = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 impl Sink {
-    /// The writing side, and a future that resolves when the viewer is gone: hyper dropped
-    /// the body, or the socket's read side ended (what a viewer sends after its request is
-    /// read and dropped).
-    fn split(self) -> (Out, Gone) {
+    /// The writing side, which also tells when the viewer is gone ([`Out::poll_gone`]).
+    fn into_out(self) -> Out {
         match self {
             Sink::Channel(tx) => {
                 let watch = tx.clone();
-                (
-                    Out::Channel(tx),
-                    Box::pin(async move { watch.closed().await }),
-                )
+                Out::Channel {
+                    tx,
+                    gone: Box::pin(async move { watch.closed().await }),
+                }
             }
-            Sink::Socket { socket, chunked } => {
-                let (mut reader, writer) = socket.into_split();
-                let gone = async move {
-                    let mut scrap = [0u8; 64];
-                    while let Ok(1..) = reader.read(&mut scrap).await {}
-                };
-                (Out::Socket { writer, chunked }, Box::pin(gone))
-            }
+            Sink::Socket { socket, chunked } => Out::Socket { socket, chunked },
         }
     }
 }
 
 /// The writing side of a [`Sink`].
 enum Out {
-    Channel(mpsc::Sender<io::Result<Chunks>>),
+    Channel {
+        tx: mpsc::Sender<io::Result<Chunks>>,
+        /// Resolves when hyper dropped the body (made once per viewer).
+        gone: Pin<Box<dyn Future<Output = ()> + Send>>,
+    },
     Socket {
-        writer: OwnedWriteHalf,
+        socket: TcpStream,
         chunked: bool,
     },
 }
 
 impl Out {
+    /// Ready when the viewer is gone: hyper dropped the body, or the socket's read side
+    /// ended (what a viewer sends after its request is read and dropped). Polled between
+    /// batches; no state is kept for it in the viewer's task.
+    fn poll_gone(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        match self {
+            Out::Channel { gone, .. } => gone.as_mut().poll(cx),
+            Out::Socket { socket, .. } => {
+                // Bytes a viewer sends after its request are read and dropped, a few reads per
+                // poll: one that keeps sending gets a turn like any task, not a loop.
+                for _ in 0..16 {
+                    match socket.poll_read_ready(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(_)) => return Poll::Ready(()),
+                        Poll::Ready(Ok(())) => {}
+                    }
+                    let mut scrap = [0u8; 256];
+                    match socket.try_read(&mut scrap) {
+                        Ok(0) => return Poll::Ready(()),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Poll::Ready(()),
+                    }
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
     /// Writes one batch: to the socket straight from the batch's items (one `writev`), or
     /// to hyper as shared `Bytes`. Errors: the viewer left, or took nothing for
     /// [`SEND_TIMEOUT`] (`TimedOut`).
     async fn send(&mut self, plan: Plan, items: &Batch) -> io::Result<()> {
         match self {
-            Out::Channel(tx) => {
+            Out::Channel { tx, .. } => {
                 let chunks = plan.into_chunks(items);
                 match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(chunks))).await {
                     Ok(Ok(())) => Ok(()),
@@ -91,7 +111,7 @@ impl Out {
                     Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
                 }
             }
-            Out::Socket { writer, chunked } => {
+            Out::Socket { socket, chunked } => {
                 // RFC 9112 §7.1: the size in hex, CRLF, the data, CRLF.
                 let mut line = [0u8; 18];
                 let line_len = if *chunked {
@@ -105,7 +125,7 @@ impl Out {
                 if *chunked {
                     slices.push(b"\r\n");
                 }
-                within(SEND_TIMEOUT, write_all_vectored(writer, &mut slices)).await
+                within(SEND_TIMEOUT, write_all_vectored(socket, &mut slices)).await
             }
         }
     }
@@ -113,7 +133,7 @@ impl Out {
     /// Kicked: hyper is told the body failed (it closes the connection); a socket closes
     /// when the viewer ends.
     fn abort(&mut self) {
-        if let Out::Channel(tx) = self {
+        if let Out::Channel { tx, .. } = self {
             let _ = tx.try_send(Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "kicked",
@@ -212,7 +232,7 @@ impl Viewer {
         let stat = guard.stat.clone();
         // Made once: nothing registers with the shared shutdown channel, the kick or the
         // socket per batch.
-        let (mut out, mut gone) = sink.split();
+        let mut out = sink.into_out();
         let shut = shutdown.changed();
         tokio::pin!(shut);
         let kicked = stat.kick.notified();
@@ -247,7 +267,7 @@ impl Viewer {
                 _ = std::future::poll_fn(|cx| {
                     consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())))
                 }) => {}
-                _ = &mut gone => break Ok("viewer left"),
+                _ = std::future::poll_fn(|cx| out.poll_gone(cx)) => break Ok("viewer left"),
                 _ = &mut shut => break Ok("server shutdown"),
                 _ = &mut kicked => {
                     out.abort();

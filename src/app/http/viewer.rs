@@ -7,7 +7,7 @@ use super::live::{stream_tracks, Format};
 use super::{Conn, LiveGuard};
 use crate::app::runtime::body::Chunks;
 use crate::app::runtime::stats::{ClientGuard, ClientType};
-use crate::app::runtime::writev::{payload, within, write_all_vectored, Plan};
+use crate::app::runtime::writev::{within, write_all_vectored, Plan, View};
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
 use crate::config::VhostConfig;
@@ -121,11 +121,16 @@ impl Out {
                 };
                 let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts() + 2);
                 slices.push(&line[..line_len]);
-                plan.slices(items, payload, &mut slices);
+                plan.slices(items, &mut slices);
                 if *chunked {
                     slices.push(b"\r\n");
                 }
-                within(SEND_TIMEOUT, write_all_vectored(socket, &mut slices)).await
+                let written = within(
+                    SEND_TIMEOUT,
+                    std::pin::pin!(write_all_vectored(socket, &mut slices)),
+                )
+                .await;
+                written
             }
         }
     }
@@ -275,7 +280,7 @@ impl Viewer {
                 }
             }
             let more = items.more();
-            let mut plan = Plan::for_batch(&items, payload);
+            let mut plan = Plan::for_batch(&items, View::Payload);
             if !flv_header {
                 let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
                 held.extend(items.iter().cloned());

@@ -425,8 +425,10 @@ async fn timeout_at<F: std::future::Future>(
         .map_err(|_| err(io::ErrorKind::TimedOut, format!("{what} timed out")))
 }
 
-async fn write_timeout<F: std::future::Future<Output = io::Result<()>>>(f: F) -> io::Result<()> {
-    crate::app::runtime::writev::within(WRITE_TIMEOUT, f).await
+async fn write_timeout<F: std::future::Future<Output = io::Result<()>> + Send>(
+    f: F,
+) -> io::Result<()> {
+    crate::app::runtime::writev::within(WRITE_TIMEOUT, std::pin::pin!(f)).await
 }
 
 impl Conn<'_> {

@@ -2,8 +2,8 @@
 //! first headers and the frames' shared chunked payloads (DESIGN.md §2, encode once).
 
 use super::{write_timeout, Conn, Role};
-use crate::app::runtime::writev::{write_all_vectored, Plan};
-use crate::hub::{Batch, Frame, Item};
+use crate::app::runtime::writev::{write_all_vectored, Plan, View};
+use crate::hub::{Batch, Item};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::status;
 use std::io;
@@ -38,8 +38,7 @@ impl Conn<'_> {
         // extended timestamp) and the shared chunked payload, borrowed from the frame
         // (`items` holds it) so no reference count is touched per frame and player; a small
         // one (an AAC frame) is copied beside its header.
-        let view = chunked(chunk_size);
-        let mut plan = Plan::for_batch(items, &view);
+        let mut plan = Plan::for_batch(items, View::Chunked(chunk_size));
         for (i, item) in items.iter().enumerate() {
             match item {
                 Item::Frame(f) => {
@@ -98,7 +97,7 @@ impl Conn<'_> {
             }
         }
         let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts());
-        plan.slices(items, &view, &mut slices);
+        plan.slices(items, &mut slices);
         self.bytes_out += plan.len() as u64;
         let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
         drop(slices);
@@ -138,11 +137,4 @@ impl Conn<'_> {
             p.reported_drops = drops;
         }
     }
-}
-
-/// The bytes of a frame a player writes after the frame's first header: its payload with
-/// the continuation headers for `chunk_size` (see `Frame::chunks_ref`; empty when that size
-/// is not the frame's cached one, which the plan then writes as an owned buffer).
-fn chunked(chunk_size: u32) -> impl Fn(&Frame) -> &[u8] {
-    move |f| f.chunks_ref(chunk_size).unwrap_or_default()
 }

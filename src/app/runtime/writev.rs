@@ -7,6 +7,7 @@ use crate::hub::{Batch, Frame, Item};
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
@@ -21,8 +22,11 @@ pub const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
 /// on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`] slices per
 /// `writev`. Errors: the writer's, or `WriteZero` when it takes nothing. Not cancel-safe (what
 /// was written is not reported); callers bound it with their write timeout.
-pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    w: &mut W,
+///
+/// `w` is a trait object: one copy of this loop serves every kind of socket (the binary's
+/// size counts on routers); the call through it costs nothing next to the `writev`.
+pub async fn write_all_vectored(
+    w: &mut (dyn AsyncWrite + Unpin + Send),
     parts: &mut [&[u8]],
 ) -> io::Result<()> {
     let mut idx = 0;
@@ -66,9 +70,26 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
 /// short copy instead of an iovec and a slice.
 pub const COPY_MAX: usize = 256;
 
-/// The bytes of a frame a plan writes: its payload (FLV, TS, AAC, MP3 viewers).
-pub fn payload(f: &Frame) -> &[u8] {
-    &f.payload
+/// Which bytes of a frame a [`Plan`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// The payload (FLV, TS, AAC, MP3 viewers).
+    #[default]
+    Payload,
+    /// The payload with the RTMP continuation headers for this chunk size (see
+    /// `Frame::chunks_ref`: empty when the size is not the frame's cached one, and such a
+    /// frame is written as an owned buffer instead).
+    Chunked(u32),
+}
+
+impl View {
+    /// The bytes of `f` in this view.
+    pub fn of(self, f: &Frame) -> &[u8] {
+        match self {
+            View::Payload => &f.payload,
+            View::Chunked(size) => f.chunks_ref(size).unwrap_or_default(),
+        }
+    }
 }
 
 /// One batch's bytes, in order: ranges of the batch's own buffer (headers, muxed packets,
@@ -76,8 +97,7 @@ pub fn payload(f: &Frame) -> &[u8] {
 /// reference count is touched per frame and player), and owned buffers. Made for one batch
 /// and dropped after its write, so nothing is kept per player between writes.
 ///
-/// A frame's bytes are what a `view` gives (the same `view` for the whole plan): [`payload`]
-/// for HTTP viewers, the payload chunked for the connection's chunk size for RTMP players.
+/// A frame's bytes are those of the plan's [`View`].
 #[derive(Debug, Default)]
 pub struct Plan {
     head: BytesMut,
@@ -85,6 +105,7 @@ pub struct Plan {
     owned: Vec<Bytes>,
     /// Bytes in all parts.
     len: usize,
+    view: View,
 }
 
 /// One piece of a [`Plan`].
@@ -92,7 +113,7 @@ pub struct Plan {
 enum Part {
     /// `head[.0...1]`.
     Head(usize, usize),
-    /// `view(frame)[from..to]` of the batch's `index`th item (a frame).
+    /// `view.of(frame)[from..to]` of the batch's `index`th item (a frame).
     Frame {
         index: usize,
         from: usize,
@@ -105,11 +126,13 @@ enum Part {
 impl Plan {
     /// An empty plan with room for `items`: 16 bytes of headers per item plus the frames
     /// it will copy (one allocation for the buffer, one for the parts).
-    pub fn for_batch(items: &Batch, view: impl Fn(&Frame) -> &[u8]) -> Plan {
+    pub fn for_batch(items: &Batch, view: View) -> Plan {
         let copied: usize = items
             .iter()
             .map(|i| match i {
-                Item::Frame(f) => Some(view(f).len()).filter(|&n| n <= COPY_MAX).unwrap_or(0),
+                Item::Frame(f) => Some(view.of(f).len())
+                    .filter(|&n| n <= COPY_MAX)
+                    .unwrap_or(0),
                 _ => 0,
             })
             .sum();
@@ -118,6 +141,7 @@ impl Plan {
             parts: Vec::with_capacity(items.len() * 2 + 1),
             owned: Vec::new(),
             len: 0,
+            view,
         }
     }
 
@@ -176,17 +200,12 @@ impl Plan {
     }
 
     /// Appends the plan's slices to `out`, borrowed from it and from `items` (the batch it
-    /// was made for, read through the plan's `view`).
-    pub fn slices<'a>(
-        &'a self,
-        items: &'a Batch,
-        view: impl Fn(&'a Frame) -> &'a [u8],
-        out: &mut Vec<&'a [u8]>,
-    ) {
+    /// was made for, read through the plan's view).
+    pub fn slices<'a>(&'a self, items: &'a Batch, out: &mut Vec<&'a [u8]>) {
         out.extend(self.parts.iter().map(|part| match *part {
             Part::Head(a, b) => &self.head[a..b],
             Part::Frame { index, from, to } => match items.get(index) {
-                Some(Item::Frame(f)) => view(f).get(from..to).unwrap_or_default(),
+                Some(Item::Frame(f)) => self.view.of(f).get(from..to).unwrap_or_default(),
                 _ => &[],
             },
             Part::Owned(i) => &self.owned[i][..],
@@ -194,7 +213,7 @@ impl Plan {
     }
 
     /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch); the
-    /// plan's view must be [`payload`].
+    /// plan's view must be [`View::Payload`] (else nothing of the frames is in it).
     pub fn into_chunks(self, items: &Batch) -> Chunks {
         let head = self.head.freeze();
         let mut chunks = Chunks::default();
@@ -202,7 +221,9 @@ impl Plan {
             chunks.push(match part {
                 Part::Head(a, b) => head.slice(a..b),
                 Part::Frame { index, from, to } => match items.get(index) {
-                    Some(Item::Frame(f)) if to <= f.payload.len() => f.payload.slice(from..to),
+                    Some(Item::Frame(f)) if self.view == View::Payload && to <= f.payload.len() => {
+                        f.payload.slice(from..to)
+                    }
                     _ => continue,
                 },
                 Part::Owned(i) => self.owned[i].clone(),
@@ -216,11 +237,13 @@ impl Plan {
 /// its first poll: a socket that takes the whole batch at once (the usual case for a player
 /// keeping up) costs no timer-wheel entry, clock read or scheduler-handle clone. Errors:
 /// the write's, or `TimedOut` ("write timed out").
-pub async fn within<F: Future<Output = io::Result<()>>>(
+///
+/// `write` is a trait object, so one copy serves every write (the binary's size counts on
+/// routers).
+pub async fn within(
     limit: Duration,
-    write: F,
+    mut write: Pin<&mut (dyn Future<Output = io::Result<()>> + Send)>,
 ) -> io::Result<()> {
-    let mut write = std::pin::pin!(write);
     if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
         return r;
     }
@@ -319,14 +342,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stuck_write_times_out_and_a_quick_one_needs_no_timer() {
-        let quick = within(Duration::from_millis(10), async { Ok(()) }).await;
+        let quick = within(Duration::from_millis(10), std::pin::pin!(async { Ok(()) })).await;
         assert!(quick.is_ok());
-        let stuck = within(Duration::from_secs(30), std::future::pending()).await;
+        let stuck = within(
+            Duration::from_secs(30),
+            std::pin::pin!(std::future::pending()),
+        )
+        .await;
         assert_eq!(stuck.unwrap_err().kind(), io::ErrorKind::TimedOut);
-        let slow = within(Duration::from_secs(30), async {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok(())
-        })
+        let slow = within(
+            Duration::from_secs(30),
+            std::pin::pin!(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            }),
+        )
         .await;
         assert!(slow.is_ok());
     }
@@ -347,7 +377,7 @@ mod tests {
     fn a_plan_borrows_big_payloads_and_copies_small_ones() {
         let big: &'static [u8] = &[7u8; COPY_MAX + 2];
         let items = batch(&[b"tiny", big]);
-        let mut plan = Plan::for_batch(&items, payload);
+        let mut plan = Plan::for_batch(&items, View::Payload);
         plan.put(|h| h.extend_from_slice(b"H1"));
         plan.frame(0, b"tiny", 0, 4);
         plan.put(|h| h.extend_from_slice(b"H2"));
@@ -374,7 +404,7 @@ mod tests {
         assert_eq!(plan.len(), want.len());
 
         let mut slices = Vec::new();
-        plan.slices(&items, payload, &mut slices);
+        plan.slices(&items, &mut slices);
         assert_eq!(slices.concat(), want);
         assert!(
             slices[1].as_ptr() == big[1..].as_ptr(),
@@ -394,33 +424,33 @@ mod tests {
     }
 
     #[test]
-    fn owned_parts_and_a_view_other_than_the_payload() {
-        let big: &'static [u8] = &[3u8; COPY_MAX + 10];
+    fn owned_parts_and_a_chunked_view() {
+        let big: &'static [u8] = &[3u8; 300];
         let items = batch(&[big]);
-        // A view that skips the payload's first 10 bytes (as a chunked view differs from
-        // the payload).
-        fn view(f: &Frame) -> &[u8] {
-            f.payload.get(10..).unwrap_or_default()
-        }
+        // 300 bytes in chunks of 128: two continuation headers interleaved.
+        let view = View::Chunked(128);
         let mut plan = Plan::for_batch(&items, view);
         plan.owned(Bytes::from_static(b"status"));
         plan.owned(Bytes::new());
-        let viewed = view(match items.get(0) {
-            Some(Item::Frame(f)) => f,
-            _ => unreachable!(),
-        });
-        plan.frame(0, viewed, 0, viewed.len());
+        let Some(Item::Frame(f)) = items.get(0) else {
+            unreachable!()
+        };
+        let chunked = view.of(f);
+        assert_eq!(chunked.len(), 302);
+        plan.frame(0, chunked, 0, chunked.len());
         assert_eq!(plan.parts(), 2, "an empty buffer is no part");
+        assert_eq!(plan.len(), 6 + 302);
         let mut slices = Vec::new();
-        plan.slices(&items, view, &mut slices);
-        assert_eq!(slices[0], b"status");
-        assert_eq!(slices[1], &big[10..], "the view's COPY_MAX bytes, copied");
-        assert_eq!(plan.len(), 6 + COPY_MAX);
+        plan.slices(&items, &mut slices);
+        assert_eq!(slices, [&b"status"[..], chunked]);
+        assert_eq!(View::Payload.of(f), big);
+        // Shared bytes are the payload's only: a chunked plan's frames are not in them.
+        assert_eq!(plan.into_chunks(&items).len(), 6);
     }
 
     #[test]
     fn an_empty_plan_writes_nothing() {
-        let mut plan = Plan::for_batch(&Batch::default(), payload);
+        let mut plan = Plan::for_batch(&Batch::default(), View::Payload);
         plan.put(|_| ());
         assert!(plan.is_empty() && plan.parts.is_empty());
     }

@@ -1,14 +1,46 @@
-//! Decides, when the tests are compiled, which checks cannot run on this machine, so that
-//! `cargo test` reports them as `ignored` with the reason instead of a silent `ok`.
+//! Two jobs. First, it gzips the web console's files (`www/console/`) into `OUT_DIR/console/`,
+//! where `src/app/http/console.rs` embeds them from (served with `Content-Encoding: gzip`).
+//!
+//! Second, it decides, when the tests are compiled, which checks cannot run on this machine,
+//! so that `cargo test` reports them as `ignored` with the reason instead of a silent `ok`.
 //!
 //! For every program an interop test needs and is not on `PATH` (and every board that
 //! `board/build.sh` has not built) it sets `--cfg srsd_missing="NAME"`; a test then carries
 //! `#[cfg_attr(srsd_missing = "ffmpeg", ignore = "ffmpeg not installed")]`. Under
 //! `SRSD_REQUIRE_INTEROP=1` (CI) nothing is ever missing here, so those tests run and fail at
-//! their own check when a program really is absent. Nothing here touches the server binary:
-//! the cfg is read by `tests/` only.
+//! their own check when a program really is absent. That cfg is read by `tests/` only.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// The web console's files, embedded gzip-compressed (the list console.rs serves).
+const CONSOLE: &[&str] = &[
+    "index.html",
+    "console.js",
+    "console.css",
+    "play.html",
+    "play.js",
+];
+
+/// Writes `OUT_DIR/console/NAME.gz` for every console file: best compression, no file name
+/// and a zero time in the gzip header, so the same sources give the same bytes.
+fn gzip_console() {
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("console");
+    std::fs::create_dir_all(&out).expect("create OUT_DIR/console");
+    for name in CONSOLE {
+        let src = root.join("www/console").join(name);
+        println!("cargo::rerun-if-changed={}", src.display());
+        let text = std::fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let mut gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), flate2::Compression::best());
+        gz.write_all(&text).expect("gzip in memory");
+        let bytes = gz.finish().expect("gzip in memory");
+        std::fs::write(out.join(format!("{name}.gz")), bytes).expect("write OUT_DIR/console");
+    }
+}
 
 /// Programs the interop, board and packaging tests run.
 const PROGRAMS: &[&str] = &[
@@ -38,6 +70,7 @@ const BOARDS: &[&str] = &["x86_64", "armhf", "aarch64", "mips", "mipsel"];
 const NGINX_RTMP: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
 fn main() {
+    gzip_console();
     let names: Vec<String> = PROGRAMS
         .iter()
         .map(|p| p.to_string())

@@ -75,6 +75,12 @@ fn parse(buf: &[u8]) -> Resp {
     {
         body = dechunk(&body);
     }
+    if head.to_ascii_lowercase().contains("content-encoding: gzip") {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+            .expect("a gzip body");
+        body = text;
+    }
     Resp { status, head, body }
 }
 
@@ -1266,7 +1272,18 @@ async fn console_routes_auth_and_the_stream_index() {
     for f in ["console.js", "console.css", "play.html", "play.js"] {
         let r = request(api, "GET", &format!("/console/{f}"), auth).await;
         assert_eq!(r.status, 200, "{f}");
+        // Embedded gzip-compressed, served as such to a client that takes gzip.
+        assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"), "{f}");
+        let src = std::fs::read(format!("{}/www/console/{f}", env!("CARGO_MANIFEST_DIR")));
+        assert_eq!(r.body, src.unwrap(), "{f}");
     }
+    let gzip = format!("{auth}Accept-Encoding: gzip, deflate\r\n");
+    let r = request(api, "GET", "/console/console.js", &gzip).await;
+    assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"));
+    // A client that refuses gzip is told why rather than sent bytes it cannot read.
+    let identity = format!("{auth}Accept-Encoding: identity\r\n");
+    let r = request(api, "GET", "/console/console.js", &identity).await;
+    assert_eq!(r.status, 406, "{}", r.text());
     let info = request(api, "GET", "/console/info.json", auth).await.text();
     let j: serde_json::Value = serde_json::from_str(&info).expect("info.json is JSON");
     assert_eq!(j["rtmp_port"], s.addr.port(), "{j}");

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 struct Asset {
     name: &'static str,
     mime: &'static str,
+    /// The file gzip-compressed (by build.rs), served as it is with `Content-Encoding: gzip`.
     body: &'static [u8],
     /// Served by the HTTP server too (the player and what it needs), not only on the API port.
     public: bool,
@@ -37,7 +38,7 @@ macro_rules! asset {
         Asset {
             name: $name,
             mime: $mime,
-            body: include_bytes!(concat!("../../../www/console/", $name)),
+            body: include_bytes!(concat!(env!("OUT_DIR"), "/console/", $name, ".gz")),
             public: $public,
         }
     };
@@ -55,7 +56,7 @@ const ASSETS: &[Asset] = &[
 #[cfg(not(feature = "console"))]
 const ASSETS: &[Asset] = &[];
 
-/// Bytes of the embedded console (0 when built without the `console` feature).
+/// Bytes of the embedded console, compressed (0 when built without the `console` feature).
 pub fn embedded_bytes() -> usize {
     ASSETS.iter().map(|a| a.body.len()).sum()
 }
@@ -155,15 +156,46 @@ async fn serve(
         return static_files::serve(conn, req, root.join("lib"), lib).await;
     }
     match ASSETS.iter().find(|a| a.name == name && (full || a.public)) {
+        Some(_) if !accepts_gzip(req.headers().get(header::ACCEPT_ENCODING)) => text(
+            StatusCode::NOT_ACCEPTABLE,
+            "the console is served gzip-compressed (Accept-Encoding: gzip), as every browser \
+             takes it; its sources are www/console/ in srsd's repository\n",
+        ),
         Some(a) => {
             let mut r = Response::new(Body::full(a.body));
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.mime));
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
         None => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// Whether a request with this `Accept-Encoding` takes a gzip-compressed body (RFC 9110
+/// §12.5.3): without the header any coding is acceptable; with it, `gzip`, `x-gzip` or `*`
+/// must be listed with a nonzero weight (an empty value asks for no coding at all).
+fn accepts_gzip(accept: Option<&HeaderValue>) -> bool {
+    let Some(value) = accept else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    value.split(',').any(|item| {
+        let mut params = item.split(';');
+        let coding = params.next().unwrap_or("").trim();
+        let named = ["gzip", "x-gzip", "*"]
+            .iter()
+            .any(|c| coding.eq_ignore_ascii_case(c));
+        let weight = params
+            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        named && weight > 0.0
+    })
 }
 
 fn redirect(to: &'static str) -> Response<Body> {
@@ -640,6 +672,44 @@ mod tests {
         assert!(embedded_bytes() < 48 * 1024, "{} bytes", embedded_bytes());
         #[cfg(feature = "console")]
         assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
+    }
+
+    #[test]
+    fn gzip_is_served_unless_the_client_refuses_it() {
+        let h = |v: &'static str| Some(HeaderValue::from_static(v));
+        assert!(accepts_gzip(None), "no header: any coding");
+        for yes in [
+            "gzip",
+            "gzip, deflate, br",
+            "br;q=1.0, GZIP;q=0.5",
+            "*",
+            "x-gzip",
+        ] {
+            assert!(accepts_gzip(h(yes).as_ref()), "{yes}");
+        }
+        for no in ["", "identity", "br", "gzip;q=0", "gzip; q=0.0, br", "*;q=0"] {
+            assert!(!accepts_gzip(h(no).as_ref()), "{no}");
+        }
+    }
+
+    /// The embedded bytes are the www/console files, gzip-compressed.
+    #[cfg(feature = "console")]
+    #[test]
+    fn embedded_assets_are_the_sources_compressed() {
+        use std::io::Read;
+        for a in ASSETS {
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(a.body)
+                .read_to_end(&mut text)
+                .unwrap();
+            let src = concat!(env!("CARGO_MANIFEST_DIR"), "/www/console/");
+            assert_eq!(
+                text,
+                std::fs::read(format!("{src}{}", a.name)).unwrap(),
+                "{}",
+                a.name
+            );
+        }
     }
 
     #[test]

@@ -282,8 +282,8 @@ http module serves with sendfile.
 
 ![players vs CPU and RSS](bench.svg)
 
-The machine is shared: figures move between runs (RTMP at 350 ms against the bare writer at
-1000 players: 1.31× in this run, 1.60× in a run of the same code an hour before it). Compare
+The machine is shared: CPU figures move between runs of the same code (RTMP at 350 ms against
+the bare writer at 1000 players has measured from 1.3× to 1.6× on one binary). Compare
 figures of one run.
 The musl board build is measured in [bench-musl.md](bench-musl.md).
 

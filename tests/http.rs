@@ -750,7 +750,11 @@ async fn http_flv_viewer_gets_header_tags_and_can_be_kicked() {
         .collect();
     assert_eq!(flv.len(), 2, "both viewers are registered");
     for (c, (v, _)) in flv.iter().zip(&mut viewers) {
-        assert!(c.bytes().1 >= want as u64, "bytes sent are counted");
+        // Counts reach the client table at most once a second (stats::BYTES_EVERY).
+        assert!(
+            wait_for(T, || c.bytes().1 >= want as u64).await,
+            "bytes sent are counted"
+        );
         let j = request(api, "DELETE", &format!("/api/v1/clients/{}", c.id), "")
             .await
             .text();

@@ -124,6 +124,10 @@ pub struct Source {
     publishing: AtomicBool,
     /// Context id of the publisher (0 = none), for the API.
     publisher_cid: AtomicU32,
+    /// Counts the times every waiting consumer was taken at once (publish, unpublish):
+    /// a consumer's registration made before a change of it may be gone (see [`Armed`]).
+    /// Changed under the source's lock.
+    drained: AtomicU32,
 }
 
 struct Inner {
@@ -175,6 +179,18 @@ struct ReaderSlot {
     reader: Reader,
     /// Where this consumer's waker is registered with the source.
     registered: Registered,
+    /// A merged write's wait this consumer registered (see [`Armed`]).
+    armed: Option<Armed>,
+}
+
+/// A merged write's wait registered with the source: until `at`, nothing takes it from the
+/// source's list but a publish or unpublish (which bumps `Source::drained`), so a poll before
+/// `at` with the same waker and the same count is answered `Pending` without the source's
+/// lock — the poll that follows every player's write.
+struct Armed {
+    at: std::time::Instant,
+    drained: u32,
+    waker: Waker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +233,7 @@ impl Source {
             consumers_count: AtomicUsize::new(0),
             publishing: AtomicBool::new(false),
             publisher_cid: AtomicU32::new(0),
+            drained: AtomicU32::new(0),
         }
     }
 
@@ -294,7 +311,7 @@ impl Source {
         i.tracks = Tracks::default();
         i.expects_video = false;
         i.log.push_control(Item::Published);
-        let woken = i.wakers.take_all();
+        let woken = self.take_all_wakers(&mut i);
         self.publishing.store(true, Ordering::Release);
         self.publisher_cid.store(id, Ordering::Relaxed);
         drop(i);
@@ -316,13 +333,20 @@ impl Source {
             i.tracks = Tracks::default();
             i.expects_video = false;
             i.log.push_control(Item::Unpublished);
-            let woken = i.wakers.take_all();
+            let woken = self.take_all_wakers(&mut i);
             self.publishing.store(false, Ordering::Release);
             self.publisher_cid.store(0, Ordering::Relaxed);
             drop(i);
             woken.into_iter().for_each(Waker::wake);
         }
         self.release_if_idle();
+    }
+
+    /// Takes every waiting consumer's waker (under the source's lock), counted in
+    /// `drained`.
+    fn take_all_wakers(&self, i: &mut Inner) -> Vec<Waker> {
+        self.drained.fetch_add(1, Ordering::Release);
+        i.wakers.take_all()
     }
 
     fn release_if_idle(&self) {
@@ -357,6 +381,7 @@ impl Source {
             reader: Mutex::new(ReaderSlot {
                 reader,
                 registered: Registered::No,
+                armed: None,
             }),
         });
         i.consumers.push(shared.clone());
@@ -561,7 +586,8 @@ impl Consumer {
     ) -> bool {
         let mut batch = Batch::from_vec(std::mem::take(out));
         let when = not_before.map(WriteTime::at);
-        std::future::poll_fn(|cx| self.poll(cx, &mut batch, max_bytes, when, false)).await;
+        std::future::poll_fn(|cx| self.poll(cx, &mut batch, max_bytes, when, false, &|_| None))
+            .await;
         let more = batch.more();
         *out = batch.into_vec();
         more
@@ -584,14 +610,19 @@ impl Consumer {
     /// time and message count), it reads nothing before that time and is woken by the first
     /// append at or after it that leaves enough to read ([`WriteTime`]): no timer of its
     /// own. A publish or unpublish event is read at once. One consumer is polled by one task.
+    ///
+    /// `then` gives, from the time of a read that took everything, the merged write's time
+    /// that will follow it: the wait for it is registered under the read's lock, and the
+    /// poll after the write (with that time as `when`) takes no lock of the source.
     pub fn poll_batch(
         &self,
         cx: &mut Context<'_>,
         out: &mut Batch,
         max_bytes: usize,
         when: Option<WriteTime>,
+        then: &dyn Fn(Instant) -> Option<WriteTime>,
     ) -> Poll<()> {
-        self.poll(cx, out, max_bytes, when, true)
+        self.poll(cx, out, max_bytes, when, true, then)
     }
 
     fn poll(
@@ -601,15 +632,25 @@ impl Consumer {
         max_bytes: usize,
         when: Option<WriteTime>,
         share: bool,
+        then: &dyn Fn(Instant) -> Option<WriteTime>,
     ) -> Poll<()> {
         let mut slot = lock(&self.shared.reader);
+        if let (Some(w), Some(a)) = (when, &slot.armed) {
+            if a.at == w.at
+                && a.drained == self.source.drained.load(Ordering::Acquire)
+                && a.waker.will_wake(cx.waker())
+                && Instant::now() < w.at
+            {
+                return Poll::Pending;
+            }
+        }
         let mut i = lock(&self.source.inner);
         let slot = &mut *slot;
         let cursor = slot.reader.cursor();
         if let Some(w) = when.filter(|_| !i.log.control_pending(cursor)) {
             let now = Instant::now();
             if now < w.at {
-                i.wakers.wait_until(&mut slot.registered, w.at, cx.waker());
+                self.arm(slot, &mut i, w.at, cx.waker());
                 return Poll::Pending;
             }
             // Unread entries (more for a reader that fell out of the log: it reads).
@@ -622,10 +663,36 @@ impl Consumer {
             }
         }
         if self.read(slot, &mut i, out, max_bytes, share) > 0 {
+            if !out.more() {
+                let now = Instant::now();
+                if let Some(next) = then(now).filter(|t| now < t.at) {
+                    self.arm(slot, &mut i, next.at, cx.waker());
+                }
+            }
             return Poll::Ready(());
         }
         i.wakers.wait(&mut slot.registered, cx.waker());
         Poll::Pending
+    }
+
+    /// Registers a merged write's wait until `at` (under the source's lock) and remembers it
+    /// (see [`Armed`]).
+    fn arm(&self, slot: &mut ReaderSlot, i: &mut Inner, at: Instant, waker: &Waker) {
+        i.wakers.wait_until(&mut slot.registered, at, waker);
+        let drained = self.source.drained.load(Ordering::Acquire);
+        match &mut slot.armed {
+            Some(a) if a.waker.will_wake(waker) => {
+                a.at = at;
+                a.drained = drained;
+            }
+            armed => {
+                *armed = Some(Armed {
+                    at,
+                    drained,
+                    waker: waker.clone(),
+                })
+            }
+        }
     }
 
     fn read(

@@ -438,18 +438,18 @@ fn merged_readers_wait_for_their_time_but_not_for_an_unpublish() {
     ));
     // The Published event: at once.
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, later)
+        .poll_batch(&mut cx, &mut out, usize::MAX, later, &|_| None)
         .is_ready());
     assert!(matches!(out.iter().next(), Some(Item::Published)));
     out.clear(0);
     publish_gop(&p, 0, 3);
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, later)
+        .poll_batch(&mut cx, &mut out, usize::MAX, later, &|_| None)
         .is_pending());
     assert!(out.is_empty(), "frames wait for the merged write");
     drop(p);
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, later)
+        .poll_batch(&mut cx, &mut out, usize::MAX, later, &|_| None)
         .is_ready());
     assert!(matches!(out.iter().last(), Some(Item::Unpublished)));
     assert_eq!(
@@ -485,7 +485,9 @@ fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
     let mut out = Batch::default();
     // The Published event and a first GOP: read at once (no merged write yet).
     publish_gop(&p, 0, 1);
-    assert!(c.poll_batch(&mut cx, &mut out, usize::MAX, None).is_ready());
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, None, &|_| None)
+        .is_ready());
     out.clear(0);
     let now = Instant::now();
     let when = Some(WriteTime {
@@ -498,14 +500,16 @@ fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
         for k in 0..append {
             p.push(MediaKind::Audio, 100 + k, Bytes::from_static(&[0xAF, 1, 9]));
         }
-        let r = c.poll_batch(&mut cx, &mut out, usize::MAX, when);
+        let r = c.poll_batch(&mut cx, &mut out, usize::MAX, when, &|_| None);
         assert_eq!(r.is_ready(), ready, "round {n}");
         assert_eq!(woken(), wakes, "round {n}");
     }
     // The fifth unread message wakes the player once, and it reads all five.
     p.push(MediaKind::Audio, 200, Bytes::from_static(&[0xAF, 1, 9]));
     assert_eq!(woken(), 1);
-    assert!(c.poll_batch(&mut cx, &mut out, usize::MAX, when).is_ready());
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &|_| None)
+        .is_ready());
     assert_eq!(frames(&out.into_vec()).len(), 5);
 
     // Fewer messages than that: the limit. Appends before it wake no one; the periodic
@@ -519,7 +523,7 @@ fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
     });
     p.push(MediaKind::Audio, 300, Bytes::from_static(&[0xAF, 1, 9]));
     assert!(c
-        .poll_batch(&mut cx, &mut out, usize::MAX, when)
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &|_| None)
         .is_pending());
     p.push(MediaKind::Audio, 320, Bytes::from_static(&[0xAF, 1, 9]));
     assert_eq!(woken(), 1, "two messages of nine");
@@ -533,6 +537,79 @@ fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
         more_than: 8,
         until: until - Duration::from_millis(500),
     });
-    assert!(c.poll_batch(&mut cx, &mut out, usize::MAX, past).is_ready());
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, past, &|_| None)
+        .is_ready());
     assert_eq!(frames(&out.into_vec()).len(), 2);
+}
+
+/// A read that takes everything registers the merged write that follows it (`then`): the
+/// poll after the write is answered without the source's lock, the first append at or after
+/// that time wakes the player, and a publish or unpublish in between is not missed.
+#[test]
+fn a_read_arms_the_next_merged_write() {
+    use std::time::{Duration, Instant};
+    let hub = Hub::new();
+    let src = hub.source(&key(), SourceOptions::default());
+    let c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
+    let p = src.publish(1).unwrap();
+    let count = std::sync::Arc::new(Count(Default::default()));
+    let waker = std::task::Waker::from(count.clone());
+    let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut out = Batch::default();
+    publish_gop(&p, 0, 1);
+    let at = Instant::now() + Duration::from_millis(40);
+    let then = move |_: Instant| Some(WriteTime::at(at));
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, None, &then)
+        .is_ready());
+    out.clear(0);
+    // After the write: its time has not come.
+    let when = Some(WriteTime::at(at));
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &then)
+        .is_pending());
+    p.push(MediaKind::Audio, 100, Bytes::from_static(&[0xAF, 1, 9]));
+    assert_eq!(woken(), 0, "an append before the write's time wakes nobody");
+    std::thread::sleep(Duration::from_millis(50));
+    p.push(MediaKind::Audio, 150, Bytes::from_static(&[0xAF, 1, 9]));
+    assert_eq!(
+        woken(),
+        1,
+        "the first append at or after it wakes the player"
+    );
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &then)
+        .is_ready());
+    assert_eq!(frames(&out.into_vec()).len(), 2);
+
+    // Armed for a time far off, then the stream is unpublished: the player is woken and
+    // reads the event at once.
+    let mut out = Batch::default();
+    p.push(MediaKind::Audio, 200, Bytes::from_static(&[0xAF, 1, 9]));
+    let far = Instant::now() + Duration::from_secs(60);
+    let then = move |_: Instant| Some(WriteTime::at(far));
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, None, &then)
+        .is_ready());
+    out.clear(0);
+    let when = Some(WriteTime::at(far));
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &then)
+        .is_pending());
+    drop(p);
+    assert_eq!(woken(), 2, "the unpublish wakes the armed player");
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &then)
+        .is_ready());
+    assert!(matches!(out.iter().last(), Some(Item::Unpublished)));
+    // And a publish after it: the next read is not held by the old registration.
+    let mut out = Batch::default();
+    let p = src.publish(2).unwrap();
+    assert!(c
+        .poll_batch(&mut cx, &mut out, usize::MAX, when, &then)
+        .is_ready());
+    assert!(matches!(out.iter().next(), Some(Item::Published)));
+    drop(p);
 }

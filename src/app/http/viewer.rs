@@ -261,7 +261,19 @@ impl Viewer {
         // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
         let mut primed = false;
         let mut next_write: Option<tokio::time::Instant> = None;
+        // When the byte count next reaches the client table (runtime::stats::BYTES_EVERY).
+        let mut bytes_due = std::time::Instant::now();
         let why: io::Result<&str> = loop {
+            // The merged write after a read that takes everything (as set below): registered
+            // with the read, so the poll after the write takes no source lock.
+            let then = |now: std::time::Instant| {
+                let next = crate::app::runtime::merge::next_write(
+                    tokio::time::Instant::from_std(now),
+                    mw_latency,
+                    false,
+                );
+                next.filter(|_| primed).map(|t| WriteTime::at(t.into_std()))
+            };
             tokio::select! {
                 // The batch first: a wake-up for it polls nothing else.
                 biased;
@@ -270,7 +282,7 @@ impl Viewer {
                 // append at or after it wakes the viewer (no timer per viewer). The first
                 // media (metadata, sequence headers, GOP cache) goes out at once.
                 _ = std::future::poll_fn(|cx| {
-                    consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())))
+                    consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())), &then)
                 }) => {}
                 _ = std::future::poll_fn(|cx| out.poll_gone(cx)) => break Ok("viewer left"),
                 _ = &mut shut => break Ok("server shutdown"),
@@ -394,7 +406,10 @@ impl Viewer {
             }
             if !plan.is_empty() {
                 match out.send(plan, &items).await {
-                    Ok(()) => stat.set_bytes(0, sent),
+                    Ok(()) => {
+                        let now = std::time::Instant::now();
+                        stat.set_bytes_every(0, sent, now, &mut bytes_due);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => break Err(e),
                     Err(_) => break Ok("viewer left"),
                 }
@@ -416,6 +431,7 @@ impl Viewer {
                 reported_drops = drops;
             }
         };
+        stat.set_bytes(0, sent);
         match why {
             Ok(why) => ::log::info!("{} {key} viewer {ip} closed: {why}", format.label()),
             Err(e) => ::log::warn!("{} {key} viewer {ip} closed: {e}", format.label()),

@@ -194,6 +194,8 @@ async fn serve_inner(
     // Grows to one batch (at most MAX_BATCH_ITEMS) and shrinks back after a burst.
     let mut items = Batch::default();
     let mut idle_since = Instant::now();
+    // When the byte counts next reach the client table (runtime::stats::BYTES_EVERY).
+    let mut bytes_due = idle_since.into_std();
     let mut next_pithy = Instant::now() + PITHY;
     // One timer for the connection's life, moved only when its deadline changes: arming a
     // new timer on every wake-up costs more than the write it precedes.
@@ -252,9 +254,19 @@ async fn serve_inner(
             timer.as_mut().reset(deadline);
         }
         let publishing = matches!(conn.role, Role::Publishing(_));
-        let (playing, merge_at) = match &conn.role {
-            Role::Playing(p) if !p.paused => (Some(&p.consumer), p.next_write),
-            _ => (None, None),
+        let (playing, merge_at, merge) = match &conn.role {
+            Role::Playing(p) if !p.paused => (
+                Some(&p.consumer),
+                p.next_write,
+                p.primed.then_some((p.mw_latency, p.mw_msgs)),
+            ),
+            _ => (None, None, None),
+        };
+        // The merged write after a read that takes everything (as `after_write` will set
+        // it): registered with the read, so the poll after the write takes no source lock.
+        let then = |now: std::time::Instant| {
+            let (mw, msgs) = merge?;
+            crate::app::runtime::merge::next_player_write(Instant::from_std(now), mw, msgs, false)
         };
         // Biased, queue first: a player woken for a frame writes it without polling the
         // socket's read side, the timers or the shutdown signals (each poll of them costs a
@@ -264,7 +276,7 @@ async fn serve_inner(
             // Merged writes: nothing is read before the next write time (mw_latency); the
             // stream's first append at or after it wakes the player (no timer per player).
             _ = std::future::poll_fn(|cx| match playing {
-                Some(c) => c.poll_batch(cx, &mut items, play::WRITE_BATCH_BYTES, merge_at),
+                Some(c) => c.poll_batch(cx, &mut items, play::WRITE_BATCH_BYTES, merge_at, &then),
                 None => std::task::Poll::Pending,
             }) => {
                 // Boxed: a write's state (its buffers, the write timeout) exists only while it
@@ -295,11 +307,18 @@ async fn serve_inner(
                 Err(e) => break Err(e.into()),
             },
         }
-        stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
+        let now = Instant::now();
+        stat.set_bytes_every(
+            conn.session.bytes_received(),
+            conn.bytes_out,
+            now.into_std(),
+            &mut bytes_due,
+        );
         if !matches!(conn.role, Role::Idle) {
-            idle_since = Instant::now();
+            idle_since = now;
         }
     };
+    stat.set_bytes(conn.session.bytes_received(), conn.bytes_out);
     if let Role::Publishing(p) = &conn.role {
         log::info!("unpublish {} (publisher left)", p.key);
     }

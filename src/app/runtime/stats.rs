@@ -98,6 +98,12 @@ pub struct ClientStat {
     pub kick: Notify,
 }
 
+/// How often a connection's running byte counts reach its [`ClientStat`]: the API samples
+/// them every 5 s for its 30 s kbps figures, so a second's lag does not show, and a player's
+/// batch does not take its client's lock each time. A connection sets its last counts when it
+/// ends (on_close's `send_bytes`).
+pub const BYTES_EVERY: Duration = Duration::from_secs(1);
+
 impl ClientStat {
     pub fn info(&self) -> ClientInfo {
         lock(&self.info).clone()
@@ -110,6 +116,15 @@ impl ClientStat {
     /// Sets the absolute byte counts (the connection owns the running totals).
     pub fn set_bytes(&self, recv: u64, send: u64) {
         *lock(&self.counters) = Counters { recv, send };
+    }
+
+    /// [`ClientStat::set_bytes`] at most once per [`BYTES_EVERY`]: `next` is the caller's
+    /// time the next update is due (start it at a time already past).
+    pub fn set_bytes_every(&self, recv: u64, send: u64, now: Instant, next: &mut Instant) {
+        if now >= *next {
+            self.set_bytes(recv, send);
+            *next = now + BYTES_EVERY;
+        }
     }
 
     pub fn add_bytes(&self, recv: u64, send: u64) {

@@ -6,6 +6,7 @@
 use super::live::{stream_tracks, Format};
 use super::{Conn, LiveGuard};
 use crate::app::runtime::body::Chunks;
+use crate::app::runtime::quiet::{stop_signals, Quiet, Stop};
 use crate::app::runtime::stats::{ClientGuard, ClientType};
 use crate::app::runtime::writev::{within, write_all_vectored, Plan, View};
 use crate::app::session;
@@ -238,10 +239,8 @@ impl Viewer {
         // Made once: nothing registers with the shared shutdown channel, the kick or the
         // socket per batch.
         let mut out = sink.into_out();
-        let shut = shutdown.changed();
-        tokio::pin!(shut);
-        let kicked = stat.kick.notified();
-        tokio::pin!(kicked);
+        let stop = Quiet::new(stop_signals(&mut shutdown, &stat.kick));
+        tokio::pin!(stop);
         // FLV: the header's audio/video flags must be true (ffprobe probes a video-only
         // stream flagged 0x05 for 30 s waiting for audio), so it waits for the first media
         // frame; metadata and sequence headers before it are held (a few items).
@@ -285,11 +284,13 @@ impl Viewer {
                     consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())), &then)
                 }) => {}
                 _ = std::future::poll_fn(|cx| out.poll_gone(cx)) => break Ok("viewer left"),
-                _ = &mut shut => break Ok("server shutdown"),
-                _ = &mut kicked => {
-                    out.abort();
-                    break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
-                }
+                e = &mut stop => match e {
+                    Stop::Shutdown => break Ok("server shutdown"),
+                    Stop::Kicked => {
+                        out.abort();
+                        break Err(io::Error::new(io::ErrorKind::ConnectionAborted, "kicked by the HTTP API"));
+                    }
+                },
             }
             let more = items.more();
             let mut plan = Plan::for_batch(&items, View::Payload);

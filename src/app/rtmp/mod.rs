@@ -4,6 +4,7 @@
 //! the hub.
 
 use crate::app::hooks::Guard;
+use crate::app::runtime::quiet::{stop_signals, Quiet, Stop};
 use crate::app::runtime::stats::{ClientStat, ClientType};
 use crate::app::session::access::Action;
 use crate::app::session::{self, Denied, Gate};
@@ -205,11 +206,10 @@ async fn serve_inner(
     // Leftover bytes after C2 are the first chunks.
     let mut pending_input = !rbuf.is_empty();
     // Made once, not per wake-up: each new `changed()`/`notified()` future takes a lock to
-    // join a waiter list shared by every connection, a cost paid per frame by every player.
-    let shut = shutdown.changed();
-    tokio::pin!(shut);
-    let kicked = stat.kick.notified();
-    tokio::pin!(kicked);
+    // join a waiter list shared by every connection, a cost paid per frame by every player;
+    // and behind `Quiet`, polled again only when one of them fired (runtime::quiet).
+    let stop = Quiet::new(stop_signals(&mut shutdown, &stat.kick));
+    tokio::pin!(stop);
 
     let result: Result<(), ConnError> = loop {
         if pending_input {
@@ -285,8 +285,10 @@ async fn serve_inner(
                     break Err(e.into());
                 }
             }
-            _ = &mut shut => break Err(ConnError::Shutdown),
-            _ = &mut kicked => break Err(ConnError::Kicked),
+            e = &mut stop => break Err(match e {
+                Stop::Shutdown => ConnError::Shutdown,
+                Stop::Kicked => ConnError::Kicked,
+            }),
             _ = &mut timer => {
                 let now = Instant::now();
                 if now >= next_pithy {

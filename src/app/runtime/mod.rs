@@ -15,6 +15,7 @@ pub mod merge;
 pub mod output_status;
 pub mod privilege;
 pub mod procfs;
+pub mod quiet;
 pub mod ready;
 pub mod stats;
 pub mod system;

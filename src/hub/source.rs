@@ -721,13 +721,6 @@ impl Consumer {
         lock(&self.shared.reader).reader.dropped
     }
 
-    /// Payload bytes this consumer has yet to read.
-    pub fn pending_bytes(&self) -> u64 {
-        let slot = lock(&self.shared.reader);
-        let i = lock(&self.source.inner);
-        slot.reader.pending_bytes(&i.log)
-    }
-
     /// The timestamp this consumer sends for `frame`.
     ///
     /// onMetaData goes out at 0 on a rebased timeline, also after a republish: ffmpeg's FLV

@@ -468,23 +468,53 @@ impl std::task::Wake for Count {
     }
 }
 
+/// A published source with one reader that was given a first GOP, and the waker its polls
+/// use, which counts its wake-ups.
+struct Reading {
+    _hub: std::sync::Arc<Hub>,
+    src: std::sync::Arc<Source>,
+    c: Consumer,
+    p: Publisher,
+    count: std::sync::Arc<Count>,
+    waker: std::task::Waker,
+}
+
+impl Reading {
+    fn new() -> Reading {
+        let hub = Hub::new();
+        let src = hub.source(&key(), SourceOptions::default());
+        let c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
+        let p = src.publish(1).unwrap();
+        publish_gop(&p, 0, 1);
+        let count = std::sync::Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        Reading {
+            _hub: hub,
+            src,
+            c,
+            p,
+            count,
+            waker,
+        }
+    }
+
+    fn woken(&self) -> usize {
+        self.count.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// SRS's `mw_msgs`: from its time, a merged write waits for more than `more_than` unread
 /// messages (woken by the append that makes them), or until `until` (the hub's periodic
 /// check wakes it when no such append comes).
 #[test]
 fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
     use std::time::{Duration, Instant};
-    let hub = Hub::new();
-    let src = hub.source(&key(), SourceOptions::default());
-    let c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
-    let p = src.publish(1).unwrap();
-    let count = std::sync::Arc::new(Count(Default::default()));
-    let waker = std::task::Waker::from(count.clone());
-    let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
-    let mut cx = std::task::Context::from_waker(&waker);
+    let r = Reading::new();
+    let (src, c, p) = (&r.src, &r.c, &r.p);
+    let woken = || r.woken();
+    let mut cx = std::task::Context::from_waker(&r.waker);
     let mut out = Batch::default();
     // The Published event and a first GOP: read at once (no merged write yet).
-    publish_gop(&p, 0, 1);
     assert!(c
         .poll_batch(&mut cx, &mut out, usize::MAX, None, &|_| None)
         .is_ready());
@@ -549,16 +579,17 @@ fn merged_readers_wait_for_more_than_mw_msgs_messages_or_until_their_limit() {
 #[test]
 fn a_read_arms_the_next_merged_write() {
     use std::time::{Duration, Instant};
-    let hub = Hub::new();
-    let src = hub.source(&key(), SourceOptions::default());
-    let c = src.subscribe(QueueLimits::default(), TimeJitter::Full);
-    let p = src.publish(1).unwrap();
-    let count = std::sync::Arc::new(Count(Default::default()));
-    let waker = std::task::Waker::from(count.clone());
+    let Reading {
+        _hub,
+        src,
+        c,
+        p,
+        count,
+        waker,
+    } = Reading::new();
     let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
     let mut cx = std::task::Context::from_waker(&waker);
     let mut out = Batch::default();
-    publish_gop(&p, 0, 1);
     let at = Instant::now() + Duration::from_millis(40);
     let then = move |_: Instant| Some(WriteTime::at(at));
     assert!(c

@@ -6,6 +6,9 @@
 #   scripts/bench-vs-nginx.sh                 # 250, 500, 1000 players, 20 s a run (~6 min)
 #   SWEEP="1000" DUR=25 scripts/bench-vs-nginx.sh
 #   HLS_N=500 ...                            # HLS viewers of the HLS comparison (0: none)
+#   WORKERS=0 ...                            # runtime threads of srsd and the bare writer
+#                                            # (1, the default: one thread, as nginx-rtmp's
+#                                            # one process and SRS; 0: one per core)
 #
 # Needs: a release build (cargo build --release, or SRSD=path), ffmpeg (to make the test
 # stream once), nginx with libnginx-mod-rtmp, python3 (table and plot). Everything listens
@@ -26,6 +29,7 @@ HTTP_PORT=${HTTP_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-19351}
 NGINX_HTTP_PORT=${NGINX_HTTP_PORT:-18081}
 HLS_N=${HLS_N:-500}
+WORKERS=${WORKERS:-1}
 FLOOR_PORT=${FLOOR_PORT:-18090}
 NGINX_MODULE=${NGINX_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 OUT=${OUT:-docs}
@@ -54,7 +58,7 @@ listen = ["127.0.0.1:$RTMP_PORT"]
 max_connections = 20000
 chunk_size = 60000
 pid = "$WORK/srsd-$1.pid"
-workers = 0
+workers = $WORKERS
 [log]
 tank = "console"
 level = "warn"
@@ -132,6 +136,7 @@ start() { # KIND MW [hls] [MW_MSGS]
         ;;
     floor)
         "$SRSD" bench floor "$WORK/stream.flv" --listen "127.0.0.1:$FLOOR_PORT" --mw "$2" \
+            --workers "$WORKERS" \
             > "$WORK/floor.log" 2>&1 &
         SERVER=$!
         wait_port "$FLOOR_PORT"
@@ -197,9 +202,10 @@ if [ "$HLS_N" != 0 ]; then
 fi
 
 mkdir -p "$OUT"
-python3 - "$RESULTS" "$OUT" "$MAX" "$DUR" "$AFTER" "$SRSD" "$HLS_N" <<'PY'
+python3 - "$RESULTS" "$OUT" "$MAX" "$DUR" "$AFTER" "$SRSD" "$HLS_N" "$WORKERS" <<'PY'
 import sys, html
-results, out, top, dur, after, srsd, hls_n = sys.argv[1:8]
+results, out, top, dur, after, srsd, hls_n, workers = sys.argv[1:9]
+shape = {"0": "one worker thread per core", "1": "one thread (tokio's current-thread runtime)"}.get(workers, f"{workers} worker threads")
 hls_n = int(hls_n)
 top = int(top)
 rows = []
@@ -266,7 +272,9 @@ machine, {dur} s a run, ramped 5 ms apart. CPU is the server's utime+stime over 
 window, in % of one core; RSS is VmRSS (glibc build: about 1.9 MiB of it are shared libc and
 libm pages). "Bare writer" is `srsd bench floor`: the same file pre-encoded as FLV tags,
 one batch every 350 ms handed to every viewer, one `writev` each, no protocol work: the
-physical floor of this job here. nginx-rtmp runs one process (`master_process off`). HLS:
+physical floor of this job here. srsd (`workers = {workers}`) and the bare writer
+(`--workers {workers}`) run on the same runtime: {shape}. nginx-rtmp runs one process
+(`master_process off`). HLS:
 {hls_n} `srsd bench hls` clients (playlist polled every half target duration, each new
 segment fetched once, keep-alive) of the same stream, 2 s segments, a 10 s window; srsd
 serves them from memory (`hls.storage = "memory"`), nginx-rtmp writes files that nginx's

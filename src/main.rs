@@ -160,16 +160,7 @@ fn main() -> ExitCode {
             None => "(embedded default)".into(),
         }
     );
-    let mut rt = if config.workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if config.workers > 1 {
-            b.worker_threads(config.workers as usize);
-        }
-        b
-    };
-    let rt = match rt.enable_all().build() {
+    let rt = match srsd::app::runtime::tasks::runtime_builder(config.workers as usize).build() {
         Ok(rt) => rt,
         Err(e) => return startup.fail(&format!("cannot start the runtime: {e}")),
     };

@@ -9,7 +9,7 @@
 //! encoding, no queue policy, no timestamps rewritten. `srsd bench flv` pointed at it, with
 //! `--pid` of this process, gives the CPU and memory that srsd's fan-out is compared with.
 
-use super::{option_value, parsed, runtime};
+use super::{option_value, parsed, runtime_with};
 use crate::protocol::flv::{self, FlvDecoder};
 use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice};
@@ -21,13 +21,15 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 const USAGE: &str = "\
-usage: srsd bench floor FILE.flv --listen HOST:PORT [--mw MS] [--duration SECS]
+usage: srsd bench floor FILE.flv --listen HOST:PORT [--mw MS] [--workers N] [--duration SECS]
 
 Serves FILE.flv (looped, paced by its timestamps) to every HTTP client of HOST:PORT as one
 endless FLV body, batched every MS milliseconds (default 350; 0 = a write per tag), one
 writev per viewer per batch and no other work: the floor srsd's fan-out is measured against.
   --listen HOST:PORT  where to listen (127.0.0.1 only in tests)
   --mw MS             batching interval (default 350)
+  --workers N         runtime threads as srsd's `workers`: 0 = one per core (default),
+                      1 = one thread (tokio's current-thread runtime), N = N threads
   --duration SECS     stop after this long (default: run until killed)";
 
 /// Batches a slow viewer may lag behind before it skips ahead (the channel's capacity).
@@ -39,6 +41,7 @@ struct Args {
     file: String,
     listen: String,
     mw: Duration,
+    workers: usize,
     duration: Option<Duration>,
 }
 
@@ -48,11 +51,13 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
     }
     let (mut file, mut listen, mut mw, mut duration) =
         (None, None, Duration::from_millis(350), None);
+    let mut workers = 0;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--listen" => listen = Some(option_value::<String>("--listen", &mut it)?),
             "--mw" => mw = Duration::from_millis(option_value::<u64>("--mw", &mut it)?),
+            "--workers" => workers = option_value::<usize>("--workers", &mut it)?,
             "--duration" => {
                 let secs: f64 = option_value("--duration", &mut it)?;
                 duration = Some(
@@ -69,6 +74,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         file: file.ok_or("need an FLV file")?,
         listen: listen.ok_or("need --listen HOST:PORT")?,
         mw,
+        workers,
         duration,
     }))
 }
@@ -130,7 +136,9 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let Some(rt) = runtime(true) else { return 1 };
+    let Some(rt) = runtime_with(args.workers) else {
+        return 1;
+    };
     rt.block_on(async move {
         let listener = match TcpListener::bind(&args.listen).await {
             Ok(l) => l,
@@ -260,4 +268,40 @@ async fn write_batch(w: &mut TcpStream, parts: &[Bytes]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core_and_take_a_count() {
+        let a = parse(&args(&["s.flv", "--listen", "127.0.0.1:1"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.workers, 0);
+        let a = parse(&args(&[
+            "s.flv",
+            "--listen",
+            "127.0.0.1:1",
+            "--workers",
+            "1",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.workers, 1);
+        assert!(parse(&args(&[
+            "s.flv",
+            "--listen",
+            "127.0.0.1:1",
+            "--workers",
+            "x"
+        ]))
+        .is_err());
+        assert!(parse(&args(&["s.flv", "--listen", "127.0.0.1:1", "--workers"])).is_err());
+    }
 }

@@ -96,12 +96,13 @@ fn option_value<T: std::str::FromStr>(
 
 /// A tokio runtime for a tool; `None` (after printing why) when it cannot be built.
 fn runtime(multi_thread: bool) -> Option<tokio::runtime::Runtime> {
-    let mut b = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    match b.enable_all().build() {
+    runtime_with(if multi_thread { 0 } else { 1 })
+}
+
+/// A runtime shaped as the server's is by its `workers` setting
+/// ([`crate::app::runtime::tasks::runtime_builder`]).
+fn runtime_with(workers: usize) -> Option<tokio::runtime::Runtime> {
+    match crate::app::runtime::tasks::runtime_builder(workers).build() {
         Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");

@@ -12,6 +12,23 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// The runtime for `workers` (the config's `workers`): 0 = one worker thread per core, 1 =
+/// tokio's current-thread runtime (the connections share one thread, as SRS's do), N = N
+/// worker threads; every driver (I/O, time) enabled.
+pub fn runtime_builder(workers: usize) -> tokio::runtime::Builder {
+    let mut b = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if workers > 1 {
+            b.worker_threads(workers);
+        }
+        b
+    };
+    b.enable_all();
+    b
+}
+
 /// Cheap to clone: clones count into the same set.
 #[derive(Clone, Default)]
 pub struct Tracker(Arc<Inner>);
@@ -179,5 +196,22 @@ mod tests {
         let dropped = Instant::now();
         drop(owner);
         assert_eq!(waiting.await.unwrap(), dropped);
+    }
+
+    #[test]
+    fn workers_shape_the_runtime() {
+        use tokio::runtime::RuntimeFlavor;
+        let one = runtime_builder(1).build().unwrap();
+        assert_eq!(one.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+        let three = runtime_builder(3).build().unwrap();
+        assert_eq!(three.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        assert_eq!(three.metrics().num_workers(), 3);
+        let auto = runtime_builder(0).build().unwrap();
+        assert_eq!(auto.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        // Every driver is on: a timer and a socket work on the one-thread runtime.
+        one.block_on(async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        });
     }
 }

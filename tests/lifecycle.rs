@@ -302,3 +302,46 @@ async fn a_fast_quit_exits_within_a_second() {
     );
     assert!(log_text(&dir).contains("fast quit"));
 }
+
+/// The periodic client lines (SRS's pithy print, every 10 s) give the client's age as
+/// `time=`, not the server's uptime, and a player that hangs up is logged with what happened
+/// (the OS's words for a reset; "closed the connection" for a close, not "unexpected end of
+/// file").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_lines_give_the_clients_age_and_how_it_left() {
+    let dir = temp_dir("lifecycle-pithy");
+    let conf = write_config(&dir, "", false);
+    let (mut server, port) = start(&dir, &conf).await;
+    // The server runs a while before its clients come: its uptime and their age differ.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let players = clients(port, 1, true).await;
+    let mut line = None;
+    let found = wait_for(Duration::from_secs(20), || {
+        line = log_text(&dir)
+            .lines()
+            .find(|l| l.contains("-> PLA "))
+            .map(str::to_string);
+        line.is_some()
+    })
+    .await;
+    assert!(found, "a player line within 20 s:\n{}", log_text(&dir));
+    let line = line.unwrap_or_default();
+    let age: u64 = line
+        .split(" time=")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!((9..=12).contains(&age), "the player's age, ~10 s: {line}");
+    // Closed with frames unread: the kernel resets the connection.
+    drop(players);
+    let left = wait_for(T, || {
+        log_text(&dir)
+            .lines()
+            .any(|l| l.contains(" left (Connection reset by peer"))
+    })
+    .await;
+    assert!(left, "the player's reset logged:\n{}", log_text(&dir));
+    signal(&conf, "stop");
+    assert!(exited_within(&mut server, T).await.is_some());
+}

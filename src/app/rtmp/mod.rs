@@ -57,7 +57,9 @@ pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr, cid: 
         // A peer hanging up is ordinary (players stop, benches end): not worth a warning.
         // A player or encoder quitting resets or half-closes its socket: that is how ffmpeg,
         // OBS and VLC leave, not an error worth the OS's wording.
-        Err(ConnError::Peer(e)) => log::info!("client {peer} left ({})", e.kind()),
+        // The error itself ("closed the connection", "Connection reset by peer"), not its
+        // kind: an ordinary close read as "unexpected end of file".
+        Err(ConnError::Peer(e)) => log::info!("client {peer} left ({e})"),
         Err(e) if e.is_ordinary() => log::info!("client {peer} closed: {e}"),
         Err(e) => log::warn!("client {peer} closed: {e}"),
     }
@@ -545,17 +547,17 @@ impl Conn<'_> {
         let ikbps = ((inb - last.1) as f64 * 8.0 / 1000.0 / secs) as u64;
         let okbps = ((outb.saturating_sub(last.2)) as f64 * 8.0 / 1000.0 / secs) as u64;
         *last = (now, inb, outb);
+        // time= is the client's age, as SRS's pithy print shows it (not the server's uptime).
+        let age = now.duration_since(self.started).as_secs();
         match &self.role {
             Role::Publishing(p) => log::info!(
-                "<- CPB {} time={}s msgs={} ikbps={ikbps} okbps={okbps}",
+                "<- CPB {} time={age}s msgs={} ikbps={ikbps} okbps={okbps}",
                 p.key,
-                self.ctx.started.elapsed().as_secs(),
                 p.msgs
             ),
             Role::Playing(p) => log::info!(
-                "-> PLA {} time={}s msgs={} drops={} okbps={okbps} ikbps={ikbps}",
+                "-> PLA {} time={age}s msgs={} drops={} okbps={okbps} ikbps={ikbps}",
                 p.key,
-                self.ctx.started.elapsed().as_secs(),
                 p.msgs,
                 p.consumer.dropped()
             ),

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 
 /// The runtime for `workers` (the config's `workers`): 0 = one worker thread per core, 1 =
 /// tokio's current-thread runtime (the connections share one thread, as SRS's do), N = N
-/// worker threads; every driver (I/O, time) enabled.
+/// worker threads; every driver (I/O, time) enabled. Its threads cycle their malloc cache
+/// when a heap trim asks (`memory::on_thread_park`).
 pub fn runtime_builder(workers: usize) -> tokio::runtime::Builder {
     let mut b = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -25,7 +26,8 @@ pub fn runtime_builder(workers: usize) -> tokio::runtime::Builder {
         }
         b
     };
-    b.enable_all();
+    b.enable_all()
+        .on_thread_park(crate::app::runtime::memory::on_thread_park);
     b
 }
 

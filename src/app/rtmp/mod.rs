@@ -244,7 +244,9 @@ async fn serve_inner(
         }
         if let Some(out) = conn.session.take_output() {
             conn.bytes_out += out.len() as u64;
-            if let Err(e) = write_timeout(writer.write_all(&out)).await {
+            // Boxed: a command's answer or an ack is rare next to the batches; inline, its
+            // write state (256 bytes) would sit in every player's task for its whole life.
+            if let Err(e) = Box::pin(write_timeout(writer.write_all(&out))).await {
                 break Err(e.into());
             }
         }
@@ -326,7 +328,8 @@ async fn serve_inner(
     if let Role::Publishing(p) = &conn.role {
         log::info!("unpublish {} (publisher left)", p.key);
     }
-    conn.end_publish().await;
+    // Boxed: once per connection, and its state (424 bytes) is the largest of the loop's.
+    Box::pin(conn.end_publish()).await;
     let _ = writer.shutdown().await;
     result
 }

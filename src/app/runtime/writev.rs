@@ -36,16 +36,13 @@ pub async fn write_all_vectored(
             continue;
         }
         let mut n = std::future::poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut used = 0;
-            for (slot, b) in slices
-                .iter_mut()
-                .zip(parts[idx..].iter().filter(|b| !b.is_empty()))
-            {
-                *slot = IoSlice::new(b);
-                used += 1;
+            // A live batch has a few dozen slices: its iovec array is not the burst's 8 KiB,
+            // which would be cleared on every write.
+            if parts.len() - idx <= SMALL_IOV {
+                poll_writev::<SMALL_IOV>(&mut *w, cx, &parts[idx..])
+            } else {
+                poll_writev::<MAX_IOV>(&mut *w, cx, &parts[idx..])
             }
-            std::pin::Pin::new(&mut *w).poll_write_vectored(cx, &slices[..used])
         })
         .await?;
         if n == 0 {
@@ -63,6 +60,27 @@ pub async fn write_all_vectored(
         }
     }
     Ok(())
+}
+
+/// Slices of a live batch's write (see [`write_all_vectored`]); more take the larger array.
+const SMALL_IOV: usize = 64;
+
+/// One `writev` of the first `N` non-empty slices of `parts`.
+fn poll_writev<const N: usize>(
+    w: &mut (dyn AsyncWrite + Unpin + Send),
+    cx: &mut std::task::Context<'_>,
+    parts: &[&[u8]],
+) -> Poll<io::Result<usize>> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let mut used = 0;
+    for (slot, b) in slices
+        .iter_mut()
+        .zip(parts.iter().filter(|b| !b.is_empty()))
+    {
+        *slot = IoSlice::new(b);
+        used += 1;
+    }
+    Pin::new(w).poll_write_vectored(cx, &slices[..used])
 }
 
 /// Payloads up to this size are copied into the batch's own buffer beside their header

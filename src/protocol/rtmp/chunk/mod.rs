@@ -367,16 +367,27 @@ fn be24(b: &[u8]) -> u32 {
 }
 
 fn put_basic_header(out: &mut impl BufMut, fmt: u8, csid: u32) {
+    let mut h = [0u8; 3];
+    let n = basic_header(&mut h, fmt, csid);
+    out.put_slice(&h[..n]);
+}
+
+/// Writes the basic header (spec §5.3.1.1: 1, 2 or 3 bytes by chunk stream id) into the
+/// start of `h`; its length.
+fn basic_header(h: &mut [u8; 3], fmt: u8, csid: u32) -> usize {
     if csid < 64 {
-        out.put_u8((fmt << 6) | csid as u8);
+        h[0] = (fmt << 6) | csid as u8;
+        1
     } else if csid < 320 {
-        out.put_u8(fmt << 6);
-        out.put_u8((csid - 64) as u8);
+        h[0] = fmt << 6;
+        h[1] = (csid - 64) as u8;
+        2
     } else {
         let v = csid - 64;
-        out.put_u8((fmt << 6) | 1);
-        out.put_u8((v & 0xFF) as u8);
-        out.put_u8((v >> 8) as u8);
+        h[0] = (fmt << 6) | 1;
+        h[1] = (v & 0xFF) as u8;
+        h[2] = (v >> 8) as u8;
+        3
     }
 }
 
@@ -390,15 +401,23 @@ pub fn encode_first_header(
     type_id: u8,
     stream_id: u32,
 ) {
-    put_basic_header(out, 0, csid);
+    // Made on the stack and appended at once: this runs per frame and player, and each put
+    // into a BytesMut checks its capacity.
+    let mut h = [0u8; 18];
+    let mut basic = [0u8; 3];
+    let b = basic_header(&mut basic, 0, csid);
+    h[..b].copy_from_slice(&basic[..b]);
     let ts_field = timestamp.min(EXTENDED_TIMESTAMP);
-    out.put_slice(&ts_field.to_be_bytes()[1..]);
-    out.put_slice(&length.to_be_bytes()[1..]);
-    out.put_u8(type_id);
-    out.put_u32_le(stream_id);
+    h[b..b + 3].copy_from_slice(&ts_field.to_be_bytes()[1..]);
+    h[b + 3..b + 6].copy_from_slice(&length.to_be_bytes()[1..]);
+    h[b + 6] = type_id;
+    h[b + 7..b + 11].copy_from_slice(&stream_id.to_le_bytes());
+    let mut n = b + 11;
     if timestamp >= EXTENDED_TIMESTAMP {
-        out.put_u32(timestamp);
+        h[n..n + 4].copy_from_slice(&timestamp.to_be_bytes());
+        n += 4;
     }
+    out.put_slice(&h[..n]);
 }
 
 /// Writes the payload with type-3 continuation headers interleaved every `chunk_size` bytes.

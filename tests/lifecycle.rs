@@ -246,6 +246,14 @@ async fn a_graceful_quit_sends_every_notify_of_its_clients() {
         "{}",
         log_text(&dir)
     );
+    // The HLS viewer's line says why it left: the shutdown (it had asked for its playlist a
+    // moment before; it was logged as "no request for 24s", its timeout).
+    let log = log_text(&dir);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("HLS viewer") && l.contains("server shutdown)")),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

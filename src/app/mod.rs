@@ -167,9 +167,7 @@ impl Server {
         let _ = self.shutdown_tx.send(true);
         // HLS viewers have no connection to end: they end here, and their guards queue
         // their on_stop like any player's.
-        self.ctx
-            .hls_viewers
-            .expire(Instant::now() + std::time::Duration::from_secs(86_400));
+        self.ctx.hls_viewers.close_all();
         // Give connections a moment to say goodbye (unpublish), writers to close their files,
         // and ffmpeg children their SIGTERM grace (3 s, see process.rs) before the runtime
         // kills them. A fast quit gives them what is left of its second.

@@ -69,13 +69,26 @@ impl HlsViewers {
         }
     }
 
-    /// Drops the viewers silent for longer than their timeout (their guards send `on_stop`).
+    /// Drops the viewers silent for longer than their timeout (their guards send `on_stop`);
+    /// each is logged with how long it was silent.
     pub fn expire(&self, now: Instant) {
+        self.drop_where(
+            |v| now.duration_since(v.last) > v.timeout,
+            |v| format!("no request for {}s", now.duration_since(v.last).as_secs()),
+        );
+    }
+
+    /// Drops every viewer (server shutdown; their guards send `on_stop`).
+    pub fn close_all(&self) {
+        self.drop_where(|_| true, |_| "server shutdown".to_string());
+    }
+
+    fn drop_where(&self, gone: impl Fn(&Viewer) -> bool, why: impl Fn(&Viewer) -> String) {
         let gone: Vec<(String, Viewer)> = {
             let mut m = self.lock();
             let ids: Vec<String> = m
                 .iter()
-                .filter(|(_, v)| now.duration_since(v.last) > v.timeout)
+                .filter(|(_, v)| gone(v))
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.into_iter()
@@ -86,10 +99,10 @@ impl HlsViewers {
             // Under the viewer's CID: its line and its on_stop go with the rest of its log.
             crate::app::runtime::log::CID.sync_scope(u64::from(v.cid), || {
                 ::log::info!(
-                    "HLS viewer {id} of {} left (client {}, no request for {:?})",
+                    "HLS viewer {id} of {} left (client {}, {})",
                     v.key,
                     v.cid,
-                    v.timeout
+                    why(&v)
                 );
                 drop(v);
             });

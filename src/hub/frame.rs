@@ -34,7 +34,21 @@ pub struct Frame {
     pub tag: TagHeader,
     /// The RTMP message body (= FLV tag body).
     pub payload: Bytes,
-    chunks: OnceLock<(u32, Bytes)>,
+    /// Ms since the stream's previous frame of the same kind (audio or video), on the
+    /// source's timeline: what a type-1 header shared by every player in step carries
+    /// ([`Frame::shared_wire`]). `None` for data, and for the first frame of a kind.
+    delta: Option<u32>,
+    wire: OnceLock<Wire>,
+}
+
+/// A frame's RTMP wire form for one chunk size, made once and shared by every player:
+/// `bytes[..head]` is the type-1 header of [`Frame::shared_wire`] (empty when the frame
+/// has none), `bytes[head..]` the payload with its continuation headers.
+#[derive(Debug)]
+struct Wire {
+    chunk_size: u32,
+    head: usize,
+    bytes: Bytes,
 }
 
 impl Frame {
@@ -52,8 +66,16 @@ impl Frame {
             flags,
             tag,
             payload,
-            chunks: OnceLock::new(),
+            delta: None,
+            wire: OnceLock::new(),
         }
+    }
+
+    /// The frame with its delta from the stream's previous frame of its kind (see
+    /// [`Frame::shared_wire`]); set by the source that orders the stream.
+    pub fn with_delta(mut self, delta: Option<u32>) -> Frame {
+        self.delta = delta.filter(|_| self.kind != MediaKind::Data);
+        self
     }
 
     pub fn is_video(&self) -> bool {
@@ -84,11 +106,12 @@ impl Frame {
     /// the message but its first header. Computed once for the first chunk size requested;
     /// another size is computed on the fly (vhosts rarely differ).
     pub fn chunks(&self, chunk_size: u32) -> Bytes {
-        let (size, bytes) = self
-            .chunks
-            .get_or_init(|| (chunk_size, self.encode_chunks(chunk_size, None)));
-        if *size == chunk_size {
-            bytes.clone()
+        if self.payload.len() <= chunk_size as usize {
+            return self.payload.clone();
+        }
+        let w = self.wire(chunk_size);
+        if w.chunk_size == chunk_size {
+            w.bytes.slice(w.head..)
         } else {
             self.encode_chunks(chunk_size, None)
         }
@@ -101,10 +124,47 @@ impl Frame {
         if self.payload.len() <= chunk_size as usize {
             return Some(&self.payload);
         }
-        let (size, bytes) = self
-            .chunks
-            .get_or_init(|| (chunk_size, self.encode_chunks(chunk_size, None)));
-        (*size == chunk_size).then_some(&bytes[..])
+        let w = self.wire(chunk_size);
+        (w.chunk_size == chunk_size).then(|| &w.bytes[w.head..])
+    }
+
+    /// The whole message for a player in step with the stream: a type-1 header (spec
+    /// §5.3.1.2.2: the delta, length and type id; the stream id and the absolute time are
+    /// those of the player's previous message on this chunk stream) and the chunked payload,
+    /// one buffer made once and written to every such player as it is. As nginx-rtmp does,
+    /// it saves each player a header of its own per frame and halves the slices of a write.
+    ///
+    /// Returns the delta and the bytes. The caller must send it only to a player whose
+    /// previous message on this frame's chunk stream had its stream id and the timestamp
+    /// this one's minus the delta, sent with a header of 24-bit time (no extended
+    /// timestamp). `None` for data, for the first frame of a kind, for a delta or length
+    /// that needs more than 24 bits, and when the frame was chunked for another size.
+    pub fn shared_wire(&self, chunk_size: u32) -> Option<(u32, &[u8])> {
+        let delta = self.delta?;
+        let w = self.wire(chunk_size);
+        (w.chunk_size == chunk_size && w.head > 0).then(|| (delta, &w.bytes[..]))
+    }
+
+    fn wire(&self, chunk_size: u32) -> &Wire {
+        self.wire.get_or_init(|| {
+            let csid = self.kind.csid();
+            let header = self.delta.and_then(|d| {
+                chunk::delta_header(csid, d, self.payload.len() as u32, self.kind.type_id())
+            });
+            let head = header.map_or(0, |h| h.len());
+            let mut out = BytesMut::with_capacity(
+                head + chunk::continuation_len(csid, self.payload.len(), chunk_size, false),
+            );
+            if let Some(h) = header {
+                out.extend_from_slice(&h);
+            }
+            chunk::encode_continuation(&mut out, csid, &self.payload, chunk_size, None);
+            Wire {
+                chunk_size,
+                head,
+                bytes: out.freeze(),
+            }
+        })
     }
 
     /// The continuation part for a player whose timestamp needs the extended form: type-3
@@ -173,6 +233,39 @@ mod tests {
         let mut b = BytesMut::new();
         amf0::encode_all(&[Amf0Value::string("onMetaData"), Amf0Value::Null], &mut b);
         assert!(Frame::new(MediaKind::Data, 0, 0, b.freeze()).flags.metadata);
+    }
+
+    #[test]
+    fn a_shared_message_decodes_after_the_players_previous_one() {
+        use crate::protocol::rtmp::chunk::{encode_first_header, ChunkDecoder};
+        let payload = Bytes::from((0..=255u8).cycle().take(300).collect::<Vec<u8>>());
+        let f = Frame::new(MediaKind::Video, 5040, 5040, payload.clone()).with_delta(Some(40));
+        let (delta, wire) = f.shared_wire(128).expect("a video frame with a delta");
+        assert_eq!(delta, 40);
+        assert_eq!(wire[0], 0x40 | chunk::csid::VIDEO as u8, "a type-1 header");
+        assert_eq!(&wire[8..], &f.chunks(128)[..], "then the chunked payload");
+        // The player's previous video message: type 0 at 1000 on stream 1.
+        let mut input = BytesMut::new();
+        encode_first_header(&mut input, chunk::csid::VIDEO, 1000, 2, 9, 1);
+        input.extend_from_slice(&[0x27, 1]);
+        input.extend_from_slice(wire);
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(128).unwrap();
+        let first = dec.decode(&mut input).unwrap().unwrap();
+        assert_eq!(first.timestamp, 1000);
+        let m = dec.decode(&mut input).unwrap().unwrap();
+        assert_eq!((m.timestamp, m.stream_id, m.type_id), (1040, 1, 9));
+        assert_eq!(m.payload, payload);
+        // What has no shared form: data, a kind's first frame, another chunk size.
+        let data = Frame::new(MediaKind::Data, 0, 0, Bytes::from_static(b"x")).with_delta(Some(1));
+        assert!(data.shared_wire(128).is_none());
+        assert!(
+            Frame::new(MediaKind::Audio, 0, 0, Bytes::from_static(&[0xAF, 1]))
+                .shared_wire(128)
+                .is_none()
+        );
+        assert!(f.shared_wire(4096).is_none(), "encoded for 128");
+        assert_eq!(f.chunks(4096).len(), 300, "other sizes still work");
     }
 
     #[test]

@@ -30,12 +30,19 @@ pub struct Repair {
     last_raw: Option<u32>,
     last_out: i64,
     last_by_kind: [i64; 3],
+    seen_kind: [bool; 3],
 }
 
 impl Repair {
     /// Maps a raw timestamp of a frame of `kind` (0 audio, 1 video, 2 data) to the repaired
     /// 64-bit timeline.
     pub fn map(&mut self, raw: u32, kind: usize) -> i64 {
+        self.map_with_delta(raw, kind).0
+    }
+
+    /// [`Repair::map`], and the ms since the previous frame of the same kind on the repaired
+    /// timeline (`None` for the kind's first frame, or past 32 bits).
+    pub fn map_with_delta(&mut self, raw: u32, kind: usize) -> (i64, Option<u32>) {
         let out = match self.last_raw {
             None => raw as i64,
             Some(last) => {
@@ -51,8 +58,12 @@ impl Repair {
         self.last_out = out;
         let k = kind.min(2);
         let out = out.max(self.last_by_kind[k]);
+        let delta = self.seen_kind[k]
+            .then(|| u32::try_from(out - self.last_by_kind[k]).ok())
+            .flatten();
         self.last_by_kind[k] = out;
-        out
+        self.seen_kind[k] = true;
+        (out, delta)
     }
 }
 
@@ -152,6 +163,29 @@ mod tests {
         assert_eq!(r.map(5040, 5040, true), 4040);
         // A live header a few ms behind the other track keeps its time.
         assert_eq!(r.map(5020, 5020, false), 4020);
+    }
+
+    #[test]
+    fn repair_gives_each_kind_its_delta_from_its_own_previous_frame() {
+        let mut r = Repair::default();
+        assert_eq!(
+            r.map_with_delta(1000, 1),
+            (1000, None),
+            "the first video frame"
+        );
+        assert_eq!(
+            r.map_with_delta(1010, 0),
+            (1010, None),
+            "the first audio frame"
+        );
+        assert_eq!(r.map_with_delta(1040, 1), (1040, Some(40)));
+        assert_eq!(r.map_with_delta(1033, 0), (1033, Some(23)));
+        // A jump collapsed by the repair (to 10 ms after the last frame of either kind): the
+        // delta is the repaired one.
+        assert_eq!(r.map_with_delta(900_000, 1), (1043, Some(3)));
+        // A kind going back is held at its own last time: never a negative delta.
+        assert_eq!(r.map_with_delta(899_990, 0), (1033, Some(0)));
+        assert_eq!(r.map_with_delta(900_020, 0), (1063, Some(30)));
     }
 
     #[test]

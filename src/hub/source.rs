@@ -412,8 +412,8 @@ impl Source {
             MediaKind::Video => 1,
             MediaKind::Data => 2,
         };
-        let dts = i.repair.map(raw_ts, k);
-        let frame = Arc::new(Frame::new(kind, dts, raw_ts, payload));
+        let (dts, delta) = i.repair.map_with_delta(raw_ts, k);
+        let frame = Arc::new(Frame::new(kind, dts, raw_ts, payload).with_delta(delta));
         i.stats.frames += 1;
         i.stats.bytes_in += frame.payload.len() as u64;
         match kind {

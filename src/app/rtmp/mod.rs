@@ -109,6 +109,10 @@ struct PlayState {
     /// When the next merged write is due (`mw_latency` after the last one, once primed,
     /// and `mw_msgs`).
     next_write: Option<WriteTime>,
+    /// The timestamp of the last audio (`[0]`) and video (`[1]`) message sent to this player
+    /// on its chunk stream, all with a 24-bit time: what a shared type-1 header's delta is
+    /// counted from (see `Frame::shared_wire`). `None` until the first.
+    last_ts: [Option<u32>; 2],
     /// The vhost's `tcp_nodelay`, applied once primed.
     tcp_nodelay: bool,
     /// `play.publish_notify`: send Unpublish/PublishNotify on a republish.

@@ -3,7 +3,7 @@
 
 use super::{write_timeout, Conn, Role};
 use crate::app::runtime::writev::{write_all_vectored, Plan, View};
-use crate::hub::{Batch, Item};
+use crate::hub::{Batch, Item, MediaKind};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::status;
 use std::io;
@@ -34,15 +34,35 @@ impl Conn<'_> {
         let chunk_size = self.session.out_chunk_size();
         // The batch's plan is made for it and freed after it: a few allocations per write (a
         // 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by every
-        // player between writes. Each frame: its own first header (12 bytes, 16 with an
-        // extended timestamp) and the shared chunked payload, borrowed from the frame
-        // (`items` holds it) so no reference count is touched per frame and player; a small
-        // one (an AAC frame) is copied beside its header.
+        // player between writes. Each frame: when the player is in step with the stream, the
+        // frame's whole shared message (type-1 header and chunks); else its own first header
+        // (12 bytes, 16 with an extended timestamp) and the shared chunked payload. Shared
+        // bytes are borrowed from the frame (`items` holds it) so no reference count is
+        // touched per frame and player; a small payload behind an own header (an AAC frame)
+        // is copied beside it.
         let mut plan = Plan::for_batch(items, View::Chunked(chunk_size));
         for (i, item) in items.iter().enumerate() {
             match item {
                 Item::Frame(f) => {
                     let ts = p.consumer.timestamp(f);
+                    let track = match f.kind {
+                        MediaKind::Audio => Some(0),
+                        MediaKind::Video => Some(1),
+                        MediaKind::Data => None,
+                    };
+                    if let Some(t) = track {
+                        let last = p.last_ts[t].replace(ts);
+                        // In step with the stream: the frame's shared type-1 header gives
+                        // the player this timestamp (see `Frame::shared_wire`).
+                        if let Some((_, wire)) = f.shared_wire(chunk_size).filter(|(d, _)| {
+                            ts < EXTENDED_TIMESTAMP && last == Some(ts.wrapping_sub(*d))
+                        }) {
+                            plan.frame_wire(i, wire);
+                            p.msgs += 1;
+                            p.primed |= !f.flags.metadata && !f.flags.seq_header;
+                            continue;
+                        }
+                    }
                     plan.put(|h| {
                         encode_first_header(
                             h,

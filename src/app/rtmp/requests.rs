@@ -311,6 +311,7 @@ impl Conn<'_> {
             mw_msgs: v.mw_msgs(),
             primed: false,
             next_write: None,
+            last_ts: [None; 2],
             tcp_nodelay: v.tcp_nodelay,
             publish_notify: v.play.publish_notify,
             msgs: 0,

@@ -137,25 +137,36 @@ enum Part {
         from: usize,
         to: usize,
     },
+    /// The whole shared message of the batch's `index`th item (a frame), its type-1 header
+    /// included (`Frame::shared_wire` for the plan's chunk size).
+    Wire(usize),
     /// `owned[.0]`.
     Owned(usize),
 }
 
 impl Plan {
-    /// An empty plan with room for `items`: 16 bytes of headers per item plus the frames
-    /// it will copy (one allocation for the buffer, one for the parts).
+    /// An empty plan with room for `items`: one allocation for the parts and, for a payload
+    /// view, one for the buffer (16 bytes of headers per item plus the frames it will copy).
+    /// A chunked view's buffer is made by the first header put in it: a player in step with
+    /// the stream writes only shared messages ([`Plan::frame_wire`]) and needs none.
     pub fn for_batch(items: &Batch, view: View) -> Plan {
-        let copied: usize = items
-            .iter()
-            .map(|i| match i {
-                Item::Frame(f) => Some(view.of(f).len())
-                    .filter(|&n| n <= COPY_MAX)
-                    .unwrap_or(0),
-                _ => 0,
-            })
-            .sum();
+        let head = match view {
+            View::Payload => {
+                let copied: usize = items
+                    .iter()
+                    .map(|i| match i {
+                        Item::Frame(f) => Some(f.payload.len())
+                            .filter(|&n| n <= COPY_MAX)
+                            .unwrap_or(0),
+                        _ => 0,
+                    })
+                    .sum();
+                BytesMut::with_capacity(items.len() * 16 + copied)
+            }
+            View::Chunked(_) => BytesMut::new(),
+        };
         Plan {
-            head: BytesMut::with_capacity(items.len() * 16 + copied),
+            head,
             parts: Vec::with_capacity(items.len() * 2 + 1),
             owned: Vec::new(),
             len: 0,
@@ -180,6 +191,10 @@ impl Plan {
     /// Appends what `f` writes to the batch's buffer: one slice with the part before when
     /// that is the buffer's too.
     pub fn put<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        if self.head.capacity() == 0 {
+            // A chunked view's buffer, at its first header: 16 bytes per item.
+            self.head.reserve(self.parts.capacity() * 8);
+        }
         let at = self.head.len();
         let r = f(&mut self.head);
         let end = self.head.len();
@@ -207,6 +222,22 @@ impl Plan {
         }
     }
 
+    /// Appends the whole shared message of the batch's `index`th item, `wire` (its
+    /// `Frame::shared_wire` for the chunk size of the plan's [`View::Chunked`]), borrowed
+    /// whatever its size: every player reads the same bytes, which stay in the CPU's cache,
+    /// where copies of the small ones (AAC frames) into each player's buffer were a
+    /// kilobyte or two of distinct memory per player and batch for the kernel to read (at
+    /// 1000 players, the server's system time fell to the bare writer's without them).
+    /// Only a chunked view has such messages: with another, `wire` is copied.
+    pub fn frame_wire(&mut self, index: usize, wire: &[u8]) {
+        if !matches!(self.view, View::Chunked(_)) {
+            self.put(|h| h.extend_from_slice(wire));
+        } else {
+            self.len += wire.len();
+            self.parts.push(Part::Wire(index));
+        }
+    }
+
     /// Appends a buffer of the connection's own (a status message, a frame encoded for this
     /// player only).
     pub fn owned(&mut self, b: Bytes) {
@@ -224,6 +255,12 @@ impl Plan {
             Part::Head(a, b) => &self.head[a..b],
             Part::Frame { index, from, to } => match items.get(index) {
                 Some(Item::Frame(f)) => self.view.of(f).get(from..to).unwrap_or_default(),
+                _ => &[],
+            },
+            Part::Wire(index) => match (items.get(index), self.view) {
+                (Some(Item::Frame(f)), View::Chunked(size)) => {
+                    f.shared_wire(size).map_or(&[][..], |(_, w)| w)
+                }
                 _ => &[],
             },
             Part::Owned(i) => &self.owned[i][..],
@@ -244,6 +281,8 @@ impl Plan {
                     }
                     _ => continue,
                 },
+                // Made only for a chunked view (`frame_wire`), which is not this one.
+                Part::Wire(_) => continue,
                 Part::Owned(i) => self.owned[i].clone(),
             });
         }

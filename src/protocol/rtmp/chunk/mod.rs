@@ -420,6 +420,32 @@ pub fn encode_first_header(
     out.put_slice(&h[..n]);
 }
 
+/// Bytes of a type-1 header on a chunk stream id below 64: the 1-byte basic header and the
+/// 7-byte message header (timestamp delta, length, type id; spec §5.3.1.2.2).
+pub const DELTA_HEADER_LEN: usize = 8;
+
+/// The type-1 header that starts a message whose stream id is that of the chunk stream's
+/// previous message: `delta` ms after the previous message's timestamp. The form every
+/// player in step with the stream can share (the stream id and absolute time are the
+/// receiver's, from its previous message on `csid`). `None` when it does not fit the shared
+/// form: `csid` of 64 or more, a delta or length that needs more than 24 bits.
+pub fn delta_header(
+    csid: u32,
+    delta: u32,
+    length: u32,
+    type_id: u8,
+) -> Option<[u8; DELTA_HEADER_LEN]> {
+    if csid >= 64 || delta >= EXTENDED_TIMESTAMP || length > MAX_MESSAGE_LEN {
+        return None;
+    }
+    let mut h = [0u8; DELTA_HEADER_LEN];
+    h[0] = (1 << 6) | csid as u8;
+    h[1..4].copy_from_slice(&delta.to_be_bytes()[1..]);
+    h[4..7].copy_from_slice(&length.to_be_bytes()[1..]);
+    h[7] = type_id;
+    Some(h)
+}
+
 /// Writes the payload with type-3 continuation headers interleaved every `chunk_size` bytes.
 /// `extended` is the message's timestamp when it needs the extended form: type-3 headers then
 /// repeat it (spec §5.3.1.3), which is why such messages cannot share this part across players

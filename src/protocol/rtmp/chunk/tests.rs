@@ -449,3 +449,29 @@ fn continuation_len_matches_encoding() {
         assert_eq!(out.len(), continuation_len(6, len, cs, ext));
     }
 }
+
+#[test]
+fn a_delta_header_decodes_after_the_first_message_of_its_chunk_stream() {
+    // The first message of csid 6 with its type-0 header, then one with a shared type-1
+    // header and continuation chunks: the decoder gives it the previous time plus the delta
+    // and the previous message's stream id.
+    let first = msg(6, 1000, 9, 1, &[1, 2, 3]);
+    let mut input = BytesMut::new();
+    encode_message(&mut input, &first, 4);
+    let payload: Vec<u8> = (0..10).collect();
+    let h = delta_header(6, 40, payload.len() as u32, 9).unwrap();
+    assert_eq!(h, [0x46, 0, 0, 40, 0, 0, 10, 9]);
+    input.extend_from_slice(&h);
+    encode_continuation(&mut input, 6, &payload, 4, None);
+    let mut dec = ChunkDecoder::new();
+    dec.set_chunk_size(4).unwrap();
+    let got: Vec<RawMessage> = std::iter::from_fn(|| dec.decode(&mut input).unwrap()).collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].timestamp, 1040);
+    assert_eq!(got[1].stream_id, 1);
+    assert_eq!(&got[1].payload[..], &payload[..]);
+    // What the shared form cannot carry.
+    assert_eq!(delta_header(64, 40, 10, 9), None);
+    assert_eq!(delta_header(6, EXTENDED_TIMESTAMP, 10, 9), None);
+    assert_eq!(delta_header(6, 0, MAX_MESSAGE_LEN + 1, 9), None);
+}

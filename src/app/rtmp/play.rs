@@ -38,8 +38,7 @@ impl Conn<'_> {
         // frame's whole shared message (type-1 header and chunks); else its own first header
         // (12 bytes, 16 with an extended timestamp) and the shared chunked payload. Shared
         // bytes are borrowed from the frame (`items` holds it) so no reference count is
-        // touched per frame and player; a small payload behind an own header (an AAC frame)
-        // is copied beside it.
+        // touched per frame and player.
         let mut plan = Plan::for_batch(items, View::Chunked(chunk_size));
         for (i, item) in items.iter().enumerate() {
             match item {

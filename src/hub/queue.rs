@@ -602,9 +602,11 @@ impl Batch {
 
     /// The items in order: its own, then the shared run.
     pub fn iter(&self) -> impl Iterator<Item = &Item> {
+        // Two slices chained: walked per frame and player, where a flattened `Option` costs a
+        // state check per item.
         self.own
             .iter()
-            .chain(self.shared.iter().flat_map(|s| s.iter()))
+            .chain(self.shared.as_deref().unwrap_or_default().iter())
     }
 
     /// The item at `i` in [`Batch::iter`]'s order.

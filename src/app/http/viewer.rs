@@ -102,7 +102,7 @@ impl Out {
     /// Writes one batch: to the socket straight from the batch's items (one `writev`), or
     /// to hyper as shared `Bytes`. Errors: the viewer left, or took nothing for
     /// [`SEND_TIMEOUT`] (`TimedOut`).
-    async fn send(&mut self, plan: Plan, items: &Batch) -> io::Result<()> {
+    async fn send(&mut self, plan: Plan<'_>, items: &Batch) -> io::Result<()> {
         match self {
             Out::Channel { tx, .. } => {
                 let chunks = plan.into_chunks(items);
@@ -122,7 +122,7 @@ impl Out {
                 };
                 let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts() + 2);
                 slices.push(&line[..line_len]);
-                plan.slices(items, &mut slices);
+                plan.slices(&mut slices);
                 if *chunked {
                     slices.push(b"\r\n");
                 }

@@ -56,7 +56,7 @@ impl Conn<'_> {
                         if let Some((_, wire)) = f.shared_wire(chunk_size).filter(|(d, _)| {
                             ts < EXTENDED_TIMESTAMP && last == Some(ts.wrapping_sub(*d))
                         }) {
-                            plan.frame_wire(i, wire);
+                            plan.frame(i, wire, 0, wire.len());
                             p.msgs += 1;
                             p.primed |= !f.flags.metadata && !f.flags.seq_header;
                             continue;
@@ -116,7 +116,7 @@ impl Conn<'_> {
             }
         }
         let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts());
-        plan.slices(items, &mut slices);
+        plan.slices(&mut slices);
         self.bytes_out += plan.len() as u64;
         let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
         drop(slices);

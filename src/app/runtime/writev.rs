@@ -105,46 +105,38 @@ impl View {
     }
 }
 
-/// One batch's bytes, in order: ranges of the batch's own buffer (headers, muxed packets,
-/// small payloads), ranges of the batch's frames' shared bytes, borrowed from the batch (no
-/// reference count is touched per frame and player), and owned buffers. Made for one batch
-/// and dropped after its write, so nothing is kept per player between writes.
-///
-/// A frame's bytes are those of the plan's [`View`].
+/// One batch's bytes, in order: ranges of the batch's own buffer (headers, muxed packets),
+/// the batch's frames' shared bytes, borrowed from the batch as they are planned (no reference
+/// count is touched per frame and player, and nothing is looked up again to write them), and
+/// owned buffers. Made for one batch and dropped after its write, so nothing is kept per
+/// player between writes.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct Plan<'a> {
     head: BytesMut,
-    parts: Vec<Part>,
+    parts: Vec<Part<'a>>,
     owned: Vec<Bytes>,
     /// Bytes in all parts.
     len: usize,
-    view: View,
 }
 
 /// One piece of a [`Plan`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Part {
+enum Part<'a> {
     /// `head[.0...1]`.
     Head(usize, usize),
-    /// `view.of(frame)[from..to]` of the batch's `index`th item (a frame).
-    Frame {
-        index: usize,
-        from: usize,
-        to: usize,
-    },
-    /// The whole shared message of the batch's `index`th item (a frame), its type-1 header
-    /// included (`Frame::shared_wire` for the plan's chunk size).
-    Wire(usize),
+    /// Shared bytes of the batch's `index`th item (a frame): a range of its payload, or of
+    /// another of its shared forms (its RTMP chunks or message).
+    Frame { index: usize, bytes: &'a [u8] },
     /// `owned[.0]`.
     Owned(usize),
 }
 
-impl Plan {
+impl<'a> Plan<'a> {
     /// An empty plan with room for `items`: one allocation for the parts and, for a payload
     /// view, one for the buffer (16 bytes of headers per item). A chunked view's buffer is
     /// made by the first header put in it: a player in step with the stream writes only
-    /// shared messages ([`Plan::frame_wire`]) and needs none.
-    pub fn for_batch(items: &Batch, view: View) -> Plan {
+    /// shared messages (`Frame::shared_wire`) and needs none.
+    pub fn for_batch(items: &Batch, view: View) -> Plan<'a> {
         let head = match view {
             View::Payload => BytesMut::with_capacity(items.len() * 16),
             View::Chunked(_) => BytesMut::new(),
@@ -154,7 +146,6 @@ impl Plan {
             parts: Vec::with_capacity(items.len() * 2 + 1),
             owned: Vec::new(),
             len: 0,
-            view,
         }
     }
 
@@ -192,8 +183,9 @@ impl Plan {
         r
     }
 
-    /// Appends `bytes[from..to]`, where `bytes` is the view of the batch's `index`th item,
-    /// borrowed whatever its size (nothing when out of range or empty).
+    /// Appends `bytes[from..to]`, shared bytes of the batch's `index`th item (its payload,
+    /// or its RTMP chunks or whole shared message), borrowed whatever their size (nothing
+    /// when out of range or empty).
     ///
     /// Never copied, not even a 200-byte AAC frame: every player then reads the same bytes,
     /// which stay in the CPU's cache, where a copy beside each player's header (saving an
@@ -201,23 +193,10 @@ impl Plan {
     /// and again for the kernel's. Measured at 1000 HTTP-FLV viewers (`srsd bench flv`, three
     /// alternating runs of 15 s): 97-111 ticks of CPU with copies of payloads up to 256
     /// bytes, 90-98 without, the bare writer's 74-84.
-    pub fn frame(&mut self, index: usize, bytes: &[u8], from: usize, to: usize) {
-        if bytes.get(from..to).is_some_and(|b| !b.is_empty()) {
-            self.len += to - from;
-            self.parts.push(Part::Frame { index, from, to });
-        }
-    }
-
-    /// Appends the whole shared message of the batch's `index`th item, `wire` (its
-    /// `Frame::shared_wire` for the chunk size of the plan's [`View::Chunked`]), borrowed
-    /// whatever its size, as [`Plan::frame`] borrows. Only a chunked view has such messages:
-    /// with another, `wire` is copied.
-    pub fn frame_wire(&mut self, index: usize, wire: &[u8]) {
-        if !matches!(self.view, View::Chunked(_)) {
-            self.put(|h| h.extend_from_slice(wire));
-        } else {
-            self.len += wire.len();
-            self.parts.push(Part::Wire(index));
+    pub fn frame(&mut self, index: usize, bytes: &'a [u8], from: usize, to: usize) {
+        if let Some(bytes) = bytes.get(from..to).filter(|b| !b.is_empty()) {
+            self.len += bytes.len();
+            self.parts.push(Part::Frame { index, bytes });
         }
     }
 
@@ -231,46 +210,46 @@ impl Plan {
         }
     }
 
-    /// Appends the plan's slices to `out`, borrowed from it and from `items` (the batch it
-    /// was made for, read through the plan's view).
-    pub fn slices<'a>(&'a self, items: &'a Batch, out: &mut Vec<&'a [u8]>) {
+    /// Appends the plan's slices to `out`, borrowed from it and from the batch.
+    pub fn slices<'s>(&'s self, out: &mut Vec<&'s [u8]>)
+    where
+        'a: 's,
+    {
         out.extend(self.parts.iter().map(|part| match *part {
             Part::Head(a, b) => &self.head[a..b],
-            Part::Frame { index, from, to } => match items.get(index) {
-                Some(Item::Frame(f)) => self.view.of(f).get(from..to).unwrap_or_default(),
-                _ => &[],
-            },
-            Part::Wire(index) => match (items.get(index), self.view) {
-                (Some(Item::Frame(f)), View::Chunked(size)) => {
-                    f.shared_wire(size).map_or(&[][..], |(_, w)| w)
-                }
-                _ => &[],
-            },
+            Part::Frame { bytes, .. } => bytes,
             Part::Owned(i) => &self.owned[i][..],
         }));
     }
 
-    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch); the
-    /// plan's view must be [`View::Payload`] (else nothing of the frames is in it).
+    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch):
+    /// frame parts must be ranges of their frames' payloads (a [`View::Payload`] plan); any
+    /// other frame part is left out.
     pub fn into_chunks(self, items: &Batch) -> Chunks {
         let head = self.head.freeze();
         let mut chunks = Chunks::default();
         for part in self.parts {
             chunks.push(match part {
                 Part::Head(a, b) => head.slice(a..b),
-                Part::Frame { index, from, to } => match items.get(index) {
-                    Some(Item::Frame(f)) if self.view == View::Payload && to <= f.payload.len() => {
-                        f.payload.slice(from..to)
-                    }
+                Part::Frame { index, bytes } => match items.get(index) {
+                    Some(Item::Frame(f)) => match payload_range(&f.payload, bytes) {
+                        Some(r) => f.payload.slice(r),
+                        None => continue,
+                    },
                     _ => continue,
                 },
-                // Made only for a chunked view (`frame_wire`), which is not this one.
-                Part::Wire(_) => continue,
                 Part::Owned(i) => self.owned[i].clone(),
             });
         }
         chunks
     }
+}
+
+/// Where `part` lies in `payload`, when it is a range of it.
+fn payload_range(payload: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(payload.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= payload.len()).then_some(start..end)
 }
 
 /// Runs `write` within `limit`. The timer is made only when the write does not finish on
@@ -417,30 +396,33 @@ mod tests {
     fn a_plan_borrows_payloads_and_joins_its_own_bytes() {
         let big: &'static [u8] = &[7u8; 300];
         let items = batch(&[b"tiny", big]);
+        let payload = |i: usize| match items.get(i) {
+            Some(Item::Frame(f)) => &f.payload[..],
+            _ => unreachable!(),
+        };
+        let (tiny, big) = (payload(0), payload(1));
         let mut plan = Plan::for_batch(&items, View::Payload);
         plan.put(|h| h.extend_from_slice(b"H1"));
-        plan.frame(0, b"tiny", 0, 4);
+        plan.frame(0, tiny, 0, 4);
         plan.put(|h| h.extend_from_slice(b"H2"));
         plan.put(|h| h.extend_from_slice(b"H3"));
         plan.frame(1, big, 1, big.len());
         plan.put(|h| h.extend_from_slice(b"T"));
         // Out of range or empty: nothing.
-        plan.frame(0, b"tiny", 2, 9);
-        plan.frame(0, b"tiny", 2, 2);
+        plan.frame(0, tiny, 2, 9);
+        plan.frame(0, tiny, 2, 2);
         assert_eq!(
             plan.parts,
             [
                 Part::Head(0, 2),
                 Part::Frame {
                     index: 0,
-                    from: 0,
-                    to: 4
+                    bytes: tiny
                 },
                 Part::Head(2, 6),
                 Part::Frame {
                     index: 1,
-                    from: 1,
-                    to: big.len()
+                    bytes: &big[1..]
                 },
                 Part::Head(6, 7)
             ],
@@ -452,12 +434,13 @@ mod tests {
         assert_eq!(plan.len(), want.len());
 
         let mut slices = Vec::new();
-        plan.slices(&items, &mut slices);
+        plan.slices(&mut slices);
         assert_eq!(slices.concat(), want);
         assert!(
-            slices[3].as_ptr() == big[1..].as_ptr(),
+            slices[1].as_ptr() == tiny.as_ptr() && slices[3].as_ptr() == big[1..].as_ptr(),
             "borrowed, not copied"
         );
+        drop(slices);
 
         let chunks = plan.into_chunks(&items);
         assert_eq!(chunks.len(), want.len());
@@ -489,8 +472,9 @@ mod tests {
         assert_eq!(plan.parts(), 2, "an empty buffer is no part");
         assert_eq!(plan.len(), 6 + 302);
         let mut slices = Vec::new();
-        plan.slices(&items, &mut slices);
+        plan.slices(&mut slices);
         assert_eq!(slices, [&b"status"[..], chunked]);
+        drop(slices);
         assert_eq!(View::Payload.of(f), big);
         // Shared bytes are the payload's only: a chunked plan's frames are not in them.
         assert_eq!(plan.into_chunks(&items).len(), 6);

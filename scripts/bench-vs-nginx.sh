@@ -6,6 +6,9 @@
 #   scripts/bench-vs-nginx.sh                 # 250, 500, 1000 players, 20 s a run (~6 min)
 #   SWEEP="1000" DUR=25 scripts/bench-vs-nginx.sh
 #   HLS_N=500 ...                            # HLS viewers of the HLS comparison (0: none)
+#   REPS=3 ...                               # at the top player count, the bare writer and
+#                                            # srsd at 350 ms run this many times, alternating;
+#                                            # the ratios are the medians of each round's
 #   WORKERS=0 ...                            # runtime threads of srsd and the bare writer
 #                                            # (1, the default: one thread, as nginx-rtmp's
 #                                            # one process and SRS; 0: one per core)
@@ -30,6 +33,7 @@ NGINX_PORT=${NGINX_PORT:-19351}
 NGINX_HTTP_PORT=${NGINX_HTTP_PORT:-18081}
 HLS_N=${HLS_N:-500}
 WORKERS=${WORKERS:-1}
+REPS=${REPS:-3}
 FLOOR_PORT=${FLOOR_PORT:-18090}
 NGINX_MODULE=${NGINX_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 OUT=${OUT:-docs}
@@ -193,6 +197,13 @@ for n in $SWEEP; do
     run srsd-0m0-rtmp srsd 0 play "$n" 0 0
     run nginx-rtmp nginx 0 play "$n"
 done
+# The machine is shared and one run's CPU moves by a fifth: at the top count, more rounds of
+# the bare writer and srsd at 350 ms, each round alternating them.
+for r in $(seq 2 "$REPS"); do
+    run "floor-350-r$r" floor 350 flv "$MAX"
+    run "srsd-350-rtmp-r$r" srsd 350 play "$MAX"
+    run "srsd-350-flv-r$r" srsd 350 flv "$MAX"
+done
 if [ "$HLS_N" != 0 ]; then
     # HLS viewers: srsd serves segments from memory (hls.storage = "memory"), nginx-rtmp
     # writes files that nginx's http module serves with sendfile. Both servers also mux the
@@ -202,9 +213,10 @@ if [ "$HLS_N" != 0 ]; then
 fi
 
 mkdir -p "$OUT"
-python3 - "$RESULTS" "$OUT" "$MAX" "$DUR" "$AFTER" "$SRSD" "$HLS_N" "$WORKERS" <<'PY'
-import sys, html
-results, out, top, dur, after, srsd, hls_n, workers = sys.argv[1:9]
+python3 - "$RESULTS" "$OUT" "$MAX" "$DUR" "$AFTER" "$SRSD" "$HLS_N" "$WORKERS" "$REPS" <<'PY'
+import sys, html, re, statistics
+results, out, top, dur, after, srsd, hls_n, workers, reps = sys.argv[1:10]
+reps = max(1, int(reps))
 shape = {"0": "one worker thread per core", "1": "one thread (tokio's current-thread runtime)"}.get(workers, f"{workers} worker threads")
 hls_n = int(hls_n)
 top = int(top)
@@ -241,8 +253,20 @@ t.append(f"| RSS per viewer, KiB (HTTP-FLV, mw 350) | {fmt(get('srsd-350-flv', n
 idle = get('srsd-350-rtmp', n, 'rss_idle_kib')
 aft = get('srsd-350-rtmp', n, 'rss_after_kib')
 t.append(f"| RSS {after} s after the players left, MiB (idle before them) | {fmt(aft and aft / 1024, '{:.1f}')} (idle {fmt(idle and idle / 1024, '{:.1f}')}) | — | — | ≤ idle + 2 |")
-t.append(f"| RTMP CPU at 350 ms batching vs the bare writer | {fmt(ratio(cpu('srsd-350-rtmp'), cpu('floor-350')), '{:.2f}×')} ({fmt(cpu('srsd-350-rtmp'))}% vs {fmt(cpu('floor-350'))}%) | — | 1.00 | ≤ 1.25× |")
-t.append(f"| HTTP-FLV CPU at 350 ms batching vs the bare writer | {fmt(ratio(cpu('srsd-350-flv'), cpu('floor-350')), '{:.2f}×')} ({fmt(cpu('srsd-350-flv'))}% vs {fmt(cpu('floor-350'))}%) | no HTTP-FLV | 1.00 | ≤ 1.25× |")
+def rounds(label):
+    """Each round's srsd/bare-writer CPU ratio at the top count, and their median."""
+    rs = []
+    for k in range(1, reps + 1):
+        sfx = "" if k == 1 else f"-r{k}"
+        r = ratio(cpu(label + sfx), cpu("floor-350" + sfx))
+        if r is not None:
+            rs.append(r)
+    if not rs:
+        return "—"
+    each = ", ".join(f"{r:.2f}" for r in rs)
+    return f"{statistics.median(rs):.2f}× (median of {len(rs)} rounds: {each}; round 1 {fmt(cpu(label))}% vs {fmt(cpu('floor-350'))}%)"
+t.append(f"| RTMP CPU at 350 ms batching vs the bare writer | {rounds('srsd-350-rtmp')} | — | 1.00 | ≤ 1.25× |")
+t.append(f"| HTTP-FLV CPU at 350 ms batching vs the bare writer | {rounds('srsd-350-flv')} | no HTTP-FLV | 1.00 | ≤ 1.25× |")
 t.append(f"| RTMP CPU at mw_latency = 0 vs nginx-rtmp (mw_msgs 8, SRS's default: a write per 9 messages) | {fmt(ratio(cpu('srsd-0-rtmp'), cpu('nginx-rtmp')), '{:.2f}×')} ({fmt(cpu('srsd-0-rtmp'))}% vs {fmt(cpu('nginx-rtmp'))}%) | 1.00 | — | ≤ 0.7× |")
 t.append(f"| RTMP CPU at mw_latency = 0, mw_msgs = 0 (a write per message, as nginx-rtmp) vs nginx-rtmp | {fmt(ratio(cpu('srsd-0m0-rtmp'), cpu('nginx-rtmp')), '{:.2f}×')} ({fmt(cpu('srsd-0m0-rtmp'))}% vs {fmt(cpu('nginx-rtmp'))}%) | 1.00 | — | — |")
 t.append(f"| RTMP CPU at 350 ms vs nginx-rtmp | {fmt(ratio(cpu('srsd-350-rtmp'), cpu('nginx-rtmp')), '{:.2f}×')} | 1.00 | — | ≤ 0.5× |")
@@ -261,11 +285,14 @@ raw = ["| run | players | CPU % of a core | Gbit/s | core·s per Gbit | delivere
 for r in rows:
     g = lambda k: r.get(k, "—")
     mib = lambda k: f"{float(r[k]) / 1024:.1f}" if k in r else "—"
-    raw.append(f"| {names.get(r['label'], r['label'])} | {g('n')} | {g('cpu_pct')} | {g('gbps')} | {g('cpu_per_gbps')} | {g('delivered_pct')} | {g('max_stalled')} | {mib('rss_idle_kib')} / {mib('rss_peak_kib')} | {g('rss_per_player_kib')} | {g('p50')}/{g('p95')}/{g('max')} |")
+    m = re.fullmatch(r"(.*)-r(\d+)", r["label"])
+    name = names.get(r["label"]) or (f"{names.get(m[1], m[1])} (round {m[2]})" if m else r["label"])
+    raw.append(f"| {name} | {g('n')} | {g('cpu_pct')} | {g('gbps')} | {g('cpu_per_gbps')} | {g('delivered_pct')} | {g('max_stalled')} | {mib('rss_idle_kib')} / {mib('rss_peak_kib')} | {g('rss_per_player_kib')} | {g('p50')}/{g('p95')}/{g('max')} |")
 
 md = f"""# srsd fan-out benchmark
 
-Written by `scripts/bench-vs-nginx.sh` (one run; every figure below comes from it). One
+Written by `scripts/bench-vs-nginx.sh` (one run; every figure below comes from it; the
+ratios to the bare writer are medians of {reps} rounds that alternate it and srsd). One
 ~575 kbps H.264+AAC stream (testsrc2 640x360 25 fps, 2 s GOP), published with `srsd publish
 --loop`; players are `srsd bench play` (RTMP) or `srsd bench flv` (HTTP-FLV) on the same
 machine, {dur} s a run, ramped 5 ms apart. CPU is the server's utime+stime over the steady
@@ -291,8 +318,8 @@ http module serves with sendfile.
 ![players vs CPU and RSS](bench.svg)
 
 The machine is shared: CPU figures move between runs of the same code (RTMP at 350 ms against
-the bare writer at 1000 players has measured from 1.3× to 1.6× on one binary). Compare
-figures of one run.
+the bare writer at 1000 players has measured from 1.3× to 1.6× on one binary in single
+runs), hence the rounds. Compare figures of one run.
 The musl board build is measured in [bench-musl.md](bench-musl.md).
 
 Binary: `{srsd}` (x86_64 glibc release build unless said otherwise).

@@ -139,13 +139,34 @@ impl Frame {
     /// this one's minus the delta, sent with a header of 24-bit time (no extended
     /// timestamp). `None` for data, for the first frame of a kind, for a delta or length
     /// that needs more than 24 bits, and when the frame was chunked for another size.
+    #[inline]
     pub fn shared_wire(&self, chunk_size: u32) -> Option<(u32, &[u8])> {
         let delta = self.delta?;
         let w = self.wire(chunk_size);
         (w.chunk_size == chunk_size && w.head > 0).then(|| (delta, &w.bytes[..]))
     }
 
+    /// `part` as a shared slice of the frame's payload or of its RTMP wire form, when it lies
+    /// in one of them (a slice a plan borrowed, held past the batch: `writev::send`).
+    pub fn share(&self, part: &[u8]) -> Option<Bytes> {
+        if let Some(r) = range_in(&self.payload, part) {
+            return Some(self.payload.slice(r));
+        }
+        let w = self.wire.get()?;
+        range_in(&w.bytes, part).map(|r| w.bytes.slice(r))
+    }
+
+    /// The frame's RTMP wire form, made by the first caller (for its chunk size).
+    #[inline(always)]
     fn wire(&self, chunk_size: u32) -> &Wire {
+        match self.wire.get() {
+            Some(w) => w,
+            None => self.make_wire(chunk_size),
+        }
+    }
+
+    #[cold]
+    fn make_wire(&self, chunk_size: u32) -> &Wire {
         self.wire.get_or_init(|| {
             let csid = self.kind.csid();
             let header = self.delta.and_then(|d| {
@@ -201,6 +222,13 @@ pub fn metadata_announces_video(p: &[u8]) -> bool {
 fn is_metadata(p: &[u8]) -> bool {
     let mut rest = p;
     matches!(amf0::decode(&mut rest), Ok(Amf0Value::String(s)) if s == "onMetaData")
+}
+
+/// Where `part` lies in `buf` (by address), when it is a range of it.
+pub(crate) fn range_in(buf: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= buf.len()).then_some(start..end)
 }
 
 #[cfg(test)]

@@ -116,6 +116,7 @@ impl Rebase {
 
     /// The timestamp to send for a frame. Headers and metadata (`anchor = false`) never set
     /// the base: a cached sequence header is older than the GOP it precedes.
+    #[inline]
     pub fn map(&mut self, dts: i64, raw: u32, anchor: bool) -> u32 {
         match self.mode {
             TimeJitter::Off => raw,

@@ -667,6 +667,7 @@ impl Consumer {
                 let now = Instant::now();
                 if let Some(next) = then(now).filter(|t| now < t.at) {
                     self.arm(slot, &mut i, next.at, cx.waker());
+                    out.armed = true;
                 }
             }
             return Poll::Ready(());
@@ -710,6 +711,8 @@ impl Consumer {
             i.audio_sh.as_ref(),
         ];
         slot.reader.read(&mut i.log, headers, out, max, share);
+        out.dropped = slot.reader.dropped;
+        out.armed = false;
         self.shared
             .cursor
             .store(slot.reader.cursor() as usize, Ordering::Relaxed);
@@ -726,6 +729,7 @@ impl Consumer {
     /// onMetaData goes out at 0 on a rebased timeline, also after a republish: ffmpeg's FLV
     /// reader skips an onMetaData stamped 0 but opens a "Subtitle: text" stream for one
     /// stamped later, and the tag carries no timing that matters.
+    #[inline(always)]
     pub fn timestamp(&mut self, frame: &Frame) -> u32 {
         if frame.flags.metadata && self.rebase.mode() != TimeJitter::Off {
             return 0;

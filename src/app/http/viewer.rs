@@ -6,9 +6,9 @@
 use super::live::{stream_tracks, Format};
 use super::{Conn, LiveGuard};
 use crate::app::runtime::body::Chunks;
-use crate::app::runtime::quiet::{stop_signals, Quiet, Stop};
+use crate::app::runtime::quiet::{stop_signals, PollGate, Quiet, Stop};
 use crate::app::runtime::stats::{ClientGuard, ClientType};
-use crate::app::runtime::writev::{within, write_all_vectored, Plan, View};
+use crate::app::runtime::writev::{send, Plan, View};
 use crate::app::session;
 use crate::app::shared::{play_jitter, source_options, ClientRequest, Context};
 use crate::config::VhostConfig;
@@ -100,14 +100,15 @@ impl Out {
     }
 
     /// Writes one batch: to the socket straight from the batch's items (one `writev`), or
-    /// to hyper as shared `Bytes`. Errors: the viewer left, or took nothing for
-    /// [`SEND_TIMEOUT`] (`TimedOut`).
-    async fn send(&mut self, plan: Plan<'_>, items: &Batch) -> io::Result<()> {
+    /// to hyper as shared `Bytes`. `Ok(true)`: the socket took it at once (the task did not
+    /// wait). Errors: the viewer left, or took nothing for [`SEND_TIMEOUT`] (`TimedOut`).
+    async fn send(&mut self, plan: Plan<'_>, items: &Batch) -> io::Result<bool> {
         match self {
             Out::Channel { tx, .. } => {
                 let chunks = plan.into_chunks(items);
                 match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(chunks))).await {
-                    Ok(Ok(())) => Ok(()),
+                    // Whether the channel's send waited is not known: as if it had.
+                    Ok(Ok(())) => Ok(false),
                     Ok(Err(_)) => Err(io::ErrorKind::BrokenPipe.into()),
                     Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
                 }
@@ -120,18 +121,12 @@ impl Out {
                 } else {
                     0
                 };
-                let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts() + 2);
-                slices.push(&line[..line_len]);
-                plan.slices(&mut slices);
-                if *chunked {
-                    slices.push(b"\r\n");
+                let post: &'static [u8] = if *chunked { b"\r\n" } else { b"" };
+                let rest = send(socket, &line[..line_len], plan, post, items, SEND_TIMEOUT)?;
+                match rest {
+                    None => Ok(true),
+                    Some(rest) => rest.await.map(|()| false),
                 }
-                let written = within(
-                    SEND_TIMEOUT,
-                    std::pin::pin!(write_all_vectored(socket, &mut slices)),
-                )
-                .await;
-                written
             }
         }
     }
@@ -260,6 +255,10 @@ impl Viewer {
         // A batch with media went out (see `PlayState::primed` in app/rtmp/mod.rs).
         let mut primed = false;
         let mut next_write: Option<tokio::time::Instant> = None;
+        // The read before the last write left the task's waker with the source, and the
+        // socket took the write at once (see `Batch::armed`).
+        let mut just_armed = false;
+        let mut gone_gate = PollGate::default();
         // When the byte count next reaches the client table (runtime::stats::BYTES_EVERY).
         let mut bytes_due = std::time::Instant::now();
         let why: io::Result<&str> = loop {
@@ -281,9 +280,13 @@ impl Viewer {
                 // append at or after it wakes the viewer (no timer per viewer). The first
                 // media (metadata, sequence headers, GOP cache) goes out at once.
                 _ = std::future::poll_fn(|cx| {
+                    if std::mem::take(&mut just_armed) {
+                        return Poll::Pending;
+                    }
                     consumer.poll_batch(cx, &mut items, BATCH_BYTES, next_write.map(|t| WriteTime::at(t.into_std())), &then)
                 }) => {}
-                _ = std::future::poll_fn(|cx| out.poll_gone(cx)) => break Ok("viewer left"),
+                // Behind a gate: polled on a wake-up only when the socket caused it.
+                _ = std::future::poll_fn(|cx| gone_gate.poll(cx, |cx| out.poll_gone(cx))) => break Ok("viewer left"),
                 e = &mut stop => match e {
                     Stop::Shutdown => break Ok("server shutdown"),
                     Stop::Kicked => {
@@ -293,6 +296,7 @@ impl Viewer {
                 },
             }
             let more = items.more();
+            let armed = items.armed();
             let mut plan = Plan::for_batch(&items, View::Payload);
             if !flv_header {
                 let media = |i: &Item| matches!(i, Item::Frame(f) if !f.flags.metadata && !f.flags.seq_header && f.kind != crate::hub::MediaKind::Data);
@@ -314,87 +318,106 @@ impl Viewer {
             // An audio mount whose stream turned out to carry another codec ends at once
             // rather than answering 200 and never sending a byte.
             let mut wrong_codec = false;
-            for (index, item) in items.iter().enumerate() {
-                match item {
-                    Item::Frame(f) => match format {
-                        Format::Flv => {
-                            let ts = consumer.timestamp(f);
-                            let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
-                            plan.put(|h| h.extend_from_slice(&flv::tag_header(f.kind, ts, len)));
-                            plan.frame(index, &f.payload, 0, len);
-                            let size = (flv::TAG_HEADER_LEN + len) as u32;
-                            plan.put(|h| h.extend_from_slice(&size.to_be_bytes()));
-                        }
-                        Format::Ts => {
-                            let ts = i64::from(consumer.timestamp(f));
-                            let remux =
-                                remux.get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
-                            let sample = match remux.inspect(&f.tag, ts, f.data()) {
-                                Ok(s) => s,
-                                Err(e) => {
-                                    ::log::warn!("HTTP-TS {key}: skipped: {e}");
+            // FLV: the PreviousTagSize the last tag written still owes.
+            let mut tag_size: Option<[u8; 4]> = None;
+            for run in items.as_slices() {
+                for item in run {
+                    match item {
+                        Item::Frame(f) => match format {
+                            Format::Flv => {
+                                let ts = consumer.timestamp(f);
+                                let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
+                                // The previous tag's size and this tag's header: one write
+                                // of the buffer between two payloads.
+                                let mut between = [0u8; 4 + flv::TAG_HEADER_LEN];
+                                let at = match tag_size.take() {
+                                    Some(size) => {
+                                        between[..4].copy_from_slice(&size);
+                                        0
+                                    }
+                                    None => 4,
+                                };
+                                between[4..].copy_from_slice(&flv::tag_header(f.kind, ts, len));
+                                plan.put(|h| h.extend_from_slice(&between[at..]));
+                                plan.frame(f.payload.get(..len).unwrap_or_default());
+                                tag_size = Some(((flv::TAG_HEADER_LEN + len) as u32).to_be_bytes());
+                            }
+                            Format::Ts => {
+                                let ts = i64::from(consumer.timestamp(f));
+                                let remux = remux
+                                    .get_or_insert_with(|| Box::new(TsRemuxer::new(true, true)));
+                                let sample = match remux.inspect(&f.tag, ts, f.data()) {
+                                    Ok(s) => s,
+                                    Err(e) => {
+                                        ::log::warn!("HTTP-TS {key}: skipped: {e}");
+                                        continue;
+                                    }
+                                };
+                                // Where a player can start: a keyframe, or any audio frame (at most
+                                // once a second) of a stream without video.
+                                let entry = match sample {
+                                    Sample::Skip => continue,
+                                    Sample::Video { keyframe, .. } => keyframe,
+                                    Sample::Audio { .. } => {
+                                        !remux.has_video() && (need_entry || ts - last_psi >= 1000)
+                                    }
+                                };
+                                if need_entry && !entry {
                                     continue;
                                 }
-                            };
-                            // Where a player can start: a keyframe, or any audio frame (at most
-                            // once a second) of a stream without video.
-                            let entry = match sample {
-                                Sample::Skip => continue,
-                                Sample::Video { keyframe, .. } => keyframe,
-                                Sample::Audio { .. } => {
-                                    !remux.has_video() && (need_entry || ts - last_psi >= 1000)
+                                if entry {
+                                    if !remux.is_started() || remux.tracks_changed() {
+                                        plan.put(|h| remux.start(h));
+                                    } else {
+                                        plan.put(|h| remux.write_pat_pmt(h));
+                                    }
+                                    last_psi = ts;
+                                    need_entry = false;
                                 }
-                            };
-                            if need_entry && !entry {
-                                continue;
-                            }
-                            if entry {
-                                if !remux.is_started() || remux.tracks_changed() {
-                                    plan.put(|h| remux.start(h));
-                                } else {
-                                    plan.put(|h| remux.write_pat_pmt(h));
-                                }
-                                last_psi = ts;
-                                need_entry = false;
-                            }
-                            if let Err(e) = plan.put(|h| remux.write(sample, f.data(), h)) {
-                                ::log::warn!("HTTP-TS {key}: skipped: {e}");
-                            }
-                        }
-                        Format::Aac => {
-                            if f.is_audio() && !matches!(f.codec(), Codec::Aac | Codec::None) {
-                                wrong_codec = true;
-                            }
-                            if !f.is_audio() || f.codec() != Codec::Aac {
-                                continue;
-                            }
-                            if f.flags.seq_header {
-                                aac_config = aac::parse_audio_specific_config(f.data()).ok();
-                            } else if let Some(cfg) = &aac_config {
-                                let len = f.data().len();
-                                if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
-                                    plan.put(|h| aac::adts_header(cfg, len, h));
-                                    plan.frame(index, &f.payload, f.tag.len(), f.payload.len());
+                                if let Err(e) = plan.put(|h| remux.write(sample, f.data(), h)) {
+                                    ::log::warn!("HTTP-TS {key}: skipped: {e}");
                                 }
                             }
-                        }
-                        Format::Mp3 => {
-                            if f.is_audio() && !matches!(f.codec(), Codec::Mp3 | Codec::None) {
-                                wrong_codec = true;
+                            Format::Aac => {
+                                if f.is_audio() && !matches!(f.codec(), Codec::Aac | Codec::None) {
+                                    wrong_codec = true;
+                                }
+                                if !f.is_audio() || f.codec() != Codec::Aac {
+                                    continue;
+                                }
+                                if f.flags.seq_header {
+                                    aac_config = aac::parse_audio_specific_config(f.data()).ok();
+                                } else if let Some(cfg) = &aac_config {
+                                    let len = f.data().len();
+                                    if len > 0 && len <= aac::MAX_ADTS_PAYLOAD {
+                                        plan.put(|h| aac::adts_header(cfg, len, h));
+                                        plan.frame(f.data());
+                                    }
+                                }
                             }
-                            if f.is_audio() && f.codec() == Codec::Mp3 && !f.data().is_empty() {
-                                plan.frame(index, &f.payload, f.tag.len(), f.payload.len());
+                            Format::Mp3 => {
+                                if f.is_audio() && !matches!(f.codec(), Codec::Mp3 | Codec::None) {
+                                    wrong_codec = true;
+                                }
+                                if f.is_audio() && f.codec() == Codec::Mp3 && !f.data().is_empty() {
+                                    plan.frame(f.data());
+                                }
                             }
+                        },
+                        Item::Published => {
+                            consumer.reset_timeline();
+                            need_entry = true;
                         }
-                    },
-                    Item::Published => {
-                        consumer.reset_timeline();
-                        need_entry = true;
-                    }
-                    Item::Unpublished => {
-                        ::log::info!("{key} unpublished; HTTP viewer waits for the next publish");
+                        Item::Unpublished => {
+                            ::log::info!(
+                                "{key} unpublished; HTTP viewer waits for the next publish"
+                            );
+                        }
                     }
                 }
+            }
+            if let Some(size) = tag_size.take() {
+                plan.put(|h| h.extend_from_slice(&size));
             }
             sent += plan.len() as u64;
             primed |= flv_header && sent > 0;
@@ -407,7 +430,10 @@ impl Viewer {
             }
             if !plan.is_empty() {
                 match out.send(plan, &items).await {
-                    Ok(()) => {
+                    Ok(at_once) => {
+                        // As for RTMP players (app/rtmp/mod.rs): the poll that would follow
+                        // this write in the same wake-up answers `Pending`, and is skipped.
+                        just_armed = armed && at_once;
                         let now = std::time::Instant::now();
                         stat.set_bytes_every(0, sent, now, &mut bytes_due);
                     }
@@ -421,8 +447,8 @@ impl Viewer {
                     "the stream's audio is not in this mount's codec",
                 ));
             }
+            let drops = items.dropped();
             items.clear(16);
-            let drops = consumer.dropped();
             if drops > reported_drops {
                 ctx.stats.add_drops(drops - reported_drops);
                 ::log::warn!(

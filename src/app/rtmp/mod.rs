@@ -4,7 +4,7 @@
 //! the hub.
 
 use crate::app::hooks::Guard;
-use crate::app::runtime::quiet::{stop_signals, Quiet, Stop};
+use crate::app::runtime::quiet::{stop_signals, PollGate, Quiet, Stop};
 use crate::app::runtime::stats::{ClientStat, ClientType};
 use crate::app::session::access::Action;
 use crate::app::session::{self, Denied, Gate};
@@ -12,6 +12,7 @@ use crate::app::shared::ClientRequest;
 use crate::app::shared::Context;
 use crate::app::shared::{play_jitter, source_options};
 use crate::protocol::rtmp::url::{self, StreamRequest};
+use std::future::Future as _;
 
 pub mod bandcheck;
 pub mod error;
@@ -217,6 +218,9 @@ async fn serve_inner(
     let stop = Quiet::new(stop_signals(&mut shutdown, &stat.kick));
     tokio::pin!(stop);
 
+    // The read before the last write left the task's waker with the source (see below).
+    let mut just_armed = false;
+    let mut io_gate = PollGate::default();
     let result: Result<(), ConnError> = loop {
         if pending_input {
             pending_input = false;
@@ -260,6 +264,7 @@ async fn serve_inner(
         let deadline = conn.deadline(idle_since).min(next_pithy);
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
+            io_gate.open();
         }
         let publishing = matches!(conn.role, Role::Publishing(_));
         let (playing, merge_at, merge) = match &conn.role {
@@ -284,37 +289,54 @@ async fn serve_inner(
             // Merged writes: nothing is read before the next write time (mw_latency); the
             // stream's first append at or after it wakes the player (no timer per player).
             _ = std::future::poll_fn(|cx| match playing {
+                Some(_) if std::mem::take(&mut just_armed) => std::task::Poll::Pending,
                 Some(c) => c.poll_batch(cx, &mut items, play::WRITE_BATCH_BYTES, merge_at, &then),
                 None => std::task::Poll::Pending,
             }) => {
-                // Boxed: a write's state (its buffers, the write timeout) exists only while it
-                // runs, not in every player's task between batches.
-                if let Err(e) = Box::pin(conn.write_items(&mut writer, &mut items)).await {
-                    break Err(e.into());
+                // The read registered the next merged write (`Batch::armed`): when the socket
+                // takes the batch at once, the poll that follows in this same wake-up would
+                // answer `Pending`, and is skipped; any later wake-up polls the queue. (After
+                // a write that waited, it is not: a wake-up from the source may have come and
+                // been spent on the write.)
+                let armed = items.armed();
+                // Not boxed: what the socket takes at once is written with no future; only a
+                // write that waits boxes its state (writev::send), so none of it sits in every
+                // player's task between batches.
+                match conn.write_items(&mut writer, &mut items).await {
+                    Ok(at_once) => just_armed = armed && at_once,
+                    Err(e) => break Err(e.into()),
                 }
             }
             e = &mut stop => break Err(match e {
                 Stop::Shutdown => ConnError::Shutdown,
                 Stop::Kicked => ConnError::Kicked,
             }),
-            _ = &mut timer => {
-                let now = Instant::now();
-                if now >= next_pithy {
-                    conn.pithy(&mut last_pithy);
-                    next_pithy = now + PITHY;
+            // The timer and the socket's read side, behind a gate: polled on a wake-up only
+            // when one of them caused it (a player is woken a few times a second for its
+            // queue alone, and each poll of these takes a lock or more).
+            ev = std::future::poll_fn(|cx| io_gate.poll(cx, |cx| {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(None);
                 }
-                if let Err(e) = conn.check_timeouts(idle_since) {
-                    break Err(e.into());
+                std::pin::pin!(read_some(&mut reader, &mut rbuf, publishing)).poll(cx).map(Some)
+            })) => match ev {
+                None => {
+                    let now = Instant::now();
+                    if now >= next_pithy {
+                        conn.pithy(&mut last_pithy);
+                        next_pithy = now + PITHY;
+                    }
+                    if let Err(e) = conn.check_timeouts(idle_since) {
+                        break Err(e.into());
+                    }
                 }
-            }
-            r = read_some(&mut reader, &mut rbuf, publishing) => match r {
-                Ok(Some(0)) => break Err(ConnError::Peer(err(
+                Some(Ok(Some(0))) => break Err(ConnError::Peer(err(
                     io::ErrorKind::UnexpectedEof,
                     "closed the connection",
                 ))),
-                Ok(Some(_)) => pending_input = true,
-                Ok(None) => {}
-                Err(e) => break Err(e.into()),
+                Some(Ok(Some(_))) => pending_input = true,
+                Some(Ok(None)) => {}
+                Some(Err(e)) => break Err(e.into()),
             },
         }
         let now = Instant::now();

@@ -1,8 +1,8 @@
 //! A player's writes: each batch of frames goes out as one vectored write of the player's own
 //! first headers and the frames' shared chunked payloads (DESIGN.md §2, encode once).
 
-use super::{write_timeout, Conn, Role};
-use crate::app::runtime::writev::{write_all_vectored, Plan, View};
+use super::{Conn, Role, WRITE_TIMEOUT};
+use crate::app::runtime::writev::{send, Plan, View};
 use crate::hub::{Batch, Item, MediaKind};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::status;
@@ -21,108 +21,124 @@ impl Conn<'_> {
     /// Writes queued items: per frame its own first header and the shared chunked payload,
     /// all in vectored writes. Once primed (see `PlayState::primed`), waits `mw_latency`
     /// first to merge more frames per syscall.
+    ///
+    /// What the socket takes at once is written without a future of its own (a player that
+    /// keeps up takes the whole batch in one `writev`); only the rest of a batch the socket
+    /// did not take waits, in a boxed future that exists while it waits (`writev::send`).
+    ///
+    /// `Ok(true)`: the socket took the batch at once (the task did not wait for it).
     pub(super) async fn write_items(
         &mut self,
         writer: &mut OwnedWriteHalf,
         items: &mut Batch,
-    ) -> io::Result<()> {
-        let Role::Playing(p) = &mut self.role else {
-            items.clear(ITEMS_KEEP);
-            return Ok(());
+    ) -> io::Result<bool> {
+        let was_primed = matches!(&self.role, Role::Playing(p) if p.primed);
+        let written = match self.plan_items(items) {
+            Some(plan) => {
+                self.bytes_out += plan.len() as u64;
+                match send(writer, b"", plan, b"", items, WRITE_TIMEOUT) {
+                    Ok(None) => Ok(true),
+                    Ok(Some(rest)) => rest.await.map(|()| false),
+                    Err(e) => Err(e),
+                }
+            }
+            None => Ok(true),
         };
-        let was_primed = p.primed;
+        self.after_write(writer, items, was_primed);
+        written
+    }
+
+    /// A player's plan for `items` (`None` when the connection plays nothing): per frame,
+    /// when the player is in step with the stream, the frame's whole shared message (type-1
+    /// header and chunks); else its own first header (12 bytes, 16 with an extended
+    /// timestamp) and the shared chunked payload. Status messages for publish and unpublish
+    /// go in as the player's own bytes.
+    fn plan_items<'b>(&mut self, items: &'b Batch) -> Option<Plan<'b>> {
+        let Role::Playing(p) = &mut self.role else {
+            return None;
+        };
         let chunk_size = self.session.out_chunk_size();
         // The batch's plan is made for it and freed after it: a few allocations per write (a
         // 350 ms batch, or a frame at mw_latency 0) rather than kilobytes kept by every
-        // player between writes. Each frame: when the player is in step with the stream, the
-        // frame's whole shared message (type-1 header and chunks); else its own first header
-        // (12 bytes, 16 with an extended timestamp) and the shared chunked payload. Shared
-        // bytes are borrowed from the frame (`items` holds it) so no reference count is
-        // touched per frame and player.
+        // player between writes. Shared bytes are borrowed from the frame (`items` holds it)
+        // so no reference count is touched per frame and player.
         let mut plan = Plan::for_batch(items, View::Chunked(chunk_size));
-        for (i, item) in items.iter().enumerate() {
-            match item {
-                Item::Frame(f) => {
-                    let ts = p.consumer.timestamp(f);
-                    let track = match f.kind {
-                        MediaKind::Audio => Some(0),
-                        MediaKind::Video => Some(1),
-                        MediaKind::Data => None,
-                    };
-                    if let Some(t) = track {
-                        let last = p.last_ts[t].replace(ts);
-                        // In step with the stream: the frame's shared type-1 header gives
-                        // the player this timestamp (see `Frame::shared_wire`).
-                        if let Some((_, wire)) = f.shared_wire(chunk_size).filter(|(d, _)| {
-                            ts < EXTENDED_TIMESTAMP && last == Some(ts.wrapping_sub(*d))
-                        }) {
-                            plan.frame(i, wire, 0, wire.len());
-                            p.msgs += 1;
-                            p.primed |= !f.flags.metadata && !f.flags.seq_header;
-                            continue;
+        for run in items.as_slices() {
+            for item in run {
+                match item {
+                    Item::Frame(f) => {
+                        let ts = p.consumer.timestamp(f);
+                        let track = match f.kind {
+                            MediaKind::Audio => Some(0),
+                            MediaKind::Video => Some(1),
+                            MediaKind::Data => None,
+                        };
+                        if let Some(t) = track {
+                            let last = p.last_ts[t].replace(ts);
+                            // In step with the stream: the frame's shared type-1 header gives
+                            // the player this timestamp (see `Frame::shared_wire`).
+                            if let Some((_, wire)) = f.shared_wire(chunk_size).filter(|(d, _)| {
+                                ts < EXTENDED_TIMESTAMP && last == Some(ts.wrapping_sub(*d))
+                            }) {
+                                plan.frame(wire);
+                                p.msgs += 1;
+                                p.primed |= !f.flags.metadata && !f.flags.seq_header;
+                                continue;
+                            }
+                        }
+                        plan.put(|h| {
+                            encode_first_header(
+                                h,
+                                f.kind.csid(),
+                                ts,
+                                f.payload.len() as u32,
+                                f.kind.type_id(),
+                                p.stream_id,
+                            )
+                        });
+                        match f.chunks_ref(chunk_size) {
+                            Some(bytes) if ts < EXTENDED_TIMESTAMP => plan.frame(bytes),
+                            _ if ts >= EXTENDED_TIMESTAMP => {
+                                plan.owned(f.chunks_extended(chunk_size, ts))
+                            }
+                            _ => plan.owned(f.chunks(chunk_size)),
+                        }
+                        p.msgs += 1;
+                        p.primed |= !f.flags.metadata && !f.flags.seq_header;
+                    }
+                    Item::Unpublished => {
+                        log::info!("{} unpublished; player waits for the next publish", p.key);
+                        if p.publish_notify {
+                            self.session.send_status(
+                                "status",
+                                status::PLAY_UNPUBLISH_NOTIFY,
+                                "stream is now unpublished",
+                            );
+                            if let Some(b) = self.session.take_output() {
+                                plan.owned(b);
+                            }
                         }
                     }
-                    plan.put(|h| {
-                        encode_first_header(
-                            h,
-                            f.kind.csid(),
-                            ts,
-                            f.payload.len() as u32,
-                            f.kind.type_id(),
-                            p.stream_id,
-                        )
-                    });
-                    match f.chunks_ref(chunk_size) {
-                        Some(bytes) if ts < EXTENDED_TIMESTAMP => {
-                            plan.frame(i, bytes, 0, bytes.len())
-                        }
-                        _ if ts >= EXTENDED_TIMESTAMP => {
-                            plan.owned(f.chunks_extended(chunk_size, ts))
-                        }
-                        _ => plan.owned(f.chunks(chunk_size)),
-                    }
-                    p.msgs += 1;
-                    p.primed |= !f.flags.metadata && !f.flags.seq_header;
-                }
-                Item::Unpublished => {
-                    log::info!("{} unpublished; player waits for the next publish", p.key);
-                    if p.publish_notify {
-                        self.session.send_status(
-                            "status",
-                            status::PLAY_UNPUBLISH_NOTIFY,
-                            "stream is now unpublished",
-                        );
-                        if let Some(b) = self.session.take_output() {
-                            plan.owned(b);
-                        }
-                    }
-                }
-                Item::Published => {
-                    // The timeline continues (time_jitter): players ride over the gap.
-                    p.consumer.reset_timeline();
-                    // The new publish's headers and first keyframe go out at once.
-                    p.primed = false;
-                    if p.publish_notify {
-                        self.session.send_status(
-                            "status",
-                            status::PLAY_PUBLISH_NOTIFY,
-                            "stream is now published",
-                        );
-                        if let Some(b) = self.session.take_output() {
-                            plan.owned(b);
+                    Item::Published => {
+                        // The timeline continues (time_jitter): players ride over the gap.
+                        p.consumer.reset_timeline();
+                        // The new publish's headers and first keyframe go out at once.
+                        p.primed = false;
+                        if p.publish_notify {
+                            self.session.send_status(
+                                "status",
+                                status::PLAY_PUBLISH_NOTIFY,
+                                "stream is now published",
+                            );
+                            if let Some(b) = self.session.take_output() {
+                                plan.owned(b);
+                            }
                         }
                     }
                 }
             }
         }
-        let mut slices: Vec<&[u8]> = Vec::with_capacity(plan.parts());
-        plan.slices(&mut slices);
-        self.bytes_out += plan.len() as u64;
-        let written = write_timeout(write_all_vectored(writer, &mut slices)).await;
-        drop(slices);
-        drop(plan);
-        self.after_write(writer, items, was_primed);
-        written
+        Some(plan)
     }
 
     /// What follows every write of a batch: TCP_NODELAY off once primed, the next merged
@@ -148,8 +164,8 @@ impl Conn<'_> {
                 items.more(),
             );
         }
+        let drops = items.dropped();
         items.clear(ITEMS_KEEP);
-        let drops = p.consumer.dropped();
         if drops > p.reported_drops {
             // Rate-limited by the batch: one line per write that saw new drops.
             log::warn!("{} player too slow: dropped {} frames so far", p.key, drops);

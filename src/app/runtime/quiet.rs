@@ -1,4 +1,5 @@
-//! [`Quiet`]: a future polled again only when its own waker fired.
+//! [`Quiet`]: a future polled again only when its own waker fired; [`PollGate`]: the same for
+//! what a loop polls through a closure (a socket's read side, a timer).
 //!
 //! A player's loop waits on its queue, its socket and the rare signals (server shutdown, a
 //! kick from the HTTP API) at once, and is woken a few times a second per player for the
@@ -7,7 +8,8 @@
 //! connection of the server: a lock whose cache line crosses between the worker threads on
 //! every player's every batch. Behind a `Quiet`, such a future is polled once to register,
 //! then again only after it woke the task (or the task's waker changed): between those, a
-//! poll is one atomic swap.
+//! poll is one atomic swap. The socket's read side and the connection's timer cost a lock
+//! or a timer-wheel check per poll as well, and sit behind a `PollGate`.
 
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -21,15 +23,11 @@ pin_project! {
     pub struct Quiet<F> {
         #[pin]
         fut: F,
-        signal: Arc<Signal>,
-        // The waker `fut` is polled with, made once from `signal`.
-        waker: Option<Waker>,
-        // The task's waker last handed to `signal` (compared without the lock).
-        task: Option<Waker>,
+        gate: PollGate,
     }
 }
 
-/// What `fut` wakes: it notes that it fired, then wakes the task.
+/// What a [`PollGate`]'s waker wakes: it notes that it fired, then wakes the task.
 #[derive(Default)]
 struct Signal {
     fired: AtomicBool,
@@ -54,9 +52,7 @@ impl<F> Quiet<F> {
     pub fn new(fut: F) -> Quiet<F> {
         Quiet {
             fut,
-            signal: Arc::default(),
-            waker: None,
-            task: None,
+            gate: PollGate::default(),
         }
     }
 }
@@ -66,21 +62,60 @@ impl<F: Future> Future for Quiet<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let same_task = this.task.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        let fut = this.fut;
+        this.gate.poll(cx, |cx| fut.poll(cx))
+    }
+}
+
+/// [`Quiet`] for what is polled through a closure rather than owned: the socket's read side
+/// and the connection's timer, polled on every wake-up of a player's loop. Between the
+/// wake-ups they caused, a poll is one atomic swap and the closure is not called.
+///
+/// The closure is polled with the gate's own waker: when the task's waker changed, at the
+/// first poll, after its waker fired, after it was ready (what it polls may be ready again
+/// at once: a socket with more to read), and after [`PollGate::open`].
+#[derive(Default)]
+pub struct PollGate {
+    signal: Arc<Signal>,
+    // The waker the closure is polled with, made once from `signal`.
+    waker: Option<Waker>,
+    // The task's waker last handed to `signal` (compared without the lock).
+    task: Option<Waker>,
+}
+
+impl PollGate {
+    /// Polls `f` if it may have something (see the type's doc), else `Pending`.
+    pub fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let same_task = self.task.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
         if same_task {
             // Cleared before the poll: a wake-up during or after it is not lost.
-            if !this.signal.fired.swap(false, Ordering::AcqRel) {
+            if !self.signal.fired.swap(false, Ordering::AcqRel) {
                 return Poll::Pending;
             }
         } else {
-            *this.signal.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
-            *this.task = Some(cx.waker().clone());
-            this.signal.fired.store(false, Ordering::Release);
+            *self.signal.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+            self.task = Some(cx.waker().clone());
+            self.signal.fired.store(false, Ordering::Release);
         }
-        let waker = this
+        let signal = &self.signal;
+        let waker = self
             .waker
-            .get_or_insert_with(|| Waker::from(this.signal.clone()));
-        this.fut.poll(&mut Context::from_waker(waker))
+            .get_or_insert_with(|| Waker::from(signal.clone()));
+        let r = f(&mut Context::from_waker(waker));
+        if r.is_ready() {
+            self.open();
+        }
+        r
+    }
+
+    /// The next poll calls the closure whatever fired (what it polls changed: a timer's
+    /// new deadline).
+    pub fn open(&self) {
+        self.signal.fired.store(true, Ordering::Release);
     }
 }
 
@@ -190,6 +225,46 @@ mod tests {
             .wake();
         assert_eq!(first.0.load(Ordering::Relaxed), 0);
         assert_eq!(second.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_gate_calls_its_closure_after_a_wake_a_ready_or_an_open() {
+        let task = Arc::new(Count::default());
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut gate = PollGate::default();
+        let mut calls = 0;
+        let mut kept: Option<Waker> = None;
+        let mut poll =
+            |gate: &mut PollGate, ready: bool, calls: &mut usize, kept: &mut Option<Waker>| {
+                gate.poll(&mut cx, |cx| {
+                    *calls += 1;
+                    *kept = Some(cx.waker().clone());
+                    if ready {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+            };
+        // First poll: called, and registers.
+        assert!(poll(&mut gate, false, &mut calls, &mut kept).is_pending());
+        assert!(poll(&mut gate, false, &mut calls, &mut kept).is_pending());
+        assert_eq!(calls, 1, "nothing fired: not called");
+        // Its waker fires: the task is woken, and the closure called once.
+        kept.take().expect("registered").wake();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        assert!(poll(&mut gate, true, &mut calls, &mut kept).is_ready());
+        assert_eq!(calls, 2);
+        // Ready: called again next time (a socket may have more to read at once).
+        assert!(poll(&mut gate, false, &mut calls, &mut kept).is_pending());
+        assert_eq!(calls, 3);
+        assert!(poll(&mut gate, false, &mut calls, &mut kept).is_pending());
+        assert_eq!(calls, 3);
+        // Opened (a timer's new deadline): called again.
+        gate.open();
+        assert!(poll(&mut gate, false, &mut calls, &mut kept).is_pending());
+        assert_eq!(calls, 4);
     }
 
     #[tokio::test]

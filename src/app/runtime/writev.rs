@@ -3,8 +3,9 @@
 //! allows — the fan-out's one write per player per batch (DESIGN.md §2, merged writes).
 
 use super::body::Chunks;
+use crate::hub::frame::range_in;
 use crate::hub::{Batch, Frame, Item};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -12,75 +13,122 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
 
-/// Slices per `writev` (Linux IOV_MAX is 1024): a whole batch — two slices per item, at most
-/// `hub::queue::MAX_BATCH_ITEMS` items, plus a few of the connection's own (status messages,
-/// an HTTP chunk's size line and CRLF) — goes in one call.
-pub const MAX_IOV: usize = 2 * crate::hub::queue::MAX_BATCH_ITEMS + 8;
-
-/// Writes every slice of `parts` in order with vectored writes, resuming after partial
-/// writes (`parts` is advanced as it goes; empty slices are skipped). The iovec array lives
-/// on the stack of one poll (not in the task, not on the heap): at most [`MAX_IOV`] slices per
-/// `writev`. Errors: the writer's, or `WriteZero` when it takes nothing. Not cancel-safe (what
-/// was written is not reported); callers bound it with their write timeout.
+/// Writes every slice of `bufs` in order with vectored writes, resuming after partial
+/// writes. Errors: the writer's, or `WriteZero` when it takes nothing. Not cancel-safe (what
+/// was written is not reported); callers bound it with their write timeout. More slices
+/// than the kernel takes per call (IOV_MAX, 1024 on Linux) go in several: the standard
+/// library's `writev` passes at most that many.
 ///
 /// `w` is a trait object: one copy of this loop serves every kind of socket (the binary's
 /// size counts on routers); the call through it costs nothing next to the `writev`.
 pub async fn write_all_vectored(
     w: &mut (dyn AsyncWrite + Unpin + Send),
-    parts: &mut [&[u8]],
+    mut bufs: &mut [IoSlice<'_>],
 ) -> io::Result<()> {
-    let mut idx = 0;
-    while idx < parts.len() {
-        if parts[idx].is_empty() {
-            idx += 1;
-            continue;
-        }
-        let mut n = std::future::poll_fn(|cx| {
-            // A live batch has a few dozen slices: its iovec array is not the burst's 8 KiB,
-            // which would be cleared on every write.
-            if parts.len() - idx <= SMALL_IOV {
-                poll_writev::<SMALL_IOV>(&mut *w, cx, &parts[idx..])
-            } else {
-                poll_writev::<MAX_IOV>(&mut *w, cx, &parts[idx..])
-            }
-        })
-        .await?;
+    // Empty slices at the front are skipped (a writer given only those would take nothing).
+    advance(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let n = std::future::poll_fn(|cx| Pin::new(&mut *w).poll_write_vectored(cx, bufs)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        while n > 0 && idx < parts.len() {
-            let len = parts[idx].len();
-            if n >= len {
-                n -= len;
-                idx += 1;
-            } else {
-                parts[idx] = &parts[idx][n..];
-                n = 0;
-            }
-        }
+        advance(&mut bufs, n);
     }
     Ok(())
 }
 
-/// Slices of a live batch's write (see [`write_all_vectored`]); more take the larger array.
-const SMALL_IOV: usize = 64;
+/// Skips `n` written bytes of `bufs` (at most all of them: a writer that reports more
+/// than it was given ends the write rather than the process).
+fn advance(bufs: &mut &mut [IoSlice<'_>], n: usize) {
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    IoSlice::advance_slices(bufs, n.min(total));
+}
 
-/// One `writev` of the first `N` non-empty slices of `parts`.
-fn poll_writev<const N: usize>(
-    w: &mut (dyn AsyncWrite + Unpin + Send),
-    cx: &mut std::task::Context<'_>,
-    parts: &[&[u8]],
-) -> Poll<io::Result<usize>> {
-    let mut slices = [IoSlice::new(&[]); N];
-    let mut used = 0;
-    for (slot, b) in slices
-        .iter_mut()
-        .zip(parts.iter().filter(|b| !b.is_empty()))
-    {
-        *slot = IoSlice::new(b);
-        used += 1;
+/// A socket a batch is written to: the write that does not wait (tokio's `try_write_vectored`,
+/// one `writev` when the socket is writable) and the one that does.
+pub trait Socket: AsyncWrite + Unpin + Send {
+    /// One `writev` if the socket is ready for it; `WouldBlock` when it is not.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+impl Socket for tokio::net::TcpStream {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_write_vectored(self, bufs)
     }
-    Pin::new(w).poll_write_vectored(cx, &slices[..used])
+}
+
+impl Socket for tokio::net::tcp::OwnedWriteHalf {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        tokio::net::tcp::OwnedWriteHalf::try_write_vectored(self, bufs)
+    }
+}
+
+/// The rest of a write the socket did not take at once (see [`send`]).
+pub type Rest<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
+
+/// Writes a batch: `pre`, the plan's slices, then `post`. What the socket takes at once is
+/// written here, from the plan's own iovec array, with no future, timer or allocation: a
+/// player that keeps up takes a whole batch in one `writev`. When the socket is full, the
+/// rest becomes shared buffers (the frames' `Bytes`, the plan's own bytes frozen; `items`
+/// holds the frames) and is returned as a future that owns them and writes them within
+/// `limit` (`TimedOut`, "write timed out", past it): boxed, so its state exists only while a
+/// write waits, not in every player's task. Errors: the socket's, or `WriteZero`.
+pub fn send<'a>(
+    w: &'a mut dyn Socket,
+    pre: &[u8],
+    mut plan: Plan<'_>,
+    post: &'static [u8],
+    items: &Batch,
+    limit: Duration,
+) -> io::Result<Option<Rest<'a>>> {
+    let total = pre.len() + plan.len() + post.len();
+    let parts = plan.take_parts();
+    let mut iov = plan.filled(parts, pre, post);
+    let mut bufs = &mut iov[..];
+    let mut written = 0;
+    while !bufs.is_empty() {
+        match w.try_write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                if written >= total {
+                    return Ok(None);
+                }
+                advance(&mut bufs, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    if bufs.is_empty() {
+        return Ok(None);
+    }
+    let sources = plan.sources(bufs, items);
+    drop(iov);
+    let mut rest = plan.into_shared(sources);
+    Ok(Some(Box::pin(async move {
+        let write = async {
+            while rest.has_remaining() {
+                let mut slices = [IoSlice::new(&[]); SLICES_PER_WAIT];
+                let n = rest.chunks_vectored(&mut slices);
+                let len = bufs_len(&slices[..n]);
+                write_all_vectored(w, &mut slices[..n]).await?;
+                rest.advance(len);
+            }
+            Ok(())
+        };
+        tokio::time::timeout(limit, write)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")))
+    })))
+}
+
+/// Slices per `writev` of a write that waited (see [`send`]).
+const SLICES_PER_WAIT: usize = 64;
+
+fn bufs_len(bufs: &[IoSlice<'_>]) -> usize {
+    bufs.iter().map(|b| b.len()).sum()
 }
 
 /// Which bytes of a frame a [`Plan`] writes.
@@ -105,47 +153,72 @@ impl View {
     }
 }
 
-/// One batch's bytes, in order: ranges of the batch's own buffer (headers, muxed packets),
-/// the batch's frames' shared bytes, borrowed from the batch as they are planned (no reference
-/// count is touched per frame and player, and nothing is looked up again to write them), and
-/// owned buffers. Made for one batch and dropped after its write, so nothing is kept per
-/// player between writes.
+/// One batch's bytes, in order, as the iovec array its `writev` takes: the batch's frames'
+/// shared bytes, borrowed from the batch as they are planned (no reference count is touched
+/// per frame and player), and bytes of the player's own (headers, muxed packets, status
+/// messages). Made for one batch and dropped after its write, so nothing is kept per player
+/// between writes.
+///
+/// A player in step with the stream writes only shared bytes: its plan is one vector of
+/// slices, written as it is. Its own bytes go in a buffer that may still move while the plan
+/// is made; their slices are placeholders until [`Plan::filled`].
 #[derive(Debug, Default)]
 pub struct Plan<'a> {
     head: BytesMut,
-    parts: Vec<Part<'a>>,
+    /// The slices in order; a slice of `head` or of `owned` is empty until filled.
+    parts: Vec<IoSlice<'a>>,
+    /// Where the placeholders' bytes are, in order of their parts.
+    fills: Vec<Fill>,
     owned: Vec<Bytes>,
     /// Bytes in all parts.
     len: usize,
 }
 
-/// One piece of a [`Plan`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Part<'a> {
+/// A placeholder of [`Plan::parts`] and the plan's own bytes it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fill {
+    part: usize,
+    src: Own,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Own {
     /// `head[.0...1]`.
     Head(usize, usize),
-    /// Shared bytes of the batch's `index`th item (a frame): a range of its payload, or of
-    /// another of its shared forms (its RTMP chunks or message).
-    Frame { index: usize, bytes: &'a [u8] },
     /// `owned[.0]`.
     Owned(usize),
 }
 
+/// Where a slice of a written plan lies, to hold it past the batch (see [`Plan::sources`]).
+#[derive(Debug)]
+pub struct Sources(Vec<Source>);
+
+#[derive(Debug)]
+enum Source {
+    Head(usize, usize),
+    Owned(usize, usize, usize),
+    Shared(Bytes),
+}
+
 impl<'a> Plan<'a> {
-    /// An empty plan with room for `items`: one allocation for the parts and, for a payload
-    /// view, one for the buffer (16 bytes of headers per item). A chunked view's buffer is
-    /// made by the first header put in it: a player in step with the stream writes only
-    /// shared messages (`Frame::shared_wire`) and needs none.
+    /// An empty plan with room for `items`: one allocation for the slices (two per item,
+    /// and a chunk-size line and CRLF) and, for a payload view, one for the buffer (16 bytes
+    /// of headers per item) and one for the placeholders (one per item). A chunked view's
+    /// buffer and placeholders are made by the first header put in it: a player in step with
+    /// the stream writes only shared messages (`Frame::shared_wire`) and needs none.
     pub fn for_batch(items: &Batch, view: View) -> Plan<'a> {
-        let head = match view {
-            View::Payload => BytesMut::with_capacity(items.len() * 16),
-            View::Chunked(_) => BytesMut::new(),
+        let (head, fills) = match view {
+            View::Payload => (
+                BytesMut::with_capacity(items.len() * 16),
+                Vec::with_capacity(items.len() + 2),
+            ),
+            View::Chunked(_) => (BytesMut::new(), Vec::new()),
         };
         Plan {
             head,
-            parts: Vec::with_capacity(items.len() * 2 + 1),
-            owned: Vec::new(),
-            len: 0,
+            parts: Vec::with_capacity(items.len() * 2 + 3),
+            fills,
+            ..Plan::default()
         }
     }
 
@@ -175,17 +248,20 @@ impl<'a> Plan<'a> {
         let end = self.head.len();
         if end > at {
             self.len += end - at;
-            match self.parts.last_mut() {
-                Some(Part::Head(_, b)) if *b == at => *b = end,
-                _ => self.parts.push(Part::Head(at, end)),
+            let last = self.parts.len().checked_sub(1);
+            match self.fills.last_mut() {
+                Some(Fill {
+                    part,
+                    src: Own::Head(_, b),
+                }) if Some(*part) == last && *b == at => *b = end,
+                _ => self.placeholder(Own::Head(at, end)),
             }
         }
         r
     }
 
-    /// Appends `bytes[from..to]`, shared bytes of the batch's `index`th item (its payload,
-    /// or its RTMP chunks or whole shared message), borrowed whatever their size (nothing
-    /// when out of range or empty).
+    /// Appends shared bytes of a frame of the batch (its payload or part of it, or its RTMP
+    /// chunks or whole shared message), borrowed whatever their size (nothing when empty).
     ///
     /// Never copied, not even a 200-byte AAC frame: every player then reads the same bytes,
     /// which stay in the CPU's cache, where a copy beside each player's header (saving an
@@ -193,10 +269,11 @@ impl<'a> Plan<'a> {
     /// and again for the kernel's. Measured at 1000 HTTP-FLV viewers (`srsd bench flv`, three
     /// alternating runs of 15 s): 97-111 ticks of CPU with copies of payloads up to 256
     /// bytes, 90-98 without, the bare writer's 74-84.
-    pub fn frame(&mut self, index: usize, bytes: &'a [u8], from: usize, to: usize) {
-        if let Some(bytes) = bytes.get(from..to).filter(|b| !b.is_empty()) {
+    #[inline(always)]
+    pub fn frame(&mut self, bytes: &'a [u8]) {
+        if !bytes.is_empty() {
             self.len += bytes.len();
-            self.parts.push(Part::Frame { index, bytes });
+            self.parts.push(IoSlice::new(bytes));
         }
     }
 
@@ -206,50 +283,123 @@ impl<'a> Plan<'a> {
         if !b.is_empty() {
             self.len += b.len();
             self.owned.push(b);
-            self.parts.push(Part::Owned(self.owned.len() - 1));
+            self.placeholder(Own::Owned(self.owned.len() - 1));
         }
     }
 
-    /// Appends the plan's slices to `out`, borrowed from it and from the batch.
-    pub fn slices<'s>(&'s self, out: &mut Vec<&'s [u8]>)
+    fn placeholder(&mut self, src: Own) {
+        if self.fills.capacity() == 0 {
+            self.fills.reserve(self.parts.capacity() / 2);
+        }
+        self.fills.push(Fill {
+            part: self.parts.len(),
+            src,
+        });
+        self.parts.push(IoSlice::new(&[]));
+    }
+
+    /// The plan's slices, taken out to be filled ([`Plan::filled`]).
+    pub fn take_parts(&mut self) -> Vec<IoSlice<'a>> {
+        std::mem::take(&mut self.parts)
+    }
+
+    /// `parts` (from [`Plan::take_parts`]) with the plan's own bytes in place, between
+    /// `pre` and `post` (each left out when empty): the iovec array of the write. No
+    /// allocation when the vector has the room it was made with.
+    pub fn filled<'s>(
+        &'s self,
+        parts: Vec<IoSlice<'a>>,
+        pre: &'s [u8],
+        post: &'s [u8],
+    ) -> Vec<IoSlice<'s>>
     where
         'a: 's,
     {
-        out.extend(self.parts.iter().map(|part| match *part {
-            Part::Head(a, b) => &self.head[a..b],
-            Part::Frame { bytes, .. } => bytes,
-            Part::Owned(i) => &self.owned[i][..],
-        }));
+        let mut out: Vec<IoSlice<'s>> = parts;
+        for f in &self.fills {
+            if let Some(slot) = out.get_mut(f.part) {
+                *slot = IoSlice::new(match f.src {
+                    Own::Head(a, b) => self.head.get(a..b).unwrap_or_default(),
+                    Own::Owned(i) => self.owned.get(i).map_or(&[][..], |b| &b[..]),
+                });
+            }
+        }
+        if !pre.is_empty() {
+            out.insert(0, IoSlice::new(pre));
+        }
+        if !post.is_empty() {
+            out.push(IoSlice::new(post));
+        }
+        out
     }
 
-    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch):
-    /// frame parts must be ranges of their frames' payloads (a [`View::Payload`] plan); any
-    /// other frame part is left out.
-    pub fn into_chunks(self, items: &Batch) -> Chunks {
+    /// Where each of `slices` (of this plan's filled iovec array, what is left of it after a
+    /// partial write) lies: in the plan's own bytes, or in a frame of `items` (as a `Bytes`
+    /// slice of its payload or wire form). Bytes found in neither (a chunk-size line) are
+    /// copied.
+    pub fn sources(&self, slices: &[IoSlice<'_>], items: &Batch) -> Sources {
+        let mut out = Vec::with_capacity(slices.len());
+        let mut frames = items
+            .as_slices()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| match i {
+                Item::Frame(f) => Some(f),
+                _ => None,
+            });
+        let mut at = frames.next();
+        for s in slices {
+            let src = if let Some(r) = range_in(&self.head, s) {
+                Source::Head(r.start, r.end)
+            } else if let Some((i, r)) = self
+                .owned
+                .iter()
+                .enumerate()
+                .find_map(|(i, b)| Some((i, range_in(b, s)?)))
+            {
+                Source::Owned(i, r.start, r.end)
+            } else {
+                // Parts are in the batch's order: the frame is this one or a later one.
+                loop {
+                    match at {
+                        Some(f) => match f.share(s) {
+                            Some(b) => break Source::Shared(b),
+                            None => at = frames.next(),
+                        },
+                        None => break Source::Shared(Bytes::copy_from_slice(s)),
+                    }
+                }
+            };
+            out.push(src);
+        }
+        Sources(out)
+    }
+
+    /// The bytes `sources` name, as shared buffers that outlive the batch.
+    pub fn into_shared(self, sources: Sources) -> Chunks {
         let head = self.head.freeze();
         let mut chunks = Chunks::default();
-        for part in self.parts {
-            chunks.push(match part {
-                Part::Head(a, b) => head.slice(a..b),
-                Part::Frame { index, bytes } => match items.get(index) {
-                    Some(Item::Frame(f)) => match payload_range(&f.payload, bytes) {
-                        Some(r) => f.payload.slice(r),
-                        None => continue,
-                    },
-                    _ => continue,
+        for src in sources.0 {
+            chunks.push(match src {
+                Source::Head(a, b) => head.slice(a..b),
+                Source::Owned(i, a, b) => match self.owned.get(i) {
+                    Some(o) => o.slice(a..b),
+                    None => continue,
                 },
-                Part::Owned(i) => self.owned[i].clone(),
+                Source::Shared(b) => b,
             });
         }
         chunks
     }
-}
 
-/// Where `part` lies in `payload`, when it is a range of it.
-fn payload_range(payload: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
-    let start = (part.as_ptr() as usize).checked_sub(payload.as_ptr() as usize)?;
-    let end = start.checked_add(part.len())?;
-    (end <= payload.len()).then_some(start..end)
+    /// The plan as shared `Bytes` (for hyper's body channel, which outlives the batch).
+    pub fn into_chunks(mut self, items: &Batch) -> Chunks {
+        let parts = self.take_parts();
+        let iov = self.filled(parts, b"", b"");
+        let sources = self.sources(&iov, items);
+        drop(iov);
+        self.into_shared(sources)
+    }
 }
 
 /// Runs `write` within `limit`. The timer is made only when the write does not finish on
@@ -325,6 +475,14 @@ mod tests {
         }
     }
 
+    fn iov<'a>(parts: &[&'a [u8]]) -> Vec<IoSlice<'a>> {
+        parts.iter().map(|p| IoSlice::new(p)).collect()
+    }
+
+    fn joined(iov: &[IoSlice<'_>]) -> Vec<u8> {
+        iov.iter().flat_map(|b| b.iter().copied()).collect()
+    }
+
     #[tokio::test]
     async fn partial_writes_resume_in_order() {
         let mut w = Trickle {
@@ -332,7 +490,7 @@ mod tests {
             step: 3,
             calls: 0,
         };
-        let mut parts: Vec<&[u8]> = vec![b"ab", b"", b"cdefg", b"h"];
+        let mut parts = iov(&[b"", b"ab", b"", b"cdefg", b"h", b""]);
         write_all_vectored(&mut w, &mut parts).await.unwrap();
         assert_eq!(w.got, b"abcdefgh");
         assert_eq!(w.calls, 3, "3 + 3 + 2 bytes");
@@ -342,7 +500,7 @@ mod tests {
             step: 1 << 20,
             calls: 0,
         };
-        let mut parts: Vec<&[u8]> = vec![b"ab", b"cd"];
+        let mut parts = iov(&[b"ab", b"cd"]);
         write_all_vectored(&mut whole, &mut parts).await.unwrap();
         assert_eq!((whole.got.as_slice(), whole.calls), (&b"abcd"[..], 1));
     }
@@ -354,7 +512,7 @@ mod tests {
             step: 0,
             calls: 0,
         };
-        let mut parts: Vec<&[u8]> = vec![b"x"];
+        let mut parts = iov(&[b"x"]);
         let e = write_all_vectored(&mut w, &mut parts).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WriteZero);
     }
@@ -392,6 +550,17 @@ mod tests {
         )
     }
 
+    fn all(c: Chunks) -> Vec<u8> {
+        let mut c = c;
+        let mut got = Vec::new();
+        while c.has_remaining() {
+            let n = c.chunk().len();
+            got.extend_from_slice(c.chunk());
+            c.advance(n);
+        }
+        got
+    }
+
     #[test]
     fn a_plan_borrows_payloads_and_joins_its_own_bytes() {
         let big: &'static [u8] = &[7u8; 300];
@@ -403,55 +572,58 @@ mod tests {
         let (tiny, big) = (payload(0), payload(1));
         let mut plan = Plan::for_batch(&items, View::Payload);
         plan.put(|h| h.extend_from_slice(b"H1"));
-        plan.frame(0, tiny, 0, 4);
+        plan.frame(tiny);
         plan.put(|h| h.extend_from_slice(b"H2"));
         plan.put(|h| h.extend_from_slice(b"H3"));
-        plan.frame(1, big, 1, big.len());
+        plan.frame(&big[1..]);
         plan.put(|h| h.extend_from_slice(b"T"));
-        // Out of range or empty: nothing.
-        plan.frame(0, tiny, 2, 9);
-        plan.frame(0, tiny, 2, 2);
+        plan.frame(&tiny[2..2]);
         assert_eq!(
-            plan.parts,
+            plan.parts(),
+            5,
+            "adjacent buffer writes are one slice; empty is none"
+        );
+        assert_eq!(
+            plan.fills
+                .iter()
+                .map(|f| (f.part, f.src))
+                .collect::<Vec<_>>(),
             [
-                Part::Head(0, 2),
-                Part::Frame {
-                    index: 0,
-                    bytes: tiny
-                },
-                Part::Head(2, 6),
-                Part::Frame {
-                    index: 1,
-                    bytes: &big[1..]
-                },
-                Part::Head(6, 7)
-            ],
-            "adjacent buffer writes are one slice; payloads, small ones too, are borrowed"
+                (0, Own::Head(0, 2)),
+                (2, Own::Head(2, 6)),
+                (4, Own::Head(6, 7))
+            ]
         );
         let mut want = b"H1tinyH2H3".to_vec();
         want.extend_from_slice(&big[1..]);
         want.push(b'T');
         assert_eq!(plan.len(), want.len());
 
-        let mut slices = Vec::new();
-        plan.slices(&mut slices);
-        assert_eq!(slices.concat(), want);
+        let parts = plan.take_parts();
+        let slices = plan.filled(parts, b"pre", b"post");
+        assert_eq!(joined(&slices), [&b"pre"[..], &want, b"post"].concat());
         assert!(
-            slices[1].as_ptr() == tiny.as_ptr() && slices[3].as_ptr() == big[1..].as_ptr(),
-            "borrowed, not copied"
+            slices[2].as_ptr() == tiny.as_ptr() && slices[4].as_ptr() == big[1..].as_ptr(),
+            "payloads, small ones too, are borrowed, not copied"
         );
+        // What is left after a partial write, held past the batch: the frames' bytes shared,
+        // the plan's own bytes frozen, the rest copied.
+        let mut rest = &mut slices.clone()[..];
+        advance(&mut rest, 6);
+        let sources = plan.sources(rest, &items);
+        // "pre" and "H1" went out, and one byte of "tiny".
+        assert!(
+            matches!(sources.0[0], Source::Shared(ref b) if &b[..] == b"iny" && b.as_ptr() == tiny[1..].as_ptr())
+        );
+        assert!(matches!(sources.0[1], Source::Head(2, 6)));
+        assert!(matches!(sources.0[2], Source::Shared(ref b) if b.as_ptr() == big[1..].as_ptr()));
+        assert!(matches!(sources.0[3], Source::Head(6, 7)));
+        assert!(matches!(sources.0[4], Source::Shared(ref b) if &b[..] == b"post"));
         drop(slices);
-
-        let chunks = plan.into_chunks(&items);
-        assert_eq!(chunks.len(), want.len());
-        let mut got = Vec::new();
-        let mut c = chunks;
-        while bytes::Buf::has_remaining(&c) {
-            let n = bytes::Buf::chunk(&c).len();
-            got.extend_from_slice(bytes::Buf::chunk(&c));
-            bytes::Buf::advance(&mut c, n);
-        }
-        assert_eq!(got, want);
+        assert_eq!(
+            all(plan.into_shared(sources)),
+            [&want[3..], b"post"].concat()
+        );
     }
 
     #[test]
@@ -468,16 +640,104 @@ mod tests {
         };
         let chunked = view.of(f);
         assert_eq!(chunked.len(), 302);
-        plan.frame(0, chunked, 0, chunked.len());
+        plan.frame(chunked);
         assert_eq!(plan.parts(), 2, "an empty buffer is no part");
         assert_eq!(plan.len(), 6 + 302);
-        let mut slices = Vec::new();
-        plan.slices(&mut slices);
-        assert_eq!(slices, [&b"status"[..], chunked]);
+        let parts = plan.take_parts();
+        let slices = plan.filled(parts, b"", b"");
+        assert_eq!(
+            slices.iter().map(|b| &b[..]).collect::<Vec<_>>(),
+            [&b"status"[..], chunked]
+        );
+        let sources = plan.sources(&slices, &items);
+        assert!(
+            matches!(sources.0[1], Source::Shared(ref b) if b.as_ptr() == chunked.as_ptr()),
+            "the chunked form is shared from the frame's wire cache"
+        );
         drop(slices);
         assert_eq!(View::Payload.of(f), big);
-        // Shared bytes are the payload's only: a chunked plan's frames are not in them.
-        assert_eq!(plan.into_chunks(&items).len(), 6);
+        assert_eq!(
+            all(plan.into_shared(sources)),
+            [&b"status"[..], chunked].concat()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_gets_the_rest_from_shared_buffers() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        // 16 MiB: more than any socket buffer takes at once.
+        let big = Bytes::from(vec![5u8; 1 << 20]);
+        let items = Batch::from_vec(
+            (0..16)
+                .map(|_| {
+                    let f = Frame::new(MediaKind::Video, 0, 0, big.clone());
+                    Item::Frame(std::sync::Arc::new(f))
+                })
+                .collect(),
+        );
+        let mut plan = Plan::for_batch(&items, View::Payload);
+        for (i, item) in items.iter().enumerate() {
+            if let Item::Frame(f) = item {
+                plan.put(|h| h.extend_from_slice(format!("<{i}>").as_bytes()));
+                plan.frame(&f.payload);
+            }
+        }
+        let want = plan.len() + 5;
+        let rest = send(
+            &mut server,
+            b"pre",
+            plan,
+            b"po",
+            &items,
+            Duration::from_secs(20),
+        )
+        .unwrap()
+        .expect("a socket nobody reads takes 16 MiB only in part");
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut client, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        rest.await.unwrap();
+        drop(server);
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), want);
+        assert!(got.starts_with(b"pre<0>\x05") && got.ends_with(b"\x05po"));
+        assert_eq!(got.windows(4).filter(|w| w == b"<15>").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_that_stays_full_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let items = batch(&[&[1u8; 1 << 16]]);
+        let mut plan = Plan::for_batch(&items, View::Payload);
+        for _ in 0..256 {
+            plan.frame(View::Payload.of(match items.get(0) {
+                Some(Item::Frame(f)) => f,
+                _ => unreachable!(),
+            }));
+        }
+        let rest = send(
+            &mut server,
+            b"",
+            plan,
+            b"",
+            &items,
+            Duration::from_millis(200),
+        )
+        .unwrap()
+        .expect("16 MiB do not fit");
+        assert_eq!(rest.await.unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 
     #[test]

@@ -90,7 +90,42 @@ pub struct Log {
     control_end: u64,
     /// The run of entries the last reader took whole, from the entry numbered `.0`, shared
     /// with every reader at the same place (see [`Batch`]).
-    memo: Option<(u64, Arc<[Item]>)>,
+    memo: Option<(u64, Arc<[Item]>, RunPolicy)>,
+}
+
+/// What a reader's drop policy needs of a run of entries, worked out once per run for every
+/// reader in step (see `Reader::in_step`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct RunPolicy {
+    /// A video frame is in the run.
+    video: bool,
+    /// A video keyframe is in the run.
+    keyframe: bool,
+    /// An audio frame (not a sequence header) of a stream that expects video comes before
+    /// the run's first keyframe: a reader whose video has not started would hold it back.
+    audio_before_keyframe: bool,
+    /// The publish session of the run's last control entry.
+    session: Option<u32>,
+}
+
+impl RunPolicy {
+    fn of<'a>(entries: impl Iterator<Item = &'a Entry>) -> RunPolicy {
+        let mut p = RunPolicy::default();
+        for e in entries {
+            match &e.item {
+                Item::Frame(f) if f.is_video() => {
+                    p.video = true;
+                    p.keyframe |= f.flags.keyframe;
+                }
+                Item::Frame(f) => {
+                    p.audio_before_keyframe |=
+                        f.is_audio() && e.expects_video && !p.keyframe && !f.flags.seq_header;
+                }
+                _ => p.session = Some(e.session),
+            }
+        }
+        p
+    }
 }
 
 impl Log {
@@ -195,13 +230,13 @@ impl Log {
         }
     }
 
-    /// The entries from `from` to the head as one shared run: the memo when the last run
-    /// was this one, else a new run that becomes the memo.
-    fn run(&mut self, from: u64) -> Arc<[Item]> {
+    /// The entries from `from` to the head as one shared run, and what the drop policy needs
+    /// of it: the memo when the last run was this one, else a new run that becomes the memo.
+    fn run(&mut self, from: u64) -> (Arc<[Item]>, RunPolicy) {
         let head = self.head();
-        if let Some((start, run)) = &self.memo {
+        if let Some((start, run, policy)) = &self.memo {
             if *start == from && start + run.len() as u64 == head {
-                return run.clone();
+                return (run.clone(), *policy);
             }
         }
         let skip = usize::try_from(from.saturating_sub(self.first)).unwrap_or(usize::MAX);
@@ -211,8 +246,9 @@ impl Log {
             .skip(skip)
             .map(|e| e.item.clone())
             .collect();
-        self.memo = Some((from, run.clone()));
-        run
+        let policy = RunPolicy::of(self.entries.iter().skip(skip));
+        self.memo = Some((from, run.clone(), policy));
+        (run, policy)
     }
 
     /// Drops the entries numbered below `seq`, and gives back the room of a burst.
@@ -223,7 +259,7 @@ impl Log {
         if self
             .memo
             .as_ref()
-            .is_some_and(|(start, _)| *start < self.first)
+            .is_some_and(|(start, _, _)| *start < self.first)
         {
             self.memo = None;
         }
@@ -393,11 +429,13 @@ impl Reader {
         if !log.within(self.cursor, self.limits) {
             self.skip_ahead(log, out, &mut budget);
         }
-        if share && budget.count == 0 && self.in_step(log, max_bytes) {
-            batch.shared = Some(log.run(self.cursor));
-            self.cursor = log.head();
-            batch.more = false;
-            return;
+        if share && budget.count == 0 {
+            if let Some(run) = self.in_step(log, max_bytes) {
+                batch.shared = Some(run);
+                self.cursor = log.head();
+                batch.more = false;
+                return;
+            }
         }
         while let Some(e) = log.get(self.cursor) {
             let b = item_bytes(&e.item);
@@ -422,38 +460,31 @@ impl Reader {
         batch.more = self.cursor < log.head();
     }
 
-    /// Whether everything from the cursor to the head goes out as it is, in one batch:
-    /// at least two entries, within the batch bounds, and no frame the policy would hold
-    /// back (after a skip, or audio waiting for the first keyframe). If so, the policy's
-    /// state moves as if each entry had been read.
-    fn in_step(&mut self, log: &Log, max_bytes: usize) -> bool {
+    /// Everything from the cursor to the head as one shared run, when it goes out as it is
+    /// in one batch: at least two entries, within the batch bounds, and no frame the policy
+    /// would hold back (after a skip, or audio waiting for the first keyframe). If so, the
+    /// policy's state moves as if each entry had been read. The run and what the policy needs
+    /// of it are worked out by the first reader at this place (`Log::run`).
+    fn in_step(&mut self, log: &mut Log, max_bytes: usize) -> Option<Arc<[Item]>> {
         let left = log.head().saturating_sub(self.cursor);
         if self.waiting_keyframe
             || left < 2
             || left > MAX_BATCH_ITEMS as u64
             || log.bytes_from(self.cursor) > max_bytes as u64
+            || self.cursor < log.first()
         {
-            return false;
+            return None;
         }
-        let (mut has_video, mut started, mut session) =
-            (self.has_video, self.video_started, self.session);
-        for seq in self.cursor..log.head() {
-            let Some(e) = log.get(seq) else { return false };
-            match &e.item {
-                Item::Frame(f) if f.is_video() => {
-                    has_video = true;
-                    started |= f.flags.keyframe;
-                }
-                Item::Frame(f) => {
-                    if f.is_audio() && e.expects_video && !started && !f.flags.seq_header {
-                        return false;
-                    }
-                }
-                _ => session = e.session,
-            }
+        let (run, p) = log.run(self.cursor);
+        if p.audio_before_keyframe && !self.video_started {
+            return None;
         }
-        (self.has_video, self.video_started, self.session) = (has_video, started, session);
-        true
+        self.has_video |= p.video;
+        self.video_started |= p.keyframe;
+        if let Some(session) = p.session {
+            self.session = session;
+        }
+        Some(run)
     }
 
     /// The entries this reader had not read were trimmed: it gets the current headers

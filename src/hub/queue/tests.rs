@@ -415,3 +415,48 @@ fn readers_in_step_share_one_run() {
     assert!(out.is_empty() && out.shared.is_none());
     assert_eq!(r.skipped_before_video, 2);
 }
+
+/// What the drop policy needs of a run is worked out once, by its first reader: a reader
+/// whose video has started shares a run with audio before its keyframe; one whose video has
+/// not reads it item by item (the audio held back).
+#[test]
+fn a_run_policy_is_shared_by_readers_at_one_place() {
+    let mut log = Log::default();
+    let mut started = reader(&log, L);
+    log.push_frame(video(0, true), true);
+    log.push_frame(audio(10), true);
+    let mut out = Batch::default();
+    started.read(&mut log, [None, None, None], &mut out, usize::MAX, true);
+    assert!(started.video_started);
+    let mut fresh = reader(&log, L);
+    log.push_frame(audio(33), true);
+    log.push_frame(video(40, true), true);
+    log.push_control(Item::Unpublished);
+    let from = log.head() - 3;
+    let (_, p) = log.run(from);
+    assert_eq!(
+        p,
+        RunPolicy {
+            video: true,
+            keyframe: true,
+            audio_before_keyframe: true,
+            session: Some(log.session),
+        }
+    );
+    let mut a = Batch::default();
+    started.read(&mut log, [None, None, None], &mut a, usize::MAX, true);
+    assert!(a.shared.is_some(), "in step: the run as it is");
+    let mut b = Batch::default();
+    fresh.read(&mut log, [None, None, None], &mut b, usize::MAX, true);
+    assert!(b.shared.is_none(), "held back: item by item");
+    assert_eq!(
+        shape(&b.into_vec()),
+        [('K', 40), ('U', 0)],
+        "the audio before the keyframe dropped"
+    );
+    assert_eq!(
+        RunPolicy::of(std::iter::empty()),
+        RunPolicy::default(),
+        "an empty run changes nothing"
+    );
+}

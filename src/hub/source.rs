@@ -647,8 +647,10 @@ impl Consumer {
         let mut i = lock(&self.source.inner);
         let slot = &mut *slot;
         let cursor = slot.reader.cursor();
+        // One clock read serves the wait's check and the next write's time.
+        let mut read_at = None;
         if let Some(w) = when.filter(|_| !i.log.control_pending(cursor)) {
-            let now = Instant::now();
+            let now = *read_at.insert(Instant::now());
             if now < w.at {
                 self.arm(slot, &mut i, w.at, cx.waker());
                 return Poll::Pending;
@@ -664,7 +666,7 @@ impl Consumer {
         }
         if self.read(slot, &mut i, out, max_bytes, share) > 0 {
             if !out.more() {
-                let now = Instant::now();
+                let now = read_at.unwrap_or_else(Instant::now);
                 if let Some(next) = then(now).filter(|t| now < t.at) {
                     self.arm(slot, &mut i, next.at, cx.waker());
                     out.armed = true;

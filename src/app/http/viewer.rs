@@ -421,12 +421,10 @@ impl Viewer {
             }
             sent += plan.len() as u64;
             primed |= flv_header && sent > 0;
+            // One clock read per batch: the next merged write's time and the byte counts'.
+            let now = tokio::time::Instant::now();
             if primed {
-                next_write = crate::app::runtime::merge::next_write(
-                    tokio::time::Instant::now(),
-                    mw_latency,
-                    more,
-                );
+                next_write = crate::app::runtime::merge::next_write(now, mw_latency, more);
             }
             if !plan.is_empty() {
                 match out.send(plan, &items).await {
@@ -434,8 +432,7 @@ impl Viewer {
                         // As for RTMP players (app/rtmp/mod.rs): the poll that would follow
                         // this write in the same wake-up answers `Pending`, and is skipped.
                         just_armed = armed && at_once;
-                        let now = std::time::Instant::now();
-                        stat.set_bytes_every(0, sent, now, &mut bytes_due);
+                        stat.set_bytes_every(0, sent, now.into_std(), &mut bytes_due);
                     }
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => break Err(e),
                     Err(_) => break Ok("viewer left"),

@@ -221,6 +221,8 @@ async fn serve_inner(
     // The read before the last write left the task's waker with the source (see below).
     let mut just_armed = false;
     let mut io_gate = PollGate::default();
+    // When the last write ended (its clock read serves the counters below).
+    let mut wrote_at: Option<Instant> = None;
     let result: Result<(), ConnError> = loop {
         if pending_input {
             pending_input = false;
@@ -303,7 +305,10 @@ async fn serve_inner(
                 // write that waits boxes its state (writev::send), so none of it sits in every
                 // player's task between batches.
                 match conn.write_items(&mut writer, &mut items).await {
-                    Ok(at_once) => just_armed = armed && at_once,
+                    Ok((at_once, at)) => {
+                        just_armed = armed && at_once;
+                        wrote_at = Some(at);
+                    }
                     Err(e) => break Err(e.into()),
                 }
             }
@@ -339,7 +344,7 @@ async fn serve_inner(
                 Some(Err(e)) => break Err(e.into()),
             },
         }
-        let now = Instant::now();
+        let now = wrote_at.take().unwrap_or_else(Instant::now);
         stat.set_bytes_every(
             conn.session.bytes_received(),
             conn.bytes_out,

@@ -26,12 +26,14 @@ impl Conn<'_> {
     /// keeps up takes the whole batch in one `writev`); only the rest of a batch the socket
     /// did not take waits, in a boxed future that exists while it waits (`writev::send`).
     ///
-    /// `Ok(true)`: the socket took the batch at once (the task did not wait for it).
+    /// `Ok((true, _))`: the socket took the batch at once (the task did not wait for it);
+    /// with the time the write ended (one clock read per batch, for the next merged write
+    /// and the caller's counters).
     pub(super) async fn write_items(
         &mut self,
         writer: &mut OwnedWriteHalf,
         items: &mut Batch,
-    ) -> io::Result<bool> {
+    ) -> io::Result<(bool, Instant)> {
         let was_primed = matches!(&self.role, Role::Playing(p) if p.primed);
         let written = match self.plan_items(items) {
             Some(plan) => {
@@ -44,8 +46,9 @@ impl Conn<'_> {
             }
             None => Ok(true),
         };
-        self.after_write(writer, items, was_primed);
-        written
+        let now = Instant::now();
+        self.after_write(writer, items, was_primed, now);
+        written.map(|at_once| (at_once, now))
     }
 
     /// A player's plan for `items` (`None` when the connection plays nothing): per frame,
@@ -143,7 +146,13 @@ impl Conn<'_> {
 
     /// What follows every write of a batch: TCP_NODELAY off once primed, the next merged
     /// write's time, the batch's references dropped (frames may be freed), new drops logged.
-    fn after_write(&mut self, writer: &OwnedWriteHalf, items: &mut Batch, was_primed: bool) {
+    fn after_write(
+        &mut self,
+        writer: &OwnedWriteHalf,
+        items: &mut Batch,
+        was_primed: bool,
+        now: Instant,
+    ) {
         let Role::Playing(p) = &mut self.role else {
             items.clear(ITEMS_KEEP);
             return;
@@ -158,7 +167,7 @@ impl Conn<'_> {
             // not woken by the frames that come meanwhile. When the read left more (a
             // backlog), at once.
             p.next_write = crate::app::runtime::merge::next_player_write(
-                Instant::now(),
+                now,
                 p.mw_latency,
                 p.mw_msgs,
                 items.more(),

@@ -6,6 +6,7 @@ use crate::app::runtime::writev::{send, Plan, View};
 use crate::hub::{Batch, Item, MediaKind};
 use crate::protocol::rtmp::chunk::{encode_first_header, EXTENDED_TIMESTAMP};
 use crate::protocol::rtmp::command::status;
+use crate::protocol::rtmp::session::ServerSession;
 use std::io;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
@@ -112,14 +113,12 @@ impl Conn<'_> {
                     Item::Unpublished => {
                         log::info!("{} unpublished; player waits for the next publish", p.key);
                         if p.publish_notify {
-                            self.session.send_status(
-                                "status",
+                            notify(
+                                &mut self.session,
+                                &mut plan,
                                 status::PLAY_UNPUBLISH_NOTIFY,
                                 "stream is now unpublished",
                             );
-                            if let Some(b) = self.session.take_output() {
-                                plan.owned(b);
-                            }
                         }
                     }
                     Item::Published => {
@@ -128,14 +127,12 @@ impl Conn<'_> {
                         // The new publish's headers and first keyframe go out at once.
                         p.primed = false;
                         if p.publish_notify {
-                            self.session.send_status(
-                                "status",
+                            notify(
+                                &mut self.session,
+                                &mut plan,
                                 status::PLAY_PUBLISH_NOTIFY,
                                 "stream is now published",
                             );
-                            if let Some(b) = self.session.take_output() {
-                                plan.owned(b);
-                            }
                         }
                     }
                 }
@@ -180,5 +177,14 @@ impl Conn<'_> {
             log::warn!("{} player too slow: dropped {} frames so far", p.key, drops);
             p.reported_drops = drops;
         }
+    }
+}
+
+/// An onStatus notice of the stream's publish or unpublish to a player that asked for them
+/// (`publish_notify`), as the player's own bytes in the batch's plan.
+fn notify(session: &mut ServerSession, plan: &mut Plan<'_>, code: &str, description: &str) {
+    session.send_status("status", code, description);
+    if let Some(b) = session.take_output() {
+        plan.owned(b);
     }
 }

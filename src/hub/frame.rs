@@ -146,6 +146,17 @@ impl Frame {
         (w.chunk_size == chunk_size && w.head > 0).then(|| (delta, &w.bytes[..]))
     }
 
+    /// The payload as an FLV tag's body: at most `flv::MAX_TAG_DATA_SIZE` bytes, what the
+    /// tag's 24-bit DataSize can say (FLV spec E.4.1). RTMP and FLV lengths have 24 bits too,
+    /// so the cap keeps the header true rather than cutting real media.
+    pub fn flv_tag_body(&self) -> &[u8] {
+        let len = self
+            .payload
+            .len()
+            .min(crate::protocol::flv::MAX_TAG_DATA_SIZE);
+        self.payload.get(..len).unwrap_or_default()
+    }
+
     /// `part` as a shared slice of the frame's payload or of its RTMP wire form, when it lies
     /// in one of them (a slice a plan borrowed, held past the batch: `writev::send`).
     pub fn share(&self, part: &[u8]) -> Option<Bytes> {

@@ -326,7 +326,8 @@ impl Viewer {
                         Item::Frame(f) => match format {
                             Format::Flv => {
                                 let ts = consumer.timestamp(f);
-                                let len = f.payload.len().min(flv::MAX_TAG_DATA_SIZE);
+                                let body = f.flv_tag_body();
+                                let len = body.len();
                                 // The previous tag's size and this tag's header: one write
                                 // of the buffer between two payloads.
                                 let mut between = [0u8; 4 + flv::TAG_HEADER_LEN];
@@ -339,7 +340,7 @@ impl Viewer {
                                 };
                                 between[4..].copy_from_slice(&flv::tag_header(f.kind, ts, len));
                                 plan.put(|h| h.extend_from_slice(&between[at..]));
-                                plan.frame(f.payload.get(..len).unwrap_or_default());
+                                plan.frame(body);
                                 tag_size = Some(((flv::TAG_HEADER_LEN + len) as u32).to_be_bytes());
                             }
                             Format::Ts => {

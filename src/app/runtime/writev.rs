@@ -49,17 +49,29 @@ fn advance(bufs: &mut &mut [IoSlice<'_>], n: usize) {
 pub trait Socket: AsyncWrite + Unpin + Send {
     /// One `writev` if the socket is ready for it; `WouldBlock` when it is not.
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+
+    /// The socket as the writer that waits (what trait upcasting gives from Rust 1.86 on;
+    /// the crate builds with 1.81).
+    fn waiting(&mut self) -> &mut (dyn AsyncWrite + Unpin + Send);
 }
 
 impl Socket for tokio::net::TcpStream {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         tokio::net::TcpStream::try_write_vectored(self, bufs)
     }
+
+    fn waiting(&mut self) -> &mut (dyn AsyncWrite + Unpin + Send) {
+        self
+    }
 }
 
 impl Socket for tokio::net::tcp::OwnedWriteHalf {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         tokio::net::tcp::OwnedWriteHalf::try_write_vectored(self, bufs)
+    }
+
+    fn waiting(&mut self) -> &mut (dyn AsyncWrite + Unpin + Send) {
+        self
     }
 }
 
@@ -113,7 +125,7 @@ pub fn send<'a>(
                 let mut slices = [IoSlice::new(&[]); SLICES_PER_WAIT];
                 let n = rest.chunks_vectored(&mut slices);
                 let len = bufs_len(&slices[..n]);
-                write_all_vectored(w, &mut slices[..n]).await?;
+                write_all_vectored(w.waiting(), &mut slices[..n]).await?;
                 rest.advance(len);
             }
             Ok(())
@@ -229,11 +241,6 @@ impl<'a> Plan<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// Slices the plan writes.
-    pub fn parts(&self) -> usize {
-        self.parts.len()
     }
 
     /// Appends what `f` writes to the batch's buffer: one slice with the part before when
@@ -579,7 +586,7 @@ mod tests {
         plan.put(|h| h.extend_from_slice(b"T"));
         plan.frame(&tiny[2..2]);
         assert_eq!(
-            plan.parts(),
+            plan.parts.len(),
             5,
             "adjacent buffer writes are one slice; empty is none"
         );
@@ -641,7 +648,7 @@ mod tests {
         let chunked = view.of(f);
         assert_eq!(chunked.len(), 302);
         plan.frame(chunked);
-        assert_eq!(plan.parts(), 2, "an empty buffer is no part");
+        assert_eq!(plan.parts.len(), 2, "an empty buffer is no part");
         assert_eq!(plan.len(), 6 + 302);
         let parts = plan.take_parts();
         let slices = plan.filled(parts, b"", b"");

@@ -36,6 +36,28 @@ async fn a_client_past_the_last_descriptor_is_refused_at_once_without_spinning()
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let server = start_server("fd-exhaustion", "").await;
     let port = server.addr.port();
+    // The accept loop opens its spare descriptor when it first runs, which may be after
+    // `start_server` returns (the loop is a task of a task): a client served first proves it
+    // runs, so its spare is open before the descriptors run out.
+    let url = srsd::client::RtmpUrl::parse(&server.url("live/fd")).unwrap();
+    let first = srsd::client::RtmpClient::connect(&url, Duration::from_secs(5)).await;
+    assert!(first.is_ok(), "served before the test: {:?}", first.err());
+    drop(first);
+    // And its connection closed: a descriptor the server frees after the test took the
+    // free ones would go to a client.
+    let gone = std::time::Instant::now() + Duration::from_secs(5);
+    while server
+        .ctx
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < gone,
+            "the first client's connection ends"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // The clients live in a child started now, while descriptors are still available: it
     // waits for a line, then connects three times, printing how each ended (0 = the server
     // closed it; 124 = still open after 3 s) and how long it took.
@@ -125,7 +147,6 @@ async fn a_client_past_the_last_descriptor_is_refused_at_once_without_spinning()
         "the accept loop does not spin: {cpu:.2} s CPU in {wall:?}"
     );
     // Descriptors back: the server serves again.
-    let url = srsd::client::RtmpUrl::parse(&server.url("live/fd")).unwrap();
     let again = srsd::client::RtmpClient::connect(&url, Duration::from_secs(5)).await;
     assert!(again.is_ok(), "{:?}", again.err());
 }

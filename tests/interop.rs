@@ -61,10 +61,13 @@ async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
             .expect("spawn ffmpeg player"),
     );
     let dump_out = server.dir.join("rtmpdump-play.flv");
+    let dump_started = std::time::Instant::now();
     let mut dump = Proc(
         Command::new("rtmpdump")
             .stderr(child_log("rtmpdump"))
-            .args(["-q", "--live", "-r", &url, "-o"])
+            // --stop 4: the play command asks for 4000 ms, and the server ends the play
+            // there (as SRS 6 does, srs#45); rtmpdump itself does not stop a live stream.
+            .args(["-q", "--live", "--stop", "4", "-r", &url, "-o"])
             .arg(&dump_out)
             .stdin(Stdio::null())
             .spawn()
@@ -74,8 +77,15 @@ async fn ffmpeg_publishes_and_ffmpeg_and_rtmpdump_play() {
         wait_exit(&mut ff, Duration::from_secs(20)).await,
         "ffmpeg played and exited cleanly"
     );
-    // rtmpdump's --stop is unreliable on live streams: stop it after about 4 s of playing.
-    let _ = wait_exit(&mut dump, Duration::from_secs(1)).await;
+    // Ended by the server after 4 s of media: the cached GOP's second and 3 s of live
+    // frames. rtmpdump exits 2 (RD_INCOMPLETE): the stream's metadata says 12 s.
+    let dumped = wait_status(&mut dump, Duration::from_secs(10)).await;
+    let took = dump_started.elapsed();
+    assert!(
+        matches!(dumped.and_then(|s| s.code()), Some(0 | 2)),
+        "rtmpdump --stop 4 ended on its own: {dumped:?} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
 
     for (who, file) in [("ffmpeg", ff_out), ("rtmpdump", dump_out)] {
         let p = probe(file).await;

@@ -173,14 +173,19 @@ impl Drop for Proc {
 
 /// Waits for a child to exit, at most `limit`; kills it past that. Returns its success.
 pub async fn wait_exit(p: &mut Proc, limit: Duration) -> bool {
+    wait_status(p, limit).await.is_some_and(|s| s.success())
+}
+
+/// How `p` exited, if it did within `limit`; killed and `None` when it did not.
+pub async fn wait_status(p: &mut Proc, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(Some(s)) = p.0.try_wait() {
-            return s.success();
+            return Some(s);
         }
         if Instant::now() > deadline {
             let _ = p.0.kill();
-            return false;
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

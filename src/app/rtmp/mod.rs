@@ -120,6 +120,8 @@ struct PlayState {
     publish_notify: bool,
     msgs: u64,
     reported_drops: u64,
+    /// The length the client asked to play (`rtmpdump -B`), when it did.
+    length: Option<play::PlayLength>,
     /// Sends on_stop when the play ends.
     _playing: session::Playing,
 }
@@ -308,6 +310,9 @@ async fn serve_inner(
                     Ok((at_once, at)) => {
                         just_armed = armed && at_once;
                         wrote_at = Some(at);
+                        if conn.played_out() {
+                            break Ok(());
+                        }
                     }
                     Err(e) => break Err(e.into()),
                 }
@@ -630,7 +635,8 @@ impl Conn<'_> {
                     stream_id,
                     request,
                 } => {
-                    self.on_play(id, stream_id, &request.stream_name).await?;
+                    self.on_play(id, stream_id, &request.stream_name, request.length_ms())
+                        .await?;
                 }
                 ServerEvent::Pause { paused, .. } => {
                     if let Role::Playing(p) = &mut self.role {

@@ -52,6 +52,22 @@ impl Conn<'_> {
         written.map(|at_once| (at_once, now))
     }
 
+    /// Whether the play reached the length its client asked for (see [`PlayLength`]): then
+    /// the connection ends, as SRS 6 ends it (ERROR_RTMP_DURATION_EXCEED, no status message).
+    pub(super) fn played_out(&self) -> bool {
+        let Role::Playing(p) = &self.role else {
+            return false;
+        };
+        let Some((played, limit)) = p.length.as_ref().and_then(PlayLength::reached) else {
+            return false;
+        };
+        log::info!(
+            "{} played {played} ms of the {limit} ms asked for: play ends",
+            p.key
+        );
+        true
+    }
+
     /// A player's plan for `items` (`None` when the connection plays nothing): per frame,
     /// when the player is in step with the stream, the frame's whole shared message (type-1
     /// header and chunks); else its own first header (12 bytes, 16 with an extended
@@ -72,6 +88,9 @@ impl Conn<'_> {
                 match item {
                     Item::Frame(f) => {
                         let ts = p.consumer.timestamp(f);
+                        if let Some(l) = &mut p.length {
+                            l.count(ts);
+                        }
                         let track = match f.kind {
                             MediaKind::Audio => Some(0),
                             MediaKind::Video => Some(1),
@@ -180,11 +199,70 @@ impl Conn<'_> {
     }
 }
 
+/// The length of a play when the client asked for one (the `play` command's duration,
+/// `rtmpdump -B`): the media time sent so far, counted as SRS 6 counts it (srs#45). Each
+/// message adds its timestamp's step from the message before, whatever its track; a step back
+/// adds nothing. The play ends after the write that reaches the length.
+#[derive(Debug)]
+pub(super) struct PlayLength {
+    limit_ms: u32,
+    played_ms: u64,
+    last: Option<u32>,
+}
+
+impl PlayLength {
+    pub(super) fn new(limit_ms: u32) -> PlayLength {
+        PlayLength {
+            limit_ms,
+            played_ms: 0,
+            last: None,
+        }
+    }
+
+    /// Counts a message with timestamp `ts` (ms, as sent to the player).
+    fn count(&mut self, ts: u32) {
+        if let Some(step) = self.last.and_then(|last| ts.checked_sub(last)) {
+            self.played_ms += u64::from(step);
+        }
+        self.last = Some(ts);
+    }
+
+    /// `(played, limit)` in ms once the played media time reached the limit.
+    pub(super) fn reached(&self) -> Option<(u64, u32)> {
+        (self.played_ms >= u64::from(self.limit_ms)).then_some((self.played_ms, self.limit_ms))
+    }
+}
+
 /// An onStatus notice of the stream's publish or unpublish to a player that asked for them
 /// (`publish_notify`), as the player's own bytes in the batch's plan.
 fn notify(session: &mut ServerSession, plan: &mut Plan<'_>, code: &str, description: &str) {
     session.send_status("status", code, description);
     if let Some(b) = session.take_output() {
         plan.owned(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlayLength;
+
+    #[test]
+    fn a_play_length_adds_the_steps_of_every_track_and_none_back() {
+        let mut l = PlayLength::new(150);
+        // Audio and video interleaved: 0, 20 (a), 40 (v), 40 (a), 60 ...
+        for ts in [0, 20, 40, 40, 60] {
+            l.count(ts);
+        }
+        assert_eq!(l.reached(), None);
+        // A step back (a republish's timeline, out-of-order audio) adds nothing, and counting
+        // goes on from there.
+        l.count(10);
+        l.count(70);
+        assert_eq!(l.reached(), None, "60 + 0 + 60");
+        l.count(110);
+        assert_eq!(l.reached(), Some((160, 150)));
+        let mut first = PlayLength::new(1);
+        first.count(5_000);
+        assert_eq!(first.reached(), None, "the first message starts the count");
     }
 }

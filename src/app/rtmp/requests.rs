@@ -240,16 +240,20 @@ impl Conn<'_> {
         id: u32,
         stream_id: u32,
         stream_name: &str,
+        length_ms: Option<u32>,
     ) -> io::Result<()> {
-        self.play_as(id, stream_id, stream_name, None).await
+        self.play_as(id, stream_id, stream_name, length_ms, None)
+            .await
     }
 
-    /// A play of `stream_name`; `decided` as in [`Self::publish_as`].
+    /// A play of `stream_name`, for `length_ms` of media when the client asked for a length
+    /// (SRS 6 ends the play there, srs#45); `decided` as in [`Self::publish_as`].
     async fn play_as(
         &mut self,
         id: u32,
         stream_id: u32,
         stream_name: &str,
+        length_ms: Option<u32>,
         decided: Option<Option<Guard>>,
     ) -> io::Result<()> {
         let admitted = match self.admit(stream_name, Action::Play).await {
@@ -267,7 +271,7 @@ impl Conn<'_> {
             Ok((r, _, _, _, _, Gate::Renamed { to, hook })) => {
                 // nginx-rtmp's play redirect: play the Location's name instead.
                 let next = renamed(&to, &r.param);
-                return Box::pin(self.play_as(id, stream_id, &next, Some(hook))).await;
+                return Box::pin(self.play_as(id, stream_id, &next, length_ms, Some(hook))).await;
             }
             Err(d) => {
                 self.session
@@ -292,9 +296,12 @@ impl Conn<'_> {
         );
         // edge: end.
         log::info!(
-            "play {key} param={} (publishing={})",
+            "play {key} param={} (publishing={}{})",
             r.param,
-            source.is_publishing()
+            source.is_publishing(),
+            length_ms
+                .map(|ms| format!(", for {ms} ms"))
+                .unwrap_or_default()
         );
         self.stat.update(|i| {
             i.request = who.clone();
@@ -316,6 +323,7 @@ impl Conn<'_> {
             publish_notify: v.play.publish_notify,
             msgs: 0,
             reported_drops: 0,
+            length: length_ms.map(super::play::PlayLength::new),
             _playing: playing,
         });
         Ok(())

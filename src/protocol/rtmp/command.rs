@@ -50,8 +50,20 @@ pub struct PlayRequest {
     pub stream_name: String,
     /// -2 live or recorded, -1 live only, >= 0 recorded from that offset (seconds).
     pub start: f64,
+    /// How long to play, in milliseconds as librtmp sends it (`rtmpdump -B/--stop N`: the stop
+    /// offset less the start, N s as N × 1000); -1 (or absent) plays to the end.
     pub duration: f64,
     pub reset: bool,
+}
+
+impl PlayRequest {
+    /// The play's length when the client asked for one: `duration` as whole milliseconds
+    /// when it is above 0 (SRS 6 stops a live play there, srs#45), capped at `u32::MAX`.
+    /// `None` for -1, 0, a negative or a non-finite number.
+    pub fn length_ms(&self) -> Option<u32> {
+        (self.duration.is_finite() && self.duration >= 1.0)
+            .then(|| self.duration.min(u32::MAX as f64) as u32)
+    }
 }
 
 /// A command a client sends to a server.
@@ -333,6 +345,39 @@ mod tests {
             (request.start, request.duration, request.reset),
             (-2.0, -1.0, true)
         );
+        assert_eq!(request.length_ms(), None);
+    }
+
+    #[test]
+    fn a_play_length_is_whole_milliseconds_above_zero() {
+        // What rtmpdump -v -B 3 sends: start -1000 (live), duration 3000.
+        let p = command(
+            1,
+            "play",
+            4.0,
+            vec![
+                Amf0Value::Null,
+                Amf0Value::string("s"),
+                Amf0Value::Number(-1000.0),
+                Amf0Value::Number(3000.0),
+            ],
+        );
+        let ClientCommand::Play { request, .. } = ClientCommand::parse(p) else {
+            panic!()
+        };
+        assert_eq!(request.length_ms(), Some(3000));
+        let length = |duration| {
+            PlayRequest {
+                duration,
+                ..request.clone()
+            }
+            .length_ms()
+        };
+        assert_eq!(length(2500.7), Some(2500));
+        assert_eq!(length(1e300), Some(u32::MAX));
+        for none in [-1.0, 0.0, 0.5, -2000.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(length(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@ use tokio::sync::mpsc;
 
 /// Bytes drained from the consumer queue per batch (one HTTP chunk, one writev).
 const BATCH_BYTES: usize = 512 * 1024;
-/// A viewer that takes no batch for this long is gone.
+/// A viewer whose socket takes no byte (or, behind hyper, whose connection takes no batch)
+/// for this long is gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a viewer's bytes go.
@@ -101,7 +102,8 @@ impl Out {
 
     /// Writes one batch: to the socket straight from the batch's items (one `writev`), or
     /// to hyper as shared `Bytes`. `Ok(true)`: the socket took it at once (the task did not
-    /// wait). Errors: the viewer left, or took nothing for [`SEND_TIMEOUT`] (`TimedOut`).
+    /// wait). Errors: the viewer left, or took nothing for [`SEND_TIMEOUT`] (`TimedOut`);
+    /// a viewer that keeps taking bytes has as long as it needs.
     async fn send(&mut self, plan: Plan<'_>, items: &Batch) -> io::Result<bool> {
         match self {
             Out::Channel { tx, .. } => {

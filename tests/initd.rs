@@ -267,12 +267,33 @@ fn daemon_forks_into_the_background_and_obeys_srsd_s() {
     assert_eq!(second.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
 
-    assert!(srsd(&["-s", "reload"], &conf).status.success());
+    // Reloads: the same file, one whose listen differs from what runs (a restart applies
+    // it: warned), and the first again (what runs: not warned, though it changed since the
+    // last reload).
+    let original = std::fs::read_to_string(&conf).unwrap();
+    let moved = original.replace("127.0.0.1:0", "127.0.0.1:1");
+    assert_ne!(moved, original);
+    for (round, text) in [&original, &moved, &original].into_iter().enumerate() {
+        std::fs::write(&conf, text).unwrap();
+        assert!(srsd(&["-s", "reload"], &conf).status.success());
+        assert!(
+            wait_for(Duration::from_secs(10), || log_text(&dir)
+                .matches("reload: applied")
+                .count()
+                > round),
+            "SIGHUP reloads: {}",
+            log_text(&dir)
+        );
+    }
+    let log = log_text(&dir);
+    assert_eq!(
+        log.matches("restart to apply it").count(),
+        1,
+        "only the reload whose listen differs from what runs warns: {log}"
+    );
     assert!(
-        wait_for(Duration::from_secs(10), || log_text(&dir)
-            .contains("reload: applied")),
-        "SIGHUP reloads: {}",
-        log_text(&dir)
+        log.contains("reload: listen differs from what runs"),
+        "{log}"
     );
     assert!(srsd(&["-s", "quit"], &conf).status.success());
     assert!(

@@ -281,10 +281,13 @@ impl Signals {
             mut quit,
         } = self;
         async move {
+            let started = ctx.config();
             loop {
                 tokio::select! {
-                    _ = hup.recv() => reload(&ctx, config_path.as_deref(), &log),
-                    _ = ctx.reload.notified() => reload(&ctx, config_path.as_deref(), &log),
+                    _ = hup.recv() => reload(&ctx, &started, config_path.as_deref(), &log),
+                    _ = ctx.reload.notified() => {
+                        reload(&ctx, &started, config_path.as_deref(), &log)
+                    }
                     _ = usr1.recv() => match log.reopen() {
                         Ok(()) => ::log::info!("log file reopened"),
                         Err(e) => ::log::error!("reopen log file: {e}"),
@@ -303,7 +306,9 @@ impl Signals {
 }
 
 /// Reload: parse and validate the file again; on error keep running on the old config.
-fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
+/// `started` is the config the process started with: keys a reload cannot apply are compared
+/// with it (see [`Config::restart_only_changes`]).
+fn reload(ctx: &Context, started: &Config, path: Option<&std::path::Path>, log: &log::LogHandle) {
     let Some(path) = path else {
         ::log::warn!("reload: running on the embedded config, nothing to reload");
         return;
@@ -326,9 +331,8 @@ fn reload(ctx: &Context, path: Option<&std::path::Path>, log: &log::LogHandle) {
             if let Err(e) = log.apply(&c.log) {
                 ::log::error!("reload: log: {e}");
             }
-            let old = ctx.config();
-            if old.listen != c.listen {
-                ::log::warn!("reload: listen changed; restart to apply it");
+            for key in c.restart_only_changes(started) {
+                ::log::warn!("reload: {key} differs from what runs; restart to apply it");
             }
             dns::configure(&c.dns);
             ctx.set_config(c);

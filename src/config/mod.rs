@@ -399,6 +399,36 @@ impl Config {
     /// The embedded default configuration (`conf/srsd.toml`).
     pub const DEFAULT_TOML: &'static str = include_str!("../../conf/srsd.toml");
 
+    /// The keys a reload cannot apply (`Reloadable: no` in `conf/full.toml`) whose value in
+    /// `self` differs from `running`'s, the config the process started with: what a reload
+    /// warns needs a restart. Compared with what runs, not with the last reload's file, so a
+    /// key changed and changed back is not reported.
+    pub fn restart_only_changes(&self, running: &Config) -> Vec<&'static str> {
+        let (a, b) = (self, running);
+        [
+            ("listen", a.listen != b.listen),
+            ("pid", a.pid != b.pid),
+            ("daemon", a.daemon != b.daemon),
+            ("workers", a.workers != b.workers),
+            ("user", a.user != b.user),
+            ("group", a.group != b.group),
+            ("workdir", a.workdir != b.workdir),
+            ("http_api.enabled", a.http_api.enabled != b.http_api.enabled),
+            ("http_api.listen", a.http_api.listen != b.http_api.listen),
+            (
+                "http_server.enabled",
+                a.http_server.enabled != b.http_server.enabled,
+            ),
+            (
+                "http_server.listen",
+                a.http_server.listen != b.http_server.listen,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+
     /// Parse and validate `text`; `file_name` only labels errors.
     pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {

@@ -574,3 +574,27 @@ fn a_vhost_without_hls_path_writes_under_the_http_root() {
     assert_eq!(c.vhost["a.example"].hls.path, "/srv/html");
     assert!(c.vhost["a.example"].http_remux.enabled);
 }
+
+#[test]
+fn restart_only_keys_are_compared_with_what_runs() {
+    let running = parse("listen = [\"1935\"]\n[http_server]\nlisten = \"8080\"\n").unwrap();
+    let same = parse("listen = [\"1935\"]\nchunk_size = 4096\n").unwrap();
+    assert!(
+        same.restart_only_changes(&running).is_empty(),
+        "reloadable keys only"
+    );
+    let moved = parse(
+        "listen = [\"1936\"]\nworkers = 1\n[http_server]\nlisten = \"8081\"\n\
+         [http_api]\nenabled = false\n",
+    )
+    .unwrap();
+    assert_eq!(
+        moved.restart_only_changes(&running),
+        [
+            "listen",
+            "workers",
+            "http_api.enabled",
+            "http_server.listen"
+        ]
+    );
+}

@@ -179,7 +179,8 @@ pub fn connections() -> (u64, u64, u64, u64) {
     )
 }
 
-/// CPU use over the time since the previous call (0 on the first call), as SRS's
+/// CPU use over the time since the previous call (on the first, since the process started
+/// and since boot: SRS samples on a timer, so its first answer is a real figure too), as SRS's
 /// `srs_update_proc_stat` computes it, as a fraction (SRS names it `percent` but it is 0–1):
 /// this process's CPU time per wall-clock second (1.0 = one core busy, so it may exceed 1 on
 /// several cores), and the whole system's non-idle share of all CPU time (0–1; iowait counts
@@ -218,10 +219,18 @@ pub fn cpu_percent() -> (f64, f64) {
             now.sys_idle.saturating_sub(prev.sys_idle),
             now.sys_total.saturating_sub(prev.sys_total),
         ),
-        None => (0.0, 0.0),
+        None => since_start(&s, uptime().0, now.sys_idle, now.sys_total),
     };
     *last = Some((now, out));
     out
+}
+
+/// (own, system) CPU fractions since the process started (`s`'s starttime, field 22, in
+/// ticks since boot; `uptime` in seconds since boot) and since boot (`idle` and `total`
+/// system ticks).
+fn since_start(s: &SelfStat, uptime: f64, idle: u64, total: u64) -> (f64, f64) {
+    let age = uptime - s.field(22) as f64 / TICKS;
+    cpu_fractions(age, s.utime() + s.stime(), idle, total)
 }
 
 /// (own, system) CPU fractions from the deltas between two samples: `secs` of wall clock,
@@ -264,6 +273,12 @@ mod tests {
         assert!((own - 0.77).abs() < 1e-9, "{own}");
         assert!((sys - 0.75).abs() < 1e-9, "{sys}");
         assert_eq!(cpu_fractions(0.0, 5, 0, 0), (0.0, 0.0));
+        // Started 1000 ticks (10 s) after boot, 150 + 50 ticks of CPU; 30 s since boot.
+        let s = SelfStat::parse("42 (a) S 7 8 9 0 -1 0 10 0 2 0 150 50 0 0 20 0 3 0 1000 1 2");
+        let (own, sys) = since_start(&s, 30.0, 300, 400);
+        assert!((own - 0.1).abs() < 1e-9, "2 s of CPU in 20 s: {own}");
+        assert!((sys - 0.25).abs() < 1e-9, "{sys}");
+        assert_eq!(since_start(&s, 0.0, 0, 0), (0.0, 0.0), "no uptime read");
         assert_eq!(cpu_fractions(1.0, -3, 200, 100).1, 0.0);
     }
 }

@@ -132,6 +132,12 @@ impl Server {
                 tick.tick().await;
                 ctx.hls_viewers.expire(Instant::now());
                 ctx.refusals.flush(ctx.refused.load(Ordering::Relaxed));
+                // Figures of closed connections of streams and vhosts that are gone.
+                let config = ctx.config();
+                ctx.stats.forget_departed(
+                    || ctx.hub.list().iter().map(|s| s.id.to_string()).collect(),
+                    |v| config.vhost.contains_key(v),
+                );
             }
         }));
         tasks.push(tokio::spawn(ingest::run(self.ctx.clone())));

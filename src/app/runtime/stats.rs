@@ -57,6 +57,18 @@ struct Counters {
     send: u64,
 }
 
+/// What the closed connections of one stream leave to its figures (see
+/// [`Stats::departed`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Departed {
+    /// Bytes received from and sent to them.
+    pub recv: u64,
+    pub send: u64,
+    /// The tcUrl of its last publisher: the stream's tcUrl while none publishes (SRS keeps
+    /// the one the stream was made with).
+    pub publisher_tc_url: String,
+}
+
 /// Samples for the 30-second kbps figures, taken by [`Stats::sample`] every few seconds.
 #[derive(Debug, Default)]
 struct Kbps {
@@ -156,6 +168,10 @@ pub struct Stats {
     clients: Mutex<HashMap<u32, Arc<ClientStat>>>,
     /// Bytes of connections that already closed, so server totals never go backwards.
     closed: Mutex<Counters>,
+    /// The same per stream (by source id) and per vhost: SRS's stream and vhost counters run
+    /// for the stream's or vhost's life, not only its clients' of now.
+    closed_streams: Mutex<HashMap<String, Departed>>,
+    closed_vhosts: Mutex<HashMap<String, Counters>>,
     /// Frames dropped for slow consumers, as their tasks report them (for /metrics).
     drops: Mutex<u64>,
 }
@@ -201,6 +217,35 @@ impl Stats {
             })
     }
 
+    /// What the closed connections of the stream whose source id is `id` left to its
+    /// figures; `None` when none of its connections closed yet.
+    pub fn departed(&self, id: &str) -> Option<Departed> {
+        lock(&self.closed_streams).get(id).cloned()
+    }
+
+    /// (received, sent) bytes of the closed connections of `vhost`.
+    pub fn departed_vhost(&self, vhost: &str) -> (u64, u64) {
+        lock(&self.closed_vhosts)
+            .get(vhost)
+            .map_or((0, 0), |c| (c.recv, c.send))
+    }
+
+    /// Forgets the closed connections of streams that are gone (`live` says which source ids
+    /// still exist) and of vhosts no longer configured (`vhost_kept`): the maps stay as
+    /// large as what runs.
+    pub fn forget_departed(
+        &self,
+        live: impl FnOnce() -> std::collections::HashSet<String>,
+        vhost_kept: impl Fn(&str) -> bool,
+    ) {
+        // The ids are listed only when there is something to forget, and not under the lock.
+        if !lock(&self.closed_streams).is_empty() {
+            let live = live();
+            lock(&self.closed_streams).retain(|id, _| live.contains(id));
+        }
+        lock(&self.closed_vhosts).retain(|v, _| vhost_kept(v));
+    }
+
     /// Counts `n` more frames dropped for a slow consumer.
     pub fn add_drops(&self, n: u64) {
         *lock(&self.drops) += n;
@@ -233,6 +278,22 @@ impl Drop for ClientGuard {
             closed.recv += r;
             closed.send += s;
         }
+        let info = self.stat.info();
+        if !info.request.stream_id.is_empty() {
+            let mut streams = lock(&self.stats.closed_streams);
+            let d = streams.entry(info.request.stream_id).or_default();
+            d.recv += r;
+            d.send += s;
+            if info.kind.is_some_and(|k| k.is_publish()) {
+                d.publisher_tc_url = info.request.tc_url;
+            }
+        }
+        if !info.request.vhost.is_empty() {
+            let mut vhosts = lock(&self.stats.closed_vhosts);
+            let c = vhosts.entry(info.request.vhost).or_default();
+            c.recv += r;
+            c.send += s;
+        }
         lock(&self.stats.clients).remove(&self.stat.id);
     }
 }
@@ -253,6 +314,48 @@ mod tests {
         drop(a);
         assert!(s.client(1).is_none());
         assert_eq!(s.totals(), (105, 15), "closed connections still count");
+    }
+
+    #[test]
+    fn closed_connections_stay_in_their_stream_and_vhost_until_those_go() {
+        let s = Arc::new(Stats::default());
+        let client = |id, kind, tc: &str, bytes: (u64, u64)| {
+            let g = s.register(id, "127.0.0.1".into());
+            g.stat.update(|i| {
+                i.request.vhost = "v".into();
+                i.request.stream_id = "7".into();
+                i.request.tc_url = tc.into();
+                i.kind = Some(kind);
+            });
+            g.stat.set_bytes(bytes.0, bytes.1);
+            g
+        };
+        drop(client(1, ClientType::RtmpPlay, "rtmp://h/player", (5, 50)));
+        assert_eq!(
+            s.departed("7"),
+            Some(Departed {
+                recv: 5,
+                send: 50,
+                publisher_tc_url: String::new()
+            })
+        );
+        drop(client(
+            2,
+            ClientType::FmlePublish,
+            "rtmp://h/pub",
+            (1000, 10),
+        ));
+        let d = s.departed("7").unwrap();
+        assert_eq!(
+            (d.recv, d.send, d.publisher_tc_url.as_str()),
+            (1005, 60, "rtmp://h/pub")
+        );
+        assert_eq!(s.departed_vhost("v"), (1005, 60));
+        assert_eq!(s.departed("8"), None);
+        s.forget_departed(|| ["7".to_string()].into(), |v| v == "v");
+        assert!(s.departed("7").is_some(), "a live stream keeps its figures");
+        s.forget_departed(Default::default, |_| false);
+        assert_eq!((s.departed("7"), s.departed_vhost("v")), (None, (0, 0)));
     }
 
     #[test]

@@ -292,6 +292,8 @@ struct StreamSums {
     kbps_recv: u64,
     kbps_send: u64,
     tc_url: String,
+    /// `tc_url` is its publisher's.
+    publisher: bool,
 }
 
 fn stream_sums(clients: &[Arc<ClientStat>]) -> HashMap<StreamKey, StreamSums> {
@@ -307,8 +309,10 @@ fn stream_sums(clients: &[Arc<ClientStat>]) -> HashMap<StreamKey, StreamSums> {
         s.send += w;
         s.kbps_recv += kr;
         s.kbps_send += kw;
-        if s.tc_url.is_empty() || info.kind.is_some_and(|k| k.is_publish()) {
+        let publisher = info.kind.is_some_and(|k| k.is_publish());
+        if s.tc_url.is_empty() || publisher {
             s.tc_url = info.request.tc_url;
+            s.publisher |= publisher;
         }
     }
     m
@@ -326,6 +330,14 @@ fn stream_object(
 ) -> Value {
     let empty = StreamSums::default();
     let s = sums.unwrap_or(&empty);
+    // Bytes count for the stream's life, as SRS's: its closed connections' too. Its tcUrl is
+    // its publisher's, the last one's while none publishes.
+    let gone = ctx.stats.departed(&src.id.to_string()).unwrap_or_default();
+    let tc_url = if s.publisher || gone.publisher_tc_url.is_empty() {
+        s.tc_url.as_str()
+    } else {
+        gone.publisher_tc_url.as_str()
+    };
     let mut publish = obj([("active", src.is_publishing().into())]);
     if src.is_publishing() {
         publish.push("cid", src.publisher_cid().to_string());
@@ -359,13 +371,13 @@ fn stream_object(
         ("name", src.key.stream.as_str().into()),
         ("vhost", vhost_id(&src.key.vhost).into()),
         ("app", src.key.app.as_str().into()),
-        ("tcUrl", s.tc_url.as_str().into()),
+        ("tcUrl", tc_url.into()),
         ("url", src.key.url().into()),
         ("live_ms", crate::app::runtime::log::now_unix_ms().into()),
         ("clients", s.clients.into()),
         ("frames", src.stats().frames.into()),
-        ("send_bytes", s.send.into()),
-        ("recv_bytes", s.recv.into()),
+        ("send_bytes", (s.send + gone.send).into()),
+        ("recv_bytes", (s.recv + gone.recv).into()),
         ("kbps", kbps(s.kbps_recv, s.kbps_send)),
         ("publish", publish),
         ("video", video),
@@ -527,7 +539,8 @@ fn vhosts(ctx: &Context, id: Option<&str>) -> Value {
             .iter()
             .filter(|c| c.info().request.vhost == name)
             .collect();
-        let (mut r, mut w, mut kr, mut kw) = (0, 0, 0, 0);
+        let (mut r, mut w) = ctx.stats.departed_vhost(name);
+        let (mut kr, mut kw) = (0, 0);
         for c in &mine {
             let (a, b) = c.bytes();
             let (ka, kb) = c.kbps();

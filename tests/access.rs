@@ -238,7 +238,7 @@ async fn heartbeat_includes_summaries_when_asked() {
     assert_eq!(j["device_id"], "dev2", "{body}");
     assert!(j["ip"].is_string(), "{body}");
     let api = server.api.expect("API");
-    let versions = api_get(api, "/api/v1/versions").await;
+    let versions = common::api_json(api, "/api/v1/versions").await;
     for k in ["server", "service", "pid"] {
         assert!(j[k].is_string(), "{k}: {body}");
         assert_eq!(j[k], versions[k], "{k} as the API says it");
@@ -246,7 +246,7 @@ async fn heartbeat_includes_summaries_when_asked() {
     assert_eq!(j["pid"], std::process::id().to_string());
     let data = &j["summaries"]["data"];
     assert_eq!(data["self"]["pid"], std::process::id(), "{body}");
-    let from_api = api_get(api, "/api/v1/summaries").await;
+    let from_api = common::api_json(api, "/api/v1/summaries").await;
     let keys = |v: &serde_json::Value| -> Vec<String> {
         v.as_object()
             .map(|o| o.keys().cloned().collect())
@@ -261,18 +261,6 @@ async fn heartbeat_includes_summaries_when_asked() {
     }
     let cpu = data["system"]["cpu_percent"].as_f64().expect("a float");
     assert!((0.0..=1.0).contains(&cpu), "a fraction: {cpu}");
-}
-
-/// GET an API path and parse it.
-async fn api_get(api: std::net::SocketAddr, path: &str) -> serde_json::Value {
-    let mut s = tokio::net::TcpStream::connect(api).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-    let text = String::from_utf8_lossy(&out).to_string();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 #[tokio::test]

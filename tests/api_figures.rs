@@ -12,22 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T: Duration = Duration::from_secs(10);
 
-/// GET an API path and parse it.
-async fn api_get(api: std::net::SocketAddr, path: &str) -> serde_json::Value {
-    let mut s = tokio::net::TcpStream::connect(api).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-    let text = String::from_utf8_lossy(&out).to_string();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
-}
-
 /// The one stream's object and the default vhost's.
 async fn figures(api: std::net::SocketAddr) -> (serde_json::Value, serde_json::Value) {
-    let streams = api_get(api, "/api/v1/streams/").await;
-    let vhosts = api_get(api, "/api/v1/vhosts/").await;
+    let streams = api_json(api, "/api/v1/streams/").await;
+    let vhosts = api_json(api, "/api/v1/vhosts/").await;
     (streams["streams"][0].clone(), vhosts["vhosts"][0].clone())
 }
 

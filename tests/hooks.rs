@@ -239,6 +239,7 @@ async fn full_cycle_sends_every_hook_with_srs_fields_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gate_denials_and_allows() {
     let (base, _calls) = hook_server().await;
+    let mut told = 0;
     for (gate, allowed) in [
         ("/deny", false),
         ("/500", false),
@@ -249,12 +250,21 @@ async fn gate_denials_and_allows() {
         let server = start_server("hooks-gate", &hooks_toml(&base, gate)).await;
         let started = std::time::Instant::now();
         let r = publisher(&server, "live/g").await;
-        assert_eq!(r.is_ok(), allowed, "{gate}: {:?}", r.err());
+        assert_eq!(r.is_ok(), allowed, "{gate}: {:?}", r.as_ref().err());
+        if let Err(ClientError::Rejected { description, .. }) = &r {
+            // Why and SRS's code, not the hook's URL or answer (those are in the log).
+            assert!(
+                description.contains("(code ") && !description.contains(base.as_str()),
+                "{gate}: the client is told {description:?}"
+            );
+            told += 1;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "{gate}: answered within the hook timeout"
         );
     }
+    assert_eq!(told, 3, "each refusal comes with a status the client reads");
     // A closed port denies.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -199,7 +199,7 @@ impl Conn<'_> {
                 // reconnects in a loop. SRS closes a refused publisher; encoders then retry
                 // or give up.
                 self.session
-                    .reject_publish(id, d.publish_status(), &d.to_string());
+                    .reject_publish(id, d.publish_status(), &d.to_client());
                 self.close_after_flush = true;
                 return Ok(());
             }
@@ -275,7 +275,7 @@ impl Conn<'_> {
             }
             Err(d) => {
                 self.session
-                    .reject_play(id, d.play_status(), &d.to_string());
+                    .reject_play(id, d.play_status(), &d.to_client());
                 self.close_after_flush = true;
                 return Ok(());
             }

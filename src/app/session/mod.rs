@@ -110,6 +110,29 @@ impl Denied {
     }
 }
 
+impl Denied {
+    /// What the refused client is told (the RTMP status description): why, in its own terms,
+    /// and SRS's code, but nothing of the server's side, which the log line has (the hook's
+    /// URL and answer, the security rule, the origin's address).
+    pub fn to_client(&self) -> String {
+        let why = match self {
+            Denied::BadName(_) | Denied::Vhost(_) | Denied::Busy { .. } => self.to_string(),
+            Denied::Refer(_) => "the page URL is not allowed (refer)".into(),
+            Denied::Security(_) => "the address is not allowed (security)".into(),
+            Denied::Hook {
+                action,
+                error: HookError::Rejected { .. },
+            } => format!("{action} denied"),
+            Denied::Hook {
+                action,
+                error: HookError::Unreachable { .. },
+            } => format!("{action}: the authorization server did not answer; try again"),
+            Denied::Origin(_) => "the origin refused the client or did not answer".into(),
+        };
+        format!("{why} (code {})", self.srs_code())
+    }
+}
+
 impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -407,6 +430,49 @@ mod tests {
             assert_eq!(d.play_status(), status::PLAY_STREAM_NOT_FOUND);
             assert_eq!(d.http_status(), http, "{d}");
             assert_eq!(d.srs_code(), code, "{d}");
+        }
+    }
+
+    #[test]
+    fn a_refused_client_is_told_why_and_the_code_but_nothing_of_the_servers_side() {
+        let secret = "10.9.8.7 rule-secret";
+        let cases = [
+            (
+                Denied::BadName("\"\": empty stream name".into()),
+                "empty stream name",
+            ),
+            (
+                Denied::Busy { publisher: 7 },
+                "already published by client 7",
+            ),
+            (Denied::Refer(secret.into()), "(refer)"),
+            (Denied::Security(secret.into()), "(security)"),
+            (Denied::Origin(secret.into()), "the origin refused"),
+            (
+                Denied::Hook {
+                    action: "on_publish",
+                    error: rejected(),
+                },
+                "on_publish denied",
+            ),
+            (
+                Denied::Hook {
+                    action: "on_play",
+                    error: unreachable(),
+                },
+                "did not answer",
+            ),
+        ];
+        for (d, says) in cases {
+            let told = d.to_client();
+            assert!(told.contains(says), "{told}");
+            assert!(
+                told.ends_with(&format!("(code {})", d.srs_code())),
+                "{told}"
+            );
+            for hidden in [secret, "127.0.0.1:1/h", "HTTP 200", "connection refused"] {
+                assert!(!told.contains(hidden), "{told} tells {hidden:?}");
+            }
         }
     }
 

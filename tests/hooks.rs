@@ -236,6 +236,39 @@ async fn full_cycle_sends_every_hook_with_srs_fields_in_order() {
     );
 }
 
+/// SRS's example config sends on_close and on_unpublish/on_stop to different URLs; SRS sends
+/// a client's notifies one after the other, on_close last. Here on_unpublish's server answers
+/// only after 3 s: on_close, to a quick URL of its own, waits for that answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_close_to_its_own_url_comes_after_the_clients_other_notifies() {
+    let (base, calls) = hook_server().await;
+    let extra = format!(
+        "[vhost.\"__defaultVhost__\".http_hooks]\nenabled = true\ntimeout = 5000\n\
+         on_unpublish = [\"{base}/slow\"]\non_close = [\"{base}/allow?close=1\"]\n"
+    );
+    let server = start_server("hooks-close-last", &extra).await;
+    let p = publisher(&server, "live/last").await.expect("publish");
+    p.close().await;
+    let left = std::time::Instant::now();
+    let seen = |action: &str| calls.lock().unwrap().iter().any(|c| c.action() == action);
+    assert!(
+        wait_for(T, || seen("on_unpublish")).await,
+        "on_unpublish sent"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || seen("on_close")).await,
+        "on_close sent"
+    );
+    let after = left.elapsed();
+    assert!(
+        after >= Duration::from_millis(2500),
+        "on_close waited for on_unpublish's answer (3 s): sent after {after:?}"
+    );
+    let order: Vec<String> = calls.lock().unwrap().iter().map(Call::action).collect();
+    let at = |a: &str| order.iter().position(|x| x == a);
+    assert!(at("on_unpublish") < at("on_close"), "{order:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gate_denials_and_allows() {
     let (base, _calls) = hook_server().await;

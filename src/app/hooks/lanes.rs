@@ -61,7 +61,62 @@ struct Job {
     action: &'static str,
     /// The connection it is about: its delivery is logged under that cid.
     cid: u64,
+    /// Counted among the connection's outstanding notifies (see [`Outstanding`]).
+    counted: bool,
 }
+
+/// The notifies of each connection not yet sent and answered (or failed), by cid: what its
+/// `on_close` waits for, so that one client's notifies reach their hook servers in the order
+/// they were raised even when each hook has a URL of its own (SRS's own example config sends
+/// on_close and on_stop to different URLs; SRS sends them one after the other).
+#[derive(Default)]
+struct Outstanding(Mutex<std::collections::HashMap<u64, (usize, Arc<Notify>)>>);
+
+impl Outstanding {
+    fn add(&self, cid: u64) {
+        lock(&self.0).entry(cid).or_default().0 += 1;
+    }
+
+    fn done(&self, cid: u64) {
+        let mut m = lock(&self.0);
+        if let Some((n, _)) = m.get_mut(&cid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                if let Some((_, done)) = m.remove(&cid) {
+                    done.notify_waiters();
+                }
+            }
+        }
+    }
+
+    fn any(&self, cid: u64) -> bool {
+        lock(&self.0).contains_key(&cid)
+    }
+
+    /// Waits until connection `cid` has no outstanding notify.
+    async fn settled(&self, cid: u64) {
+        loop {
+            let Some(done) = lock(&self.0).get(&cid).map(|(_, d)| d.clone()) else {
+                return;
+            };
+            let wait = done.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            let same = lock(&self.0)
+                .get(&cid)
+                .is_some_and(|(_, d)| Arc::ptr_eq(d, &done));
+            if !same {
+                return;
+            }
+            wait.await;
+        }
+    }
+}
+
+/// How long a connection's `on_close` waits at most for its earlier notifies (to a hook
+/// server that hangs, or whose circuit is open) before it is sent anyway; less when the hook
+/// timeout is shorter (see [`Notifier::after_the_others`]).
+pub const CLOSE_WAITS_AT_MOST: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Lane {
@@ -151,6 +206,8 @@ struct Url {
     /// Woken when the circuit closes.
     closed: Notify,
     drop_log: RateLog,
+    /// The server's, shared by every URL.
+    outstanding: Arc<Outstanding>,
 }
 
 /// One URL's figures, for `/metrics` and the API.
@@ -176,6 +233,7 @@ pub struct Notifier {
     tasks: Tracker,
     /// Notifies dropped, all URLs together (queue full, too many URLs, quit deadline).
     pub dropped: AtomicUsize,
+    outstanding: Arc<Outstanding>,
 }
 
 impl Notifier {
@@ -187,6 +245,7 @@ impl Notifier {
             queue: queue_per_url(max_connections),
             tasks: Tracker::default(),
             dropped: AtomicUsize::new(0),
+            outstanding: Arc::default(),
         }
     }
 
@@ -209,8 +268,13 @@ impl Notifier {
         }
         let cid = crate::app::runtime::log::current_cid();
         let body: Arc<str> = body.into();
+        // A connection's last notify, on_close, goes after the others.
+        let counted = action != "on_close";
         for u in urls {
-            self.push(
+            if counted {
+                self.outstanding.add(cid);
+            }
+            let queued = self.push(
                 u,
                 Job {
                     body: body.clone(),
@@ -218,9 +282,40 @@ impl Notifier {
                     timeout,
                     action,
                     cid,
+                    counted,
                 },
             );
+            if counted && !queued {
+                self.outstanding.done(cid);
+            }
         }
+    }
+
+    /// Whether the current connection has notifies not yet sent and answered: its
+    /// `on_close` should then wait for them ([`Notifier::after_the_others`]).
+    pub fn has_outstanding(&self) -> bool {
+        self.outstanding
+            .any(crate::app::runtime::log::current_cid())
+    }
+
+    /// Runs `send` (the connection's `on_close`) once the current connection's other
+    /// notifies were sent and answered, or after `timeout` (the hook timeout: an answer
+    /// comes within it unless the server hangs or its circuit is open; at most
+    /// [`CLOSE_WAITS_AT_MOST`]), so a sick hook URL holds another URL's on_close no longer
+    /// than that. On a task of the lanes (a graceful quit's drain waits for it too), under
+    /// the connection's cid.
+    pub fn after_the_others(&self, timeout: Duration, send: impl FnOnce() + Send + 'static) {
+        let timeout = timeout.min(CLOSE_WAITS_AT_MOST);
+        let cid = crate::app::runtime::log::current_cid();
+        let outstanding = self.outstanding.clone();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return send();
+        }
+        self.tasks
+            .spawn(crate::app::runtime::log::with_cid(cid, async move {
+                let _ = tokio::time::timeout(timeout, outstanding.settled(cid)).await;
+                send();
+            }));
     }
 
     fn url(&self, url: &str) -> Option<Arc<Url>> {
@@ -241,17 +336,19 @@ impl Notifier {
             breaker: Mutex::default(),
             closed: Notify::new(),
             drop_log: RateLog::default(),
+            outstanding: self.outstanding.clone(),
         });
         urls.push(u.clone());
         Some(u)
     }
 
-    fn push(&self, url: &str, job: Job) {
+    /// Queues `job` for `url`; false when it was dropped instead.
+    fn push(&self, url: &str, job: Job) -> bool {
         let action = job.action;
         let Some(u) = self.url(url) else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             log::warn!("hook {action} {url}: more than {MAX_URLS} hook URLs, event dropped");
-            return;
+            return false;
         };
         let runtime = tokio::runtime::Handle::try_current();
         let full = u.queued.load(Ordering::Acquire) >= self.queue;
@@ -265,7 +362,7 @@ impl Notifier {
                     self.queue
                 );
             }
-            return;
+            return false;
         }
         u.queued.fetch_add(1, Ordering::AcqRel);
         let i = (job.cid % CONCURRENCY as u64) as usize;
@@ -280,6 +377,7 @@ impl Notifier {
                 self.tasks.spawn(run_lane(u, i));
             }
         }
+        true
     }
 
     /// Each URL's figures, in the order the URLs were first used.
@@ -401,12 +499,44 @@ async fn run_lane(u: Arc<Url>, i: usize) {
             None => {}
         }
         u.queued.fetch_sub(1, Ordering::AcqRel);
+        if job.counted {
+            u.outstanding.done(job.cid);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connection_settles_when_its_last_counted_notify_is_done() {
+        let o = Arc::new(Outstanding::default());
+        let quick = Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(quick, o.settled(7)).await.is_ok(),
+            "none: at once"
+        );
+        o.add(7);
+        o.add(7);
+        o.add(8);
+        assert!(o.any(7));
+        let waiter = tokio::spawn({
+            let o = o.clone();
+            async move { o.settled(7).await }
+        });
+        o.done(7);
+        tokio::time::sleep(quick).await;
+        assert!(!waiter.is_finished(), "one of two is still out");
+        o.done(7);
+        assert!(tokio::time::timeout(quick * 10, waiter).await.is_ok());
+        assert!(!o.any(7) && o.any(8), "each connection on its own");
+        o.done(7);
+        assert!(
+            !o.any(7),
+            "a done too many neither panics nor makes an entry"
+        );
+    }
 
     #[test]
     fn breaker_opens_after_failures_probes_once_and_backs_off() {

@@ -396,17 +396,25 @@ impl Drop for Undo {
             }
             _ => Vec::new(),
         };
-        if self.nginx {
-            let b = nginx::form(self.action, &self.who);
-            self.ctx
-                .hooks
-                .notify_as(&self.urls, b, nginx::FORM, self.timeout, self.action);
-            return;
+        let (b, content_type) = if self.nginx {
+            (nginx::form(self.action, &self.who), nginx::FORM)
+        } else {
+            (body(&self.ctx, self.action, &self.who, extra), JSON)
+        };
+        let (ctx, urls, timeout, action) = (
+            self.ctx.clone(),
+            std::mem::take(&mut self.urls),
+            self.timeout,
+            self.action,
+        );
+        let send = move || ctx.hooks.notify_as(&urls, b, content_type, timeout, action);
+        // on_close after the client's on_stop/on_unpublish have their answers, whatever
+        // URLs they go to (SRS sends them one after the other, on_close last).
+        if action == "on_close" && self.ctx.hooks.has_outstanding() {
+            self.ctx.hooks.after_the_others(timeout, send);
+        } else {
+            send();
         }
-        let b = body(&self.ctx, self.action, &self.who, extra);
-        self.ctx
-            .hooks
-            .notify(&self.urls, b, self.timeout, self.action);
     }
 }
 
